@@ -1,0 +1,18 @@
+/* clock: time in milliseconds, and durations written with units ("150ms", "30s", "15m", "1h"). */
+#ifndef MDM_CLOCK_H
+#define MDM_CLOCK_H
+
+#include <stdint.h>
+#include "err.h"
+
+/* clock_mono_ms: monotonic milliseconds, for deadlines and ages. */
+int64_t clock_mono_ms(void);
+/* clock_wall_ms: milliseconds since the Unix epoch, for timestamps on the wire. */
+int64_t clock_wall_ms(void);
+/*
+ * duration_parse: "<digits><unit>" with unit ms, s, m, h or d into milliseconds. No unit, an
+ * empty string, a sign, a fraction or a value past 2^53 ms is MDM_ERR_INVALID.
+ */
+enum mdm_err duration_parse(const char *s, int64_t *ms);
+
+#endif

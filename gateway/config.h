@@ -1,0 +1,123 @@
+/*
+ * config: the gateway's one JSON configuration file, loaded and validated strictly.
+ * Unknown keys, wrong types and out-of-range values are refused with "file: key: what is wrong"
+ * (key as a dotted path, e.g. "listen.port" or "accounts[1].roles"). Durations are strings with
+ * units ("30s", "15m"). Secrets may be given inline, as {"file": PATH} or as {"env": NAME};
+ * a file holding an inline secret must not be readable by group or others.
+ */
+#ifndef MDM_CONFIG_H
+#define MDM_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../core/err.h"
+
+#define CONFIG_PATH_MAX 1024
+#define CONFIG_MAX_ACCOUNTS 64
+#define CONFIG_MAX_ADAPTERS 32
+
+enum role_bits { ROLE_QUERY = 1u << 0, ROLE_ACTION = 1u << 1, ROLE_ADMIN = 1u << 2 };
+
+struct config_listen {
+	char address[64];          /* "127.0.0.1", "0.0.0.0", "::" ...; default "0.0.0.0" */
+	unsigned port;             /* 1..65535; default 8443 */
+	char instance[64];         /* optional path prefix without slashes, "" for none */
+	char cert_file[CONFIG_PATH_MAX]; /* PEM server certificate chain; required */
+	char key_file[CONFIG_PATH_MAX];  /* PEM private key; required */
+	unsigned threads;          /* server threads, 1..256; default 4 */
+	int64_t idle_timeout_ms;   /* default 60s, 1s..1h */
+	int64_t header_timeout_ms; /* default 10s, 100ms..5m */
+	int64_t body_timeout_ms;   /* default 30s, 100ms..10m */
+	int64_t shutdown_grace_ms; /* default 10s, 0..5m */
+	unsigned max_connections;  /* default 4096, 1..1000000 */
+	unsigned max_connections_per_ip; /* default 1024, 1..max_connections */
+	size_t header_memory;      /* bytes per connection for URI+headers; default 32768, 4096..1048576 */
+	size_t max_body;           /* bytes; default 1048576, 1024..67108864 */
+};
+
+struct config_api {
+	unsigned query_max_size;   /* 1..5000; default 5000 */
+	char redirect_url[512];    /* default "" */
+	char vendor[64];           /* default "mdmgw" */
+	char product_name[64];     /* default "mdmgw MDM compliance gateway" */
+	char product_version[32];  /* default the build's version string */
+	int64_t lookup_timeout_ms; /* deadline for a device lookup; default 150ms, 10ms..60s */
+	bool compliant_requires_all; /* true: compliant only if every source that found it says so
+				      * (key "compliance_rule": "all" | "any"); default all */
+	bool partial_is_unavailable; /* key "partial_answer": "answer" (default) | "unavailable" */
+};
+
+struct config_auth {
+	int64_t verify_cache_ttl_ms;   /* default 10m, 1s..24h */
+	unsigned verify_cache_size;    /* entries; default 1024, 1..1000000 */
+	unsigned max_concurrent_hashes; /* default 2, 1..64 */
+	unsigned fail_limit;           /* failures per (source, user) before throttling; default 5, 1..1000 */
+	int64_t fail_window_ms;        /* default 60s, 1s..24h */
+	int64_t lockout_ms;            /* Retry-After while throttled; default 60s, 1s..24h */
+};
+
+struct config_account {
+	char user[64];          /* 1..63 bytes, no ':' and no control characters */
+	char password_hash[256]; /* "$scrypt$ln=..,r=..,p=..$salt$hash", syntax checked here */
+	unsigned roles;         /* ROLE_* bits; non-empty; names "query", "action", "admin" */
+};
+
+struct config_cache {
+	int64_t fresh_ttl_ms;    /* default 15m, 1s..7d */
+	int64_t stale_ttl_ms;    /* serve stale this long after fresh ends; default 1h, 0..7d */
+	int64_t negative_ttl_ms; /* not-enrolled answers; default 60s, 0..1d */
+	size_t max_entries;      /* default 100000, 16..100000000 */
+	unsigned shards;         /* power of two 1..1024; default 16 */
+};
+
+enum adapter_type { ADAPTER_INVENTORY = 0 };
+
+struct config_adapter {
+	char name[64];            /* unique, [A-Za-z0-9_-], 1..63 */
+	enum adapter_type type;   /* "inventory" */
+	char file[CONFIG_PATH_MAX]; /* inventory: JSON device file, relative paths from the config's dir */
+};
+
+struct config {
+	char path[CONFIG_PATH_MAX]; /* the file this came from */
+	struct config_listen listen;
+	struct config_api api;
+	struct config_auth auth;
+	struct config_cache cache;
+	struct config_account accounts[CONFIG_MAX_ACCOUNTS];
+	size_t naccounts;          /* at least 1 */
+	struct config_adapter adapters[CONFIG_MAX_ADAPTERS];
+	size_t nadapters;          /* at least 1 */
+	char state_dir[CONFIG_PATH_MAX]; /* default "state" next to the config file */
+	char log_level[16];        /* "error" | "warn" | "info" (default) | "debug" */
+};
+
+/* config_defaults: every field at its documented default (no accounts, no adapters). */
+void config_defaults(struct config *c);
+
+/*
+ * config_load: reads and validates path into c. On failure, why holds one line
+ * "path: key: what is wrong" and the result is MDM_ERR_CONFIG (or MDM_ERR_IO if unreadable).
+ * Relative file paths inside the config are resolved against the config file's directory.
+ */
+enum mdm_err config_load(const char *path, struct config *c, char *why, size_t whysz);
+
+/* config_load_mem: the same from a buffer; name stands for the file in messages. */
+enum mdm_err config_load_mem(const char *name, const char *json, size_t len, struct config *c,
+			     char *why, size_t whysz);
+
+/*
+ * config_secret: resolves a secret value: a JSON string (inline), {"file": PATH} (first line of
+ * the file, trailing newline removed) or {"env": NAME}. *inline_used is set when the value was
+ * written in the config itself. The json argument is a jansson json_t *, passed as void * so
+ * this header does not pull in jansson.
+ */
+enum mdm_err config_secret(const void *json, const char *name, const char *key, char *out,
+			   size_t outsz, bool *inline_used, char *why, size_t whysz);
+
+/* role_parse: "query" | "action" | "admin" -> ROLE_* bit; 0 for anything else. */
+unsigned role_parse(const char *name);
+
+#endif
