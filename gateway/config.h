@@ -17,67 +17,75 @@
 #define CONFIG_PATH_MAX 1024
 #define CONFIG_MAX_ACCOUNTS 64
 #define CONFIG_MAX_ADAPTERS 32
+/* config files (and buffers) larger than this are refused */
+#define CONFIG_FILE_MAX (1024 * 1024)
+
+#ifndef MDMGW_VERSION
+#define MDMGW_VERSION "0.1.0"
+#endif
 
 enum role_bits { ROLE_QUERY = 1u << 0, ROLE_ACTION = 1u << 1, ROLE_ADMIN = 1u << 2 };
 
 struct config_listen {
-	char address[64];          /* "127.0.0.1", "0.0.0.0", "::" ...; default "0.0.0.0" */
-	unsigned port;             /* 1..65535; default 8443 */
-	char instance[64];         /* optional path prefix without slashes, "" for none */
+	char address[64];		 /* "127.0.0.1", "0.0.0.0", "::" ...; default "0.0.0.0" */
+	unsigned port;			 /* 1..65535; default 8443 */
+	char instance[64];		 /* optional path prefix without slashes, "" for none */
 	char cert_file[CONFIG_PATH_MAX]; /* PEM server certificate chain; required */
-	char key_file[CONFIG_PATH_MAX];  /* PEM private key; required */
-	unsigned threads;          /* server threads, 1..256; default 4 */
-	int64_t idle_timeout_ms;   /* default 60s, 1s..1h */
-	int64_t header_timeout_ms; /* default 10s, 100ms..5m */
-	int64_t body_timeout_ms;   /* default 30s, 100ms..10m */
-	int64_t shutdown_grace_ms; /* default 10s, 0..5m */
-	unsigned max_connections;  /* default 4096, 1..1000000 */
+	char key_file[CONFIG_PATH_MAX];	 /* PEM private key; required */
+	unsigned threads;		 /* server threads, 1..256; default 4 */
+	int64_t idle_timeout_ms;	 /* default 60s, 1s..1h */
+	int64_t header_timeout_ms;	 /* default 10s, 100ms..5m */
+	int64_t body_timeout_ms;	 /* default 30s, 100ms..10m */
+	int64_t shutdown_grace_ms;	 /* default 10s, 0..5m */
+	unsigned max_connections;	 /* default 4096, 1..1000000 */
 	unsigned max_connections_per_ip; /* default 1024, 1..max_connections */
-	size_t header_memory;      /* bytes per connection for URI+headers; default 32768, 4096..1048576 */
-	size_t max_body;           /* bytes; default 1048576, 1024..67108864 */
+	size_t header_memory; /* URI+headers per connection; default 32768, 4096..1048576 */
+	size_t max_body;      /* bytes; default 1048576, 1024..67108864 */
 };
 
 struct config_api {
-	unsigned query_max_size;   /* 1..5000; default 5000 */
-	char redirect_url[512];    /* default "" */
-	char vendor[64];           /* default "mdmgw" */
-	char product_name[64];     /* default "mdmgw MDM compliance gateway" */
-	char product_version[32];  /* default the build's version string */
-	int64_t lookup_timeout_ms; /* deadline for a device lookup; default 150ms, 10ms..60s */
+	unsigned query_max_size;     /* 1..5000; default 5000 */
+	char redirect_url[512];	     /* default "" */
+	char vendor[64];	     /* default "mdmgw" */
+	char product_name[64];	     /* default "mdmgw MDM compliance gateway" */
+	char product_version[32];    /* default the build's version string */
+	int64_t lookup_timeout_ms;   /* deadline for a device lookup; default 150ms, 10ms..60s */
 	bool compliant_requires_all; /* true: compliant only if every source that found it says so
 				      * (key "compliance_rule": "all" | "any"); default all */
 	bool partial_is_unavailable; /* key "partial_answer": "answer" (default) | "unavailable" */
 };
 
 struct config_auth {
-	int64_t verify_cache_ttl_ms;   /* default 10m, 1s..24h */
-	unsigned verify_cache_size;    /* entries; default 1024, 1..1000000 */
+	int64_t verify_cache_ttl_ms;	/* default 10m, 1s..24h */
+	unsigned verify_cache_size;	/* entries; default 1024, 1..1000000 */
 	unsigned max_concurrent_hashes; /* default 2, 1..64 */
-	unsigned fail_limit;           /* failures per (source, user) before throttling; default 5, 1..1000 */
-	int64_t fail_window_ms;        /* default 60s, 1s..24h */
-	int64_t lockout_ms;            /* Retry-After while throttled; default 60s, 1s..24h */
+	unsigned fail_limit;	/* per (source, user) before throttling; default 5, 1..1000 */
+	int64_t fail_window_ms; /* default 60s, 1s..24h */
+	int64_t lockout_ms;	/* Retry-After while throttled; default 60s, 1s..24h */
 };
 
 struct config_account {
-	char user[64];          /* 1..63 bytes, no ':' and no control characters */
-	char password_hash[256]; /* "$scrypt$ln=..,r=..,p=..$salt$hash", syntax checked here */
-	unsigned roles;         /* ROLE_* bits; non-empty; names "query", "action", "admin" */
+	char user[64];		 /* 1..63 bytes, no ':' and no control characters */
+	char password_hash[256]; /* "$scrypt$..." prefix checked here, the rest by auth */
+	unsigned roles;		 /* ROLE_* bits; non-empty; names "query", "action", "admin" */
 };
 
 struct config_cache {
-	int64_t fresh_ttl_ms;    /* default 15m, 1s..7d */
-	int64_t stale_ttl_ms;    /* serve stale this long after fresh ends; default 1h, 0..7d */
+	int64_t fresh_ttl_ms;	 /* default 15m, 1s..7d */
+	int64_t stale_ttl_ms;	 /* serve stale this long after fresh ends; default 1h, 0..7d */
 	int64_t negative_ttl_ms; /* not-enrolled answers; default 60s, 0..1d */
-	size_t max_entries;      /* default 100000, 16..100000000 */
-	unsigned shards;         /* power of two 1..1024; default 16 */
+	size_t max_entries;	 /* default 100000, 16..100000000 */
+	unsigned shards;	 /* power of two 1..1024; default 16 */
+	char hmac_key[129];	 /* secret "hmac_key", 16..128 bytes; for memcached entries */
+	bool hmac_key_set;	 /* hmac_key was given; default false */
 };
 
 enum adapter_type { ADAPTER_INVENTORY = 0 };
 
 struct config_adapter {
-	char name[64];            /* unique, [A-Za-z0-9_-], 1..63 */
-	enum adapter_type type;   /* "inventory" */
-	char file[CONFIG_PATH_MAX]; /* inventory: JSON device file, relative paths from the config's dir */
+	char name[64];		    /* unique, [A-Za-z0-9_-], 1..63 */
+	enum adapter_type type;	    /* "inventory" */
+	char file[CONFIG_PATH_MAX]; /* inventory: JSON device file (relative: config's dir) */
 };
 
 struct config {
@@ -87,32 +95,44 @@ struct config {
 	struct config_auth auth;
 	struct config_cache cache;
 	struct config_account accounts[CONFIG_MAX_ACCOUNTS];
-	size_t naccounts;          /* at least 1 */
+	size_t naccounts; /* at least 1 */
 	struct config_adapter adapters[CONFIG_MAX_ADAPTERS];
-	size_t nadapters;          /* at least 1 */
+	size_t nadapters;		 /* at least 1 */
 	char state_dir[CONFIG_PATH_MAX]; /* default "state" next to the config file */
-	char log_level[16];        /* "error" | "warn" | "info" (default) | "debug" */
+	char log_level[16];		 /* "error" | "warn" | "info" (default) | "debug" */
 };
 
-/* config_defaults: every field at its documented default (no accounts, no adapters). */
+/*
+ * config_defaults: every field at its documented default (no accounts, no adapters). state_dir
+ * is "state" here; config_load* resolve it against the config file's directory.
+ */
 void config_defaults(struct config *c);
 
 /*
  * config_load: reads and validates path into c. On failure, why holds one line
  * "path: key: what is wrong" and the result is MDM_ERR_CONFIG (or MDM_ERR_IO if unreadable).
  * Relative file paths inside the config are resolved against the config file's directory.
+ * Files over CONFIG_FILE_MAX are refused, and so is an inline secret in a file whose mode lets
+ * group or others read it. c is only written on success.
  */
 enum mdm_err config_load(const char *path, struct config *c, char *why, size_t whysz);
 
-/* config_load_mem: the same from a buffer; name stands for the file in messages. */
+/*
+ * config_load_mem: the same from a buffer; name stands for the file in messages, and relative
+ * paths are resolved against its directory part (left as given when it has none). No file mode
+ * check is made.
+ */
 enum mdm_err config_load_mem(const char *name, const char *json, size_t len, struct config *c,
 			     char *why, size_t whysz);
 
 /*
  * config_secret: resolves a secret value: a JSON string (inline), {"file": PATH} (first line of
- * the file, trailing newline removed) or {"env": NAME}. *inline_used is set when the value was
- * written in the config itself. The json argument is a jansson json_t *, passed as void * so
- * this header does not pull in jansson.
+ * the file, trailing newline removed; a relative PATH is taken from name's directory) or
+ * {"env": NAME}. *inline_used is set when the value was written in the config itself. The json
+ * argument is a jansson json_t *, passed as void * so this header does not pull in jansson.
+ * name and key only label messages ("name: key: what is wrong"). An empty value, control
+ * characters or a value of outsz bytes or more are errors. MDM_ERR_CONFIG, or MDM_ERR_IO when
+ * the secret file cannot be read; out is "" on failure.
  */
 enum mdm_err config_secret(const void *json, const char *name, const char *key, char *out,
 			   size_t outsz, bool *inline_used, char *why, size_t whysz);

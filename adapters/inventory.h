@@ -1,0 +1,30 @@
+/*
+ * inventory: devices from a JSON file, answered from memory. For lab and exception devices,
+ * and the demo. File format (every field but "id" optional):
+ *   {"devices": [{"id": "inv-001", "macs": ["00:26:B4:24:FE:B4"], "guid": "...", "udid": "...",
+ *     "imei": "...", "meid": "...", "serial": "...", "hostname": "...", "username": "...",
+ *     "ownership": "corporate" | "personal" | "unknown", "registered": true, "compliant": false,
+ *     "failure_reason": "...", "remediation": "...", "disk_encrypted": true, "pin_lock": true,
+ *     "jail_broken": false, "manufacturer": "...", "model": "...", "os_version": "...",
+ *     "phone_number": "...", "last_checkin": 1700000000000}]}
+ * MACs in any form mac_parse accepts; identifiers validated as ident_parse does. Unknown keys,
+ * wrong types and bad values are refused with "file: devices[i].key: what is wrong".
+ */
+#ifndef MDM_INVENTORY_H
+#define MDM_INVENTORY_H
+
+#include <stddef.h>
+
+#include "adapter.h"
+
+#define INVENTORY_MAX_DEVICES 1000000
+#define INVENTORY_MAX_FILE (512u * 1024u * 1024u)
+#define INVENTORY_PAGE 1000
+
+/* inventory_create: loads path; NULL with a one-line reason in why on any error. */
+struct adapter *inventory_create(const char *name, const char *path, char *why, size_t whysz);
+
+/* inventory_count: how many devices an inventory adapter holds. */
+size_t inventory_count(const struct adapter *a);
+
+#endif

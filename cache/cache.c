@@ -1,0 +1,66 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache.h"
+
+enum mdm_err cache_get(struct cache *c, const char *key, struct cache_entry *out)
+{
+	/* One key is a batch of one: implementations only have to get get_many right. */
+	return c->ops->get_many(c, &key, 1, out);
+}
+
+enum mdm_err cache_get_many(struct cache *c, const char *const *keys, size_t n,
+			    struct cache_entry *out)
+{
+	return c->ops->get_many(c, keys, n, out);
+}
+
+enum mdm_err cache_put(struct cache *c, const char *key, const void *val, size_t len,
+		       int64_t fresh_ms, int64_t stale_ms)
+{
+	return c->ops->put(c, key, val, len, fresh_ms, stale_ms);
+}
+
+enum mdm_err cache_del(struct cache *c, const char *key)
+{
+	return c->ops->del(c, key);
+}
+
+enum mdm_err cache_lock(struct cache *c, const char *key, int64_t ttl_ms)
+{
+	return c->ops->lock(c, key, ttl_ms);
+}
+
+void cache_unlock(struct cache *c, const char *key)
+{
+	c->ops->unlock(c, key);
+}
+
+void cache_destroy(struct cache *c)
+{
+	if (c)
+		c->ops->destroy(c);
+}
+
+void cache_entry_clear(struct cache_entry *e)
+{
+	free(e->val);
+	memset(e, 0, sizeof(*e));
+	e->state = CACHE_MISS;
+}
+
+int cache_key_valid(const char *key)
+{
+	size_t i;
+
+	if (!key)
+		return 0;
+	/* Stop one past the limit so an over-long key is never scanned to its end. */
+	for (i = 0; i <= CACHE_KEY_MAX && key[i]; i++) {
+		unsigned char ch = (unsigned char)key[i];
+
+		if (ch <= ' ' || ch > '~')
+			return 0;
+	}
+	return i >= 1 && i <= CACHE_KEY_MAX;
+}

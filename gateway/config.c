@@ -1,0 +1,1172 @@
+/*
+ * config: strict loading of the JSON configuration file (see config.h and
+ * docs/configuration.md). Each section is a table of field descriptors; one generic walker
+ * applies defaults, refuses unknown keys, checks types and ranges and stores the values.
+ */
+#ifndef _DEFAULT_SOURCE
+#define _DEFAULT_SOURCE /* explicit_bzero */
+#endif
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "../core/buf.h"
+#include "../core/clock.h"
+#include "config.h"
+
+#define KEYPATH_MAX 256 /* key paths in messages ("accounts[1].roles[0]") */
+#define QUOTE_MAX 96	/* a quoted value in a message, escapes and ellipsis included */
+#define QUOTE_CHARS 48	/* bytes of the value shown before "..." */
+#define WHAT_MAX 512	/* the "what is wrong" part of a message */
+
+#define SECS(n) ((int64_t)(n)*1000)
+#define MINS(n) (SECS(n) * 60)
+#define HOURS(n) (MINS(n) * 60)
+#define DAYS(n) (HOURS(n) * 24)
+
+/* --- messages -------------------------------------------------------------------------------- */
+
+/* one_line: no control character may survive into a message (file names included). */
+static void one_line(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}
+
+static MDM_PRINTF(5, 0) void vsay(char *why, size_t whysz, const char *name, const char *key,
+				  const char *fmt, va_list ap)
+{
+	char what[WHAT_MAX];
+
+	if (!why || whysz == 0)
+		return;
+	vsnprintf(what, sizeof(what), fmt, ap);
+	snprintf(why, whysz, "%s: %s: %s", name ? name : "(config)", key, what);
+	one_line(why);
+}
+
+static MDM_PRINTF(6, 7) enum mdm_err say(enum mdm_err rc, char *why, size_t whysz, const char *name,
+					 const char *key, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsay(why, whysz, name, key, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* escape: s with '"', '\' and every byte outside printable ASCII escaped, cut at max bytes. */
+static void escape(char *out, size_t outsz, const char *s, size_t max)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0, i;
+
+	for (i = 0; s[i] && i < max && o + 8 < outsz; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (ch == '"' || ch == '\\') {
+			out[o++] = '\\';
+			out[o++] = (char)ch;
+		} else if (ch < 0x20 || ch >= 0x7f) {
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[ch >> 4];
+			out[o++] = hex[ch & 15];
+		} else {
+			out[o++] = (char)ch;
+		}
+	}
+	if (s[i] && o + 4 <= outsz) {
+		memcpy(out + o, "...", 3);
+		o += 3;
+	}
+	out[o] = '\0';
+}
+
+/* quote: "s" for a message, escaped and shortened. */
+static const char *quote(char out[QUOTE_MAX], const char *s)
+{
+	out[0] = '"';
+	escape(out + 1, QUOTE_MAX - 2, s, QUOTE_CHARS);
+	strncat(out, "\"", 2);
+	return out;
+}
+
+/* key_mark: a key path cut short by snprintf ends in "..." (keys come from the input). */
+static void key_mark(char out[KEYPATH_MAX], int n)
+{
+	if (n < 0 || n >= KEYPATH_MAX)
+		memcpy(out + KEYPATH_MAX - 4, "...", 4);
+}
+
+static void key_join(char out[KEYPATH_MAX], const char *path, const char *key)
+{
+	char k[KEYPATH_MAX];
+
+	escape(k, sizeof(k), key, 64);
+	key_mark(out, snprintf(out, KEYPATH_MAX, "%s%s%s", path, path[0] ? "." : "", k));
+}
+
+static void key_index(char out[KEYPATH_MAX], const char *path, size_t i)
+{
+	key_mark(out, snprintf(out, KEYPATH_MAX, "%s[%zu]", path, i));
+}
+
+/* --- small checks ---------------------------------------------------------------------------- */
+
+/* has_control: C0 controls, DEL and the C1 controls (U+0080..U+009F, UTF-8 C2 80..C2 9F). */
+static bool has_control(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (ch < 0x20 || ch == 0x7f)
+			return true;
+		if (ch == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 &&
+		    (unsigned char)s[i + 1] <= 0x9f)
+			return true;
+	}
+	return false;
+}
+
+static bool all_of(const char *s, const char *extra)
+{
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || (ch && strchr(extra, ch))))
+			return false;
+	}
+	return true;
+}
+
+/* dir_of: the directory part of name ("" when it has none, "/" for "/x.json"). */
+static void dir_of(const char *name, char out[CONFIG_PATH_MAX])
+{
+	const char *slash = strrchr(name, '/');
+
+	out[0] = '\0';
+	if (!slash)
+		return;
+	if (slash == name)
+		slash++;
+	if (str_copyn(out, CONFIG_PATH_MAX, name, (size_t)(slash - name)) != MDM_OK)
+		out[0] = '\0';
+}
+
+/* path_resolve: p against dir unless p is absolute or dir is empty. */
+static enum mdm_err path_resolve(const char *dir, const char *p, char *out, size_t outsz)
+{
+	int n;
+
+	if (p[0] == '/' || dir[0] == '\0')
+		return str_copy(out, outsz, p);
+	n = snprintf(out, outsz, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", p);
+	if (n < 0 || (size_t)n >= outsz) {
+		out[0] = '\0';
+		return MDM_ERR_TOOBIG;
+	}
+	return MDM_OK;
+}
+
+static void fmt_duration(char *out, size_t outsz, int64_t ms)
+{
+	static const struct {
+		const char *unit;
+		int64_t mult;
+	} units[] = {{"d", DAYS(1)}, {"h", HOURS(1)}, {"m", MINS(1)}, {"s", SECS(1)}};
+
+	for (size_t i = 0; ms > 0 && i < sizeof(units) / sizeof(units[0]); i++) {
+		if (ms % units[i].mult == 0) {
+			snprintf(out, outsz, "%lld%s", (long long)(ms / units[i].mult),
+				 units[i].unit);
+			return;
+		}
+	}
+	if (ms == 0)
+		snprintf(out, outsz, "0s");
+	else
+		snprintf(out, outsz, "%lldms", (long long)ms);
+}
+
+/* --- secrets --------------------------------------------------------------------------------- */
+
+#define SECRET_FORMS "must be a string, {\"file\": PATH} or {\"env\": NAME}"
+
+static enum mdm_err secret_value(const char *v, size_t n, char *out, size_t outsz, const char *name,
+				 const char *key, const char *what, char *why, size_t whysz)
+{
+	if (n == 0)
+		return say(MDM_ERR_CONFIG, why, whysz, name, key, "%s is empty", what);
+	if (strlen(v) != n || has_control(v, n))
+		return say(MDM_ERR_CONFIG, why, whysz, name, key,
+			   "%s must not contain control characters", what);
+	if (n >= outsz)
+		return say(MDM_ERR_CONFIG, why, whysz, name, key,
+			   "%s is too long (at most %zu bytes)", what, outsz - 1);
+	memcpy(out, v, n);
+	out[n] = '\0';
+	return MDM_OK;
+}
+
+/*
+ * first_line: fd's first line, without "\n" or "\r\n", into line[cap] (NUL-terminated).
+ * MDM_ERR_TOOBIG when it has cap bytes or more.
+ */
+static enum mdm_err first_line(int fd, char *line, size_t cap, size_t *len)
+{
+	size_t n = 0;
+	char *nl;
+
+	while (n < cap) {
+		ssize_t r = read(fd, line + n, cap - n);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return MDM_ERR_IO;
+		if (r == 0)
+			break;
+		n += (size_t)r;
+		if (memchr(line + n - (size_t)r, '\n', (size_t)r))
+			break;
+	}
+	nl = memchr(line, '\n', n);
+	if (nl)
+		n = (size_t)(nl - line);
+	else if (n == cap)
+		return MDM_ERR_TOOBIG;
+	if (n > 0 && line[n - 1] == '\r')
+		n--;
+	line[n] = '\0';
+	*len = n;
+	return MDM_OK;
+}
+
+static enum mdm_err secret_file(const char *file, const char *name, const char *key, char *out,
+				size_t outsz, char *why, size_t whysz)
+{
+	char dir[CONFIG_PATH_MAX], path[CONFIG_PATH_MAX], qb[QUOTE_MAX], *line;
+	struct stat st;
+	size_t n = 0;
+	enum mdm_err rc;
+	int fd;
+
+	dir_of(name ? name : "", dir);
+	if (path_resolve(dir, file, path, sizeof(path)) != MDM_OK)
+		return say(MDM_ERR_CONFIG, why, whysz, name, key, "secret file path is too long");
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return say(MDM_ERR_IO, why, whysz, name, key, "cannot open secret file %s: %s",
+			   quote(qb, path), strerror(errno));
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return say(MDM_ERR_CONFIG, why, whysz, name, key,
+			   "secret file %s is not a regular file", quote(qb, path));
+	}
+	line = malloc(outsz + 1);
+	if (!line) {
+		close(fd);
+		return MDM_ERR_NOMEM;
+	}
+	rc = first_line(fd, line, outsz + 1, &n);
+	close(fd);
+	if (rc == MDM_ERR_IO)
+		say(rc, why, whysz, name, key, "cannot read secret file %s: %s", quote(qb, path),
+		    strerror(errno));
+	else if (rc == MDM_ERR_TOOBIG)
+		rc = say(MDM_ERR_CONFIG, why, whysz, name, key,
+			 "the first line of secret file %s is too long (at most %zu bytes)",
+			 quote(qb, path), outsz - 1);
+	else
+		rc = secret_value(line, n, out, outsz, name, key, "the secret file's first line",
+				  why, whysz);
+	explicit_bzero(line, outsz + 1);
+	free(line);
+	return rc;
+}
+
+static enum mdm_err secret_env(const char *var, const char *name, const char *key, char *out,
+			       size_t outsz, char *why, size_t whysz)
+{
+	char qb[QUOTE_MAX], what[QUOTE_MAX + 32];
+	const char *v = getenv(var);
+
+	if (!v)
+		return say(MDM_ERR_CONFIG, why, whysz, name, key,
+			   "environment variable %s is not set", quote(qb, var));
+	snprintf(what, sizeof(what), "environment variable %s", quote(qb, var));
+	return secret_value(v, strlen(v), out, outsz, name, key, what, why, whysz);
+}
+
+static enum mdm_err secret_ref(json_t *v, const char *name, const char *key, char *out,
+			       size_t outsz, char *why, size_t whysz)
+{
+	json_t *file = json_object_get(v, "file"), *env = json_object_get(v, "env");
+	json_t *ref = file ? file : env;
+
+	if (json_object_size(v) != 1 || !ref || !json_is_string(ref) ||
+	    json_string_length(ref) == 0 ||
+	    has_control(json_string_value(ref), json_string_length(ref)))
+		return say(MDM_ERR_CONFIG, why, whysz, name, key, SECRET_FORMS);
+	if (file)
+		return secret_file(json_string_value(file), name, key, out, outsz, why, whysz);
+	return secret_env(json_string_value(env), name, key, out, outsz, why, whysz);
+}
+
+enum mdm_err config_secret(const void *json, const char *name, const char *key, char *out,
+			   size_t outsz, bool *inline_used, char *why, size_t whysz)
+{
+	json_t *v = (json_t *)json;
+	enum mdm_err rc;
+
+	if (inline_used)
+		*inline_used = false;
+	if (!out || outsz == 0)
+		return say(MDM_ERR_INTERNAL, why, whysz, name, key, "no room for the secret");
+	out[0] = '\0';
+	if (json_is_string(v)) {
+		if (inline_used)
+			*inline_used = true;
+		return secret_value(json_string_value(v), json_string_length(v), out, outsz, name,
+				    key, "the secret", why, whysz);
+	}
+	if (!json_is_object(v))
+		return say(MDM_ERR_CONFIG, why, whysz, name, key, SECRET_FORMS);
+	rc = secret_ref(v, name, key, out, outsz, why, whysz);
+	if (rc != MDM_OK)
+		explicit_bzero(out, outsz);
+	return rc;
+}
+
+/* --- field tables ---------------------------------------------------------------------------- */
+
+enum ftype {
+	T_STR,	      /* char[size], min = shortest length, optional check */
+	T_PATH,	      /* char[size], resolved against the config's directory */
+	T_UINT,	      /* unsigned in min..max */
+	T_SIZE,	      /* size_t in min..max */
+	T_DUR,	      /* int64_t milliseconds from a duration string, min..max */
+	T_BOOLCHOICE, /* bool from one of choices */
+	T_STRCHOICE,  /* char[size] holding one of choices */
+	T_ADAPTER,    /* enum adapter_type from one of choices */
+	T_SECRET,     /* char[size] through config_secret; bool at aux set when given */
+	T_ROLES,      /* unsigned ROLE_* bits from an array of role names */
+	T_SECTION,    /* nested object described by sub */
+	T_ARRAY,      /* array of objects described by arr */
+};
+
+#define F_REQUIRED 1u
+
+struct choice {
+	const char *name;
+	unsigned value;
+};
+
+struct field;
+struct section;
+struct array_spec;
+struct ctx;
+
+/* check_fn: NULL when s is acceptable, else what is wrong with it. */
+typedef const char *(*check_fn)(const char *s);
+
+struct field {
+	const char *key;
+	enum ftype type;
+	unsigned flags;
+	size_t off;  /* of the value in the section's struct */
+	size_t size; /* strings: capacity of the array */
+	size_t aux;  /* T_SECRET: offset of its "set" flag */
+	int64_t min, max, def;
+	const char *sdef;
+	const struct choice *choices; /* NULL-terminated */
+	check_fn check;
+	const struct section *sub;
+	const struct array_spec *arr;
+};
+
+struct section {
+	const struct field *fields; /* ends with a NULL key */
+	enum mdm_err (*check)(struct ctx *x, void *base, const char *path);
+};
+
+struct array_spec {
+	const struct section *elem;
+	size_t elem_size;
+	size_t max;
+	size_t count_off;	/* size_t count in the parent struct */
+	size_t unique_off;	/* char[] member of the element that must be unique */
+	const char *unique_key; /* its key */
+	const char *unique_what;
+};
+
+struct ctx {
+	const char *name;
+	char dir[CONFIG_PATH_MAX];
+	bool check_mode; /* loaded from a file: refuse inline secrets readable by others */
+	mode_t mode;
+	char *why;
+	size_t whysz;
+};
+
+static MDM_PRINTF(3, 4) enum mdm_err fail(struct ctx *x, const char *path, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsay(x->why, x->whysz, x->name, path, fmt, ap);
+	va_end(ap);
+	return MDM_ERR_CONFIG;
+}
+
+#define MEMBER_SIZE(s, m) sizeof(((s *)0)->m)
+#define AT(s, m) .off = offsetof(s, m)
+#define STR(k, s, m, lo, d, chk, fl)                                                               \
+	{                                                                                          \
+		.key = (k), .type = T_STR, AT(s, m), .size = MEMBER_SIZE(s, m), .min = (lo),       \
+		.sdef = (d), .check = (chk), .flags = (fl)                                         \
+	}
+#define PATH(k, s, m, d, fl)                                                                       \
+	{                                                                                          \
+		.key = (k), .type = T_PATH, AT(s, m), .size = MEMBER_SIZE(s, m), .sdef = (d),      \
+		.flags = (fl)                                                                      \
+	}
+#define NUM(k, t, s, m, lo, hi, d)                                                                 \
+	{                                                                                          \
+		.key = (k), .type = (t), AT(s, m), .min = (lo), .max = (hi), .def = (d)            \
+	}
+#define CHOICE(k, t, s, m, ch, d, sd, fl)                                                          \
+	{                                                                                          \
+		.key = (k), .type = (t), AT(s, m), .size = MEMBER_SIZE(s, m), .choices = (ch),     \
+		.def = (d), .sdef = (sd), .flags = (fl)                                            \
+	}
+#define END                                                                                        \
+	{                                                                                          \
+		.key = NULL                                                                        \
+	}
+
+static const char *check_address(const char *s)
+{
+	unsigned char a[16];
+
+	if (inet_pton(AF_INET, s, a) == 1 || inet_pton(AF_INET6, s, a) == 1)
+		return NULL;
+	return "must be an IPv4 or IPv6 address such as \"0.0.0.0\" or \"::\"";
+}
+
+static const char *check_instance(const char *s)
+{
+	if (all_of(s, "._-") && strcmp(s, ".") != 0 && strcmp(s, "..") != 0)
+		return NULL;
+	return "must be \"\" or 1 to 63 of A-Z a-z 0-9 . _ - (no slashes, not \".\" or \"..\")";
+}
+
+static const char *check_url(const char *s)
+{
+	if (!s[0] ||
+	    ((strncmp(s, "https://", 8) == 0 || strncmp(s, "http://", 7) == 0) && !strchr(s, ' ')))
+		return NULL;
+	return "must be \"\" or an http:// or https:// URL without spaces";
+}
+
+static const char *check_user(const char *s)
+{
+	return strchr(s, ':') ? "must not contain ':'" : NULL;
+}
+
+static const char *check_hash(const char *s)
+{
+	if (strncmp(s, "$scrypt$", 8) == 0)
+		return NULL;
+	return "must be a scrypt hash line \"$scrypt$...\" (make one with `mdmgw passwd`)";
+}
+
+static const char *check_adapter_name(const char *s)
+{
+	return all_of(s, "_-") ? NULL : "must be 1 to 63 of A-Z a-z 0-9 _ -";
+}
+
+static enum mdm_err check_listen(struct ctx *x, void *base, const char *path)
+{
+	const struct config_listen *l = base;
+	char kp[KEYPATH_MAX];
+
+	if (l->max_connections_per_ip <= l->max_connections)
+		return MDM_OK;
+	key_join(kp, path, "max_connections_per_ip");
+	return fail(x, kp, "must not be greater than listen.max_connections (%u)",
+		    l->max_connections);
+}
+
+static enum mdm_err check_cache(struct ctx *x, void *base, const char *path)
+{
+	const struct config_cache *c = base;
+	char kp[KEYPATH_MAX];
+
+	if ((c->shards & (c->shards - 1)) == 0)
+		return MDM_OK;
+	key_join(kp, path, "shards");
+	return fail(x, kp, "must be a power of two from 1 to 1024");
+}
+
+#define L struct config_listen
+static const struct field listen_fields[] = {
+    STR("address", L, address, 1, "0.0.0.0", check_address, 0),
+    NUM("port", T_UINT, L, port, 1, 65535, 8443),
+    STR("instance", L, instance, 0, "", check_instance, 0),
+    PATH("cert_file", L, cert_file, "", F_REQUIRED),
+    PATH("key_file", L, key_file, "", F_REQUIRED),
+    NUM("threads", T_UINT, L, threads, 1, 256, 4),
+    NUM("idle_timeout", T_DUR, L, idle_timeout_ms, SECS(1), HOURS(1), SECS(60)),
+    NUM("header_timeout", T_DUR, L, header_timeout_ms, 100, MINS(5), SECS(10)),
+    NUM("body_timeout", T_DUR, L, body_timeout_ms, 100, MINS(10), SECS(30)),
+    NUM("shutdown_grace", T_DUR, L, shutdown_grace_ms, 0, MINS(5), SECS(10)),
+    NUM("max_connections", T_UINT, L, max_connections, 1, 1000000, 4096),
+    NUM("max_connections_per_ip", T_UINT, L, max_connections_per_ip, 1, 1000000, 1024),
+    NUM("header_memory", T_SIZE, L, header_memory, 4096, 1048576, 32768),
+    NUM("max_body", T_SIZE, L, max_body, 1024, 67108864, 1048576),
+    END,
+};
+#undef L
+
+static const struct choice rule_choices[] = {{"all", 1}, {"any", 0}, {NULL, 0}};
+static const struct choice partial_choices[] = {{"answer", 0}, {"unavailable", 1}, {NULL, 0}};
+
+#define A struct config_api
+static const struct field api_fields[] = {
+    NUM("query_max_size", T_UINT, A, query_max_size, 1, 5000, 5000),
+    STR("redirect_url", A, redirect_url, 0, "", check_url, 0),
+    STR("vendor", A, vendor, 1, "mdmgw", NULL, 0),
+    STR("product_name", A, product_name, 1, "mdmgw MDM compliance gateway", NULL, 0),
+    STR("product_version", A, product_version, 1, MDMGW_VERSION, NULL, 0),
+    NUM("lookup_timeout", T_DUR, A, lookup_timeout_ms, 10, SECS(60), 150),
+    CHOICE("compliance_rule", T_BOOLCHOICE, A, compliant_requires_all, rule_choices, 1, NULL, 0),
+    CHOICE("partial_answer", T_BOOLCHOICE, A, partial_is_unavailable, partial_choices, 0, NULL, 0),
+    END,
+};
+#undef A
+
+#define U struct config_auth
+static const struct field auth_fields[] = {
+    NUM("verify_cache_ttl", T_DUR, U, verify_cache_ttl_ms, SECS(1), HOURS(24), MINS(10)),
+    NUM("verify_cache_size", T_UINT, U, verify_cache_size, 1, 1000000, 1024),
+    NUM("max_concurrent_hashes", T_UINT, U, max_concurrent_hashes, 1, 64, 2),
+    NUM("fail_limit", T_UINT, U, fail_limit, 1, 1000, 5),
+    NUM("fail_window", T_DUR, U, fail_window_ms, SECS(1), HOURS(24), SECS(60)),
+    NUM("lockout", T_DUR, U, lockout_ms, SECS(1), HOURS(24), SECS(60)),
+    END,
+};
+#undef U
+
+#define C struct config_cache
+static const struct field cache_fields[] = {
+    NUM("fresh_ttl", T_DUR, C, fresh_ttl_ms, SECS(1), DAYS(7), MINS(15)),
+    NUM("stale_ttl", T_DUR, C, stale_ttl_ms, 0, DAYS(7), HOURS(1)),
+    NUM("negative_ttl", T_DUR, C, negative_ttl_ms, 0, DAYS(1), SECS(60)),
+    NUM("max_entries", T_SIZE, C, max_entries, 16, 100000000, 100000),
+    NUM("shards", T_UINT, C, shards, 1, 1024, 16),
+    {.key = "hmac_key",
+     .type = T_SECRET,
+     AT(C, hmac_key),
+     .size = MEMBER_SIZE(C, hmac_key),
+     .aux = offsetof(C, hmac_key_set),
+     .min = 16},
+    END,
+};
+#undef C
+
+#define N struct config_account
+static const struct field account_fields[] = {
+    STR("user", N, user, 1, "", check_user, F_REQUIRED),
+    STR("password_hash", N, password_hash, 1, "", check_hash, F_REQUIRED),
+    {.key = "roles", .type = T_ROLES, AT(N, roles), .flags = F_REQUIRED},
+    END,
+};
+#undef N
+
+static const struct choice adapter_choices[] = {{"inventory", ADAPTER_INVENTORY}, {NULL, 0}};
+
+#define D struct config_adapter
+static const struct field adapter_fields[] = {
+    STR("name", D, name, 1, "", check_adapter_name, F_REQUIRED),
+    CHOICE("type", T_ADAPTER, D, type, adapter_choices, ADAPTER_INVENTORY, NULL, F_REQUIRED),
+    PATH("file", D, file, "", F_REQUIRED),
+    END,
+};
+#undef D
+
+static const struct section listen_section = {listen_fields, check_listen};
+static const struct section api_section = {api_fields, NULL};
+static const struct section auth_section = {auth_fields, NULL};
+static const struct section cache_section = {cache_fields, check_cache};
+static const struct section account_section = {account_fields, NULL};
+static const struct section adapter_section = {adapter_fields, NULL};
+
+static const struct array_spec accounts_spec = {
+    &account_section,
+    sizeof(struct config_account),
+    CONFIG_MAX_ACCOUNTS,
+    offsetof(struct config, naccounts),
+    offsetof(struct config_account, user),
+    "user",
+    "user",
+};
+static const struct array_spec adapters_spec = {
+    &adapter_section,
+    sizeof(struct config_adapter),
+    CONFIG_MAX_ADAPTERS,
+    offsetof(struct config, nadapters),
+    offsetof(struct config_adapter, name),
+    "name",
+    "adapter name",
+};
+
+static const struct choice level_choices[] = {
+    {"error", 0}, {"warn", 0}, {"info", 0}, {"debug", 0}, {NULL, 0}};
+
+#define G struct config
+static const struct field top_fields[] = {
+    {.key = "listen", .type = T_SECTION, AT(G, listen), .sub = &listen_section},
+    {.key = "api", .type = T_SECTION, AT(G, api), .sub = &api_section},
+    {.key = "auth", .type = T_SECTION, AT(G, auth), .sub = &auth_section},
+    {.key = "accounts",
+     .type = T_ARRAY,
+     AT(G, accounts),
+     .arr = &accounts_spec,
+     .flags = F_REQUIRED},
+    {.key = "cache", .type = T_SECTION, AT(G, cache), .sub = &cache_section},
+    {.key = "adapters",
+     .type = T_ARRAY,
+     AT(G, adapters),
+     .arr = &adapters_spec,
+     .flags = F_REQUIRED},
+    PATH("state_dir", G, state_dir, "state", 0),
+    CHOICE("log_level", T_STRCHOICE, G, log_level, level_choices, 0, "info", 0),
+    END,
+};
+#undef G
+
+static const struct section top_section = {top_fields, NULL};
+
+/* --- defaults -------------------------------------------------------------------------------- */
+
+static void section_defaults(const struct section *sec, void *base);
+
+static void field_default(const struct field *f, void *base)
+{
+	char *p = (char *)base + f->off;
+
+	switch (f->type) {
+	case T_STR:
+	case T_PATH:
+	case T_STRCHOICE:
+		if (str_copy(p, f->size, f->sdef ? f->sdef : "") != MDM_OK)
+			p[0] = '\0';
+		break;
+	case T_UINT:
+		*(unsigned *)(void *)p = (unsigned)f->def;
+		break;
+	case T_SIZE:
+		*(size_t *)(void *)p = (size_t)f->def;
+		break;
+	case T_DUR:
+		*(int64_t *)(void *)p = f->def;
+		break;
+	case T_BOOLCHOICE:
+		*(bool *)p = f->def != 0;
+		break;
+	case T_ADAPTER:
+		*(enum adapter_type *)(void *)p = (enum adapter_type)f->def;
+		break;
+	case T_SECRET:
+		memset(p, 0, f->size);
+		*(bool *)((char *)base + f->aux) = false;
+		break;
+	case T_ROLES:
+		*(unsigned *)(void *)p = 0;
+		break;
+	case T_SECTION:
+		section_defaults(f->sub, p);
+		break;
+	case T_ARRAY:
+		*(size_t *)(void *)((char *)base + f->arr->count_off) = 0;
+		break;
+	}
+}
+
+static void section_defaults(const struct section *sec, void *base)
+{
+	for (const struct field *f = sec->fields; f->key; f++)
+		field_default(f, base);
+}
+
+void config_defaults(struct config *c)
+{
+	memset(c, 0, sizeof(*c));
+	section_defaults(&top_section, c);
+}
+
+unsigned role_parse(const char *name)
+{
+	static const struct choice roles[] = {
+	    {"query", ROLE_QUERY}, {"action", ROLE_ACTION}, {"admin", ROLE_ADMIN}};
+
+	for (size_t i = 0; name && i < sizeof(roles) / sizeof(roles[0]); i++)
+		if (strcmp(name, roles[i].name) == 0)
+			return roles[i].value;
+	return 0;
+}
+
+/* --- the walker ------------------------------------------------------------------------------ */
+
+static enum mdm_err load_section(struct ctx *x, const struct section *sec, json_t *obj, void *base,
+				 const char *path);
+
+/* get_string: v as a string without control characters, at most max bytes. */
+static enum mdm_err get_string(struct ctx *x, json_t *v, const char *path, size_t max,
+			       const char **s)
+{
+	if (!json_is_string(v))
+		return fail(x, path, "must be a string");
+	*s = json_string_value(v);
+	if (has_control(*s, json_string_length(v)))
+		return fail(x, path, "must not contain control characters");
+	if (json_string_length(v) > max)
+		return fail(x, path, "is too long (at most %zu bytes)", max);
+	return MDM_OK;
+}
+
+static enum mdm_err parse_str(struct ctx *x, const struct field *f, json_t *v, char *p,
+			      const char *path)
+{
+	const char *s, *why;
+	enum mdm_err rc = get_string(x, v, path, f->size - 1, &s);
+
+	if (rc != MDM_OK)
+		return rc;
+	if ((int64_t)strlen(s) < f->min)
+		return fail(x, path, "must not be empty");
+	if (f->check && (why = f->check(s)) != NULL)
+		return fail(x, path, "%s", why);
+	return str_copy(p, f->size, s) == MDM_OK ? MDM_OK : fail(x, path, "is too long");
+}
+
+static enum mdm_err parse_path(struct ctx *x, const struct field *f, json_t *v, char *p,
+			       const char *path)
+{
+	char qb[QUOTE_MAX];
+	const char *s;
+	enum mdm_err rc = get_string(x, v, path, f->size - 1, &s);
+
+	if (rc != MDM_OK)
+		return rc;
+	if (!s[0])
+		return fail(x, path, "must not be empty");
+	if (path_resolve(x->dir, s, p, f->size) != MDM_OK)
+		return fail(x, path, "is too long once resolved against %s (at most %zu bytes)",
+			    quote(qb, x->dir), f->size - 1);
+	return MDM_OK;
+}
+
+static enum mdm_err parse_int(struct ctx *x, const struct field *f, json_t *v, char *p,
+			      const char *path)
+{
+	json_int_t n;
+
+	if (!json_is_integer(v) || (n = json_integer_value(v)) < f->min || n > f->max)
+		return fail(x, path, "must be an integer from %lld to %lld", (long long)f->min,
+			    (long long)f->max);
+	if (f->type == T_SIZE)
+		*(size_t *)(void *)p = (size_t)n;
+	else
+		*(unsigned *)(void *)p = (unsigned)n;
+	return MDM_OK;
+}
+
+static enum mdm_err parse_dur(struct ctx *x, const struct field *f, json_t *v, char *p,
+			      const char *path)
+{
+	char qb[QUOTE_MAX], lo[32], hi[32];
+	int64_t ms;
+
+	if (!json_is_string(v))
+		return fail(x, path,
+			    "must be a duration string such as \"30s\" (ms, s, m, h or d)");
+	if (duration_parse(json_string_value(v), &ms) != MDM_OK)
+		return fail(x, path, "%s is not a duration (use a number with ms, s, m, h or d)",
+			    quote(qb, json_string_value(v)));
+	if (ms < f->min || ms > f->max) {
+		fmt_duration(lo, sizeof(lo), f->min);
+		fmt_duration(hi, sizeof(hi), f->max);
+		return fail(x, path, "must be from %s to %s", lo, hi);
+	}
+	*(int64_t *)(void *)p = ms;
+	return MDM_OK;
+}
+
+static void choice_list(const struct choice *ch, char *out, size_t outsz)
+{
+	size_t o = 0;
+
+	out[0] = '\0';
+	for (; ch->name && o < outsz; ch++) {
+		int n = snprintf(out + o, outsz - o, "%s%s", o ? ", " : "", ch->name);
+
+		if (n < 0)
+			break;
+		o += (size_t)n;
+	}
+}
+
+static enum mdm_err parse_choice(struct ctx *x, const struct field *f, json_t *v, char *p,
+				 const char *path)
+{
+	char list[128], qb[QUOTE_MAX];
+	const struct choice *ch;
+
+	choice_list(f->choices, list, sizeof(list));
+	if (!json_is_string(v))
+		return fail(x, path, "must be a string (%s)", list);
+	for (ch = f->choices; ch->name; ch++)
+		if (strcmp(ch->name, json_string_value(v)) == 0)
+			break;
+	if (!ch->name)
+		return fail(x, path, "unknown value %s (%s)", quote(qb, json_string_value(v)),
+			    list);
+	if (f->type == T_BOOLCHOICE)
+		*(bool *)p = ch->value != 0;
+	else if (f->type == T_ADAPTER)
+		*(enum adapter_type *)(void *)p = (enum adapter_type)ch->value;
+	else if (str_copy(p, f->size, ch->name) != MDM_OK)
+		return MDM_ERR_INTERNAL;
+	return MDM_OK;
+}
+
+#define PLAINTEXT_SECRET                                                                           \
+	"plaintext secret in a file readable by group or others (chmod 600, or use {\"file\": "    \
+	"...} / {\"env\": ...})"
+
+static enum mdm_err parse_secret(struct ctx *x, const struct field *f, json_t *v, void *base,
+				 const char *path)
+{
+	char *p = (char *)base + f->off;
+	bool inl = false;
+	enum mdm_err rc = config_secret(v, x->name, path, p, f->size, &inl, x->why, x->whysz);
+
+	if (rc != MDM_OK)
+		return rc;
+	if (inl && x->check_mode && (x->mode & (S_IRGRP | S_IROTH)))
+		rc = fail(x, path, PLAINTEXT_SECRET);
+	else if ((int64_t)strlen(p) < f->min)
+		rc = fail(x, path, "must be at least %lld bytes long", (long long)f->min);
+	if (rc != MDM_OK) {
+		explicit_bzero(p, f->size);
+		return rc;
+	}
+	*(bool *)((char *)base + f->aux) = true;
+	return MDM_OK;
+}
+
+#define ROLE_NAMES "(query, action, admin)"
+
+static enum mdm_err parse_roles(struct ctx *x, json_t *v, unsigned *out, const char *path)
+{
+	char ep[KEYPATH_MAX], qb[QUOTE_MAX];
+	unsigned bits = 0, bit;
+	size_t i;
+	json_t *e;
+
+	if (!json_is_array(v))
+		return fail(x, path, "must be an array of roles " ROLE_NAMES);
+	if (json_array_size(v) == 0)
+		return fail(x, path, "must not be empty " ROLE_NAMES);
+	json_array_foreach(v, i, e)
+	{
+		key_index(ep, path, i);
+		if (!json_is_string(e))
+			return fail(x, ep, "must be a string " ROLE_NAMES);
+		bit = role_parse(json_string_value(e));
+		if (!bit)
+			return fail(x, ep, "unknown role %s " ROLE_NAMES,
+				    quote(qb, json_string_value(e)));
+		if (bits & bit)
+			return fail(x, ep, "duplicate role %s", quote(qb, json_string_value(e)));
+		bits |= bit;
+	}
+	*out = bits;
+	return MDM_OK;
+}
+
+/* unique: element i's unique member differs from those of elements 0..i-1. */
+static enum mdm_err unique(struct ctx *x, const struct array_spec *a, const char *arr, size_t i,
+			   const char *path)
+{
+	const char *mine = arr + i * a->elem_size + a->unique_off;
+	char kp[KEYPATH_MAX], qb[QUOTE_MAX];
+
+	for (size_t j = 0; j < i; j++) {
+		if (strcmp(arr + j * a->elem_size + a->unique_off, mine) == 0) {
+			key_join(kp, path, a->unique_key);
+			return fail(x, kp, "duplicate %s %s", a->unique_what, quote(qb, mine));
+		}
+	}
+	return MDM_OK;
+}
+
+static enum mdm_err parse_array(struct ctx *x, const struct field *f, json_t *v, void *base,
+				const char *path)
+{
+	const struct array_spec *a = f->arr;
+	char *arr = (char *)base + f->off, ep[KEYPATH_MAX];
+	enum mdm_err rc;
+	size_t i;
+	json_t *e;
+
+	if (!json_is_array(v))
+		return fail(x, path, "must be an array");
+	if (json_array_size(v) == 0 || json_array_size(v) > a->max)
+		return fail(x, path, "must have 1 to %zu entries", a->max);
+	json_array_foreach(v, i, e)
+	{
+		key_index(ep, path, i);
+		if (!json_is_object(e))
+			return fail(x, ep, "must be an object");
+		section_defaults(a->elem, arr + i * a->elem_size);
+		rc = load_section(x, a->elem, e, arr + i * a->elem_size, ep);
+		if (rc == MDM_OK)
+			rc = unique(x, a, arr, i, ep);
+		if (rc != MDM_OK)
+			return rc;
+	}
+	*(size_t *)(void *)((char *)base + a->count_off) = json_array_size(v);
+	return MDM_OK;
+}
+
+static enum mdm_err parse_field(struct ctx *x, const struct field *f, json_t *v, void *base,
+				const char *path)
+{
+	char *p = (char *)base + f->off;
+
+	switch (f->type) {
+	case T_STR:
+		return parse_str(x, f, v, p, path);
+	case T_PATH:
+		return parse_path(x, f, v, p, path);
+	case T_UINT:
+	case T_SIZE:
+		return parse_int(x, f, v, p, path);
+	case T_DUR:
+		return parse_dur(x, f, v, p, path);
+	case T_BOOLCHOICE:
+	case T_STRCHOICE:
+	case T_ADAPTER:
+		return parse_choice(x, f, v, p, path);
+	case T_SECRET:
+		return parse_secret(x, f, v, base, path);
+	case T_ROLES:
+		return parse_roles(x, v, (unsigned *)(void *)p, path);
+	case T_SECTION:
+		return load_section(x, f->sub, v, p, path);
+	case T_ARRAY:
+		return parse_array(x, f, v, base, path);
+	}
+	return MDM_ERR_INTERNAL;
+}
+
+/* missing_field: a key that is absent: required, a section of defaults, or a default path. */
+static enum mdm_err missing_field(struct ctx *x, const struct field *f, void *base,
+				  const char *path)
+{
+	char *p = (char *)base + f->off;
+
+	if (f->flags & F_REQUIRED)
+		return fail(x, path, "required");
+	if (f->type == T_SECTION)
+		return load_section(x, f->sub, NULL, p, path);
+	if (f->type == T_PATH && f->sdef && f->sdef[0] &&
+	    path_resolve(x->dir, f->sdef, p, f->size) != MDM_OK)
+		return fail(x, path,
+			    "default %s is too long once resolved against the config "
+			    "directory",
+			    f->sdef);
+	return MDM_OK;
+}
+
+static const struct field *find_field(const struct section *sec, const char *key)
+{
+	for (const struct field *f = sec->fields; f->key; f++)
+		if (strcmp(f->key, key) == 0)
+			return f;
+	return NULL;
+}
+
+/* load_section: obj (NULL when the section is absent) into base, which holds defaults. */
+static enum mdm_err load_section(struct ctx *x, const struct section *sec, json_t *obj, void *base,
+				 const char *path)
+{
+	char kp[KEYPATH_MAX];
+	const char *key;
+	json_t *v;
+	enum mdm_err rc;
+
+	if (obj && !json_is_object(obj))
+		return fail(x, path, "must be an object");
+	json_object_foreach(obj, key, v)
+	{
+		if (!find_field(sec, key)) {
+			key_join(kp, path, key);
+			return fail(x, kp, "unknown key");
+		}
+	}
+	for (const struct field *f = sec->fields; f->key; f++) {
+		key_join(kp, path, f->key);
+		v = json_object_get(obj, f->key);
+		rc = v ? parse_field(x, f, v, base, kp) : missing_field(x, f, base, kp);
+		if (rc != MDM_OK)
+			return rc;
+	}
+	return sec->check ? sec->check(x, base, path) : MDM_OK;
+}
+
+/* --- entry points ---------------------------------------------------------------------------- */
+
+static enum mdm_err parse_root(struct ctx *x, const char *json, size_t len, struct config *c)
+{
+	json_error_t jerr;
+	json_t *root;
+	enum mdm_err rc;
+
+	if (len > CONFIG_FILE_MAX)
+		return fail(x, "(file)", "larger than %d bytes", CONFIG_FILE_MAX);
+	root = json_loadb(json, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+	if (!root) {
+		char where[64];
+
+		/* jansson's text quotes the input near the error; fail() makes it one line */
+		snprintf(where, sizeof(where), "line %d, column %d", jerr.line, jerr.column);
+		return fail(x, where, "%s", jerr.text);
+	}
+	if (!json_is_object(root))
+		rc = fail(x, "(top)", "must be a JSON object");
+	else
+		rc = load_section(x, &top_section, root, c, "");
+	json_decref(root);
+	return rc;
+}
+
+static enum mdm_err load(struct ctx *x, const char *json, size_t len, struct config *out)
+{
+	struct config *c = malloc(sizeof(*c));
+	enum mdm_err rc;
+
+	if (!c)
+		return say(MDM_ERR_NOMEM, x->why, x->whysz, x->name, "(file)", "out of memory");
+	config_defaults(c);
+	dir_of(x->name, x->dir);
+	if (str_copy(c->path, sizeof(c->path), x->name) != MDM_OK)
+		rc = fail(x, "(file)", "file name is too long");
+	else
+		rc = parse_root(x, json, len, c);
+	if (rc == MDM_OK)
+		memcpy(out, c, sizeof(*c));
+	explicit_bzero(c, sizeof(*c));
+	free(c);
+	return rc;
+}
+
+enum mdm_err config_load_mem(const char *name, const char *json, size_t len, struct config *c,
+			     char *why, size_t whysz)
+{
+	struct ctx x = {.name = name ? name : "(config)", .why = why, .whysz = whysz};
+
+	if (why && whysz)
+		why[0] = '\0';
+	if (!json)
+		return fail(&x, "(file)", "no content");
+	return load(&x, json, len, c);
+}
+
+/* read_all: the whole of fd into b (bounded by b's limit). */
+static enum mdm_err read_all(int fd, struct buf *b)
+{
+	char chunk[16384];
+	enum mdm_err rc;
+
+	for (;;) {
+		ssize_t n = read(fd, chunk, sizeof(chunk));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return MDM_ERR_IO;
+		if (n == 0)
+			return MDM_OK;
+		rc = buf_add(b, chunk, (size_t)n);
+		if (rc != MDM_OK) {
+			explicit_bzero(chunk, sizeof(chunk));
+			return rc;
+		}
+	}
+}
+
+static enum mdm_err read_config(struct ctx *x, const char *path, struct buf *b)
+{
+	struct stat st;
+	enum mdm_err rc;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+
+	if (fd < 0)
+		return say(MDM_ERR_IO, x->why, x->whysz, path, "(file)", "cannot open: %s",
+			   strerror(errno));
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return fail(x, "(file)", "not a regular file");
+	}
+	if (st.st_size > CONFIG_FILE_MAX) {
+		close(fd);
+		return fail(x, "(file)", "larger than %d bytes", CONFIG_FILE_MAX);
+	}
+	x->check_mode = true;
+	x->mode = st.st_mode;
+	rc = read_all(fd, b);
+	close(fd);
+	if (rc == MDM_ERR_TOOBIG)
+		return fail(x, "(file)", "larger than %d bytes", CONFIG_FILE_MAX);
+	if (rc == MDM_ERR_IO)
+		return say(MDM_ERR_IO, x->why, x->whysz, path, "(file)", "cannot read: %s",
+			   strerror(errno));
+	return rc;
+}
+
+enum mdm_err config_load(const char *path, struct config *c, char *why, size_t whysz)
+{
+	struct ctx x = {.name = path ? path : "(config)", .why = why, .whysz = whysz};
+	struct buf b;
+	enum mdm_err rc;
+
+	if (why && whysz)
+		why[0] = '\0';
+	if (!path)
+		return fail(&x, "(file)", "no file name");
+	buf_init(&b, (size_t)CONFIG_FILE_MAX + 1);
+	rc = read_config(&x, path, &b);
+	if (rc == MDM_OK)
+		rc = load(&x, buf_str(&b), b.len, c);
+	if (b.mem)
+		explicit_bzero(b.mem, b.alloc);
+	buf_free(&b);
+	return rc;
+}

@@ -1,0 +1,57 @@
+/*
+ * ise_api: the ISE MDM API answers (mdminfo, devices, batchdevices, action), rendered as XML
+ * in the version the path belongs to. Independent of the HTTP server: it takes a parsed route
+ * and a body and fills a response, so tests drive it directly.
+ */
+#ifndef MDM_ISE_API_H
+#define MDM_ISE_API_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+#include "../core/buf.h"
+#include "config.h"
+#include "lookup.h"
+#include "route.h"
+#include "snapshot.h"
+
+#define ISE_RESPONSE_MAX (64u * 1024u * 1024u)
+
+struct ise_stats {
+	atomic_ulong requests;
+	atomic_ulong bad_requests;
+	atomic_ulong unavailable;
+	atomic_ulong actions;
+	atomic_ulong local_macs; /* queries for locally administered (randomised) MACs */
+};
+
+struct ise_ctx {
+	const struct config *cfg;
+	struct lookup *lookup;
+	const struct snapshot *snap;
+	struct ise_stats stats;
+};
+
+struct ise_response {
+	int status;
+	struct buf body;
+	const char *content_type;
+	char allow[16]; /* for 405 */
+};
+
+/* ise_response_init / _clear: an empty response (status 500 until filled) and its release. */
+void ise_response_init(struct ise_response *res);
+void ise_response_clear(struct ise_response *res);
+
+/*
+ * ise_handle: answers route r (kind MDMINFO, DEVICES, BATCH, ACTION, SENDMESSAGE or BAD) with
+ * the request body (may be NULL) of the given content type. user is the authenticated account,
+ * for the log.
+ */
+void ise_handle(struct ise_ctx *ctx, const struct route *r, const char *body, size_t len,
+		const char *content_type, const char *user, struct ise_response *res);
+
+/* ise_error: an XML error document with status and message. */
+void ise_error(struct ise_response *res, int status, const char *message);
+
+#endif

@@ -1,0 +1,503 @@
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "../core/buf.h"
+#include "route.h"
+
+#define ROUTE_MAX_SEGMENTS 12
+#define ROUTE_TARGET_MAX 8192
+#define ROUTE_MAX_ARGS 32
+
+struct segs {
+	const char *s[ROUTE_MAX_SEGMENTS];
+	size_t len[ROUTE_MAX_SEGMENTS];
+	size_t n;
+};
+
+static const struct {
+	const char *name;
+	enum criterion crit;
+	int min_version;
+} criteria[] = {
+    {"macaddress", CRIT_MAC, 1},  {"compliance", CRIT_COMPLIANCE, 1}, {"username", CRIT_USERNAME, 1},
+    {"udid", CRIT_UDID, 2},       {"imei", CRIT_IMEI, 2},             {"meid", CRIT_MEID, 2},
+    {"guid", CRIT_GUID, 3},       {"guidhn", CRIT_HOSTNAME, 3},       {"hostname", CRIT_HOSTNAME, 3},
+};
+
+const char *criterion_name(enum criterion c)
+{
+	if (c == CRIT_NONE)
+		return "none";
+	for (size_t i = 0; i < sizeof(criteria) / sizeof(criteria[0]); i++)
+		if (criteria[i].crit == c)
+			return criteria[i].name;
+	return "unknown";
+}
+
+bool criterion_ident_kind(enum criterion c, enum ident_kind *out)
+{
+	switch (c) {
+	case CRIT_MAC: *out = IDENT_MAC; return true;
+	case CRIT_GUID: *out = IDENT_GUID; return true;
+	case CRIT_UDID: *out = IDENT_UDID; return true;
+	case CRIT_IMEI: *out = IDENT_IMEI; return true;
+	case CRIT_MEID: *out = IDENT_MEID; return true;
+	case CRIT_USERNAME: *out = IDENT_USERNAME; return true;
+	case CRIT_HOSTNAME: *out = IDENT_HOSTNAME; return true;
+	default: return false;
+	}
+}
+
+static void bad(struct route *r, int status, const char *why)
+{
+	r->kind = ROUTE_BAD;
+	r->status = status;
+	snprintf(r->why, sizeof(r->why), "%s", why);
+}
+
+static void bad_method(struct route *r, const char *allow)
+{
+	bad(r, 405, "method not allowed");
+	snprintf(r->allow, sizeof(r->allow), "%s", allow);
+}
+
+static bool seg_is(const struct segs *sg, size_t i, const char *word)
+{
+	return i < sg->n && sg->len[i] == strlen(word) && memcmp(sg->s[i], word, sg->len[i]) == 0;
+}
+
+/* Splits path into segments; empty segments (trailing or doubled slashes) are skipped. */
+static bool split_path(const char *path, struct segs *sg)
+{
+	const char *p = path;
+
+	sg->n = 0;
+	while (*p) {
+		const char *e;
+
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		e = strchr(p, '/');
+		if (!e)
+			e = p + strlen(p);
+		if (sg->n == ROUTE_MAX_SEGMENTS)
+			return false;
+		sg->s[sg->n] = p;
+		sg->len[sg->n] = (size_t)(e - p);
+		sg->n++;
+		p = e;
+	}
+	return true;
+}
+
+/* Finds the one value of a query argument; a second occurrence is an error (no pollution). */
+static int find_arg(const struct route_arg *args, size_t nargs, const char *key, const char **val)
+{
+	int found = 0;
+
+	*val = NULL;
+	for (size_t i = 0; i < nargs; i++) {
+		if (strcmp(args[i].key, key) != 0)
+			continue;
+		if (found)
+			return -1;
+		found = 1;
+		*val = args[i].value ? args[i].value : "";
+	}
+	return found;
+}
+
+static bool get_arg(struct route *r, const struct route_arg *args, size_t nargs, const char *key,
+		    const char **val)
+{
+	char why[128];
+
+	if (find_arg(args, nargs, key, val) < 0) {
+		snprintf(why, sizeof(why), "query parameter %s is given more than once", key);
+		bad(r, 400, why);
+		return false;
+	}
+	return true;
+}
+
+/* Parses a decimal of at most max. */
+static bool parse_uint(const char *s, size_t len, unsigned long long max, unsigned long long *out)
+{
+	unsigned long long v = 0;
+
+	if (len == 0)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		v = v * 10 + (unsigned long long)(s[i] - '0');
+		if (v > max)
+			return false;
+	}
+	*out = v;
+	return true;
+}
+
+static bool all_digits(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return len > 0;
+}
+
+static void route_mdminfo(const char *method, const struct route_arg *args, size_t nargs,
+			  struct route *r)
+{
+	const char *v;
+	unsigned long long n = 0;
+	size_t len;
+
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+		return bad_method(r, "GET");
+	if (!get_arg(r, args, nargs, "ise_api_version", &v))
+		return;
+	r->kind = ROUTE_MDMINFO;
+	r->api_version = 1;
+	if (!v)
+		return;
+	len = strlen(v);
+	if (!all_digits(v, len))
+		return bad(r, 400, "ise_api_version must be a positive integer");
+	while (len > 1 && *v == '0') {
+		v++;
+		len--;
+	}
+	/* A client's highest version may be any positive integer: cap it, never overflow. */
+	if (len > 9) {
+		r->api_version = API_VERSION_MAX;
+		return;
+	}
+	parse_uint(v, len, 999999999ull, &n);
+	if (n == 0)
+		return bad(r, 400, "ise_api_version must be a positive integer");
+	r->api_version = n > API_VERSION_MAX ? API_VERSION_MAX : (int)n;
+}
+
+static bool set_criterion(struct route *r, const char *name, size_t len)
+{
+	char why[160];
+
+	for (size_t i = 0; i < sizeof(criteria) / sizeof(criteria[0]); i++) {
+		if (strlen(criteria[i].name) != len || strncasecmp(criteria[i].name, name, len) != 0)
+			continue;
+		if (r->api_version < criteria[i].min_version) {
+			snprintf(why, sizeof(why), "querycriteria %s needs API version %d",
+				 criteria[i].name, criteria[i].min_version);
+			bad(r, 400, why);
+			return false;
+		}
+		r->crit = criteria[i].crit;
+		return true;
+	}
+	bad(r, 400, "querycriteria must be macaddress, compliance, username, udid, imei, meid, "
+		    "guid or guidhn");
+	return false;
+}
+
+static bool set_value(struct route *r, const char *v, size_t len)
+{
+	while (len && (*v == ' ' || *v == '\t')) {
+		v++;
+		len--;
+	}
+	while (len && (v[len - 1] == ' ' || v[len - 1] == '\t'))
+		len--;
+	if (len == 0) {
+		bad(r, 400, "value is missing");
+		return false;
+	}
+	if (str_copyn(r->value, sizeof(r->value), v, len) != MDM_OK) {
+		bad(r, 400, "value is too long");
+		return false;
+	}
+	if (r->crit != CRIT_COMPLIANCE)
+		return true;
+	if (strcasecmp(r->value, "true") == 0)
+		r->compliant_value = true;
+	else if (strcasecmp(r->value, "false") == 0)
+		r->compliant_value = false;
+	else {
+		bad(r, 400, "value for querycriteria compliance must be true or false");
+		return false;
+	}
+	return true;
+}
+
+static bool set_paging(struct route *r, const char *v, size_t len)
+{
+	unsigned long long n;
+
+	if (!parse_uint(v, len, ROUTE_PAGING_MAX, &n)) {
+		bad(r, 400, "paging must be 0 or a paging_info value this server returned");
+		return false;
+	}
+	r->paging = (uint32_t)n;
+	return true;
+}
+
+static bool set_filter(struct route *r, size_t len)
+{
+	/* Every attribute is always returned, which the contract allows; only bound it. */
+	if (len > 512) {
+		bad(r, 400, "filter is too long");
+		return false;
+	}
+	return true;
+}
+
+static void route_devices_query(const struct route_arg *args, size_t nargs, struct route *r)
+{
+	const char *paging, *crit, *value, *filter, *devid;
+
+	if (!get_arg(r, args, nargs, "paging", &paging) ||
+	    !get_arg(r, args, nargs, "querycriteria", &crit) ||
+	    !get_arg(r, args, nargs, "value", &value) ||
+	    !get_arg(r, args, nargs, "filter", &filter) ||
+	    !get_arg(r, args, nargs, "deviceidentifier", &devid))
+		return;
+	if (paging && !set_paging(r, paging, strlen(paging)))
+		return;
+	if (filter && !set_filter(r, strlen(filter)))
+		return;
+	if (crit && *crit) {
+		if (!set_criterion(r, crit, strlen(crit)))
+			return;
+		if (!set_value(r, value ? value : "", value ? strlen(value) : 0))
+			return;
+	} else if (value && *value) {
+		return bad(r, 400, "value given without querycriteria");
+	}
+	if (devid) {
+		if (r->api_version < 3)
+			return bad(r, 400, "deviceidentifier needs API version 3");
+		if (strcasecmp(devid, "guid") == 0)
+			r->key_by_guid = true;
+		else if (strcasecmp(devid, "macaddress") != 0)
+			return bad(r, 400, "deviceidentifier must be guid or macaddress");
+	}
+	r->kind = ROUTE_DEVICES;
+}
+
+/* v1 path forms: {paging}/{filter} and {paging}/{criteria}/{value}/{filter}. */
+static void route_devices_path(const struct segs *sg, size_t at, struct route *r)
+{
+	size_t n = sg->n - at;
+
+	if (n != 2 && n != 4) {
+		r->kind = ROUTE_NOT_FOUND;
+		return;
+	}
+	if (!set_paging(r, sg->s[at], sg->len[at]))
+		return;
+	if (n == 4) {
+		if (!set_criterion(r, sg->s[at + 1], sg->len[at + 1]) ||
+		    !set_value(r, sg->s[at + 2], sg->len[at + 2]) || !set_filter(r, sg->len[at + 3]))
+			return;
+	} else if (!set_filter(r, sg->len[at + 1])) {
+		return;
+	}
+	r->kind = ROUTE_DEVICES;
+}
+
+static void set_action(struct route *r, const char *type, size_t len)
+{
+	char name[32];
+
+	if (len == 0)
+		return bad(r, 400, "actionType is missing");
+	if (str_copyn(name, sizeof(name), type, len) != MDM_OK ||
+	    action_kind_parse(name, &r->action) != MDM_OK)
+		return bad(r, 400, "actionType must be corporate_wipe, full_wipe or pin_lock");
+	r->has_action = true;
+	r->kind = ROUTE_ACTION;
+}
+
+static void route_action(const char *method, const struct segs *sg, size_t at,
+			 const struct route_arg *args, size_t nargs, struct route *r)
+{
+	static const char prefix[] = "actionType=";
+	const char *type;
+
+	if (sg->n - at > 2) {
+		r->kind = ROUTE_NOT_FOUND;
+		return;
+	}
+	if (strcmp(method, "POST") != 0)
+		return bad_method(r, "POST");
+	if (sg->n - at == 2) {
+		if (sg->len[at + 1] < sizeof(prefix) - 1 ||
+		    memcmp(sg->s[at + 1], prefix, sizeof(prefix) - 1) != 0) {
+			r->kind = ROUTE_NOT_FOUND;
+			return;
+		}
+		return set_action(r, sg->s[at + 1] + sizeof(prefix) - 1,
+				  sg->len[at + 1] - (sizeof(prefix) - 1));
+	}
+	if (!get_arg(r, args, nargs, "actionType", &type))
+		return;
+	set_action(r, type ? type : "", type ? strlen(type) : 0);
+}
+
+static void route_api(const char *method, const struct segs *sg, const struct route_arg *args,
+		      size_t nargs, struct route *r)
+{
+	/* sg: ciscoise mdmapi vN <what> ... */
+	const size_t at = 4;
+	bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+
+	if (sg->len[2] != 2 || sg->s[2][0] != 'v' || sg->s[2][1] < '1' || sg->s[2][1] > '3' ||
+	    sg->n < at)
+		return;
+	r->api_version = sg->s[2][1] - '0';
+	if (seg_is(sg, 3, "devices")) {
+		if (!get)
+			return bad_method(r, "GET");
+		if (sg->n == at)
+			return route_devices_query(args, nargs, r);
+		return route_devices_path(sg, at, r);
+	}
+	if (seg_is(sg, 3, "batchdevices") && sg->n == at) {
+		if (strcmp(method, "POST") != 0)
+			return bad_method(r, "POST");
+		route_devices_query(args, nargs, r);
+		if (r->kind == ROUTE_DEVICES)
+			r->kind = ROUTE_BATCH;
+		return;
+	}
+	if (seg_is(sg, 3, "action"))
+		return route_action(method, sg, at, args, nargs, r);
+	if (seg_is(sg, 3, "sendmessage") && sg->n == at)
+		r->kind = ROUTE_SENDMESSAGE;
+}
+
+void route_parse(const char *method, const char *path, const struct route_arg *args, size_t nargs,
+		 const char *instance, struct route *r)
+{
+	struct segs sg;
+	size_t first = 0;
+
+	memset(r, 0, sizeof(*r));
+	r->kind = ROUTE_NOT_FOUND;
+	if (!split_path(path, &sg))
+		return;
+	if (sg.n == 1 && seg_is(&sg, 0, "healthz")) {
+		if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+			return bad_method(r, "GET");
+		r->kind = ROUTE_HEALTHZ;
+		return;
+	}
+	/* With an instance configured, every API path must carry it; without, none may. */
+	if (instance && *instance) {
+		if (!seg_is(&sg, 0, instance))
+			return;
+		first = 1;
+	}
+	for (size_t i = 0; i + first < sg.n; i++) {
+		sg.s[i] = sg.s[i + first];
+		sg.len[i] = sg.len[i + first];
+	}
+	sg.n -= first;
+	if (!seg_is(&sg, 0, "ciscoise"))
+		return;
+	if (sg.n == 2 && seg_is(&sg, 1, "mdminfo"))
+		return route_mdminfo(method, args, nargs, r);
+	if (sg.n >= 3 && seg_is(&sg, 1, "mdmapi"))
+		route_api(method, &sg, args, nargs, r);
+}
+
+static int unhex(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Decodes s[0..len) into out (same or shorter length); false on a bad escape or NUL. */
+static bool pct_decode(const char *s, size_t len, bool plus, char *out)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (c == '%') {
+			int h, l;
+
+			if (i + 2 >= len)
+				return false;
+			h = unhex(s[i + 1]);
+			l = unhex(s[i + 2]);
+			if (h < 0 || l < 0 || (h == 0 && l == 0))
+				return false;
+			c = (char)(h << 4 | l);
+			i += 2;
+		} else if (plus && c == '+') {
+			c = ' ';
+		}
+		out[o++] = c;
+	}
+	out[o] = '\0';
+	return true;
+}
+
+void route_parse_target(const char *method, const char *target, const char *instance,
+			struct route *r)
+{
+	char work[ROUTE_TARGET_MAX + 1];
+	struct route_arg args[ROUTE_MAX_ARGS];
+	size_t nargs = 0, len = strlen(target), plen;
+	const char *q = strchr(target, '?');
+	char *p;
+
+	memset(r, 0, sizeof(*r));
+	if (len > ROUTE_TARGET_MAX)
+		return bad(r, 414, "request target is too long");
+	plen = q ? (size_t)(q - target) : len;
+	if (!pct_decode(target, plen, false, work))
+		return bad(r, 400, "bad percent-encoding in the path");
+	p = work + plen + 1;
+	while (q && *q) {
+		const char *e, *eq;
+		size_t klen;
+
+		q++;
+		e = strchr(q, '&');
+		if (!e)
+			e = q + strlen(q);
+		if (e == q)
+			continue;
+		if (nargs == ROUTE_MAX_ARGS)
+			return bad(r, 400, "too many query parameters");
+		eq = memchr(q, '=', (size_t)(e - q));
+		klen = eq ? (size_t)(eq - q) : (size_t)(e - q);
+		if (!pct_decode(q, klen, true, p))
+			return bad(r, 400, "bad percent-encoding in the query");
+		args[nargs].key = p;
+		p += strlen(p) + 1;
+		args[nargs].value = NULL;
+		if (eq) {
+			if (!pct_decode(eq + 1, (size_t)(e - eq - 1), true, p))
+				return bad(r, 400, "bad percent-encoding in the query");
+			args[nargs].value = p;
+			p += strlen(p) + 1;
+		}
+		nargs++;
+		q = e;
+		if (!*q)
+			break;
+	}
+	route_parse(method, work, args, nargs, instance, r);
+}

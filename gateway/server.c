@@ -1,0 +1,547 @@
+#define _POSIX_C_SOURCE 200809L
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../core/buf.h"
+#include "../core/clock.h"
+#include "../core/log.h"
+#include "route.h"
+#include "server.h"
+
+#define PEM_MAX (1024 * 1024)
+#define REAPER_PERIOD_MS 200
+#define MAX_ARGS 32
+
+/*
+ * Connection tracking for deadlines MHD does not have: MHD's timeout is an idle timeout, so a
+ * client sending one byte a second would never be cut. Every connection is listed with the
+ * phase it is in and since when; a reaper thread shuts down the socket of one past its
+ * deadline, and MHD then closes it as it would any broken connection.
+ */
+enum conn_phase {
+	PHASE_HEADERS, /* waiting for a request's headers (also between keep-alive requests) */
+	PHASE_BODY,    /* headers in, body arriving */
+	PHASE_ANSWER,  /* the request is complete: being answered or sent */
+};
+
+struct conn {
+	struct conn *prev, *next;
+	int fd;
+	enum conn_phase phase;
+	int64_t since; /* monotonic ms */
+	bool cut;
+};
+
+struct request {
+	struct conn *conn;
+	struct buf body;
+	bool too_big;
+	bool answered; /* a response was queued on the first call */
+	char user[64];
+	struct route route;
+	int64_t started;
+};
+
+struct server {
+	struct server_deps deps;
+	struct MHD_Daemon *daemon;
+	char *cert_pem;
+	char *key_pem;
+	pthread_mutex_t mu;
+	struct conn conns; /* list head */
+	pthread_t reaper;
+	bool stopping;
+	pthread_cond_t stop_cv;
+	atomic_uint inflight;
+	atomic_ulong cut_header, cut_body;
+};
+
+/* --- deadlines ----------------------------------------------------------------------------- */
+
+static void conn_set_phase(struct server *s, struct conn *c, enum conn_phase p)
+{
+	if (!c)
+		return;
+	pthread_mutex_lock(&s->mu);
+	c->phase = p;
+	c->since = clock_mono_ms();
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void reap_once(struct server *s)
+{
+	const struct config_listen *l = &s->deps.cfg->listen;
+	int64_t now = clock_mono_ms();
+
+	pthread_mutex_lock(&s->mu);
+	for (struct conn *c = s->conns.next; c != &s->conns; c = c->next) {
+		int64_t limit;
+
+		if (c->cut || c->phase == PHASE_ANSWER)
+			continue;
+		limit = c->phase == PHASE_HEADERS ? l->header_timeout_ms : l->body_timeout_ms;
+		if (now - c->since < limit)
+			continue;
+		/* Under s->mu the fd is still MHD's: the CLOSED notice needs the same lock. */
+		shutdown(c->fd, SHUT_RDWR);
+		c->cut = true;
+		if (c->phase == PHASE_HEADERS)
+			atomic_fetch_add(&s->cut_header, 1);
+		else
+			atomic_fetch_add(&s->cut_body, 1);
+		log_debug("server: cut a connection past its %s deadline",
+			  c->phase == PHASE_HEADERS ? "header" : "body");
+	}
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void *reaper_main(void *arg)
+{
+	struct server *s = arg;
+
+	pthread_mutex_lock(&s->mu);
+	while (!s->stopping) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += REAPER_PERIOD_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&s->stop_cv, &s->mu, &ts);
+		if (s->stopping)
+			break;
+		pthread_mutex_unlock(&s->mu);
+		reap_once(s);
+		pthread_mutex_lock(&s->mu);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct server *s = cls;
+	struct conn *c = *socket_context;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+		c = calloc(1, sizeof(*c));
+		if (!c || !ci)
+			return free(c);
+		c->fd = ci->connect_fd;
+		c->phase = PHASE_HEADERS;
+		c->since = clock_mono_ms();
+		pthread_mutex_lock(&s->mu);
+		c->next = s->conns.next;
+		c->prev = &s->conns;
+		s->conns.next->prev = c;
+		s->conns.next = c;
+		pthread_mutex_unlock(&s->mu);
+		*socket_context = c;
+		return;
+	}
+	if (!c)
+		return;
+	pthread_mutex_lock(&s->mu);
+	c->prev->next = c->next;
+	c->next->prev = c->prev;
+	pthread_mutex_unlock(&s->mu);
+	free(c);
+	*socket_context = NULL;
+}
+
+/* --- responses ----------------------------------------------------------------------------- */
+
+static enum MHD_Result send_response(struct MHD_Connection *mc, int status, const char *type,
+				     const char *body, size_t len, const char *hname,
+				     const char *hvalue)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	if (hname)
+		MHD_add_response_header(r, hname, hvalue);
+	ret = MHD_queue_response(mc, (unsigned)status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *mc, int status, const char *msg,
+				  const char *hname, const char *hvalue)
+{
+	struct ise_response res;
+	enum MHD_Result ret;
+
+	ise_response_init(&res);
+	ise_error(&res, status, msg);
+	ret = send_response(mc, res.status, res.content_type, buf_str(&res.body), res.body.len,
+			    hname, hvalue);
+	ise_response_clear(&res);
+	return ret;
+}
+
+/* --- requests ------------------------------------------------------------------------------ */
+
+struct args {
+	struct route_arg a[MAX_ARGS];
+	size_t n;
+	bool overflow;
+};
+
+static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+				   const char *value)
+{
+	struct args *as = cls;
+
+	(void)kind;
+	if (as->n == MAX_ARGS) {
+		as->overflow = true;
+		return MHD_NO;
+	}
+	as->a[as->n].key = key;
+	as->a[as->n].value = value;
+	as->n++;
+	return MHD_YES;
+}
+
+static void client_address(struct MHD_Connection *mc, char *out, size_t sz)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+	str_copy(out, sz, "unknown");
+	if (sa && sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
+			  (socklen_t)sz);
+	else if (sa && sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+			  out, (socklen_t)sz);
+}
+
+static unsigned route_role(enum route_kind k)
+{
+	return k == ROUTE_ACTION ? ROLE_ACTION : ROLE_QUERY;
+}
+
+/* Authenticates and routes on the first call, before any body is read. */
+static enum MHD_Result first_call(struct server *s, struct MHD_Connection *mc,
+				  struct request *rq, const char *url, const char *method)
+{
+	const char *authz, *clen;
+	struct auth_result ar;
+	struct args as = {.n = 0};
+	char addr[INET6_ADDRSTRLEN], retry[16];
+	enum mdm_err e;
+
+	clen = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (clen && strtoull(clen, NULL, 10) >= s->deps.cfg->listen.max_body) {
+		rq->answered = true;
+		return send_error(mc, 413, "request body is too large", NULL, NULL);
+	}
+	MHD_get_connection_values(mc, MHD_GET_ARGUMENT_KIND, collect_arg, &as);
+	if (as.overflow) {
+		rq->answered = true;
+		return send_error(mc, 400, "too many query parameters", NULL, NULL);
+	}
+	route_parse(method, url, as.a, as.n, s->deps.cfg->listen.instance, &rq->route);
+	if (rq->route.kind == ROUTE_HEALTHZ) {
+		rq->answered = true;
+		return send_response(mc, 200, "text/plain; charset=utf-8", "ok\n", 3, NULL, NULL);
+	}
+	client_address(mc, addr, sizeof(addr));
+	authz = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	e = auth_check(s->deps.auth, authz, addr, &ar);
+	str_copy(rq->user, sizeof(rq->user), ar.user);
+	if (e == MDM_ERR_THROTTLED) {
+		rq->answered = true;
+		snprintf(retry, sizeof(retry), "%d", ar.retry_after_s);
+		return send_error(mc, 429, "too many failed logins; try later",
+				  MHD_HTTP_HEADER_RETRY_AFTER, retry);
+	}
+	if (e == MDM_ERR_NOMEM || e == MDM_ERR_INTERNAL) {
+		rq->answered = true;
+		return send_error(mc, 500, "cannot check credentials right now", NULL, NULL);
+	}
+	if (e != MDM_OK) {
+		rq->answered = true;
+		return send_error(mc, 401, "authentication required",
+				  MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+				  "Basic realm=\"mdmgw\", charset=\"UTF-8\"");
+	}
+	if ((rq->route.kind == ROUTE_MDMINFO || rq->route.kind == ROUTE_DEVICES ||
+	     rq->route.kind == ROUTE_BATCH || rq->route.kind == ROUTE_ACTION) &&
+	    !(ar.roles & route_role(rq->route.kind))) {
+		rq->answered = true;
+		log_info("server: %s %s by %s from %s: forbidden (role)", method, url, rq->user,
+			 addr);
+		return send_error(mc, 403, "this account's role does not allow this call", NULL,
+				  NULL);
+	}
+	return MHD_YES;
+}
+
+static enum MHD_Result answer(struct server *s, struct MHD_Connection *mc, struct request *rq,
+			      const char *method, const char *url)
+{
+	struct ise_response res;
+	const char *ctype;
+	enum MHD_Result ret;
+
+	conn_set_phase(s, rq->conn, PHASE_ANSWER);
+	if (rq->too_big)
+		return send_error(mc, 413, "request body is too large", NULL, NULL);
+	ctype = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+	ise_response_init(&res);
+	ise_handle(s->deps.ise, &rq->route, rq->body.mem, rq->body.len, ctype, rq->user, &res);
+	ret = send_response(mc, res.status, res.content_type, buf_str(&res.body), res.body.len,
+			    res.allow[0] ? MHD_HTTP_HEADER_ALLOW : NULL, res.allow);
+	if (log_enabled(LOGL_DEBUG))
+		log_debug("server: %s %s by %s: %d, %lld ms", method, url, rq->user, res.status,
+			  (long long)(clock_mono_ms() - rq->started));
+	ise_response_clear(&res);
+	return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url,
+				  const char *method, const char *version,
+				  const char *upload_data, size_t *upload_size, void **req_cls)
+{
+	struct server *s = cls;
+	struct request *rq = *req_cls;
+	const union MHD_ConnectionInfo *ci;
+
+	(void)version;
+	if (!rq) {
+		rq = calloc(1, sizeof(*rq));
+		if (!rq)
+			return MHD_NO;
+		*req_cls = rq;
+		buf_init(&rq->body, s->deps.cfg->listen.max_body);
+		rq->started = clock_mono_ms();
+		ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+		rq->conn = ci ? ci->socket_context : NULL;
+		atomic_fetch_add(&s->inflight, 1);
+		conn_set_phase(s, rq->conn, PHASE_BODY);
+		return first_call(s, mc, rq, url, method);
+	}
+	if (rq->answered) {
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		if (!rq->too_big && buf_add(&rq->body, upload_data, *upload_size) != MDM_OK) {
+			rq->too_big = true;
+			buf_free(&rq->body);
+		}
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	rq->answered = true;
+	return answer(s, mc, rq, method, url);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *mc, void **req_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct server *s = cls;
+	struct request *rq = *req_cls;
+
+	(void)mc;
+	(void)toe;
+	if (!rq)
+		return;
+	/* The next request on a kept-alive connection has the header deadline from now. */
+	conn_set_phase(s, rq->conn, PHASE_HEADERS);
+	atomic_fetch_sub(&s->inflight, 1);
+	buf_free(&rq->body);
+	free(rq);
+	*req_cls = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char line[512];
+
+	(void)cls;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	log_debug("mhd: %s", line);
+}
+
+/* --- start and stop ------------------------------------------------------------------------ */
+
+static enum mdm_err read_pem(const char *path, char **out, char *why, size_t whysz)
+{
+	FILE *f = fopen(path, "rb");
+	struct buf b;
+	char chunk[4096];
+	size_t n;
+	enum mdm_err e = MDM_OK;
+
+	if (!f) {
+		snprintf(why, whysz, "%s: cannot open", path);
+		return MDM_ERR_IO;
+	}
+	buf_init(&b, PEM_MAX);
+	while (!e && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		e = buf_add(&b, chunk, n);
+	fclose(f);
+	if (!e && b.len == 0)
+		e = MDM_ERR_INVALID;
+	if (e) {
+		snprintf(why, whysz, "%s: %s", path,
+			 e == MDM_ERR_TOOBIG ? "larger than 1 MiB" : "empty or unreadable");
+		buf_free(&b);
+		return e;
+	}
+	*out = buf_take(&b, NULL);
+	return MDM_OK;
+}
+
+static enum mdm_err listen_address(const struct config_listen *l, struct sockaddr_storage *ss,
+				   bool *v6, char *why, size_t whysz)
+{
+	struct sockaddr_in *a4 = (struct sockaddr_in *)(void *)ss;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)(void *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, l->address, &a4->sin_addr) == 1) {
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons((uint16_t)l->port);
+		*v6 = false;
+		return MDM_OK;
+	}
+	if (inet_pton(AF_INET6, l->address, &a6->sin6_addr) == 1) {
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons((uint16_t)l->port);
+		*v6 = true;
+		return MDM_OK;
+	}
+	snprintf(why, whysz, "listen.address: %s is not an IPv4 or IPv6 address", l->address);
+	return MDM_ERR_CONFIG;
+}
+
+void server_raise_nofile(unsigned want)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want)
+		log_warn("server: open-file limit is %llu, below the %u that max_connections needs",
+			 (unsigned long long)rl.rlim_cur, want);
+}
+
+enum mdm_err server_start(const struct server_deps *deps, struct server **out, char *why,
+			  size_t whysz)
+{
+	const struct config_listen *l = &deps->cfg->listen;
+	struct server *s = calloc(1, sizeof(*s));
+	struct sockaddr_storage ss;
+	bool v6 = false;
+	unsigned flags;
+	enum mdm_err e;
+
+	*out = NULL;
+	if (!s)
+		return MDM_ERR_NOMEM;
+	s->deps = *deps;
+	s->conns.next = s->conns.prev = &s->conns;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->stop_cv, NULL);
+	e = read_pem(l->cert_file, &s->cert_pem, why, whysz);
+	if (!e)
+		e = read_pem(l->key_file, &s->key_pem, why, whysz);
+	if (!e)
+		e = listen_address(l, &ss, &v6, why, whysz);
+	if (e)
+		goto fail;
+	server_raise_nofile(l->max_connections + 64);
+	flags = MHD_USE_TLS | MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+		(v6 ? MHD_USE_IPv6 : 0);
+	s->daemon = MHD_start_daemon(
+	    flags, (uint16_t)l->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
+	    (struct sockaddr *)&ss, MHD_OPTION_HTTPS_MEM_CERT, s->cert_pem,
+	    MHD_OPTION_HTTPS_MEM_KEY, s->key_pem, MHD_OPTION_HTTPS_PRIORITIES,
+	    SERVER_TLS_PRIORITIES, MHD_OPTION_THREAD_POOL_SIZE, l->threads,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)((l->idle_timeout_ms + 999) / 1000),
+	    MHD_OPTION_CONNECTION_LIMIT, l->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	    l->max_connections_per_ip, MHD_OPTION_CONNECTION_MEMORY_LIMIT, l->header_memory,
+	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_NOTIFY_COMPLETED,
+	    on_completed, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+	    MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+	if (!s->daemon) {
+		snprintf(why, whysz,
+			 "cannot listen on %s port %u (address in use, no permission, or a bad "
+			 "certificate/key pair)",
+			 l->address, l->port);
+		e = MDM_ERR_IO;
+		goto fail;
+	}
+	if (pthread_create(&s->reaper, NULL, reaper_main, s) != 0) {
+		MHD_stop_daemon(s->daemon);
+		snprintf(why, whysz, "cannot start the deadline thread");
+		e = MDM_ERR_INTERNAL;
+		goto fail;
+	}
+	*out = s;
+	return MDM_OK;
+fail:
+	free(s->cert_pem);
+	free(s->key_pem);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->stop_cv);
+	free(s);
+	return e;
+}
+
+unsigned server_stop(struct server *s, int64_t grace_ms)
+{
+	int64_t until = clock_mono_ms() + grace_ms;
+	struct timespec ts = {0, 20 * 1000000L};
+	unsigned left;
+	MHD_socket lfd;
+
+	lfd = MHD_quiesce_daemon(s->daemon);
+	if (lfd != MHD_INVALID_SOCKET)
+		close(lfd);
+	while ((left = atomic_load(&s->inflight)) > 0 && clock_mono_ms() < until)
+		nanosleep(&ts, NULL);
+	pthread_mutex_lock(&s->mu);
+	s->stopping = true;
+	pthread_cond_signal(&s->stop_cv);
+	pthread_mutex_unlock(&s->mu);
+	pthread_join(s->reaper, NULL);
+	MHD_stop_daemon(s->daemon);
+	log_info("server: stopped (%u requests unfinished; %lu header and %lu body deadlines cut)",
+		 left, atomic_load(&s->cut_header), atomic_load(&s->cut_body));
+	free(s->cert_pem);
+	free(s->key_pem);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->stop_cv);
+	free(s);
+	return left;
+}

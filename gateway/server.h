@@ -1,0 +1,45 @@
+/*
+ * server: the HTTPS front on libmicrohttpd. TLS 1.2/1.3 only (an explicit GnuTLS priority
+ * string), an epoll thread pool, and every limit enforced: an idle timeout, a header deadline
+ * that also cuts a client trickling one byte a second, a body deadline, global and per-IP
+ * connection caps, URI/header memory (MHD answers 414/431) and a body cap (413).
+ * Basic auth on everything but /healthz. Graceful stop: quiesce, drain, stop.
+ */
+#ifndef MDM_SERVER_H
+#define MDM_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../core/err.h"
+#include "auth.h"
+#include "config.h"
+#include "ise_api.h"
+
+/* TLS 1.3 and 1.2 with AEAD ciphers and ECDHE only. */
+#define SERVER_TLS_PRIORITIES                                                                     \
+	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:"      \
+	"+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:%SERVER_PRECEDENCE"
+
+struct server;
+
+struct server_deps {
+	const struct config *cfg;
+	struct auth *auth;
+	struct ise_ctx *ise;
+};
+
+/* server_start: listens and serves on its own threads. why says what failed. */
+enum mdm_err server_start(const struct server_deps *deps, struct server **out, char *why,
+			  size_t whysz);
+
+/*
+ * server_stop: stops accepting, lets requests in flight finish for up to grace_ms, then closes
+ * every connection and frees the server. Returns how many requests were still in flight.
+ */
+unsigned server_stop(struct server *s, int64_t grace_ms);
+
+/* server_raise_nofile: raises RLIMIT_NOFILE to cover want descriptors (as far as allowed). */
+void server_raise_nofile(unsigned want);
+
+#endif

@@ -1,0 +1,520 @@
+#include "unit.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "../../cache/cache.h"
+
+/* The injected clock: tests set it and move it forward by hand. */
+static int64_t test_now;
+
+static int64_t fake_now(void)
+{
+	return test_now;
+}
+
+static struct cache *make_cache(size_t max_entries, unsigned shards, size_t max_value)
+{
+	struct cache_mem_config cfg = {
+	    .max_entries = max_entries,
+	    .shards = shards,
+	    .max_value = max_value,
+	    .now = fake_now,
+	};
+	struct cache *c = cache_mem_create(&cfg);
+
+	assert_non_null(c);
+	return c;
+}
+
+static void put_str(struct cache *c, const char *key, const char *val, int64_t fresh_ms,
+		    int64_t stale_ms)
+{
+	assert_int_equal(cache_put(c, key, val, strlen(val), fresh_ms, stale_ms), MDM_OK);
+}
+
+/* The state a get of key returns; the value is checked against want when not a miss. */
+static enum cache_state get_state(struct cache *c, const char *key, const char *want)
+{
+	struct cache_entry e;
+	enum cache_state st;
+
+	assert_int_equal(cache_get(c, key, &e), MDM_OK);
+	st = e.state;
+	if (st == CACHE_MISS) {
+		assert_null(e.val);
+	} else if (want) {
+		assert_int_equal(e.len, strlen(want));
+		assert_string_equal(e.val, want);
+	}
+	cache_entry_clear(&e);
+	return st;
+}
+
+static void test_config(void **state)
+{
+	struct cache_mem_config cfg = {.max_entries = 10, .shards = 4, .max_value = 100};
+	struct cache *c;
+
+	(void)state;
+	assert_null(cache_mem_create(NULL));
+	cfg.shards = 0;
+	assert_null(cache_mem_create(&cfg));
+	cfg.shards = 3;
+	assert_null(cache_mem_create(&cfg));
+	cfg.shards = 2048;
+	assert_null(cache_mem_create(&cfg));
+	cfg.shards = 1024;
+	cfg.max_entries = 0;
+	assert_null(cache_mem_create(&cfg));
+	cfg.max_entries = 10;
+	cfg.max_value = 0;
+	assert_null(cache_mem_create(&cfg));
+	cfg.max_value = 100;
+	c = cache_mem_create(&cfg); /* 1024 shards, no clock given: the wall clock */
+	assert_non_null(c);
+	put_str(c, "k", "v", 60000, 0);
+	assert_int_equal(get_state(c, "k", "v"), CACHE_FRESH);
+	cache_destroy(c);
+	cache_destroy(NULL);
+}
+
+static void test_put_get_fresh(void **state)
+{
+	struct cache *c = make_cache(100, 4, 1024);
+	struct cache_entry e;
+
+	(void)state;
+	test_now = 1000;
+	put_str(c, "mac:0026B424FEB4", "{\"v\":1}", 300, 600);
+	assert_int_equal(cache_get(c, "mac:0026B424FEB4", &e), MDM_OK);
+	assert_int_equal(e.state, CACHE_FRESH);
+	assert_int_equal(e.len, 7);
+	assert_memory_equal(e.val, "{\"v\":1}", 8); /* NUL-terminated copy */
+	assert_int_equal(e.fetched_at, 1000);
+	assert_int_equal(e.fresh_until, 1300);
+	assert_int_equal(e.stale_until, 1900);
+	cache_entry_clear(&e);
+	assert_null(e.val);
+	assert_int_equal(e.state, CACHE_MISS);
+	assert_int_equal(get_state(c, "mac:0026B424FEB5", NULL), CACHE_MISS);
+	/* An empty value is a value, not a miss. */
+	assert_int_equal(cache_put(c, "empty", NULL, 0, 100, 0), MDM_OK);
+	assert_int_equal(get_state(c, "empty", ""), CACHE_FRESH);
+	/* Binary values come back whole. */
+	assert_int_equal(cache_put(c, "bin", "a\0b", 3, 100, 0), MDM_OK);
+	assert_int_equal(cache_get(c, "bin", &e), MDM_OK);
+	assert_int_equal(e.len, 3);
+	assert_memory_equal(e.val, "a\0b", 4);
+	cache_entry_clear(&e);
+	cache_destroy(c);
+}
+
+static void test_ttl(void **state)
+{
+	struct cache *c = make_cache(100, 4, 1024);
+
+	(void)state;
+	test_now = 1000;
+	put_str(c, "k", "v", 1000, 500);
+	test_now = 1999;
+	assert_int_equal(get_state(c, "k", "v"), CACHE_FRESH);
+	test_now = 2000;
+	assert_int_equal(get_state(c, "k", "v"), CACHE_STALE);
+	test_now = 2499;
+	assert_int_equal(get_state(c, "k", "v"), CACHE_STALE);
+	test_now = 2500;
+	assert_int_equal(get_state(c, "k", NULL), CACHE_MISS);
+	/* The dead entry was removed, not just hidden: turning the clock back does not revive it.
+	 */
+	test_now = 1500;
+	assert_int_equal(get_state(c, "k", NULL), CACHE_MISS);
+	/* No stale window: stale straight to gone. */
+	put_str(c, "k2", "v", 100, 0);
+	test_now = 1600;
+	assert_int_equal(get_state(c, "k2", NULL), CACHE_MISS);
+	/* A huge TTL saturates rather than wrapping into the past. */
+	put_str(c, "k3", "v", INT64_MAX, INT64_MAX);
+	assert_int_equal(get_state(c, "k3", "v"), CACHE_FRESH);
+	assert_int_equal(cache_put(c, "k4", "v", 1, -1, 0), MDM_ERR_INVALID);
+	assert_int_equal(cache_put(c, "k4", "v", 1, 0, -1), MDM_ERR_INVALID);
+	cache_destroy(c);
+}
+
+static void test_lru(void **state)
+{
+	struct cache *c = make_cache(3, 1, 64);
+
+	(void)state;
+	test_now = 1000;
+	put_str(c, "a", "A", 10000, 0);
+	put_str(c, "b", "B", 10000, 0);
+	put_str(c, "c", "C", 10000, 0);
+	/* Touch a: b is now the least recently used. */
+	assert_int_equal(get_state(c, "a", "A"), CACHE_FRESH);
+	put_str(c, "d", "D", 10000, 0);
+	assert_int_equal(get_state(c, "b", NULL), CACHE_MISS);
+	/* Order now (oldest first): c, a, d. Checking a and d leaves c the oldest. */
+	assert_int_equal(get_state(c, "a", "A"), CACHE_FRESH);
+	assert_int_equal(get_state(c, "d", "D"), CACHE_FRESH);
+	put_str(c, "e", "E", 10000, 0);
+	assert_int_equal(get_state(c, "c", NULL), CACHE_MISS);
+	assert_int_equal(get_state(c, "a", "A"), CACHE_FRESH);
+	assert_int_equal(get_state(c, "d", "D"), CACHE_FRESH);
+	assert_int_equal(get_state(c, "e", "E"), CACHE_FRESH);
+	cache_destroy(c);
+}
+
+/* With several shards each holds ceil(max_entries / shards): the total stays bounded. */
+static void test_shard_bound(void **state)
+{
+	struct cache *c = make_cache(8, 4, 64);
+	char key[32];
+	int hits = 0;
+
+	(void)state;
+	test_now = 1000;
+	for (int i = 0; i < 200; i++) {
+		snprintf(key, sizeof(key), "key-%d", i);
+		put_str(c, key, "v", 10000, 0);
+	}
+	for (int i = 0; i < 200; i++) {
+		snprintf(key, sizeof(key), "key-%d", i);
+		hits += get_state(c, key, "v") != CACHE_MISS;
+	}
+	assert_true(hits > 0);
+	assert_true(hits <= 8);
+	/* The most recent key is always kept. */
+	assert_int_equal(get_state(c, "key-199", "v"), CACHE_FRESH);
+	cache_destroy(c);
+}
+
+static void test_overwrite(void **state)
+{
+	struct cache *c = make_cache(2, 1, 64);
+	struct cache_entry e;
+
+	(void)state;
+	test_now = 1000;
+	put_str(c, "k", "one", 100, 100);
+	test_now = 1050;
+	put_str(c, "k", "second", 500, 200);
+	assert_int_equal(cache_get(c, "k", &e), MDM_OK);
+	assert_int_equal(e.state, CACHE_FRESH);
+	assert_string_equal(e.val, "second");
+	assert_int_equal(e.len, 6);
+	assert_int_equal(e.fetched_at, 1050);
+	assert_int_equal(e.fresh_until, 1550);
+	assert_int_equal(e.stale_until, 1750);
+	cache_entry_clear(&e);
+	/* The overwrite replaced the entry: k and one more fit in a cache of two. */
+	put_str(c, "other", "x", 500, 0);
+	assert_int_equal(get_state(c, "k", "second"), CACHE_FRESH);
+	assert_int_equal(get_state(c, "other", "x"), CACHE_FRESH);
+	cache_destroy(c);
+}
+
+static void test_del(void **state)
+{
+	struct cache *c = make_cache(10, 2, 64);
+
+	(void)state;
+	test_now = 1000;
+	put_str(c, "k", "v", 100, 0);
+	assert_int_equal(cache_del(c, "k"), MDM_OK);
+	assert_int_equal(get_state(c, "k", NULL), CACHE_MISS);
+	assert_int_equal(cache_del(c, "k"), MDM_OK);
+	assert_int_equal(cache_del(c, "never"), MDM_OK);
+	assert_int_equal(cache_del(c, "bad key"), MDM_ERR_INVALID);
+	/* del leaves the key's refresh lock alone. */
+	assert_int_equal(cache_lock(c, "k", 1000), MDM_OK);
+	put_str(c, "k", "v", 100, 0);
+	assert_int_equal(cache_del(c, "k"), MDM_OK);
+	assert_int_equal(cache_lock(c, "k", 1000), MDM_ERR_BUSY);
+	cache_unlock(c, "k");
+	/* Deleting the only entry and putting again works (the LRU list emptied cleanly). */
+	put_str(c, "k", "w", 100, 0);
+	assert_int_equal(get_state(c, "k", "w"), CACHE_FRESH);
+	cache_destroy(c);
+}
+
+static void test_get_many(void **state)
+{
+	struct cache *c = make_cache(10, 2, 64);
+	const char *keys[] = {"a", "missing", "b", "bad key", "", "a"};
+	struct cache_entry out[6];
+
+	(void)state;
+	test_now = 1000;
+	put_str(c, "a", "A", 100, 100);
+	put_str(c, "b", "BB", 10, 100);
+	test_now = 1050;
+	assert_int_equal(cache_get_many(c, keys, 6, out), MDM_OK);
+	assert_int_equal(out[0].state, CACHE_FRESH);
+	assert_string_equal(out[0].val, "A");
+	assert_int_equal(out[1].state, CACHE_MISS);
+	assert_null(out[1].val);
+	assert_int_equal(out[2].state, CACHE_STALE);
+	assert_string_equal(out[2].val, "BB");
+	assert_int_equal(out[2].len, 2);
+	assert_int_equal(out[3].state, CACHE_MISS);
+	assert_int_equal(out[4].state, CACHE_MISS);
+	assert_int_equal(out[5].state, CACHE_FRESH);
+	assert_ptr_not_equal(out[5].val, out[0].val); /* each gets its own copy */
+	for (int i = 0; i < 6; i++)
+		cache_entry_clear(&out[i]);
+	assert_int_equal(cache_get_many(c, keys, 0, out), MDM_OK);
+	cache_destroy(c);
+}
+
+static void test_refused(void **state)
+{
+	struct cache *c = make_cache(10, 2, 16);
+	char big[17], longkey[CACHE_KEY_MAX + 2];
+	const char *bad[] = {"a b",
+			     "",
+			     " ",
+			     "a\x01"
+			     "b",
+			     "tab\tkey",
+			     "del\x7f",
+			     "nl\n",
+			     "\xc3\xa9t\xc3\xa9",
+			     longkey,
+			     NULL};
+
+	(void)state;
+	test_now = 1000;
+	memset(big, 'x', sizeof(big));
+	assert_int_equal(cache_put(c, "k", big, 17, 100, 0), MDM_ERR_TOOBIG);
+	assert_int_equal(get_state(c, "k", NULL), CACHE_MISS);
+	assert_int_equal(cache_put(c, "k", big, 16, 100, 0), MDM_OK);
+	assert_int_equal(cache_put(c, "k", NULL, 3, 100, 0), MDM_ERR_INVALID);
+
+	memset(longkey, 'k', CACHE_KEY_MAX + 1);
+	longkey[CACHE_KEY_MAX + 1] = '\0'; /* 251 bytes */
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_false(cache_key_valid(bad[i]));
+		assert_int_equal(cache_put(c, bad[i], "v", 1, 100, 0), MDM_ERR_INVALID);
+		assert_int_equal(cache_lock(c, bad[i], 100), MDM_ERR_INVALID);
+		assert_int_equal(cache_del(c, bad[i]), MDM_ERR_INVALID);
+		assert_int_equal(get_state(c, bad[i], NULL), CACHE_MISS);
+		cache_unlock(c, bad[i]); /* harmless */
+	}
+	/* 250 bytes is the longest key allowed. */
+	longkey[CACHE_KEY_MAX] = '\0';
+	assert_true(cache_key_valid(longkey));
+	put_str(c, longkey, "v", 100, 0);
+	assert_int_equal(get_state(c, longkey, "v"), CACHE_FRESH);
+	assert_true(cache_key_valid("!~"));
+	cache_destroy(c);
+}
+
+static void test_lock(void **state)
+{
+	struct cache *c = make_cache(10, 2, 64);
+
+	(void)state;
+	test_now = 1000;
+	/* A cold key: no entry, the lock exists alone. */
+	assert_int_equal(cache_lock(c, "k", 100), MDM_OK);
+	assert_int_equal(cache_lock(c, "k", 100), MDM_ERR_BUSY);
+	assert_int_equal(cache_lock(c, "other", 100), MDM_OK);
+	cache_unlock(c, "k");
+	assert_int_equal(cache_lock(c, "k", 100), MDM_OK);
+	/* Lapses at 1100, taken again then. */
+	test_now = 1099;
+	assert_int_equal(cache_lock(c, "k", 100), MDM_ERR_BUSY);
+	test_now = 1100;
+	assert_int_equal(cache_lock(c, "k", 50), MDM_OK);
+	test_now = 1149;
+	assert_int_equal(cache_lock(c, "k", 100), MDM_ERR_BUSY);
+	cache_unlock(c, "k");
+	cache_unlock(c, "k");	  /* twice is harmless */
+	cache_unlock(c, "never"); /* as is a key never locked */
+	assert_int_equal(cache_lock(c, "k", 0), MDM_ERR_INVALID);
+	assert_int_equal(cache_lock(c, "k", -5), MDM_ERR_INVALID);
+	/* Locks do not touch entries. */
+	put_str(c, "k", "v", 100, 0);
+	assert_int_equal(cache_lock(c, "k", 100), MDM_OK);
+	assert_int_equal(get_state(c, "k", "v"), CACHE_FRESH);
+	cache_unlock(c, "k");
+	assert_int_equal(get_state(c, "k", "v"), CACHE_FRESH);
+	cache_destroy(c); /* "other" is still held: destroy frees it */
+}
+
+/* Locks are bounded too; lapsed ones make room again. */
+static void test_lock_bound(void **state)
+{
+	struct cache *c = make_cache(2, 1, 64);
+
+	(void)state;
+	test_now = 1000;
+	assert_int_equal(cache_lock(c, "a", 100), MDM_OK);
+	assert_int_equal(cache_lock(c, "b", 200), MDM_OK);
+	assert_int_equal(cache_lock(c, "c", 100), MDM_ERR_TOOBIG);
+	/* Entries are not held back by locks. */
+	put_str(c, "x", "1", 1000, 0);
+	put_str(c, "y", "2", 1000, 0);
+	assert_int_equal(get_state(c, "x", "1"), CACHE_FRESH);
+	test_now = 1100; /* a lapsed, b held */
+	assert_int_equal(cache_lock(c, "c", 100), MDM_OK);
+	assert_int_equal(cache_lock(c, "d", 100), MDM_ERR_TOOBIG);
+	cache_unlock(c, "b");
+	assert_int_equal(cache_lock(c, "d", 100), MDM_OK);
+	cache_destroy(c);
+}
+
+/* --- threads ------------------------------------------------------------------------------- */
+
+#define MIX_THREADS 8
+#define MIX_OPS 10000
+#define MIX_KEYS 64
+
+struct mix_arg {
+	struct cache *c;
+	unsigned seed;
+	int errors;
+};
+
+static unsigned xorshift(unsigned *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 17;
+	*s ^= *s << 5;
+	return *s;
+}
+
+/* Any outcome but the ones the contract allows counts as an error; checked on the main thread. */
+static void mix_one(struct mix_arg *a)
+{
+	unsigned r = xorshift(&a->seed);
+	char key[16], val[32];
+	struct cache_entry e;
+	enum mdm_err err;
+	int n;
+
+	snprintf(key, sizeof(key), "k%u", r % MIX_KEYS);
+	switch ((r >> 8) % 4) {
+	case 0:
+		n = snprintf(val, sizeof(val), "value-%u", r);
+		a->errors += cache_put(a->c, key, val, (size_t)n, 60000, 1000) != MDM_OK;
+		break;
+	case 1:
+	case 2:
+		a->errors += cache_get(a->c, key, &e) != MDM_OK;
+		if (e.state != CACHE_MISS)
+			a->errors += e.state != CACHE_FRESH || strncmp(e.val, "value-", 6) != 0 ||
+				     strlen(e.val) != e.len;
+		cache_entry_clear(&e);
+		break;
+	default:
+		err = cache_lock(a->c, key, 60000);
+		if (err == MDM_OK)
+			cache_unlock(a->c, key);
+		else
+			a->errors += err != MDM_ERR_BUSY;
+		break;
+	}
+}
+
+static void *mix_thread(void *p)
+{
+	struct mix_arg *a = p;
+
+	for (int i = 0; i < MIX_OPS; i++)
+		mix_one(a);
+	return NULL;
+}
+
+static void test_threads_mixed(void **state)
+{
+	/* Fewer entries than keys, so eviction runs concurrently with everything else. */
+	struct cache_mem_config cfg = {.max_entries = 32, .shards = 4, .max_value = 64};
+	struct cache *c = cache_mem_create(&cfg);
+	pthread_t th[MIX_THREADS];
+	struct mix_arg args[MIX_THREADS];
+
+	(void)state;
+	assert_non_null(c);
+	for (int i = 0; i < MIX_THREADS; i++) {
+		args[i] = (struct mix_arg){.c = c, .seed = 2463534242u + (unsigned)i * 7919u};
+		assert_int_equal(pthread_create(&th[i], NULL, mix_thread, &args[i]), 0);
+	}
+	for (int i = 0; i < MIX_THREADS; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(args[i].errors, 0);
+	}
+	cache_destroy(c);
+}
+
+#define FLIGHT_THREADS 100
+
+struct flight {
+	struct cache *c;
+	pthread_barrier_t start;
+	enum mdm_err res[FLIGHT_THREADS];
+	int next;
+	pthread_mutex_t mu;
+};
+
+static void *flight_thread(void *p)
+{
+	struct flight *f = p;
+	int me;
+
+	pthread_mutex_lock(&f->mu);
+	me = f->next++;
+	pthread_mutex_unlock(&f->mu);
+	pthread_barrier_wait(&f->start);
+	f->res[me] = cache_lock(f->c, "mac:0026B424FEB4", 60000);
+	return NULL;
+}
+
+/* A cold key, 100 callers at once: exactly one refreshes. */
+static void test_single_flight(void **state)
+{
+	struct cache_mem_config cfg = {.max_entries = 1000, .shards = 16, .max_value = 64};
+	struct flight *f = calloc(1, sizeof(*f));
+	pthread_t th[FLIGHT_THREADS];
+	int ok = 0, busy = 0;
+
+	(void)state;
+	assert_non_null(f);
+	f->c = cache_mem_create(&cfg);
+	assert_non_null(f->c);
+	assert_int_equal(pthread_mutex_init(&f->mu, NULL), 0);
+	assert_int_equal(pthread_barrier_init(&f->start, NULL, FLIGHT_THREADS), 0);
+	for (int i = 0; i < FLIGHT_THREADS; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, flight_thread, f), 0);
+	for (int i = 0; i < FLIGHT_THREADS; i++)
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+	for (int i = 0; i < FLIGHT_THREADS; i++) {
+		ok += f->res[i] == MDM_OK;
+		busy += f->res[i] == MDM_ERR_BUSY;
+	}
+	assert_int_equal(ok, 1);
+	assert_int_equal(busy, FLIGHT_THREADS - 1);
+	cache_unlock(f->c, "mac:0026B424FEB4");
+	assert_int_equal(cache_lock(f->c, "mac:0026B424FEB4", 60000), MDM_OK);
+	pthread_barrier_destroy(&f->start);
+	pthread_mutex_destroy(&f->mu);
+	cache_destroy(f->c);
+	free(f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_config),	  cmocka_unit_test(test_put_get_fresh),
+	    cmocka_unit_test(test_ttl),		  cmocka_unit_test(test_lru),
+	    cmocka_unit_test(test_shard_bound),	  cmocka_unit_test(test_overwrite),
+	    cmocka_unit_test(test_del),		  cmocka_unit_test(test_get_many),
+	    cmocka_unit_test(test_refused),	  cmocka_unit_test(test_lock),
+	    cmocka_unit_test(test_lock_bound),	  cmocka_unit_test(test_threads_mixed),
+	    cmocka_unit_test(test_single_flight),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
