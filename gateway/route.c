@@ -254,7 +254,9 @@ static bool set_filter(struct route *r, size_t len)
 	return true;
 }
 
-static void route_devices_query(const struct route_arg *args, size_t nargs, struct route *r)
+/* batch: the values come from the body, so a criterion needs no value argument. */
+static void route_devices_query(const struct route_arg *args, size_t nargs, bool batch,
+				struct route *r)
 {
 	const char *paging, *crit, *value, *filter, *devid;
 
@@ -271,7 +273,7 @@ static void route_devices_query(const struct route_arg *args, size_t nargs, stru
 	if (crit && *crit) {
 		if (!set_criterion(r, crit, strlen(crit)))
 			return;
-		if (!set_value(r, value ? value : "", value ? strlen(value) : 0))
+		if (!batch && !set_value(r, value ? value : "", value ? strlen(value) : 0))
 			return;
 	} else if (value && *value) {
 		return bad(r, 400, "value given without querycriteria");
@@ -327,20 +329,19 @@ static void route_action(const char *method, const struct segs *sg, size_t at,
 	static const char prefix[] = "actionType=";
 	const char *type;
 
-	if (sg->n - at > 2) {
+	if (sg->n - at > 1) {
 		r->kind = ROUTE_NOT_FOUND;
 		return;
 	}
 	if (strcmp(method, "POST") != 0)
 		return bad_method(r, "POST");
-	if (sg->n - at == 2) {
-		if (sg->len[at + 1] < sizeof(prefix) - 1 ||
-		    memcmp(sg->s[at + 1], prefix, sizeof(prefix) - 1) != 0) {
+	if (sg->n - at == 1) {
+		if (sg->len[at] < sizeof(prefix) - 1 ||
+		    memcmp(sg->s[at], prefix, sizeof(prefix) - 1) != 0) {
 			r->kind = ROUTE_NOT_FOUND;
 			return;
 		}
-		return set_action(r, sg->s[at + 1] + sizeof(prefix) - 1,
-				  sg->len[at + 1] - (sizeof(prefix) - 1));
+		return set_action(r, sg->s[at] + sizeof(prefix) - 1, sg->len[at] - (sizeof(prefix) - 1));
 	}
 	if (!get_arg(r, args, nargs, "actionType", &type))
 		return;
@@ -362,13 +363,13 @@ static void route_api(const char *method, const struct segs *sg, const struct ro
 		if (!get)
 			return bad_method(r, "GET");
 		if (sg->n == at)
-			return route_devices_query(args, nargs, r);
+			return route_devices_query(args, nargs, false, r);
 		return route_devices_path(sg, at, r);
 	}
 	if (seg_is(sg, 3, "batchdevices") && sg->n == at) {
 		if (strcmp(method, "POST") != 0)
 			return bad_method(r, "POST");
-		route_devices_query(args, nargs, r);
+		route_devices_query(args, nargs, true, r);
 		if (r->kind == ROUTE_DEVICES)
 			r->kind = ROUTE_BATCH;
 		return;

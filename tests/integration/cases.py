@@ -1,0 +1,556 @@
+"""The integration cases. Each `case_*` function takes the Env and raises on failure.
+
+Golden files (tests/data/golden/NAME.req and NAME.res, in the spirit of curl's tests/data) are
+black-box data: the request as sent, the exact status, checked headers and body bytes expected.
+"""
+import glob
+import json
+import os
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import threading
+import time
+import xml.etree.ElementTree as ET
+
+from lib import CA, ROOT, Gateway, basic, free_port, tls_context
+
+GOLDEN = os.path.join(ROOT, "tests", "data", "golden")
+
+
+class Env:
+    def __init__(self, binary, valgrind, regen):
+        self.binary = binary
+        self.valgrind = valgrind
+        self.regen = regen
+        self.demo = None
+
+    def gateway(self, **kw):
+        return Gateway(self.binary, valgrind=self.valgrind, **kw)
+
+
+def all_cases():
+    return [(n, f) for n, f in sorted(globals().items()) if n.startswith("case_")]
+
+
+def no_valgrind(fn):
+    fn.skip_valgrind = True
+    return fn
+
+
+def check(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
+
+
+def xml(r):
+    check(r.header("Content-Type") == "application/xml; charset=utf-8",
+          "content type %r" % r.header("Content-Type"))
+    return ET.fromstring(r.body)
+
+
+# --- golden files ------------------------------------------------------------------------------
+
+def parse_req(path):
+    raw = open(path, "rb").read()
+    head, _, body = raw.partition(b"\n\n")
+    lines = head.decode().split("\n")
+    method, target = lines[0].split(" ", 1)
+    headers, account = {}, "demo"
+    for line in lines[1:]:
+        if not line.strip():
+            continue
+        k, _, v = line.partition(":")
+        if k.strip().lower() == "account":
+            account = v.strip()
+        else:
+            headers[k.strip()] = v.strip()
+    return method, target, headers, (None if account == "none" else account), body or None
+
+
+def parse_res(path):
+    raw = open(path, "rb").read()
+    head, _, body = raw.partition(b"\n\n")
+    lines = head.decode().split("\n")
+    headers = {}
+    for line in lines[1:]:
+        if line.strip():
+            k, _, v = line.partition(":")
+            headers[k.strip()] = v.strip()
+    return int(lines[0]), headers, body
+
+
+def case_golden_files(env):
+    reqs = sorted(glob.glob(os.path.join(GOLDEN, "*.req")))
+    check(len(reqs) >= 20, "expected the golden set, found %d" % len(reqs))
+    bad = []
+    for req in reqs:
+        name = os.path.basename(req)[:-4]
+        method, target, headers, account, body = parse_req(req)
+        r = env.demo.request(method, target, user=account, body=body, headers=headers)
+        res = req[:-4] + ".res"
+        if env.regen:
+            keep = "".join("%s: %s\n" % (k, r.header(k)) for k in ("Content-Type", "Allow",
+                                                                   "WWW-Authenticate")
+                           if r.header(k))
+            with open(res, "wb") as f:
+                f.write(("%d\n%s\n" % (r.status, keep)).encode() + r.body)
+            continue
+        status, want_headers, want_body = parse_res(res)
+        if r.status != status:
+            bad.append("%s: status %d, want %d\n%s" % (name, r.status, status, r.text))
+            continue
+        for k, v in want_headers.items():
+            if r.header(k) != v:
+                bad.append("%s: header %s = %r, want %r" % (name, k, r.header(k), v))
+        if r.body != want_body:
+            bad.append("%s: body differs:\n--- got\n%s\n--- want\n%s" % (
+                name, r.text, want_body.decode()))
+    check(not bad, "\n".join(bad))
+
+
+# --- mdminfo and queries -----------------------------------------------------------------------
+
+def case_mdminfo_versions(env):
+    for asked, want in ((None, "1"), ("1", "1"), ("2", "2"), ("3", "3"), ("4", "3"),
+                        ("12345678901234567890", "3")):
+        q = "" if asked is None else "?ise_api_version=" + asked
+        for path in ("/ciscoise/mdminfo/", "/ciscoise/mdminfo"):
+            x = xml(env.demo.request("GET", path + q))
+            check(x.findtext("api_version") == want, "%s%s -> %s" % (path, q,
+                                                                     x.findtext("api_version")))
+            check(x.findtext("api_path") == "/ciscoise/mdmapi/v" + want, "api_path")
+            for tag in ("vendor", "product_name", "product_version", "query_max_size"):
+                check(x.findtext(tag), "missing %s" % tag)
+    for bad in ("0", "-1", "abc", "", "1.5"):
+        r = env.demo.request("GET", "/ciscoise/mdminfo/?ise_api_version=" + bad)
+        check(r.status == 400, "version %r -> %d" % (bad, r.status))
+
+
+def case_api_path_served(env):
+    """Every api_path mdminfo advertises is really served."""
+    for v in (1, 2, 3):
+        x = xml(env.demo.request("GET", "/ciscoise/mdminfo/?ise_api_version=%d" % v))
+        path = x.findtext("api_path")
+        r = env.demo.request("GET", path + "/devices/?paging=0&querycriteria=macaddress"
+                             "&value=0026B424FEB4&filter=all")
+        check(r.status == 200, "%s -> %d" % (path, r.status))
+
+
+def mac_query(gw, mac, v=3, user="demo"):
+    return gw.request("GET", "/ciscoise/mdmapi/v%d/devices/?paging=0&querycriteria=macaddress"
+                      "&value=%s&filter=all" % (v, mac), user=user)
+
+
+def case_mac_forms(env):
+    for form in ("0026B424FEB4", "0026b424feb4", "00:26:B4:24:FE:B4", "00-26-b4-24-fe-b4",
+                 "0026.b424.feb4"):
+        x = xml(mac_query(env.demo, form))
+        devs = x.findall("deviceList/device")
+        check(len(devs) == 1, "%s: %d devices" % (form, len(devs)))
+        check(devs[0].findtext("macaddress") == form, "echo %r" % devs[0].findtext("macaddress"))
+        check(devs[0].findtext("attributes/guid") == "1759c0fd-c8da-49e8-b14f-19d85acfacea",
+              "guid")
+
+
+def case_malformed_macs(env):
+    for bad, word in (("0026B424FEB", "12 hex"), ("0026B424FEBG", "12 hex"),
+                      ("01005E000001", "multicast"), ("FFFFFFFFFFFF", "broadcast"),
+                      ("000000000000", "000000000000"), ("00:26:B4-24:FE:B4", "12 hex"),
+                      ("%00", "")):
+        r = mac_query(env.demo, bad)
+        check(r.status == 400, "%s -> %d" % (bad, r.status))
+        check(word in r.text, "%s: message %r" % (bad, r.text))
+
+
+def case_unknown_device_is_empty_list(env):
+    for v in (1, 2, 3):
+        r = mac_query(env.demo, "0026B4000001", v=v)
+        x = xml(r)
+        check(r.status == 200, "status")
+        check(x.find("deviceList") is not None and len(x.find("deviceList")) == 0,
+              "not an empty deviceList: " + r.text)
+        check((x.find("server_busy_wait_seconds") is not None) == (v == 3), "busy wait v%d" % v)
+
+
+def case_every_criterion(env):
+    gw = env.demo
+    asks = [("udid", "00008030-001A2B3C4D5E802E", 2), ("imei", "356938035643809", 2),
+            ("meid", "a1000049a3f7c2", 2), ("guid", "1759c0fd-c8da-49e8-b14f-19d85acfacea", 3),
+            ("guidhn", "LT-FINANCE-07", 3), ("hostname", "lt-finance-07", 3),
+            ("username", "ALICE", 1)]
+    for crit, value, v in asks:
+        r = gw.request("GET", "/ciscoise/mdmapi/v%d/devices/?paging=0&querycriteria=%s&value=%s"
+                       "&filter=all" % (v, crit, value))
+        x = xml(r)
+        n = len(x.findall("deviceList/device"))
+        check(n == (2 if crit == "username" else 1), "%s=%s: %d devices" % (crit, value, n))
+    # A criterion newer than the path's version is refused, not guessed.
+    r = gw.request("GET", "/ciscoise/mdmapi/v2/devices/?paging=0&querycriteria=guid&value=x")
+    check(r.status == 400 and "version 3" in r.text, r.text)
+
+
+def case_v1_path_forms(env):
+    gw = env.demo
+    x = xml(gw.request("GET", "/ciscoise/mdmapi/v1/devices/0/macaddress/0026B424FEB4/all"))
+    check(len(x.findall("deviceList/device")) == 1, "v1 path form by MAC")
+    check(x.find("deviceList/device/attributes/guid") is None, "v3 element on a v1 path")
+    x = xml(gw.request("GET", "/ciscoise/mdmapi/v1/devices/0/all/"))
+    check(len(x.findall("deviceList/device")) == 22, "v1 all devices")
+    x = xml(gw.request("GET", "/ciscoise/mdmapi/v2/devices/0/compliance/false/all"))
+    check(len(x.findall("deviceList/device")) == 9, "v2 path compliance=false")
+
+
+def case_compliance_poll(env):
+    x = xml(env.demo.request("GET", "/ciscoise/mdmapi/v3/devices/?paging=0&querycriteria="
+                             "compliance&value=false&filter=all"))
+    devs = x.findall("deviceList/device")
+    check(len(devs) == 9, "non-compliant: %d" % len(devs))
+    for d in devs:
+        check(d.findtext("attributes/compliance/status") == "false", "a compliant one listed")
+    x = xml(env.demo.request("GET", "/ciscoise/mdmapi/v3/devices/?paging=0&querycriteria="
+                             "compliance&value=false&deviceidentifier=guid&filter=all"))
+    for d in x.findall("deviceList/device"):
+        check(d.find("guid") is not None and d.find("macaddress") is None, "guid mode keys")
+
+
+def case_batchdevices(env):
+    body = (b"<ise_api><macaddress>0026B424FEB4, 64:31:50:10:DA:60</macaddress>"
+            b"<macaddress>0026B4000001</macaddress></ise_api>")
+    for ctype in ("application/xml", "application/x-www-form-urlencoded"):
+        r = env.demo.request("POST", "/ciscoise/mdmapi/v3/batchdevices/?paging=0&filter=all",
+                             body=body, headers={"Content-Type": ctype})
+        x = xml(r)
+        macs = [d.findtext("macaddress") for d in x.findall("deviceList/device")]
+        check(macs == ["0026B424FEB4", "64:31:50:10:DA:60"], "batch: %r" % macs)
+    many = b"<ise_api>" + b"".join(b"<value>02AA%08X</value>" % i for i in range(5001)) + b"</ise_api>"
+    r = env.demo.request("POST", "/ciscoise/mdmapi/v3/batchdevices/?paging=0", body=many)
+    check(r.status in (400, 413), "5001 values -> %d" % r.status)
+
+
+def case_xml_attacks_refused(env):
+    laughs = (b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa">'
+              b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><ise_api><value>&b;</value></ise_api>')
+    xxe = (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
+           b'<ise_api><value>&e;</value></ise_api>')
+    for body in (laughs, xxe):
+        r = env.demo.request("POST", "/ciscoise/mdmapi/v3/batchdevices/?paging=0", body=body)
+        check(r.status == 400, "attack body -> %d %s" % (r.status, r.text))
+        check("root:" not in r.text, "file content leaked")
+
+
+def action_body(mac=b"0026B424FEB4"):
+    return b"<ise_api><identifier><macaddress> %s </macaddress></identifier></ise_api>" % mac
+
+
+def case_actions_all_forms_answer_false(env):
+    gw = env.demo
+    for target in ("/ciscoise/mdmapi/v3/action/?actionType=corporate_wipe",
+                   "/ciscoise/mdmapi/v3/action/actionType=full_wipe",
+                   "/ciscoise/mdmapi/v2/action?actionType=pin_lock"):
+        r = gw.request("POST", target, user="wiper", body=action_body())
+        x = xml(r)
+        check(r.status == 200 and x.findtext("name") == "action", target)
+        check(x.findtext("deviceList/device/macaddress") == "0026B424FEB4", "mac echo")
+        check(x.findtext("deviceList/device/result/action_status") == "false", "status")
+        check("no MDM that accepts actions" in x.findtext("deviceList/device/result/"
+                                                          "failure_reason"), "reason")
+    boundary = "----mdmgwtest"
+    mp = ("--%s\r\nContent-Disposition: form-data; name=\"file\"\r\nContent-Type: "
+          "application/xml\r\n\r\n" % boundary).encode() + action_body() + \
+        ("\r\n--%s--\r\n" % boundary).encode()
+    r = gw.request("POST", "/ciscoise/mdmapi/v3/action/?actionType=pin_lock", user="wiper",
+                   body=mp, headers={"Content-Type": "multipart/form-data; boundary=" + boundary})
+    check(r.status == 200 and b"<macaddress>0026B424FEB4</macaddress>" in r.body, r.text)
+    r = gw.request("POST", "/ciscoise/mdmapi/v3/action/?actionType=format_c", user="wiper",
+                   body=action_body())
+    check(r.status == 400, "unknown action type")
+
+
+# --- auth --------------------------------------------------------------------------------------
+
+def case_auth_required(env):
+    gw = env.demo
+    r = gw.request("GET", "/ciscoise/mdminfo/", user=None)
+    check(r.status == 401 and r.header("WWW-Authenticate", ).startswith("Basic realm="),
+          "no credentials: %d" % r.status)
+    r = gw.request("GET", "/ciscoise/mdminfo/", auth="Basic " + "bm9ib2R5Om5vcGU=")
+    check(r.status == 401, "unknown user: %d" % r.status)
+    r = gw.request("GET", "/ciscoise/mdminfo/", auth="Bearer abc")
+    check(r.status == 401, "bearer: %d" % r.status)
+    r = gw.request("GET", "/healthz", user=None)
+    check(r.status == 200 and r.body == b"ok\n", "healthz without auth")
+    check("mdmgw-demo" not in gw.log() and "bm9ib2R5" not in gw.log(), "credentials in log")
+
+
+def case_wrong_role(env):
+    gw = env.demo
+    r = gw.request("GET", "/ciscoise/mdminfo/", user="wiper")
+    check(r.status == 403, "action-only account querying: %d" % r.status)
+    r = gw.request("POST", "/ciscoise/mdmapi/v3/action/?actionType=full_wipe", user="demo",
+                   body=action_body())
+    check(r.status == 403, "query account wiping: %d" % r.status)
+    r = gw.request("POST", "/ciscoise/mdmapi/v3/action/?actionType=full_wipe", user="boss",
+                   body=action_body())
+    check(r.status == 200, "admin with action role: %d" % r.status)
+
+
+def case_throttling_per_source_and_user(env):
+    gw = env.gateway().start()
+    try:
+        import base64
+        wrong = "Basic " + base64.b64encode(b"nac:wrong-password").decode()
+        good = basic("nac")
+        check(gw.request("GET", "/ciscoise/mdminfo/", auth=good).status == 200, "good first")
+        for i in range(3):
+            r = gw.request("GET", "/ciscoise/mdminfo/", auth=wrong)
+            check(r.status == 401, "attempt %d: %d" % (i, r.status))
+        r = gw.request("GET", "/ciscoise/mdminfo/", auth=wrong)
+        check(r.status == 429 and int(r.header("Retry-After")) > 0, "throttled: %d" % r.status)
+        # Verified credentials keep working: a typo elsewhere locks out no NAC node.
+        check(gw.request("GET", "/ciscoise/mdminfo/", auth=good).status == 200, "cached good")
+        check(gw.request("GET", "/ciscoise/mdminfo/", user="demo").status == 200, "other user")
+    finally:
+        check(gw.stop() == 0, "exit code")
+        gw.cleanup()
+
+
+# --- limits ------------------------------------------------------------------------------------
+
+def case_body_too_large(env):
+    big = b"<ise_api>" + b"<value>0026B424FEB4</value>" * 4000 + b"</ise_api>"
+    r = env.demo.request("POST", "/ciscoise/mdmapi/v3/batchdevices/?paging=0", body=big)
+    check(r.status == 413, "body over max_body: %d" % r.status)
+
+
+def case_uri_and_headers_too_large(env):
+    r = env.demo.request("GET", "/ciscoise/mdminfo/?x=" + "a" * 20000)
+    check(r.status == 414, "long URI: %d" % r.status)
+    r = env.demo.request("GET", "/ciscoise/mdminfo/", headers={"X-Big": "b" * 20000})
+    check(r.status == 431, "big header: %d" % r.status)
+
+
+def tls_socket(port):
+    raw = socket.create_connection(("127.0.0.1", port), timeout=30)
+    return tls_context().wrap_socket(raw, server_hostname="localhost")
+
+
+@no_valgrind
+def case_header_deadline_cuts_trickler(env):
+    gw = env.demo
+    s = tls_socket(gw.port)
+    s.settimeout(1)
+    request = b"GET /ciscoise/mdminfo/ HTTP/1.1\r\nHost: localhost\r\n" + b"X-Slow: " + b"a" * 60
+    t0 = time.monotonic()
+    closed_at = None
+    served_meanwhile = False
+    for i, byte in enumerate(request):
+        try:
+            s.send(bytes([byte]))
+        except OSError:
+            closed_at = time.monotonic() - t0
+            break
+        if i == 1:
+            served_meanwhile = mac_query(gw, "0026B424FEB4").status == 200
+        try:
+            if s.recv(1) == b"":
+                closed_at = time.monotonic() - t0
+                break
+        except socket.timeout:
+            pass
+        except OSError:
+            closed_at = time.monotonic() - t0
+            break
+        if time.monotonic() - t0 > 10:
+            break
+    s.close()
+    check(served_meanwhile, "another client was not served while one trickled")
+    check(closed_at is not None and 1.5 <= closed_at <= 5, "trickler cut at %r s (deadline 2s)"
+          % closed_at)
+
+
+# --- paging ------------------------------------------------------------------------------------
+
+def big_inventory(path, n):
+    devs = []
+    for i in range(n):
+        d = {"id": "big-%05d" % i, "macs": ["02%010X" % (0x10000 + i)],
+             "registered": True, "compliant": i % 3 != 0}
+        if i % 3 == 0:
+            d["failure_reason"] = "policy %d" % (i % 7)
+        if i % 5 == 0:
+            d["guid"] = "guid-%05d" % i
+        devs.append(d)
+    with open(path, "w") as f:
+        json.dump({"devices": devs}, f)
+
+
+def walk(gw, query, conn):
+    cursor, seen, pages, biggest = 0, [], 0, 0
+    while True:
+        r = gw.request("GET", "/ciscoise/mdmapi/v3/devices/?paging=%d&%sfilter=all"
+                       % (cursor, query), conn=conn)
+        check(r.status == 200, "page at %d: %d" % (cursor, r.status))
+        x = ET.fromstring(r.body)
+        devs = x.findall("deviceList/device")
+        biggest = max(biggest, len(devs))
+        seen += [d.findtext("macaddress") for d in devs]
+        pages += 1
+        cursor = int(x.findtext("paging_info"))
+        check(0 <= cursor < 2 ** 31, "cursor %d" % cursor)
+        if cursor == 0:
+            return seen, pages, biggest
+        check(pages < 100000, "walk does not end")
+
+
+def case_paging_walks_12345_devices(env):
+    d = tempfile.mkdtemp(prefix="mdmgw-inv-")
+    inv = os.path.join(d, "inv.json")
+    big_inventory(inv, 12345)
+    for page in (5000, 7):
+        gw = env.gateway(inventory=inv, overrides={"api": {"query_max_size": page}}).start()
+        try:
+            conn = gw.connect()
+            seen, pages, biggest = walk(gw, "", conn)
+            check(len(seen) == 12345 and len(set(seen)) == 12345, "all: %d seen" % len(seen))
+            check(pages == -(-12345 // page) and biggest == page, "pages %d" % pages)
+            seen, pages, biggest = walk(gw, "querycriteria=compliance&value=false&", conn)
+            check(len(seen) == 4115 and len(set(seen)) == 4115, "non-compliant: %d" % len(seen))
+            check(biggest <= page, "page of %d" % biggest)
+            conn.close()
+            r = gw.request("GET", "/ciscoise/mdmapi/v3/devices/?paging=99999999&filter=all")
+            check(r.status == 400, "cursor past the end: %d" % r.status)
+        finally:
+            check(gw.stop() == 0, "exit code")
+            gw.cleanup()
+    os.unlink(inv)
+    os.rmdir(d)
+
+
+# --- TLS ---------------------------------------------------------------------------------------
+
+def s_client(port, extra):
+    cmd = ["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-CAfile", CA] + extra
+    p = subprocess.run(cmd, input=b"Q\n", stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       timeout=60)
+    return p.returncode, p.stdout.decode("utf-8", "replace")
+
+
+def established(out):
+    """s_client printed a negotiated cipher: the handshake completed."""
+    return re.search(r"Cipher is (?!\(NONE\))\S+", out) is not None
+
+
+def case_tls_versions(env):
+    legacy = ["-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"]
+    # Positive control: the very same client command succeeds against a server allowing 1.1.
+    port = free_port()
+    ctl = subprocess.Popen(["openssl", "s_server", "-accept", "127.0.0.1:%d" % port, "-cert",
+                            os.path.join(ROOT, "certs", "server.pem"), "-key",
+                            os.path.join(ROOT, "certs", "server-key.pem"), "-tls1_1",
+                            "-cipher", "DEFAULT@SECLEVEL=0", "-naccept", "1"],
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT)
+    try:
+        # s_server says ACCEPT once it listens; probing with a connection would use up -naccept.
+        line = b""
+        deadline = time.monotonic() + 30
+        while b"ACCEPT" not in line and time.monotonic() < deadline:
+            line = ctl.stdout.readline()
+            if not line and ctl.poll() is not None:
+                break
+        ctl_rc, ctl_out = s_client(port, legacy)
+    finally:
+        ctl.kill()
+        ctl.wait()
+    check(ctl_rc == 0 and established(ctl_out) and "TLSv1.1" in ctl_out,
+          "control handshake failed:\n" + ctl_out[-800:])
+    rc, out = s_client(env.demo.port, legacy)
+    check(rc != 0 and not established(out), "TLS 1.1 accepted:\n" + out[-800:])
+    for version in ("-tls1_2", "-tls1_3"):
+        rc, out = s_client(env.demo.port, [version])
+        check(rc == 0 and established(out) and "Verify return code: 0 (ok)" in out,
+              version + ":\n" + out[-800:])
+
+
+# --- configuration -----------------------------------------------------------------------------
+
+def case_check_config(env):
+    gw = env.gateway()
+    try:
+        p = subprocess.run([env.binary, "check-config", "-c", gw.config_path],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        check(p.returncode == 0, "valid config: %s" % p.stdout)
+        cfg = dict(gw.config)
+        cfg["listen"] = dict(cfg["listen"], port=70000)
+        bad = os.path.join(gw.dir, "bad.json")
+        with open(bad, "w") as f:
+            json.dump(cfg, f)
+        for cmd in (["check-config", "-c", bad], ["run", "-c", bad]):
+            p = subprocess.run([env.binary] + cmd, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=60)
+            check(p.returncode == 1, "%s: exit %d" % (cmd[0], p.returncode))
+            check(re.search(r"bad\.json: listen\.port: ", p.stdout.decode()),
+                  "message: %s" % p.stdout)
+    finally:
+        gw.cleanup()
+
+
+def case_plaintext_secret_needs_private_file(env):
+    gw = env.gateway(overrides={"cache": {"hmac_key": "0123456789abcdef0123456789abcdef"}})
+    try:
+        os.chmod(gw.config_path, 0o644)
+        p = subprocess.run([env.binary, "run", "-c", gw.config_path], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=60)
+        check(p.returncode == 1 and b"cache.hmac_key" in p.stdout, p.stdout.decode())
+    finally:
+        gw.cleanup()
+
+
+# --- shutdown ----------------------------------------------------------------------------------
+
+@no_valgrind
+def case_sigterm_during_load(env):
+    gw = env.gateway().start()
+    stop = threading.Event()
+    results = {"ok": 0, "refused": 0, "bad": []}
+    lock = threading.Lock()
+
+    def load():
+        while not stop.is_set():
+            try:
+                r = mac_query(gw, "0026B424FEB4")
+                x = ET.fromstring(r.body)  # a truncated body would not parse
+                with lock:
+                    if r.status == 200 and len(x.findall("deviceList/device")) == 1:
+                        results["ok"] += 1
+                    else:
+                        results["bad"].append(r.status)
+            except (OSError, ConnectionError, ssl.SSLError):
+                with lock:
+                    results["refused"] += 1
+                time.sleep(0.01)
+            except Exception as e:  # noqa: BLE001 - anything else is a broken answer
+                with lock:
+                    results["bad"].append(repr(e))
+
+    threads = [threading.Thread(target=load) for _ in range(8)]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)
+    t0 = time.monotonic()
+    rc = gw.stop(signal.SIGTERM)
+    took = time.monotonic() - t0
+    stop.set()
+    for t in threads:
+        t.join()
+    log = gw.log()
+    gw.cleanup()
+    check(rc == 0, "exit code %s\n%s" % (rc, log[-3000:]))
+    check(took < 6, "took %.1fs to stop" % took)
+    check(results["ok"] > 20, "too little load: %r" % results)
+    check(not results["bad"], "broken answers during shutdown: %r" % results["bad"][:5])
+    check("draining" in log and "stopped" in log, "shutdown not logged")

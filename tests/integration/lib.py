@@ -1,0 +1,213 @@
+"""Shared pieces of the integration suite: free ports, accounts, a gateway process, HTTPS calls.
+
+Everything runs on loopback. Servers are started here and stopped by pid, never by name.
+"""
+import base64
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+CERTS = os.path.join(ROOT, "certs")
+CA = os.path.join(CERTS, "ca.pem")
+
+# Accounts used by the tests: user -> (password, roles).
+ACCOUNTS = {
+    "demo": ("mdmgw-demo", ["query"]),
+    "nac": ("nac-password-1", ["query"]),
+    "wiper": ("wiper-password-1", ["action"]),
+    "boss": ("boss-password-1", ["query", "action", "admin"]),
+}
+
+
+def scrypt_line(password, ln=15, r=8, p=1):
+    """The account hash line mdmgw expects, made the same way `mdmgw passwd` makes it."""
+    salt = os.urandom(16)
+    h = hashlib.scrypt(password.encode(), salt=salt, n=1 << ln, r=r, p=p, maxmem=128 << 20,
+                       dklen=32)
+    return "$scrypt$ln=%d,r=%d,p=%d$%s$%s" % (ln, r, p, base64.b64encode(salt).decode(),
+                                             base64.b64encode(h).decode())
+
+
+_LINES = {}
+
+
+def account_list():
+    out = []
+    for user, (pw, roles) in ACCOUNTS.items():
+        if user not in _LINES:
+            _LINES[user] = scrypt_line(pw)
+        out.append({"user": user, "password_hash": _LINES[user], "roles": roles})
+    return out
+
+
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def basic(user):
+    pw = ACCOUNTS[user][0]
+    return "Basic " + base64.b64encode(("%s:%s" % (user, pw)).encode()).decode()
+
+
+def tls_context():
+    ctx = ssl.create_default_context(cafile=CA)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def header(self, name):
+        for k, v in self.headers:
+            if k.lower() == name.lower():
+                return v
+        return None
+
+    @property
+    def text(self):
+        return self.body.decode("utf-8", "replace")
+
+
+class Gateway:
+    """One mdmgw process on a free loopback port, with a config the test shapes."""
+
+    def __init__(self, binary, valgrind=False, inventory=None, overrides=None, name="gw"):
+        self.binary = binary
+        self.valgrind = valgrind
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="mdmgw-it-")
+        self.log_path = os.path.join(self.dir, "gateway.log")
+        self.name = name
+        inv = inventory or os.path.join(ROOT, "conf", "demo-inventory.json")
+        cfg = {
+            "listen": {
+                "address": "127.0.0.1",
+                "port": self.port,
+                "cert_file": os.path.join(CERTS, "server.pem"),
+                "key_file": os.path.join(CERTS, "server-key.pem"),
+                "threads": 2,
+                "header_timeout": "2s",
+                "body_timeout": "3s",
+                "max_body": 65536,
+                "header_memory": 16384,
+                "shutdown_grace": "5s",
+            },
+            "api": {"query_max_size": 5000, "redirect_url": "https://enroll.example.com/",
+                    "vendor": "mdmgw", "product_name": "mdmgw test",
+                    "lookup_timeout": "2s" if valgrind else "500ms"},
+            "auth": {"fail_limit": 3, "fail_window": "60s", "lockout": "30s"},
+            "accounts": account_list(),
+            "adapters": [{"name": "inventory", "type": "inventory", "file": inv}],
+            "state_dir": os.path.join(self.dir, "state"),
+            "log_level": "debug",
+        }
+        for section, values in (overrides or {}).items():
+            if isinstance(values, dict):
+                cfg.setdefault(section, {}).update(values)
+            else:
+                cfg[section] = values
+        self.config = cfg
+        self.config_path = os.path.join(self.dir, "mdmgw.json")
+        with open(self.config_path, "w") as f:
+            json.dump(cfg, f, indent=1)
+        os.chmod(self.config_path, 0o600)
+        self.proc = None
+
+    def command(self):
+        cmd = [self.binary, "run", "-c", self.config_path]
+        if self.valgrind:
+            cmd = ["valgrind", "--quiet", "--leak-check=full", "--show-leak-kinds=definite",
+                   "--errors-for-leak-kinds=definite", "--error-exitcode=99",
+                   "--suppressions=" + os.path.join(ROOT, "tests", "valgrind.supp")] + cmd
+        return cmd
+
+    def start(self, wait=True):
+        self.logf = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(self.command(), stdout=self.logf, stderr=subprocess.STDOUT)
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self):
+        limit = time.monotonic() + (180 if self.valgrind else 30)
+        while time.monotonic() < limit:
+            if self.proc.poll() is not None:
+                raise AssertionError("gateway exited early (%s):\n%s" % (self.proc.returncode,
+                                                                         self.log()))
+            try:
+                r = self.request("GET", "/healthz", user=None, timeout=5)
+                if r.status == 200:
+                    return
+            except (OSError, http.client.HTTPException):
+                pass
+            time.sleep(0.1)
+        raise AssertionError("gateway not ready:\n" + self.log())
+
+    def log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def connect(self, timeout=30):
+        return http.client.HTTPSConnection("127.0.0.1", self.port, context=tls_context(),
+                                           timeout=timeout * (4 if self.valgrind else 1))
+
+    def request(self, method, target, user="demo", body=None, headers=None, conn=None,
+                timeout=30, auth=None):
+        own = conn is None
+        c = conn or self.connect(timeout)
+        h = dict(headers or {})
+        if auth is not None:
+            h["Authorization"] = auth
+        elif user:
+            h["Authorization"] = basic(user)
+        try:
+            c.request(method, target, body=body, headers=h)
+            r = c.getresponse()
+            data = r.read()
+            return Response(r.status, r.getheaders(), data)
+        finally:
+            if own:
+                c.close()
+
+    def stop(self, sig=signal.SIGTERM, timeout=None):
+        """Signals by pid and waits; returns the exit code."""
+        if not self.proc:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout or (240 if self.valgrind else 30))
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+            raise AssertionError("gateway did not stop in time:\n" + self.log()[-4000:])
+        finally:
+            self.logf.close()
+        self.proc = None
+        return rc
+
+    def cleanup(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
