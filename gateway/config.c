@@ -97,9 +97,13 @@ static void escape(char *out, size_t outsz, const char *s, size_t max)
 /* quote: "s" for a message, escaped and shortened. */
 static const char *quote(char out[QUOTE_MAX], const char *s)
 {
+	size_t n;
+
 	out[0] = '"';
 	escape(out + 1, QUOTE_MAX - 2, s, QUOTE_CHARS);
-	strncat(out, "\"", 2);
+	n = strlen(out);
+	out[n] = '"';
+	out[n + 1] = '\0';
 	return out;
 }
 

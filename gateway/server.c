@@ -267,10 +267,10 @@ static enum MHD_Result first_call(struct server *s, struct MHD_Connection *mc,
 		return send_error(mc, 400, "too many query parameters", NULL, NULL);
 	}
 	route_parse(method, url, as.a, as.n, s->deps.cfg->listen.instance, &rq->route);
-	if (rq->route.kind == ROUTE_HEALTHZ) {
-		rq->answered = true;
-		return send_response(mc, 200, "text/plain; charset=utf-8", "ok\n", 3, NULL, NULL);
-	}
+	/* Answered on the last call, like any request: a response queued on the first call
+	 * makes MHD close the connection, which a load balancer probing with keep-alive hates. */
+	if (rq->route.kind == ROUTE_HEALTHZ)
+		return MHD_YES;
 	client_address(mc, addr, sizeof(addr));
 	authz = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
 	e = auth_check(s->deps.auth, authz, addr, &ar);
@@ -313,6 +313,8 @@ static enum MHD_Result answer(struct server *s, struct MHD_Connection *mc, struc
 	conn_set_phase(s, rq->conn, PHASE_ANSWER);
 	if (rq->too_big)
 		return send_error(mc, 413, "request body is too large", NULL, NULL);
+	if (rq->route.kind == ROUTE_HEALTHZ)
+		return send_response(mc, 200, "text/plain; charset=utf-8", "ok\n", 3, NULL, NULL);
 	ctype = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
 	ise_response_init(&res);
 	ise_handle(s->deps.ise, &rq->route, rq->body.mem, rq->body.len, ctype, rq->user, &res);
@@ -380,6 +382,8 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **req_cls,
 	free(rq);
 	*req_cls = NULL;
 }
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap) MDM_PRINTF(2, 0);
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {

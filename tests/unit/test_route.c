@@ -1,0 +1,766 @@
+#include "unit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "../../gateway/route.h"
+
+#define CRIT_LIST_MSG                                                                              \
+	"querycriteria must be macaddress, compliance, username, udid, imei, meid, guid or guidhn"
+#define PAGING_MSG "paging must be 0 or a paging_info value this server returned"
+#define ACTION_MSG "actionType must be corporate_wipe, full_wipe or pin_lock"
+#define VERSION_MSG "ise_api_version must be a positive integer"
+
+static struct route rt;
+
+/* Parses target with method and instance; the route is left in rt. */
+static const struct route *parse(const char *method, const char *target, const char *instance)
+{
+	memset(&rt, 0x5a, sizeof(rt)); /* garbage: route_parse_target must set everything */
+	route_parse_target(method, target, instance, &rt);
+	return &rt;
+}
+
+static void expect_kind(const char *method, const char *target, const char *instance,
+			enum route_kind kind)
+{
+	parse(method, target, instance);
+	if (rt.kind != kind)
+		fail_msg("%s %s (instance \"%s\"): kind %d, want %d (status %d, why \"%s\")", method,
+			 target, instance ? instance : "(null)", rt.kind, kind, rt.status, rt.why);
+}
+
+static void expect_bad(const char *method, const char *target, int status, const char *why)
+{
+	parse(method, target, "");
+	if (rt.kind != ROUTE_BAD)
+		fail_msg("%s %s: kind %d, want ROUTE_BAD", method, target, rt.kind);
+	assert_int_equal(rt.status, status);
+	if (why)
+		assert_string_equal(rt.why, why);
+}
+
+static void expect_405(const char *method, const char *target, const char *allow)
+{
+	expect_bad(method, target, 405, "method not allowed");
+	assert_string_equal(rt.allow, allow);
+}
+
+static void expect_mdminfo(const char *target, int version)
+{
+	expect_kind("GET", target, "", ROUTE_MDMINFO);
+	assert_int_equal(rt.api_version, version);
+}
+
+/* A GET that must route to ROUTE_DEVICES with crit and value. */
+static void expect_devices(const char *target, enum criterion crit, const char *value)
+{
+	expect_kind("GET", target, "", ROUTE_DEVICES);
+	assert_int_equal(rt.crit, crit);
+	assert_string_equal(rt.value, value);
+}
+
+/* --- mdminfo -------------------------------------------------------------------------------- */
+
+static void test_mdminfo_versions(void **state)
+{
+	(void)state;
+	expect_mdminfo("/ciscoise/mdminfo/", 1);
+	expect_mdminfo("/ciscoise/mdminfo", 1);
+	expect_mdminfo("/ciscoise/mdminfo//", 1);
+	expect_mdminfo("/ciscoise/mdminfo/?ise_api_version=1", 1);
+	expect_mdminfo("/ciscoise/mdminfo/?ise_api_version=2", 2);
+	expect_mdminfo("/ciscoise/mdminfo?ise_api_version=3", 3);
+	expect_mdminfo("/ciscoise/mdminfo/?ise_api_version=4", 3);
+	expect_mdminfo("/ciscoise/mdminfo/?ise_api_version=99999999999999", 3);
+	expect_mdminfo("/ciscoise/mdminfo/?ise_api_version=999999999999999999999999999999", 3);
+	expect_mdminfo("/ciscoise/mdminfo/?ise_api_version=02", 2);
+	expect_mdminfo("/ciscoise/mdminfo/?other=1&ise_api_version=2", 2);
+	expect_kind("HEAD", "/ciscoise/mdminfo/?ise_api_version=3", "", ROUTE_MDMINFO);
+	assert_int_equal(rt.api_version, 3);
+}
+
+static void test_mdminfo_bad_versions(void **state)
+{
+	(void)state;
+	expect_bad("GET", "/ciscoise/mdminfo/?ise_api_version=0", 400, VERSION_MSG);
+	expect_bad("GET", "/ciscoise/mdminfo/?ise_api_version=000", 400, VERSION_MSG);
+	expect_bad("GET", "/ciscoise/mdminfo/?ise_api_version=-1", 400, VERSION_MSG);
+	expect_bad("GET", "/ciscoise/mdminfo/?ise_api_version=abc", 400, VERSION_MSG);
+	expect_bad("GET", "/ciscoise/mdminfo/?ise_api_version=", 400, VERSION_MSG);
+	expect_bad("GET", "/ciscoise/mdminfo/?ise_api_version", 400, VERSION_MSG);
+	expect_bad("GET", "/ciscoise/mdminfo/?ise_api_version=2.0", 400, VERSION_MSG);
+	expect_bad("GET", "/ciscoise/mdminfo/?ise_api_version=+3", 400, VERSION_MSG); /* "+"=" " */
+	expect_bad("GET", "/ciscoise/mdminfo/?ise_api_version=3x", 400, VERSION_MSG);
+	expect_bad("GET", "/ciscoise/mdminfo/?ise_api_version=2&ise_api_version=3", 400,
+		   "query parameter ise_api_version is given more than once");
+	expect_405("POST", "/ciscoise/mdminfo/", "GET");
+	expect_405("PUT", "/ciscoise/mdminfo", "GET");
+	expect_kind("GET", "/ciscoise/mdminfo/extra", "", ROUTE_NOT_FOUND);
+}
+
+/* --- instance prefix and healthz ----------------------------------------------------------- */
+
+static void test_instance(void **state)
+{
+	(void)state;
+	expect_kind("GET", "/inst/ciscoise/mdminfo/", "inst", ROUTE_MDMINFO);
+	expect_kind("GET", "/inst/ciscoise/mdminfo", "inst", ROUTE_MDMINFO);
+	expect_kind("GET", "/inst/ciscoise/mdminfo/?ise_api_version=3", "inst", ROUTE_MDMINFO);
+	assert_int_equal(rt.api_version, 3);
+	expect_kind("GET", "/inst/ciscoise/mdmapi/v3/devices/?paging=0&filter=all", "inst",
+		    ROUTE_DEVICES);
+	expect_kind("POST", "/inst/ciscoise/mdmapi/v3/action/?actionType=pin_lock", "inst",
+		    ROUTE_ACTION);
+	/* with an instance, every API path must carry it */
+	expect_kind("GET", "/ciscoise/mdminfo/", "inst", ROUTE_NOT_FOUND);
+	expect_kind("GET", "/other/ciscoise/mdminfo/", "inst", ROUTE_NOT_FOUND);
+	expect_kind("GET", "/INST/ciscoise/mdminfo/", "inst", ROUTE_NOT_FOUND);
+	expect_kind("GET", "/inst2/ciscoise/mdminfo/", "inst", ROUTE_NOT_FOUND);
+	expect_kind("GET", "/in/ciscoise/mdminfo/", "inst", ROUTE_NOT_FOUND);
+	expect_kind("GET", "/ciscoise/mdmapi/v3/devices/", "inst", ROUTE_NOT_FOUND);
+	expect_kind("GET", "/inst", "inst", ROUTE_NOT_FOUND);
+	expect_kind("GET", "/inst/", "inst", ROUTE_NOT_FOUND);
+	expect_kind("GET", "/inst/inst/ciscoise/mdminfo/", "inst", ROUTE_NOT_FOUND);
+	/* without one, none may */
+	expect_kind("GET", "/inst/ciscoise/mdminfo", "", ROUTE_NOT_FOUND);
+	expect_kind("GET", "/inst/ciscoise/mdminfo", NULL, ROUTE_NOT_FOUND);
+	expect_kind("GET", "/ciscoise/mdminfo", NULL, ROUTE_MDMINFO);
+}
+
+static void test_healthz(void **state)
+{
+	(void)state;
+	expect_kind("GET", "/healthz", "", ROUTE_HEALTHZ);
+	expect_kind("GET", "/healthz/", "", ROUTE_HEALTHZ);
+	expect_kind("HEAD", "/healthz", "", ROUTE_HEALTHZ);
+	expect_kind("GET", "/healthz", "inst", ROUTE_HEALTHZ);
+	expect_kind("GET", "/healthz/", "inst", ROUTE_HEALTHZ);
+	expect_kind("GET", "/healthz?verbose=1", "inst", ROUTE_HEALTHZ);
+	expect_405("POST", "/healthz", "GET");
+	expect_kind("GET", "/healthz/x", "", ROUTE_NOT_FOUND);
+	expect_kind("GET", "/healthzz", "", ROUTE_NOT_FOUND);
+}
+
+/* --- devices, query form -------------------------------------------------------------------- */
+
+static const struct {
+	const char *name;
+	enum criterion crit;
+	int min_version;
+	const char *value;
+} crits[] = {
+    {"macaddress", CRIT_MAC, 1, "0026B424FEB4"},
+    {"compliance", CRIT_COMPLIANCE, 1, "false"},
+    {"username", CRIT_USERNAME, 1, "jdoe"},
+    {"udid", CRIT_UDID, 2, "00008030-001A2B3C4D5E802E"},
+    {"imei", CRIT_IMEI, 2, "352099001761481"},
+    {"meid", CRIT_MEID, 2, "A0000000002A3B"},
+    {"guid", CRIT_GUID, 3, "1759c0fd-c8da-49e8-b14f-19d85acfacea"},
+    {"guidhn", CRIT_HOSTNAME, 3, "laptop-01"},
+    {"hostname", CRIT_HOSTNAME, 3, "laptop-01"},
+};
+
+static void test_devices_query_criteria_by_version(void **state)
+{
+	char target[256], why[128];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(crits) / sizeof(crits[0]); i++) {
+		for (int v = 1; v <= 3; v++) {
+			snprintf(target, sizeof(target),
+				 "/ciscoise/mdmapi/v%d/devices/?paging=0&querycriteria=%s&value=%s"
+				 "&filter=all",
+				 v, crits[i].name, crits[i].value);
+			if (v >= crits[i].min_version) {
+				expect_devices(target, crits[i].crit, crits[i].value);
+				assert_int_equal(rt.api_version, v);
+				assert_int_equal(rt.paging, 0);
+				assert_false(rt.key_by_guid);
+			} else {
+				snprintf(why, sizeof(why), "querycriteria %s needs API version %d",
+					 crits[i].name, crits[i].min_version);
+				expect_bad("GET", target, 400, why);
+			}
+		}
+	}
+	/* the two named in the brief */
+	expect_bad("GET", "/ciscoise/mdmapi/v2/devices/?querycriteria=guid&value=g", 400,
+		   "querycriteria guid needs API version 3");
+	expect_bad("GET", "/ciscoise/mdmapi/v1/devices/?querycriteria=udid&value=u", 400,
+		   "querycriteria udid needs API version 2");
+}
+
+static void test_devices_query_criterion_forms(void **state)
+{
+	(void)state;
+	/* criterion names are matched without regard to case */
+	expect_devices("/ciscoise/mdmapi/v3/devices/?querycriteria=MacAddress&value=0026B424FEB4",
+		       CRIT_MAC, "0026B424FEB4");
+	/* the value is kept as sent, trimmed; '+' and %20 are spaces */
+	expect_devices("/ciscoise/mdmapi/v3/devices/?querycriteria=username&value=+John%20Doe+",
+		       CRIT_USERNAME, "John Doe");
+	expect_devices("/ciscoise/mdmapi/v3/devices/?querycriteria=username&value=a%2Bb",
+		       CRIT_USERNAME, "a+b");
+	expect_devices("/ciscoise/mdmapi/v3/devices/?querycriteria=username&value=a%26b%3Dc",
+		       CRIT_USERNAME, "a&b=c");
+	expect_devices("/ciscoise/mdmapi/v3/devices/?querycriteria=username&value=a=b", CRIT_USERNAME,
+		       "a=b");
+	expect_devices("/ciscoise/mdmapi/v3/devices/?querycriteria=macaddress&value=00%3A26%3Ab4%3A24"
+		       "%3Afe%3Ab4",
+		       CRIT_MAC, "00:26:b4:24:fe:b4");
+	expect_bad("GET", "/ciscoise/mdmapi/v3/devices/?querycriteria=serial&value=x", 400,
+		   CRIT_LIST_MSG);
+	expect_bad("GET", "/ciscoise/mdmapi/v3/devices/?querycriteria=mac&value=x", 400,
+		   CRIT_LIST_MSG);
+}
+
+static void test_devices_query_value(void **state)
+{
+	char target[512];
+
+	(void)state;
+	expect_bad("GET", "/ciscoise/mdmapi/v3/devices/?querycriteria=macaddress", 400,
+		   "value is missing");
+	expect_bad("GET", "/ciscoise/mdmapi/v3/devices/?querycriteria=macaddress&value=", 400,
+		   "value is missing");
+	expect_bad("GET", "/ciscoise/mdmapi/v3/devices/?querycriteria=macaddress&value", 400,
+		   "value is missing");
+	expect_bad("GET", "/ciscoise/mdmapi/v3/devices/?querycriteria=username&value=%20+%09", 400,
+		   "value is missing");
+	expect_bad("GET", "/ciscoise/mdmapi/v3/devices/?value=0026B424FEB4", 400,
+		   "value given without querycriteria");
+	expect_bad("GET", "/ciscoise/mdmapi/v3/devices/?querycriteria=macaddress&value=a&value=b",
+		   400, "query parameter value is given more than once");
+	expect_bad("GET",
+		   "/ciscoise/mdmapi/v3/devices/?querycriteria=macaddress&querycriteria=username"
+		   "&value=a",
+		   400, "query parameter querycriteria is given more than once");
+	/* at most IDENT_VALUE_MAX bytes */
+	snprintf(target, sizeof(target), "/ciscoise/mdmapi/v3/devices/?querycriteria=hostname&value=");
+	memset(target + strlen(target), 'h', IDENT_VALUE_MAX);
+	target[strlen("/ciscoise/mdmapi/v3/devices/?querycriteria=hostname&value=") +
+	       IDENT_VALUE_MAX] = '\0';
+	expect_kind("GET", target, "", ROUTE_DEVICES);
+	assert_int_equal(strlen(rt.value), IDENT_VALUE_MAX);
+	strcat(target, "h");
+	expect_bad("GET", target, 400, "value is too long");
+}
+
+static void test_devices_compliance_value(void **state)
+{
+	(void)state;
+	expect_devices("/ciscoise/mdmapi/v3/devices/?querycriteria=compliance&value=true",
+		       CRIT_COMPLIANCE, "true");
+	assert_true(rt.compliant_value);
+	expect_devices("/ciscoise/mdmapi/v3/devices/?querycriteria=compliance&value=false",
+		       CRIT_COMPLIANCE, "false");
+	assert_false(rt.compliant_value);
+	expect_devices("/ciscoise/mdmapi/v3/devices/?querycriteria=compliance&value=TRUE",
+		       CRIT_COMPLIANCE, "TRUE");
+	assert_true(rt.compliant_value);
+	expect_devices("/ciscoise/mdmapi/v1/devices/?querycriteria=compliance&value=False",
+		       CRIT_COMPLIANCE, "False");
+	assert_false(rt.compliant_value);
+	expect_bad("GET", "/ciscoise/mdmapi/v3/devices/?querycriteria=compliance&value=maybe", 400,
+		   "value for querycriteria compliance must be true or false");
+	expect_bad("GET", "/ciscoise/mdmapi/v3/devices/?querycriteria=compliance&value=1", 400,
+		   "value for querycriteria compliance must be true or false");
+	expect_bad("GET", "/ciscoise/mdmapi/v3/devices/?querycriteria=compliance", 400,
+		   "value is missing");
+}
+
+static void test_devices_paging(void **state)
+{
+	(void)state;
+	expect_kind("GET", "/ciscoise/mdmapi/v3/devices/?paging=0", "", ROUTE_DEVICES);
+	assert_int_equal(rt.paging, 0);
+	expect_kind("GET", "/ciscoise/mdmapi/v3/devices/?paging=5000&filter=all", "", ROUTE_DEVICES);
+	assert_int_equal(rt.paging, 5000);
+	expect_kind("GET", "/ciscoise/mdmapi/v3/devices/?paging=2147483647", "", ROUTE_DEVICES);
+	assert_int_equal(rt.paging, 2147483647u);
+	expect_kind("GET", "/ciscoise/mdmapi/v3/devices/?paging=0007", "", ROUTE_DEVICES);
+	assert_int_equal(rt.paging, 7);
+	expect_kind("GET", "/ciscoise/mdmapi/v3/devices/?filter=all", "", ROUTE_DEVICES);
+	assert_int_equal(rt.paging, 0); /* absent: the first page */
+	expect_bad("GET", "/ciscoise/mdmapi/v3/devices/?paging=2147483648", 400, PAGING_MSG);
+	expect_bad("GET", "/ciscoise/mdmapi/v3/devices/?paging=99999999999999999999999", 400,
+		   PAGING_MSG);
+	expect_bad("GET", "/ciscoise/mdmapi/v3/devices/?paging=x", 400, PAGING_MSG);
+	expect_bad("GET", "/ciscoise/mdmapi/v3/devices/?paging=", 400, PAGING_MSG);
+	expect_bad("GET", "/ciscoise/mdmapi/v3/devices/?paging", 400, PAGING_MSG);
+	expect_bad("GET", "/ciscoise/mdmapi/v3/devices/?paging=-1", 400, PAGING_MSG);
+	expect_bad("GET", "/ciscoise/mdmapi/v3/devices/?paging=1x", 400, PAGING_MSG);
+	expect_bad("GET", "/ciscoise/mdmapi/v3/devices/?paging=%201", 400, PAGING_MSG);
+	expect_bad("GET", "/ciscoise/mdmapi/v3/devices/?paging=0&paging=1", 400,
+		   "query parameter paging is given more than once");
+}
+
+static void test_devices_filter(void **state)
+{
+	char target[700];
+	size_t at;
+
+	(void)state;
+	expect_devices("/ciscoise/mdmapi/v3/devices/?paging=0&querycriteria=macaddress&value="
+		       "0026B424FEB4&filter=all",
+		       CRIT_MAC, "0026B424FEB4");
+	expect_devices("/ciscoise/mdmapi/v3/devices/?paging=0&querycriteria=macaddress&value="
+		       "0026B424FEB4&filter=register_status+compliance_status",
+		       CRIT_MAC, "0026B424FEB4");
+	expect_kind("GET", "/ciscoise/mdmapi/v3/devices/?filter=register_status%20compliance_status",
+		    "", ROUTE_DEVICES);
+	/* a filter is only bounded: 512 bytes pass, 513 do not */
+	at = (size_t)snprintf(target, sizeof(target), "/ciscoise/mdmapi/v3/devices/?filter=");
+	memset(target + at, 'f', 512);
+	target[at + 512] = '\0';
+	expect_kind("GET", target, "", ROUTE_DEVICES);
+	strcat(target, "f");
+	expect_bad("GET", target, 400, "filter is too long");
+	expect_bad("GET", "/ciscoise/mdmapi/v3/devices/?filter=all&filter=all", 400,
+		   "query parameter filter is given more than once");
+}
+
+static void test_devices_deviceidentifier(void **state)
+{
+	(void)state;
+	expect_devices("/ciscoise/mdmapi/v3/devices/?paging=0&querycriteria=compliance&value=false"
+		       "&deviceidentifier=guid&filter=all",
+		       CRIT_COMPLIANCE, "false");
+	assert_true(rt.key_by_guid);
+	expect_kind("GET", "/ciscoise/mdmapi/v3/devices/?paging=0&deviceidentifier=GUID", "",
+		    ROUTE_DEVICES);
+	assert_true(rt.key_by_guid);
+	expect_kind("GET", "/ciscoise/mdmapi/v3/devices/?paging=0&deviceidentifier=macaddress", "",
+		    ROUTE_DEVICES);
+	assert_false(rt.key_by_guid);
+	expect_bad("GET",
+		   "/ciscoise/mdmapi/v2/devices/?paging=0&querycriteria=compliance&value=false"
+		   "&deviceidentifier=guid",
+		   400, "deviceidentifier needs API version 3");
+	expect_bad("GET", "/ciscoise/mdmapi/v1/devices/?deviceidentifier=macaddress", 400,
+		   "deviceidentifier needs API version 3");
+	expect_bad("GET", "/ciscoise/mdmapi/v3/devices/?deviceidentifier=foo", 400,
+		   "deviceidentifier must be guid or macaddress");
+	expect_bad("GET", "/ciscoise/mdmapi/v3/devices/?deviceidentifier=", 400,
+		   "deviceidentifier must be guid or macaddress");
+	expect_bad("GET", "/ciscoise/mdmapi/v3/devices/?deviceidentifier=guid&deviceidentifier=guid",
+		   400, "query parameter deviceidentifier is given more than once");
+}
+
+static void test_devices_all(void **state)
+{
+	(void)state;
+	expect_devices("/ciscoise/mdmapi/v3/devices/?paging=0&filter=all", CRIT_NONE, "");
+	expect_devices("/ciscoise/mdmapi/v3/devices/", CRIT_NONE, "");
+	expect_devices("/ciscoise/mdmapi/v3/devices", CRIT_NONE, "");
+	expect_devices("/ciscoise/mdmapi/v2/devices?paging=12", CRIT_NONE, "");
+	assert_int_equal(rt.paging, 12);
+	assert_int_equal(rt.api_version, 2);
+	expect_devices("/ciscoise/mdmapi/v3/devices/?paging=0&querycriteria=&filter=all", CRIT_NONE,
+		       "");
+	expect_devices("/ciscoise/mdmapi/v3/devices/?&&paging=0&&unknown=1&", CRIT_NONE, "");
+	expect_kind("HEAD", "/ciscoise/mdmapi/v3/devices/?paging=0", "", ROUTE_DEVICES);
+}
+
+/* --- devices, v1 path forms ----------------------------------------------------------------- */
+
+static void test_devices_path_forms(void **state)
+{
+	(void)state;
+	expect_devices("/ciscoise/mdmapi/v1/devices/0/macaddress/0026B424FEB4/all", CRIT_MAC,
+		       "0026B424FEB4");
+	assert_int_equal(rt.api_version, 1);
+	assert_int_equal(rt.paging, 0);
+	expect_devices("/ciscoise/mdmapi/v1/devices/0/macaddress/0026B424FEB4/all/", CRIT_MAC,
+		       "0026B424FEB4");
+	expect_devices("/ciscoise/mdmapi/v1/devices/0/macaddress/00%3A26%3AB4%3A24%3AFE%3AB4/all",
+		       CRIT_MAC, "00:26:B4:24:FE:B4");
+	expect_devices("/ciscoise/mdmapi/v1/devices/0/macaddress/00:26:B4:24:FE:B4/all", CRIT_MAC,
+		       "00:26:B4:24:FE:B4");
+	expect_devices("/ciscoise/mdmapi/v1/devices/0/username/John%20Doe/all", CRIT_USERNAME,
+		       "John Doe");
+	expect_devices("/ciscoise/mdmapi/v1/devices/0/username/a+b/all", CRIT_USERNAME,
+		       "a+b"); /* '+' is a space only in the query */
+	expect_devices("/ciscoise/mdmapi/v1/devices/0/compliance/false/all", CRIT_COMPLIANCE,
+		       "false");
+	assert_false(rt.compliant_value);
+	expect_devices("/ciscoise/mdmapi/v1/devices/25/compliance/TRUE/"
+		       "register_status%20compliance_status",
+		       CRIT_COMPLIANCE, "TRUE");
+	assert_true(rt.compliant_value);
+	assert_int_equal(rt.paging, 25);
+	/* no criterion */
+	expect_devices("/ciscoise/mdmapi/v1/devices/0/all", CRIT_NONE, "");
+	expect_devices("/ciscoise/mdmapi/v1/devices/5000/all/", CRIT_NONE, "");
+	assert_int_equal(rt.paging, 5000);
+	/* v2+ servers accept the path forms too, with their own criteria */
+	expect_devices("/ciscoise/mdmapi/v2/devices/0/udid/ABC-1/all", CRIT_UDID, "ABC-1");
+	expect_devices("/ciscoise/mdmapi/v3/devices/0/guidhn/host1/all", CRIT_HOSTNAME, "host1");
+	expect_bad("GET", "/ciscoise/mdmapi/v1/devices/0/udid/ABC-1/all", 400,
+		   "querycriteria udid needs API version 2");
+	expect_bad("GET", "/ciscoise/mdmapi/v2/devices/0/guid/g-1/all", 400,
+		   "querycriteria guid needs API version 3");
+	expect_bad("GET", "/ciscoise/mdmapi/v1/devices/x/all", 400, PAGING_MSG);
+	expect_bad("GET", "/ciscoise/mdmapi/v1/devices/2147483648/all", 400, PAGING_MSG);
+	expect_bad("GET", "/ciscoise/mdmapi/v1/devices/0/colour/red/all", 400, CRIT_LIST_MSG);
+	expect_bad("GET", "/ciscoise/mdmapi/v1/devices/0/compliance/maybe/all", 400,
+		   "value for querycriteria compliance must be true or false");
+	expect_bad("GET", "/ciscoise/mdmapi/v1/devices/0/username/%20/all", 400, "value is missing");
+	/* wrong segment counts */
+	expect_kind("GET", "/ciscoise/mdmapi/v1/devices/0", "", ROUTE_NOT_FOUND);
+	expect_kind("GET", "/ciscoise/mdmapi/v1/devices/0/macaddress/0026B424FEB4", "",
+		    ROUTE_NOT_FOUND);
+	expect_kind("GET", "/ciscoise/mdmapi/v1/devices/0/macaddress/0026B424FEB4/all/extra", "",
+		    ROUTE_NOT_FOUND);
+	expect_kind("GET", "/ciscoise/mdmapi/v1/devices/0/a/b/c/d/e/f/g", "", ROUTE_NOT_FOUND);
+	/* POST on the path forms is a method error, as on the query form */
+	expect_405("POST", "/ciscoise/mdmapi/v1/devices/0/all", "GET");
+}
+
+static void test_devices_path_value_with_encoded_slash(void **state)
+{
+	(void)state;
+	/*
+	 * BUG: gateway/route.c route_parse_target (line 470) percent-decodes the whole path
+	 * before route_parse splits it into segments (split_path, line 71), so an encoded '/' in
+	 * a v1 path value becomes a separator. The server has the same flaw: gateway/server.c
+	 * line 269 hands route_parse libmicrohttpd's already-unescaped url. Input: GET
+	 * /ciscoise/mdmapi/v1/devices/0/username/corp%2Fjdoe/all. Expected: ROUTE_DEVICES,
+	 * CRIT_USERNAME, value "corp/jdoe". Actual: ROUTE_NOT_FOUND (five segments after
+	 * "devices"). Segments must be split first and decoded one by one.
+	 */
+	expect_devices("/ciscoise/mdmapi/v1/devices/0/username/corp%2Fjdoe/all", CRIT_USERNAME,
+		       "corp/jdoe");
+}
+
+static void test_devices_methods(void **state)
+{
+	(void)state;
+	expect_405("POST", "/ciscoise/mdmapi/v3/devices/?paging=0", "GET");
+	expect_405("PUT", "/ciscoise/mdmapi/v3/devices/", "GET");
+	expect_405("DELETE", "/ciscoise/mdmapi/v3/devices", "GET");
+	expect_kind("HEAD", "/ciscoise/mdmapi/v1/devices/0/all", "", ROUTE_DEVICES);
+}
+
+/* --- batchdevices ---------------------------------------------------------------------------- */
+
+static void test_batchdevices(void **state)
+{
+	(void)state;
+	expect_kind("POST", "/ciscoise/mdmapi/v3/batchdevices/?paging=0&filter=all", "", ROUTE_BATCH);
+	assert_int_equal(rt.api_version, 3);
+	assert_int_equal(rt.crit, CRIT_NONE);
+	expect_kind("POST", "/ciscoise/mdmapi/v2/batchdevices", "", ROUTE_BATCH);
+	expect_kind("POST", "/ciscoise/mdmapi/v3/batchdevices/?paging=0&deviceidentifier=guid", "",
+		    ROUTE_BATCH);
+	assert_true(rt.key_by_guid);
+	expect_405("GET", "/ciscoise/mdmapi/v3/batchdevices/", "POST");
+	expect_405("HEAD", "/ciscoise/mdmapi/v3/batchdevices/", "POST");
+	expect_405("PUT", "/ciscoise/mdmapi/v3/batchdevices", "POST");
+	expect_bad("POST", "/ciscoise/mdmapi/v3/batchdevices/?paging=x", 400, PAGING_MSG);
+	expect_kind("POST", "/ciscoise/mdmapi/v3/batchdevices/extra", "", ROUTE_NOT_FOUND);
+}
+
+static void test_batchdevices_criterion_without_value(void **state)
+{
+	(void)state;
+	/* the values come from the body: a criterion needs no value argument (section 3) */
+	expect_kind("POST", "/ciscoise/mdmapi/v3/batchdevices/?paging=0&querycriteria=udid&filter=all",
+		    "", ROUTE_BATCH);
+	assert_int_equal(rt.crit, CRIT_UDID);
+	assert_string_equal(rt.value, "");
+	expect_kind("POST", "/ciscoise/mdmapi/v3/batchdevices/?querycriteria=macaddress", "",
+		    ROUTE_BATCH);
+	assert_int_equal(rt.crit, CRIT_MAC);
+	expect_bad("POST", "/ciscoise/mdmapi/v1/batchdevices/?querycriteria=guid", 400,
+		   "querycriteria guid needs API version 3");
+}
+
+/* --- actions and messaging ------------------------------------------------------------------ */
+
+static void expect_action(const char *target, enum action_kind kind)
+{
+	expect_kind("POST", target, "", ROUTE_ACTION);
+	assert_true(rt.has_action);
+	assert_int_equal(rt.action, kind);
+}
+
+static void test_action_forms(void **state)
+{
+	(void)state;
+	expect_action("/ciscoise/mdmapi/v3/action/?actionType=corporate_wipe", ACTION_CORPORATE_WIPE);
+	assert_int_equal(rt.api_version, 3);
+	expect_action("/ciscoise/mdmapi/v3/action/actionType=full_wipe", ACTION_FULL_WIPE);
+	expect_action("/ciscoise/mdmapi/v3/action?actionType=pin_lock", ACTION_PIN_LOCK);
+	expect_action("/ciscoise/mdmapi/v2/action/actionType=pin_lock/", ACTION_PIN_LOCK);
+	assert_int_equal(rt.api_version, 2);
+	expect_action("/ciscoise/mdmapi/v1/action/?actionType=full_wipe&extra=1", ACTION_FULL_WIPE);
+	expect_action("/ciscoise/mdmapi/v3/action/actionType%3Dcorporate_wipe",
+		      ACTION_CORPORATE_WIPE);
+}
+
+static void test_action_rejections(void **state)
+{
+	(void)state;
+	expect_bad("POST", "/ciscoise/mdmapi/v3/action/?actionType=reboot", 400, ACTION_MSG);
+	expect_bad("POST", "/ciscoise/mdmapi/v3/action/actionType=reboot", 400, ACTION_MSG);
+	expect_bad("POST", "/ciscoise/mdmapi/v3/action?actionType=PIN_LOCK", 400, ACTION_MSG);
+	expect_bad("POST",
+		   "/ciscoise/mdmapi/v3/action/"
+		   "?actionType=corporate_wipe_corporate_wipe_corporate_wipe",
+		   400, ACTION_MSG);
+	expect_bad("POST", "/ciscoise/mdmapi/v3/action/", 400, "actionType is missing");
+	expect_bad("POST", "/ciscoise/mdmapi/v3/action", 400, "actionType is missing");
+	expect_bad("POST", "/ciscoise/mdmapi/v3/action/?actionType=", 400, "actionType is missing");
+	expect_bad("POST", "/ciscoise/mdmapi/v3/action/actionType=", 400, "actionType is missing");
+	expect_bad("POST", "/ciscoise/mdmapi/v3/action/?actiontype=pin_lock", 400,
+		   "actionType is missing");
+	expect_bad("POST", "/ciscoise/mdmapi/v3/action/?actionType=pin_lock&actionType=full_wipe",
+		   400, "query parameter actionType is given more than once");
+	expect_405("GET", "/ciscoise/mdmapi/v3/action/?actionType=corporate_wipe", "POST");
+	expect_405("GET", "/ciscoise/mdmapi/v3/action/actionType=full_wipe", "POST");
+	expect_405("PUT", "/ciscoise/mdmapi/v3/action?actionType=pin_lock", "POST");
+	expect_kind("POST", "/ciscoise/mdmapi/v3/action/pin_lock", "", ROUTE_NOT_FOUND);
+	expect_kind("POST", "/ciscoise/mdmapi/v3/action/actionType=pin_lock/more", "",
+		    ROUTE_NOT_FOUND);
+}
+
+static void test_sendmessage(void **state)
+{
+	(void)state;
+	expect_kind("PUT", "/ciscoise/mdmapi/v3/sendmessage", "", ROUTE_SENDMESSAGE);
+	assert_int_equal(rt.api_version, 3);
+	expect_kind("PUT", "/ciscoise/mdmapi/v2/sendmessage/", "", ROUTE_SENDMESSAGE);
+	expect_kind("PUT", "/inst/ciscoise/mdmapi/v3/sendmessage", "inst", ROUTE_SENDMESSAGE);
+	expect_kind("PUT", "/ciscoise/mdmapi/v3/sendmessage/x", "", ROUTE_NOT_FOUND);
+}
+
+/* --- everything else -------------------------------------------------------------------------- */
+
+static void test_unknown_paths(void **state)
+{
+	static const char *const paths[] = {
+	    "",
+	    "/",
+	    "//",
+	    "/ciscoise",
+	    "/ciscoise/",
+	    "/ciscoise/mdmapi",
+	    "/ciscoise/mdmapi/v3",
+	    "/ciscoise/mdmapi/v3/",
+	    "/ciscoise/mdmapi/v3/foo",
+	    "/ciscoise/mdmapi/v3/device",
+	    "/ciscoise/mdmapi/v3/devicesx",
+	    "/ciscoise/mdmapi/v4/devices/",
+	    "/ciscoise/mdmapi/v4/devices/?paging=0",
+	    "/ciscoise/mdmapi/v0/devices/",
+	    "/ciscoise/mdmapi/v9/devices/",
+	    "/ciscoise/mdmapi/v33/devices/",
+	    "/ciscoise/mdmapi/3/devices/",
+	    "/ciscoise/mdmapi/V3/devices/",
+	    "/ciscoise/mdmapi/va/devices/",
+	    "/ciscoise/mdmapi/v/devices/",
+	    "/ciscoise/mdminf",
+	    "/ciscoise/mdminfos",
+	    "/ciscoise/other/v3/devices",
+	    "/mdminfo",
+	    "/mdmapi/v3/devices",
+	    "/cisco/mdminfo",
+	    "/index.html",
+	    "/ciscoise/mdmapi/v3/devices/0/all/a/b/c/d/e/f/g/h/i/j/k", /* > 12 segments */
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+		expect_kind("GET", paths[i], "", ROUTE_NOT_FOUND);
+	expect_kind("POST", "/ciscoise/mdmapi/v4/action/?actionType=pin_lock", "", ROUTE_NOT_FOUND);
+	expect_kind("POST", "/ciscoise/mdmapi/v4/batchdevices/", "", ROUTE_NOT_FOUND);
+}
+
+static void test_percent_decoding(void **state)
+{
+	(void)state;
+	expect_kind("GET", "/ciscoise/%6Ddminfo/", "", ROUTE_MDMINFO);
+	expect_kind("GET", "/%63%69%73%63%6f%69%73%65/mdminfo", "", ROUTE_MDMINFO);
+	expect_kind("GET", "/ciscoise/mdminfo/?ise_api_version=%33", "", ROUTE_MDMINFO);
+	assert_int_equal(rt.api_version, 3);
+	expect_kind("GET", "/ciscoise/mdminfo/?ise%5Fapi%5Fversion=2", "", ROUTE_MDMINFO);
+	assert_int_equal(rt.api_version, 2);
+	/* bad escapes in the path */
+	expect_bad("GET", "/ciscoise/mdm%zzinfo/", 400, "bad percent-encoding in the path");
+	expect_bad("GET", "/ciscoise/mdminfo/%00", 400, "bad percent-encoding in the path");
+	expect_bad("GET", "/ciscoise/mdminfo/%", 400, "bad percent-encoding in the path");
+	expect_bad("GET", "/ciscoise/mdminfo/%4", 400, "bad percent-encoding in the path");
+	expect_bad("GET", "/ciscoise/mdminfo/%g1", 400, "bad percent-encoding in the path");
+	expect_bad("GET", "/ciscoise/mdminfo%", 400, "bad percent-encoding in the path");
+	/* ... and in the query, in keys and in values */
+	expect_bad("GET", "/ciscoise/mdmapi/v3/devices/?querycriteria=username&value=%zz", 400,
+		   "bad percent-encoding in the query");
+	expect_bad("GET", "/ciscoise/mdmapi/v3/devices/?querycriteria=username&value=a%00b", 400,
+		   "bad percent-encoding in the query");
+	expect_bad("GET", "/ciscoise/mdmapi/v3/devices/?querycriteria=username&value=abc%", 400,
+		   "bad percent-encoding in the query");
+	expect_bad("GET", "/ciscoise/mdmapi/v3/devices/?querycriteria=username&value=abc%4", 400,
+		   "bad percent-encoding in the query");
+	expect_bad("GET", "/ciscoise/mdmapi/v3/devices/?pag%zzing=0", 400,
+		   "bad percent-encoding in the query");
+	expect_bad("GET", "/ciscoise/mdmapi/v3/devices/?%=1", 400,
+		   "bad percent-encoding in the query");
+}
+
+static void test_target_size(void **state)
+{
+	char *t = malloc(8200);
+	size_t at;
+
+	(void)state;
+	assert_non_null(t);
+	/* exactly 8192 bytes: routed */
+	at = (size_t)snprintf(t, 8200, "/healthz?pad=");
+	memset(t + at, 'a', 8192 - at);
+	t[8192] = '\0';
+	expect_kind("GET", t, "", ROUTE_HEALTHZ);
+	/* 8193 bytes: refused */
+	t[8192] = 'a';
+	t[8193] = '\0';
+	expect_bad("GET", t, 414, "request target is too long");
+	/* targets of 8192 bytes whose decoded parts fill the work space to its last byte */
+	at = (size_t)snprintf(t, 8200, "/healthz?");
+	memset(t + at, 'k', 8192 - at); /* one key without '=' */
+	t[8192] = '\0';
+	expect_kind("GET", t, "", ROUTE_HEALTHZ);
+	at = (size_t)snprintf(t, 8200, "/healthz?");
+	for (int i = 0; i < 31; i++)
+		at += (size_t)snprintf(t + at, 8200 - at, "k%d=v&", i);
+	at += (size_t)snprintf(t + at, 8200 - at, "last=");
+	memset(t + at, 'v', 8192 - at); /* 32 arguments, the last with a long value */
+	t[8192] = '\0';
+	expect_kind("GET", t, "", ROUTE_HEALTHZ);
+	at = (size_t)snprintf(t, 8200, "/healthz?");
+	while (at + 2 <= 8192) {
+		t[at++] = 'a';
+		t[at++] = '&';
+	}
+	t[at] = '\0';
+	expect_bad("GET", t, 400, "too many query parameters");
+	/* a long path of percent escapes */
+	at = (size_t)snprintf(t, 8200, "/");
+	while (at + 3 <= 8192) {
+		memcpy(t + at, "%41", 3);
+		at += 3;
+	}
+	t[at] = '\0';
+	expect_kind("GET", t, "", ROUTE_NOT_FOUND);
+	free(t);
+}
+
+static void test_query_argument_count(void **state)
+{
+	char t[512];
+	size_t at;
+
+	(void)state;
+	/* 32 arguments are read; one more is refused */
+	at = (size_t)snprintf(t, sizeof(t), "/ciscoise/mdmapi/v3/devices/?paging=0");
+	for (int i = 1; i < 32; i++)
+		at += (size_t)snprintf(t + at, sizeof(t) - at, "&x%d=1", i);
+	expect_kind("GET", t, "", ROUTE_DEVICES);
+	snprintf(t + at, sizeof(t) - at, "&x32=1");
+	expect_bad("GET", t, 400, "too many query parameters");
+}
+
+static void test_route_parse_direct(void **state)
+{
+	struct route r;
+	const struct route_arg args[] = {
+	    {"paging", "0"},
+	    {"querycriteria", "macaddress"},
+	    {"value", " 0026B424FEB4 "},
+	    {"filter", NULL},
+	};
+	const struct route_arg dup[] = {{"paging", "0"}, {"paging", NULL}};
+
+	(void)state;
+	route_parse("GET", "/ciscoise/mdmapi/v3/devices/", args, 4, "", &r);
+	assert_int_equal(r.kind, ROUTE_DEVICES);
+	assert_int_equal(r.crit, CRIT_MAC);
+	assert_string_equal(r.value, "0026B424FEB4");
+	/* the path given to route_parse is already decoded: no second decoding */
+	route_parse("GET", "/ciscoise/mdmapi/v1/devices/0/username/a%41/all", NULL, 0, "", &r);
+	assert_int_equal(r.kind, ROUTE_DEVICES);
+	assert_string_equal(r.value, "a%41");
+	route_parse("GET", "/ciscoise/mdmapi/v3/devices/", dup, 2, "", &r);
+	assert_int_equal(r.kind, ROUTE_BAD);
+	assert_int_equal(r.status, 400);
+	assert_string_equal(r.why, "query parameter paging is given more than once");
+	route_parse("GET", "/inst/ciscoise/mdminfo", NULL, 0, "inst", &r);
+	assert_int_equal(r.kind, ROUTE_MDMINFO);
+	assert_int_equal(r.api_version, 1);
+}
+
+static void test_criterion_helpers(void **state)
+{
+	enum ident_kind k;
+
+	(void)state;
+	assert_string_equal(criterion_name(CRIT_NONE), "none");
+	assert_string_equal(criterion_name(CRIT_MAC), "macaddress");
+	assert_string_equal(criterion_name(CRIT_COMPLIANCE), "compliance");
+	assert_string_equal(criterion_name(CRIT_USERNAME), "username");
+	assert_string_equal(criterion_name(CRIT_UDID), "udid");
+	assert_string_equal(criterion_name(CRIT_IMEI), "imei");
+	assert_string_equal(criterion_name(CRIT_MEID), "meid");
+	assert_string_equal(criterion_name(CRIT_GUID), "guid");
+	assert_string_equal(criterion_name(CRIT_HOSTNAME), "guidhn");
+	assert_true(criterion_ident_kind(CRIT_MAC, &k));
+	assert_int_equal(k, IDENT_MAC);
+	assert_true(criterion_ident_kind(CRIT_GUID, &k));
+	assert_int_equal(k, IDENT_GUID);
+	assert_true(criterion_ident_kind(CRIT_UDID, &k));
+	assert_int_equal(k, IDENT_UDID);
+	assert_true(criterion_ident_kind(CRIT_IMEI, &k));
+	assert_int_equal(k, IDENT_IMEI);
+	assert_true(criterion_ident_kind(CRIT_MEID, &k));
+	assert_int_equal(k, IDENT_MEID);
+	assert_true(criterion_ident_kind(CRIT_USERNAME, &k));
+	assert_int_equal(k, IDENT_USERNAME);
+	assert_true(criterion_ident_kind(CRIT_HOSTNAME, &k));
+	assert_int_equal(k, IDENT_HOSTNAME);
+	assert_false(criterion_ident_kind(CRIT_COMPLIANCE, &k));
+	assert_false(criterion_ident_kind(CRIT_NONE, &k));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_mdminfo_versions),
+	    cmocka_unit_test(test_mdminfo_bad_versions),
+	    cmocka_unit_test(test_instance),
+	    cmocka_unit_test(test_healthz),
+	    cmocka_unit_test(test_devices_query_criteria_by_version),
+	    cmocka_unit_test(test_devices_query_criterion_forms),
+	    cmocka_unit_test(test_devices_query_value),
+	    cmocka_unit_test(test_devices_compliance_value),
+	    cmocka_unit_test(test_devices_paging),
+	    cmocka_unit_test(test_devices_filter),
+	    cmocka_unit_test(test_devices_deviceidentifier),
+	    cmocka_unit_test(test_devices_all),
+	    cmocka_unit_test(test_devices_path_forms),
+	    cmocka_unit_test(test_devices_path_value_with_encoded_slash),
+	    cmocka_unit_test(test_devices_methods),
+	    cmocka_unit_test(test_batchdevices),
+	    cmocka_unit_test(test_batchdevices_criterion_without_value),
+	    cmocka_unit_test(test_action_forms),
+	    cmocka_unit_test(test_action_rejections),
+	    cmocka_unit_test(test_sendmessage),
+	    cmocka_unit_test(test_unknown_paths),
+	    cmocka_unit_test(test_percent_decoding),
+	    cmocka_unit_test(test_target_size),
+	    cmocka_unit_test(test_query_argument_count),
+	    cmocka_unit_test(test_route_parse_direct),
+	    cmocka_unit_test(test_criterion_helpers),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
