@@ -17,7 +17,8 @@
 #include "../core/err.h"
 
 #define ENTRY_VERSION 1
-#define ENTRY_MAX_LEN ((size_t)4 << 20) /* bytes of one encoded value */
+/* bytes of one encoded value: fits memcached's default 1 MB item with its key and header */
+#define ENTRY_MAX_LEN ((size_t)1000 * 1000)
 #define ENTRY_MAX_DEVICES 1000 /* one answer: a user's devices, never a bulk list */
 
 enum entry_verdict { ENTRY_FOUND = 0, ENTRY_NOT_ENROLLED };

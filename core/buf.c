@@ -102,6 +102,13 @@ char *buf_take(struct buf *b, size_t *len)
 {
 	char *p = b->mem;
 
+	if (b->len == 0) {
+		buf_free(b);
+		if (len)
+			*len = 0;
+		return NULL;
+	}
+
 	if (len)
 		*len = b->len;
 	b->mem = NULL;

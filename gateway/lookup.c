@@ -97,7 +97,7 @@ static void store(struct lookup *l, const char *key, const struct merge_result *
 
 	if (r->verdict == MERGE_UNAVAILABLE || r->partial)
 		return;
-	buf_init(&b, 4 * 1024 * 1024);
+	buf_init(&b, ENTRY_MAX_LEN + 1);
 	e = entry_encode(r->verdict == MERGE_FOUND ? ENTRY_FOUND : ENTRY_NOT_ENROLLED, r->devs,
 			 r->ndevs, &b);
 	if (!e) {

@@ -17,6 +17,7 @@
 
 #include "../adapters/inventory.h"
 #include "../cache/cache.h"
+#include "../cache/entry.h"
 #include "../core/clock.h"
 #include "../core/log.h"
 #include "auth.h"
@@ -120,7 +121,7 @@ static int build_services(struct gateway *g)
 	struct cache_mem_config cc = {
 	    .max_entries = g->cfg.cache.max_entries,
 	    .shards = g->cfg.cache.shards,
-	    .max_value = 4 * 1024 * 1024,
+	    .max_value = ENTRY_MAX_LEN,
 	    .now = NULL,
 	};
 	struct lookup_config lc = {

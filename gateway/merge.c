@@ -141,6 +141,16 @@ void merge_devices(const struct merge_policy *p, const struct device *recs, size
 	dst->jail_broken = merge_tri(recs, n, offsetof(struct device, jail_broken), false);
 }
 
+/* The smallest index of i's group; roots point at themselves. */
+static size_t find_root(size_t *group, size_t i)
+{
+	while (group[i] != i) {
+		group[i] = group[group[i]];
+		i = group[i];
+	}
+	return i;
+}
+
 /* Groups all found records into devices (union by shared identifier) and merges each group. */
 static enum mdm_err merge_groups(const struct merge_policy *p, const struct outcome *ocs, size_t n,
 				 struct merge_result *out)
@@ -162,16 +172,22 @@ static enum mdm_err merge_groups(const struct merge_policy *p, const struct outc
 	for (size_t i = 0; i < n; i++)
 		for (size_t j = 0; ocs[i].kind == OUTCOME_FOUND && j < ocs[i].ndevs; j++)
 			recs[k++] = ocs[i].devs[j];
-	/* group[i] is the index of the first record of i's device: always a group's root. */
+	/* Union-find: a record sharing an identifier with two earlier groups joins them. */
 	for (size_t i = 0; i < total; i++) {
 		group[i] = i;
 		for (size_t j = 0; j < i; j++) {
-			if (merge_same_device(&recs[j], &recs[i])) {
-				group[i] = group[j];
-				break;
-			}
+			size_t ri, rj;
+
+			if (!merge_same_device(&recs[j], &recs[i]))
+				continue;
+			ri = find_root(group, i);
+			rj = find_root(group, j);
+			if (ri != rj)
+				group[ri > rj ? ri : rj] = ri < rj ? ri : rj;
 		}
 	}
+	for (size_t i = 0; i < total; i++)
+		group[i] = find_root(group, i);
 	for (size_t g = 0; g < total; g++) {
 		size_t m = 0;
 

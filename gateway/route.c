@@ -380,41 +380,6 @@ static void route_api(const char *method, const struct segs *sg, const struct ro
 		r->kind = ROUTE_SENDMESSAGE;
 }
 
-void route_parse(const char *method, const char *path, const struct route_arg *args, size_t nargs,
-		 const char *instance, struct route *r)
-{
-	struct segs sg;
-	size_t first = 0;
-
-	memset(r, 0, sizeof(*r));
-	r->kind = ROUTE_NOT_FOUND;
-	if (!split_path(path, &sg))
-		return;
-	if (sg.n == 1 && seg_is(&sg, 0, "healthz")) {
-		if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-			return bad_method(r, "GET");
-		r->kind = ROUTE_HEALTHZ;
-		return;
-	}
-	/* With an instance configured, every API path must carry it; without, none may. */
-	if (instance && *instance) {
-		if (!seg_is(&sg, 0, instance))
-			return;
-		first = 1;
-	}
-	for (size_t i = 0; i + first < sg.n; i++) {
-		sg.s[i] = sg.s[i + first];
-		sg.len[i] = sg.len[i + first];
-	}
-	sg.n -= first;
-	if (!seg_is(&sg, 0, "ciscoise"))
-		return;
-	if (sg.n == 2 && seg_is(&sg, 1, "mdminfo"))
-		return route_mdminfo(method, args, nargs, r);
-	if (sg.n >= 3 && seg_is(&sg, 1, "mdmapi"))
-		route_api(method, &sg, args, nargs, r);
-}
-
 static int unhex(char c)
 {
 	if (c >= '0' && c <= '9')
@@ -454,51 +419,128 @@ static bool pct_decode(const char *s, size_t len, bool plus, char *out)
 	return true;
 }
 
+/*
+ * Decodes every path segment and query argument into work (which must hold ROUTE_TARGET_MAX + 1
+ * bytes per byte of input, see route_parse). Segments are split before decoding, so an encoded
+ * '/' stays inside its segment (a user name "corp/jdoe" in a v1 path).
+ */
+static bool decode_all(struct segs *sg, struct route_arg *args, size_t nargs, char *work,
+		       size_t worksz)
+{
+	size_t used = 0;
+
+	for (size_t i = 0; i < sg->n; i++) {
+		if (used + sg->len[i] + 1 > worksz || !pct_decode(sg->s[i], sg->len[i], false,
+								    work + used))
+			return false;
+		sg->s[i] = work + used;
+		sg->len[i] = strlen(work + used);
+		used += sg->len[i] + 1;
+	}
+	for (size_t i = 0; i < nargs; i++) {
+		const char **fields[2] = {&args[i].key, &args[i].value};
+
+		for (int f = 0; f < 2; f++) {
+			size_t len;
+
+			if (!*fields[f])
+				continue;
+			len = strlen(*fields[f]);
+			if (used + len + 1 > worksz || !pct_decode(*fields[f], len, false, work + used))
+				return false;
+			*fields[f] = work + used;
+			used += strlen(work + used) + 1;
+		}
+	}
+	return true;
+}
+
+void route_parse(const char *method, const char *path, const struct route_arg *raw_args,
+		 size_t nargs, const char *instance, struct route *r)
+{
+	char work[2 * ROUTE_TARGET_MAX + 2];
+	struct route_arg args[ROUTE_MAX_ARGS];
+	struct segs sg;
+	size_t first = 0, total = strlen(path);
+
+	memset(r, 0, sizeof(*r));
+	r->kind = ROUTE_NOT_FOUND;
+	if (nargs > ROUTE_MAX_ARGS)
+		return bad(r, 400, "too many query parameters");
+	for (size_t i = 0; i < nargs; i++) {
+		args[i] = raw_args[i];
+		total += strlen(args[i].key) + (args[i].value ? strlen(args[i].value) : 0) + 2;
+	}
+	if (total > ROUTE_TARGET_MAX)
+		return bad(r, 414, "request target is too long");
+	if (!split_path(path, &sg))
+		return;
+	if (!decode_all(&sg, args, nargs, work, sizeof(work)))
+		return bad(r, 400, "bad percent-encoding in the request target");
+	if (sg.n == 1 && seg_is(&sg, 0, "healthz")) {
+		if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+			return bad_method(r, "GET");
+		r->kind = ROUTE_HEALTHZ;
+		return;
+	}
+	/* With an instance configured, every API path must carry it; without, none may. */
+	if (instance && *instance) {
+		if (!seg_is(&sg, 0, instance))
+			return;
+		first = 1;
+	}
+	for (size_t i = 0; i + first < sg.n; i++) {
+		sg.s[i] = sg.s[i + first];
+		sg.len[i] = sg.len[i + first];
+	}
+	sg.n -= first;
+	if (!seg_is(&sg, 0, "ciscoise"))
+		return;
+	if (sg.n == 2 && seg_is(&sg, 1, "mdminfo"))
+		return route_mdminfo(method, args, nargs, r);
+	if (sg.n >= 3 && seg_is(&sg, 1, "mdmapi"))
+		route_api(method, &sg, args, nargs, r);
+}
+
 void route_parse_target(const char *method, const char *target, const char *instance,
 			struct route *r)
 {
-	char work[ROUTE_TARGET_MAX + 1];
+	char work[ROUTE_TARGET_MAX + 2];
 	struct route_arg args[ROUTE_MAX_ARGS];
-	size_t nargs = 0, len = strlen(target), plen;
-	const char *q = strchr(target, '?');
+	size_t nargs = 0, len = strlen(target);
+	const char *q;
 	char *p;
 
 	memset(r, 0, sizeof(*r));
 	if (len > ROUTE_TARGET_MAX)
 		return bad(r, 414, "request target is too long");
-	plen = q ? (size_t)(q - target) : len;
-	if (!pct_decode(target, plen, false, work))
-		return bad(r, 400, "bad percent-encoding in the path");
-	p = work + plen + 1;
-	while (q && *q) {
-		const char *e, *eq;
-		size_t klen;
+	memcpy(work, target, len + 1);
+	p = strchr(work, '?');
+	if (p)
+		*p++ = '\0';
+	/* As an HTTP server does: '+' is a space in the query; percent escapes stay for the router. */
+	for (q = p; p && *q;) {
+		char *e = strchr(p, '&'), *eq;
 
-		q++;
-		e = strchr(q, '&');
-		if (!e)
-			e = q + strlen(q);
-		if (e == q)
-			continue;
-		if (nargs == ROUTE_MAX_ARGS)
-			return bad(r, 400, "too many query parameters");
-		eq = memchr(q, '=', (size_t)(e - q));
-		klen = eq ? (size_t)(eq - q) : (size_t)(e - q);
-		if (!pct_decode(q, klen, true, p))
-			return bad(r, 400, "bad percent-encoding in the query");
-		args[nargs].key = p;
-		p += strlen(p) + 1;
-		args[nargs].value = NULL;
-		if (eq) {
-			if (!pct_decode(eq + 1, (size_t)(e - eq - 1), true, p))
-				return bad(r, 400, "bad percent-encoding in the query");
-			args[nargs].value = p;
-			p += strlen(p) + 1;
+		if (e)
+			*e = '\0';
+		if (*p) {
+			if (nargs == ROUTE_MAX_ARGS)
+				return bad(r, 400, "too many query parameters");
+			for (char *c = p; *c; c++)
+				if (*c == '+')
+					*c = ' ';
+			eq = strchr(p, '=');
+			if (eq)
+				*eq = '\0';
+			args[nargs].key = p;
+			args[nargs].value = eq ? eq + 1 : NULL;
+			nargs++;
 		}
-		nargs++;
-		q = e;
-		if (!*q)
+		if (!e)
 			break;
+		p = e + 1;
+		q = p;
 	}
 	route_parse(method, work, args, nargs, instance, r);
 }

@@ -60,16 +60,18 @@ struct route {
 };
 
 /*
- * route_parse: fills r for a request. path is the percent-decoded path without the query,
- * args the decoded query arguments ('+' already turned into a space). instance is the
- * configured prefix ("" for none). Always returns a route; r->kind says what it is.
+ * route_parse: fills r for a request. path is the path as sent (still percent-encoded), args
+ * the query arguments with '+' already turned into a space but percent escapes still in them:
+ * the router splits first and decodes each segment and argument itself, so an encoded '/'
+ * stays part of a value. instance is the configured prefix ("" for none). Always returns a
+ * route; r->kind says what it is (ROUTE_BAD with 400/405/414 and a reason).
  */
 void route_parse(const char *method, const char *path, const struct route_arg *args, size_t nargs,
 		 const char *instance, struct route *r);
 
 /*
- * route_parse_target: the same from a raw request target "path?query" (percent-decoding and '+'
- * handled here), as the fuzzer and tests use it. Targets over 8 KiB are ROUTE_BAD.
+ * route_parse_target: the same from a raw request target "path?query", as the fuzzer and tests
+ * use it. Targets over 8 KiB are ROUTE_BAD (414).
  */
 void route_parse_target(const char *method, const char *target, const char *instance,
 			struct route *r);

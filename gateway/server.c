@@ -383,6 +383,14 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **req_cls,
 	*req_cls = NULL;
 }
 
+/* MHD would percent-decode the path before we split it; the router decodes per segment. */
+static size_t keep_escapes(void *cls, struct MHD_Connection *mc, char *s)
+{
+	(void)cls;
+	(void)mc;
+	return strlen(s);
+}
+
 static void on_mhd_log(void *cls, const char *fmt, va_list ap) MDM_PRINTF(2, 0);
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -496,7 +504,8 @@ enum mdm_err server_start(const struct server_deps *deps, struct server **out, c
 	    l->max_connections_per_ip, MHD_OPTION_CONNECTION_MEMORY_LIMIT, l->header_memory,
 	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_NOTIFY_COMPLETED,
 	    on_completed, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-	    MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+	    MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_UNESCAPE_CALLBACK, keep_escapes,
+	    NULL, MHD_OPTION_END);
 	if (!s->daemon) {
 		snprintf(why, whysz,
 			 "cannot listen on %s port %u (address in use, no permission, or a bad "

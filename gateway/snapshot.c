@@ -152,7 +152,7 @@ static enum mdm_err list_adapter(struct adapter *a, int64_t deadline_ms, struct 
 
 struct gmap {
 	uint64_t *hash;
-	uint32_t *group;
+	uint32_t *rec; /* the record that put this key */
 	size_t cap;
 };
 
@@ -190,21 +190,45 @@ static size_t device_keys(const struct device *d, uint64_t *keys)
 	return n;
 }
 
-/* Finds a group whose first record really shares an identifier with d (hashes may collide). */
-static long gmap_find(const struct gmap *m, const uint64_t *keys, size_t nkeys,
-		      const struct device *recs, const uint32_t *first, const struct device *d)
+static uint32_t group_root(uint32_t *parent, uint32_t g)
 {
-	for (size_t k = 0; k < nkeys; k++) {
-		for (size_t i = keys[k] & (m->cap - 1); m->hash[i]; i = (i + 1) & (m->cap - 1)) {
-			if (m->hash[i] == keys[k] &&
-			    merge_same_device(&recs[first[m->group[i]]], d))
-				return (long)m->group[i];
-		}
+	while (parent[g] != g) {
+		parent[g] = parent[parent[g]];
+		g = parent[g];
 	}
-	return -1;
+	return g;
 }
 
-static void gmap_put(struct gmap *m, const uint64_t *keys, size_t nkeys, uint32_t group)
+/*
+ * The group of d: every earlier group holding a record that really shares an identifier with d
+ * (hashes may collide) is united into one, so a record that bridges two groups joins them.
+ * Returns -1 when d shares nothing with any earlier record.
+ */
+static long gmap_join(const struct gmap *m, const uint64_t *keys, size_t nkeys,
+		      const struct device *recs, const uint32_t *of, uint32_t *parent,
+		      const struct device *d)
+{
+	long grp = -1;
+
+	for (size_t k = 0; k < nkeys; k++) {
+		for (size_t i = keys[k] & (m->cap - 1); m->hash[i]; i = (i + 1) & (m->cap - 1)) {
+			uint32_t g;
+
+			if (m->hash[i] != keys[k] || !merge_same_device(&recs[m->rec[i]], d))
+				continue;
+			g = group_root(parent, of[m->rec[i]]);
+			if (grp < 0)
+				grp = (long)g;
+			else if ((long)g != grp)
+				parent[g > (uint32_t)grp ? g : (uint32_t)grp] =
+				    g < (uint32_t)grp ? g : (uint32_t)grp;
+			grp = (long)group_root(parent, (uint32_t)grp);
+		}
+	}
+	return grp;
+}
+
+static void gmap_put(struct gmap *m, const uint64_t *keys, size_t nkeys, uint32_t rec)
 {
 	for (size_t k = 0; k < nkeys; k++) {
 		size_t i;
@@ -212,7 +236,7 @@ static void gmap_put(struct gmap *m, const uint64_t *keys, size_t nkeys, uint32_
 		for (i = keys[k] & (m->cap - 1); m->hash[i]; i = (i + 1) & (m->cap - 1))
 			;
 		m->hash[i] = keys[k];
-		m->group[i] = group;
+		m->rec[i] = rec;
 	}
 }
 
@@ -229,8 +253,8 @@ static int cmp_device(const void *pa, const void *pb)
 }
 
 struct grouping {
-	uint32_t *of;    /* record -> group */
-	uint32_t *first; /* group -> its first record */
+	uint32_t *of;     /* record -> group */
+	uint32_t *parent; /* group -> the group it was united into (union-find) */
 	size_t ngroups;
 };
 
@@ -238,32 +262,48 @@ static enum mdm_err group_records(const struct collect *c, struct grouping *g)
 {
 	struct gmap m = {0};
 	uint64_t keys[DEVICE_MACS_MAX + 5];
+	size_t n = c->n ? c->n : 1;
 	enum mdm_err e = MDM_ERR_NOMEM;
 
 	m.cap = 16;
 	while (m.cap < c->n * (DEVICE_MACS_MAX + 5) * 2)
 		m.cap *= 2;
 	m.hash = calloc(m.cap, sizeof(*m.hash));
-	m.group = calloc(m.cap, sizeof(*m.group));
-	g->of = calloc(c->n ? c->n : 1, sizeof(*g->of));
-	g->first = calloc(c->n ? c->n : 1, sizeof(*g->first));
-	if (!m.hash || !m.group || !g->of || !g->first)
+	m.rec = calloc(m.cap, sizeof(*m.rec));
+	g->of = calloc(n, sizeof(*g->of));
+	g->parent = calloc(n, sizeof(*g->parent));
+	if (!m.hash || !m.rec || !g->of || !g->parent)
 		goto out;
 	for (size_t i = 0; i < c->n; i++) {
 		size_t nk = device_keys(&c->recs[i], keys);
-		long grp = gmap_find(&m, keys, nk, c->recs, g->first, &c->recs[i]);
+		long grp = gmap_join(&m, keys, nk, c->recs, g->of, g->parent, &c->recs[i]);
 
 		if (grp < 0) {
 			grp = (long)g->ngroups++;
-			g->first[grp] = (uint32_t)i;
+			g->parent[grp] = (uint32_t)grp;
 		}
 		g->of[i] = (uint32_t)grp;
-		gmap_put(&m, keys, nk, (uint32_t)grp);
+		gmap_put(&m, keys, nk, (uint32_t)i);
+	}
+	/* Renumber the surviving roots densely so each merged device is one slot. */
+	{
+		uint32_t *dense = calloc(g->ngroups ? g->ngroups : 1, sizeof(*dense));
+		size_t roots = 0;
+
+		if (!dense)
+			goto out;
+		for (size_t k = 0; k < g->ngroups; k++)
+			if (group_root(g->parent, (uint32_t)k) == k)
+				dense[k] = (uint32_t)roots++;
+		for (size_t i = 0; i < c->n; i++)
+			g->of[i] = dense[group_root(g->parent, g->of[i])];
+		free(dense);
+		g->ngroups = roots;
 	}
 	e = MDM_OK;
 out:
 	free(m.hash);
-	free(m.group);
+	free(m.rec);
 	return e;
 }
 
@@ -299,7 +339,7 @@ static enum mdm_err merge_all(const struct collect *c, const struct merge_policy
 	e = MDM_OK;
 out:
 	free(g.of);
-	free(g.first);
+	free(g.parent);
 	free(count);
 	free(start);
 	free(fill);
