@@ -321,9 +321,24 @@ def case_throttling_per_source_and_user(env):
 # --- limits ------------------------------------------------------------------------------------
 
 def case_body_too_large(env):
-    big = b"<ise_api>" + b"<value>0026B424FEB4</value>" * 4000 + b"</ise_api>"
-    r = env.demo.request("POST", "/ciscoise/mdmapi/v3/batchdevices/?paging=0", body=big)
+    big = b"<ise_api>" + b"<value>0026B424FEB4</value>" * 12000 + b"</ise_api>"
+    r = env.demo.raw_request("POST", "/ciscoise/mdmapi/v3/batchdevices/?paging=0", body=big)
     check(r.status == 413, "body over max_body: %d" % r.status)
+    # Chunked upload (no Content-Length to refuse early): cut while reading, still a 413.
+    conn = env.demo.connect()
+    try:
+        conn.putrequest("POST", "/ciscoise/mdmapi/v3/batchdevices/?paging=0")
+        conn.putheader("Authorization", basic("demo"))
+        conn.putheader("Transfer-Encoding", "chunked")
+        conn.endheaders()
+        for i in range(0, len(big), 16384):
+            part = big[i:i + 16384]
+            conn.send(b"%x\r\n%s\r\n" % (len(part), part))
+        conn.send(b"0\r\n\r\n")
+        r = conn.getresponse()
+        check(r.status == 413, "chunked body over max_body: %d" % r.status)
+    finally:
+        conn.close()
 
 
 def case_uri_and_headers_too_large(env):

@@ -105,7 +105,7 @@ class Gateway:
                 "threads": 2,
                 "header_timeout": "2s",
                 "body_timeout": "3s",
-                "max_body": 65536,
+                "max_body": 262144,
                 "header_memory": 16384,
                 "shutdown_grace": "5s",
             },
@@ -188,6 +188,34 @@ class Gateway:
         finally:
             if own:
                 c.close()
+
+    def raw_request(self, method, target, body=b"", user="demo", timeout=30):
+        """Sends headers and body on a raw TLS socket, ignoring a send that fails because the
+        server already answered (an early 413), then reads whatever answer came back."""
+        raw = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+        s = tls_context().wrap_socket(raw, server_hostname="localhost")
+        head = ("%s %s HTTP/1.1\r\nHost: localhost\r\nAuthorization: %s\r\n"
+                "Content-Length: %d\r\nConnection: close\r\n\r\n"
+                % (method, target, basic(user), len(body))).encode()
+        data = b""
+        try:
+            try:
+                s.sendall(head + body)
+            except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+                pass
+            while True:
+                try:
+                    chunk = s.recv(65536)
+                except (ConnectionResetError, ssl.SSLError):
+                    break
+                if not chunk:
+                    break
+                data += chunk
+        finally:
+            s.close()
+        head, _, rest = data.partition(b"\r\n\r\n")
+        status = int(head.split(b" ")[1]) if head.startswith(b"HTTP/") else 0
+        return Response(status, [], rest)
 
     def stop(self, sig=signal.SIGTERM, timeout=None):
         """Signals by pid and waits; returns the exit code."""
