@@ -233,6 +233,55 @@ struct miss {
 	bool locked;
 };
 
+struct keyed {
+	const char *key;
+	size_t index;
+};
+
+static int cmp_keyed(const void *a, const void *b)
+{
+	const struct keyed *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+
+	return c ? c : (x->index < y->index ? -1 : x->index > y->index);
+}
+
+/*
+ * dup[i] = the first index asking for the same key as i (i itself when first). A batch may
+ * name one device many times; it is looked up once, or the later copies would wait on the
+ * first copy's lock. Sorting keeps this O(n log n) for a batch of query_max_size.
+ */
+static enum mdm_err find_duplicates(const char *const *keys, size_t n, size_t *dup)
+{
+	struct keyed *order = malloc((n ? n : 1) * sizeof(*order));
+
+	if (!order)
+		return MDM_ERR_NOMEM;
+	for (size_t i = 0; i < n; i++) {
+		order[i].key = keys[i];
+		order[i].index = dup[i] = i;
+	}
+	qsort(order, n, sizeof(*order), cmp_keyed);
+	for (size_t k = 1; k < n; k++)
+		if (strcmp(order[k].key, order[k - 1].key) == 0)
+			dup[order[k].index] = dup[order[k - 1].index];
+	free(order);
+	return MDM_OK;
+}
+
+static enum mdm_err copy_result(const struct merge_result *src, struct merge_result *dst)
+{
+	*dst = *src;
+	dst->devs = NULL;
+	if (!src->ndevs)
+		return MDM_OK;
+	dst->devs = malloc(src->ndevs * sizeof(*dst->devs));
+	if (!dst->devs)
+		return MDM_ERR_NOMEM;
+	memcpy(dst->devs, src->devs, src->ndevs * sizeof(*dst->devs));
+	return MDM_OK;
+}
+
 enum mdm_err lookup_many(struct lookup *l, const struct ident *ids, size_t n,
 			 struct merge_result *results)
 {
@@ -242,6 +291,7 @@ enum mdm_err lookup_many(struct lookup *l, const struct ident *ids, size_t n,
 	struct miss *miss = NULL;
 	struct ident *mids = NULL;
 	struct merge_result *mres = NULL;
+	size_t *dup = NULL;
 	size_t nmiss = 0;
 	enum mdm_err e = MDM_ERR_NOMEM;
 
@@ -252,7 +302,8 @@ enum mdm_err lookup_many(struct lookup *l, const struct ident *ids, size_t n,
 	keyp = calloc(n ? n : 1, sizeof(*keyp));
 	ce = calloc(n ? n : 1, sizeof(*ce));
 	miss = calloc(n ? n : 1, sizeof(*miss));
-	if (!keys || !keyp || !ce || !miss)
+	dup = calloc(n ? n : 1, sizeof(*dup));
+	if (!keys || !keyp || !ce || !miss || !dup)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		e = lookup_cache_key(&ids[i], keys[i], sizeof(keys[i]));
@@ -260,11 +311,16 @@ enum mdm_err lookup_many(struct lookup *l, const struct ident *ids, size_t n,
 			goto out;
 		keyp[i] = keys[i];
 	}
+	e = find_duplicates(keyp, n, dup);
+	if (e)
+		goto out;
 	e = cache_get_many(l->cfg.cache, keyp, n, ce);
 	if (e) /* the cache failing is a miss for every key, never an error for the client */
 		for (size_t i = 0; i < n; i++)
 			cache_entry_clear(&ce[i]);
 	for (size_t i = 0; i < n; i++) {
+		if (dup[i] != i)
+			continue;
 		if (ce[i].state != CACHE_MISS && from_entry(l, keys[i], &ce[i], &results[i])) {
 			if (ce[i].state == CACHE_FRESH) {
 				atomic_fetch_add(&l->stats.fresh_hits, 1);
@@ -296,6 +352,9 @@ enum mdm_err lookup_many(struct lookup *l, const struct ident *ids, size_t n,
 		count_verdict(l, &results[miss[m].index]);
 		store(l, keys[miss[m].index], &results[miss[m].index]);
 	}
+	for (size_t i = 0; i < n && !e; i++)
+		if (dup[i] != i)
+			e = copy_result(&results[dup[i]], &results[i]);
 unlock:
 	for (size_t m = 0; m < nmiss; m++)
 		if (miss[m].locked)
@@ -312,6 +371,7 @@ out:
 	free(keyp);
 	free(ce);
 	free(miss);
+	free(dup);
 	free(mids);
 	free(mres);
 	return e;

@@ -467,9 +467,10 @@ void route_parse(const char *method, const char *path, const struct route_arg *r
 	r->kind = ROUTE_NOT_FOUND;
 	if (nargs > ROUTE_MAX_ARGS)
 		return bad(r, 400, "too many query parameters");
+	/* As sent: "?" or "&" before each argument, "=" only when it has a value. */
 	for (size_t i = 0; i < nargs; i++) {
 		args[i] = raw_args[i];
-		total += strlen(args[i].key) + (args[i].value ? strlen(args[i].value) : 0) + 2;
+		total += strlen(args[i].key) + 1 + (args[i].value ? strlen(args[i].value) + 1 : 0);
 	}
 	if (total > ROUTE_TARGET_MAX)
 		return bad(r, 414, "request target is too long");

@@ -96,6 +96,8 @@ struct collect {
 
 static enum mdm_err collect_add(struct collect *c, const struct device *d, size_t n)
 {
+	if (n == 0) /* an empty page may carry no array at all */
+		return MDM_OK;
 	if (c->n + n > c->cap) {
 		size_t ncap = c->cap ? c->cap : 1024;
 		struct device *p;

@@ -146,7 +146,7 @@ static void test_failed_add_leaves_buffer(void **state)
 	assert_string_equal(buf_str(&b), "hello");
 	/* addf that fills to exactly toobig-1 works */
 	assert_int_equal(buf_addf(&b, "%s%d", "0123456789", 123), MDM_OK); /* 5 + 13 = 18 */
-	assert_int_equal(buf_addf(&b, "%c", 'Z'), MDM_OK);                 /* 19 */
+	assert_int_equal(buf_addf(&b, "%c", 'Z'), MDM_OK);		   /* 19 */
 	assert_int_equal(buf_addf(&b, "%c", 'Y'), MDM_ERR_TOOBIG);
 	assert_string_equal(buf_str(&b), "hello0123456789123Z");
 	assert_int_equal(b.len, 19);
@@ -232,12 +232,7 @@ static void test_take_after_reset(void **state)
 	char *p;
 
 	(void)state;
-	/*
-	 * BUG: core/buf.h promises buf_take returns "NULL if empty", but core/buf.c buf_take
-	 * (line ~105) returns b->mem whenever memory was ever allocated: after buf_reset (or after
-	 * adding only "") it hands back a non-NULL "" with len 0 that the caller must free.
-	 * Expected: NULL (and the memory released). Actual: a non-NULL pointer to "".
-	 */
+	/* "NULL if empty" also once memory was allocated: after a reset, or after adding "" */
 	buf_init(&b, 100);
 	assert_int_equal(buf_addstr(&b, "gone"), MDM_OK);
 	buf_reset(&b);
@@ -245,6 +240,15 @@ static void test_take_after_reset(void **state)
 	assert_int_equal(len, 0);
 	free(p); /* keep ASan's leak check quiet whatever the outcome */
 	assert_null(p);
+	assert_string_equal(buf_str(&b), "");
+	assert_int_equal(buf_addstr(&b, ""), MDM_OK);
+	len = 99;
+	p = buf_take(&b, &len);
+	assert_int_equal(len, 0);
+	free(p);
+	assert_null(p);
+	assert_int_equal(buf_addstr(&b, "again"), MDM_OK); /* still usable */
+	assert_string_equal(buf_str(&b), "again");
 	buf_free(&b);
 }
 

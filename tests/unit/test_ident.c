@@ -259,11 +259,11 @@ static void test_ident_meid(void **state)
 	id_ok(IDENT_MEID, "A0000000002A3B", "A0000000002A3B");
 	id_ok(IDENT_MEID, "35209900176148", "35209900176148");
 	id_ok(IDENT_MEID, "270113177609606898", "270113177609606898");
-	id_bad(IDENT_MEID, "a0000000002a3", msg);       /* 13 */
-	id_bad(IDENT_MEID, "a0000000002a3bc", msg);     /* 15 */
-	id_bad(IDENT_MEID, "a0000000002a3g", msg);      /* not hex */
-	id_bad(IDENT_MEID, "27011317760960689a", msg);  /* 18 but not decimal */
-	id_bad(IDENT_MEID, "2701131776096068", msg);    /* 16 */
+	id_bad(IDENT_MEID, "a0000000002a3", msg);	/* 13 */
+	id_bad(IDENT_MEID, "a0000000002a3bc", msg);	/* 15 */
+	id_bad(IDENT_MEID, "a0000000002a3g", msg);	/* not hex */
+	id_bad(IDENT_MEID, "27011317760960689a", msg);	/* 18 but not decimal */
+	id_bad(IDENT_MEID, "2701131776096068", msg);	/* 16 */
 	id_bad(IDENT_MEID, "2701131776096068981", msg); /* 19 */
 }
 
@@ -293,8 +293,8 @@ static void test_ident_username(void **state)
 	(void)state;
 	id_ok(IDENT_USERNAME, "John.Doe@Corp.COM", "john.doe@corp.com");
 	id_ok(IDENT_USERNAME, "CORP\\JDoe", "corp\\jdoe");
-	id_ok(IDENT_USERNAME, "John Doe", "john doe");                 /* inner space kept */
-	id_ok(IDENT_USERNAME, "J\xc3\x96rg", "j\xc3\x96rg");           /* ASCII only lowered */
+	id_ok(IDENT_USERNAME, "John Doe", "john doe");	     /* inner space kept */
+	id_ok(IDENT_USERNAME, "J\xc3\x96rg", "j\xc3\x96rg"); /* ASCII only lowered */
 	id_ok(IDENT_USERNAME, u128, u128l);
 	id_bad(IDENT_USERNAME, u129, "user name is longer than 128 bytes");
 	id_bad(IDENT_USERNAME, "jdoe\x01", ctl);
@@ -340,7 +340,7 @@ static void test_kind_names(void **state)
 		assert_int_equal(k, i);
 	}
 	assert_string_equal(ident_kind_name(IDENT_KIND_COUNT), "unknown");
-	assert_string_equal(ident_kind_name((enum ident_kind)-1), "unknown");
+	assert_string_equal(ident_kind_name((enum ident_kind) - 1), "unknown");
 	k = IDENT_GUID;
 	assert_int_equal(ident_kind_parse("MAC", &k), MDM_ERR_INVALID);
 	assert_int_equal(ident_kind_parse("", &k), MDM_ERR_INVALID);

@@ -48,10 +48,10 @@ static void sleep_ms(int ms)
 
 enum fake_mode {
 	FAKE_ANSWER = 0, /* inline: the devices matching the identifier */
-	FAKE_FAIL,       /* inline: OUTCOME_FAILED / FAIL_UNREACHABLE */
-	FAKE_REFUSE,     /* lookup() returns an error */
-	FAKE_NEVER,      /* accepts, never answers; the test may answer late with late_answer() */
-	FAKE_ASYNC,      /* answers from another thread after delay_ms */
+	FAKE_FAIL,	 /* inline: OUTCOME_FAILED / FAIL_UNREACHABLE */
+	FAKE_REFUSE,	 /* lookup() returns an error */
+	FAKE_NEVER,	 /* accepts, never answers; the test may answer late with late_answer() */
+	FAKE_ASYNC,	 /* answers from another thread after delay_ms */
 };
 
 #define FAKE_DEVS 8
@@ -136,7 +136,8 @@ static enum mdm_err fake_lookup(struct adapter *a, const struct ident *id, int64
 		j->arg = arg;
 		pthread_mutex_lock(&f->mu);
 		assert_true(f->nthreads < FAKE_THREADS);
-		assert_int_equal(pthread_create(&f->threads[f->nthreads++], NULL, async_main, j), 0);
+		assert_int_equal(pthread_create(&f->threads[f->nthreads++], NULL, async_main, j),
+				 0);
 		pthread_mutex_unlock(&f->mu);
 		return MDM_OK;
 	}
@@ -349,7 +350,7 @@ static void test_not_enrolled_negative_ttl(void **state)
 	assert_int_equal(calls(&f), 1);
 	assert_int_equal(cached(c, MAC_B, &e), CACHE_FRESH);
 	assert_int_equal(e.fresh_until - e.fetched_at, 30000); /* the negative TTL */
-	assert_int_equal(e.stale_until, e.fresh_until);        /* never served stale */
+	assert_int_equal(e.stale_until, e.fresh_until);	       /* never served stale */
 	cache_entry_clear(&e);
 	ask(l, MAC_B, &r);
 	assert_int_equal(r.verdict, MERGE_NOT_ENROLLED);
@@ -491,21 +492,24 @@ static void test_cache_key(void **state)
 	/* a space is no key character: the value is hashed (of its normalised form) */
 	id = mk_ident(IDENT_USERNAME, "John Doe");
 	assert_int_equal(lookup_cache_key(&id, key, sizeof(key)), MDM_OK);
-	assert_string_equal(key, "mdmgw:v1:username:sha256:"
-				 "94890005f3b2117a353da7260259531878cae4f541bf59998511887d1f0221a5");
+	assert_string_equal(key,
+			    "mdmgw:v1:username:sha256:"
+			    "94890005f3b2117a353da7260259531878cae4f541bf59998511887d1f0221a5");
 	assert_true(cache_key_valid(key));
 	/* nor is a byte past ASCII */
 	id = mk_ident(IDENT_USERNAME, "j\xc3\xb6hn");
 	assert_int_equal(lookup_cache_key(&id, key, sizeof(key)), MDM_OK);
-	assert_string_equal(key, "mdmgw:v1:username:sha256:"
-				 "d099e941c8648801789318e0c87111759678219e0be85b82237a4c4ace2c0d64");
+	assert_string_equal(key,
+			    "mdmgw:v1:username:sha256:"
+			    "d099e941c8648801789318e0c87111759678219e0be85b82237a4c4ace2c0d64");
 	/* long values are hashed too */
 	memset(h200, 'h', 200);
 	h200[200] = '\0';
 	id = mk_ident(IDENT_HOSTNAME, h200);
 	assert_int_equal(lookup_cache_key(&id, key, sizeof(key)), MDM_OK);
-	assert_string_equal(key, "mdmgw:v1:hostname:sha256:"
-				 "b753db5b761f3e9e2919765a51503c5dad1ad15322e5c2ea95e3a3efac7a385d");
+	assert_string_equal(key,
+			    "mdmgw:v1:hostname:sha256:"
+			    "b753db5b761f3e9e2919765a51503c5dad1ad15322e5c2ea95e3a3efac7a385d");
 	assert_true(cache_key_valid(key));
 	/* too small an output is an error, not a cut key */
 	id = mk_ident(IDENT_MAC, MAC_A);
@@ -662,6 +666,40 @@ static void test_stale_served_then_refreshed(void **state)
 	fake_join(&f);
 }
 
+static void test_corrupt_entry_is_a_miss(void **state)
+{
+	struct fake f;
+	struct adapter *ads[1] = {&f.base};
+	struct cache *c = make_cache();
+	struct lookup_config cfg = config(ads, 1, c);
+	struct lookup *l;
+	struct merge_result r;
+	const char *junk = "{\"v\":99,\"r\":\"found\"}";
+
+	(void)state;
+	fake_init(&f, "inv", FAKE_ANSWER);
+	fake_add(&f, "inv-1", MAC_A, TRI_TRUE);
+	assert_int_equal(cache_put(c, "mdmgw:v1:mac:" MAC_A, junk, strlen(junk), 60000, 0), MDM_OK);
+	l = lookup_create(&cfg);
+	assert_non_null(l);
+	ask(l, MAC_A, &r);
+	assert_int_equal(r.verdict, MERGE_FOUND);
+	assert_string_equal(r.devs[0].vendor_id, "inv-1");
+	merge_result_clear(&r);
+	assert_int_equal(calls(&f), 1);
+	assert_int_equal(stat_of(&lookup_stats(l)->bad_entries), 1);
+	assert_int_equal(stat_of(&lookup_stats(l)->misses), 1);
+	/* the good answer replaced the bad value */
+	ask(l, MAC_A, &r);
+	assert_string_equal(r.devs[0].vendor_id, "inv-1");
+	merge_result_clear(&r);
+	assert_int_equal(calls(&f), 1);
+	assert_int_equal(stat_of(&lookup_stats(l)->fresh_hits), 1);
+	lookup_destroy(l);
+	cache_destroy(c);
+	fake_join(&f);
+}
+
 static void test_lock_held_elsewhere(void **state)
 {
 	struct fake f;
@@ -759,7 +797,7 @@ static void test_duplicate_in_batch(void **state)
 
 	(void)state;
 	/*
-	 * BUG: gateway/lookup.c lookup_many (lines ~271-276): when one batch names the same
+	 * BUG: gateway/lookup.c lookup_many (lines 280-281): when one batch names the same
 	 * identifier twice, the first occurrence takes the key's refresh lock and every later
 	 * occurrence finds that lock held -- by this very call -- and sits in wait_for_other for
 	 * up to min(timeout_ms, 100) ms polling a cache nobody will fill before the batch is
@@ -986,6 +1024,7 @@ int main(void)
 	    cmocka_unit_test(test_batch),
 	    cmocka_unit_test(test_batch_too_big),
 	    cmocka_unit_test(test_stale_served_then_refreshed),
+	    cmocka_unit_test(test_corrupt_entry_is_a_miss),
 	    cmocka_unit_test(test_lock_held_elsewhere),
 	    cmocka_unit_test(test_lock_holder_fills),
 	    cmocka_unit_test(test_duplicate_in_batch),

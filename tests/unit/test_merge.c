@@ -426,7 +426,7 @@ static void test_shared_mac_merges(void **state)
 	assert_string_equal(m.macs[1], "0026B424FEB5");
 	assert_string_equal(m.macs[2], "0026B424FEB6");
 	assert_int_equal(m.last_checkin_ms, 1700000500000); /* the newest */
-	assert_int_equal(m.fetched_at_ms, 1000);            /* the oldest fetch */
+	assert_int_equal(m.fetched_at_ms, 1000);	    /* the oldest fetch */
 	assert_string_equal(m.manufacturer, "Dell Inc.");
 	assert_string_equal(m.model, "Latitude 7420"); /* taken where the first has none */
 	assert_string_equal(m.serial, "7XK2Q33");
@@ -575,13 +575,8 @@ static void test_grouping_is_transitive(void **state)
 
 	(void)state;
 	/*
-	 * BUG: gateway/merge.c merge_groups (lines 166-173) puts record i in the group of the
-	 * first earlier record it shares an identifier with and stops there; it never unites two
-	 * groups. When a later record bridges two earlier ones (a: MAC 01, b: MAC 02, c: MACs 01
-	 * and 02 — one device seen by three sources), the result is two devices: {a, c} and {b},
-	 * and MAC 02 appears in both. Expected: ndevs 1 with MACs 01 and 02. Actual: ndevs 2.
-	 * The header promises records "that share a MAC ... are the same device and merge into
-	 * one", i.e. a union of groups.
+	 * A record that bridges two earlier ones (a: MAC 01, b: MAC 02, c: MACs 01 and 02: one
+	 * device seen by three sources) unites their groups: one device, not {a, c} and {b}.
 	 */
 	device_add_mac(&c, "0026B424FE02");
 	found(&ocs[0], &a);

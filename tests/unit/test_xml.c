@@ -68,7 +68,9 @@ static void test_escape_controls(void **state)
 	(void)state;
 	esc("a\tb\nc\rd", "a\tb\nc\rd"); /* the three allowed controls are kept */
 	esc("\x01", FFFD);
-	esc("a\x08" "b", "a" FFFD "b");
+	esc("a\x08"
+	    "b",
+	    "a" FFFD "b");
 	esc("\x1f\x1b", FFFD FFFD);
 	esc("x\x0by\x0cz", "x" FFFD "y" FFFD "z");
 	esc_n("a\0b", 3, "a" FFFD "b"); /* a NUL inside the given length */
@@ -78,26 +80,29 @@ static void test_escape_controls(void **state)
 static void test_escape_valid_utf8_kept(void **state)
 {
 	(void)state;
-	esc("caf\xc3\xa9", "caf\xc3\xa9");                    /* 2 bytes: e acute */
-	esc("\xc2\x80", "\xc2\x80");                          /* lowest 2-byte */
-	esc("\xe2\x82\xac 5", "\xe2\x82\xac 5");              /* 3 bytes: euro sign */
-	esc("\xe0\xa0\x80", "\xe0\xa0\x80");                  /* lowest 3-byte */
-	esc("\xef\xbf\xbd", "\xef\xbf\xbd");                  /* U+FFFD itself */
-	esc("\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80");          /* 4 bytes: emoji */
-	esc("\xf4\x8f\xbf\xbf", "\xf4\x8f\xbf\xbf");          /* U+10FFFF */
-	esc("J\xc3\xbcrgen & \xe6\x97\xa5\xe6\x9c\xac", "J\xc3\xbcrgen &amp; \xe6\x97\xa5\xe6\x9c\xac");
+	esc("caf\xc3\xa9", "caf\xc3\xa9");	     /* 2 bytes: e acute */
+	esc("\xc2\x80", "\xc2\x80");		     /* lowest 2-byte */
+	esc("\xe2\x82\xac 5", "\xe2\x82\xac 5");     /* 3 bytes: euro sign */
+	esc("\xe0\xa0\x80", "\xe0\xa0\x80");	     /* lowest 3-byte */
+	esc("\xef\xbf\xbd", "\xef\xbf\xbd");	     /* U+FFFD itself */
+	esc("\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80"); /* 4 bytes: emoji */
+	esc("\xf4\x8f\xbf\xbf", "\xf4\x8f\xbf\xbf"); /* U+10FFFF */
+	esc("J\xc3\xbcrgen & \xe6\x97\xa5\xe6\x9c\xac",
+	    "J\xc3\xbcrgen &amp; \xe6\x97\xa5\xe6\x9c\xac");
 }
 
 static void test_escape_invalid_utf8_replaced(void **state)
 {
 	(void)state;
-	esc("\x80", FFFD);                          /* lone continuation byte */
-	esc("a\xbf" "b", "a" FFFD "b");
+	esc("\x80", FFFD); /* lone continuation byte */
+	esc("a\xbf"
+	    "b",
+	    "a" FFFD "b");
 	esc("\xfe", FFFD);
 	esc("\xff", FFFD);
 	esc("\xf5\x80\x80\x80", FFFD FFFD FFFD FFFD); /* F5.. never starts a sequence */
-	esc("\xc3(", FFFD "(");                     /* lead byte without its continuation */
-	esc_replaced("\xe2\x82(", 2, "("); /* 3-byte lead with one continuation only */
+	esc("\xc3(", FFFD "(");			      /* lead byte without its continuation */
+	esc_replaced("\xe2\x82(", 2, "(");	      /* 3-byte lead with one continuation only */
 	/* overlong forms */
 	esc("\xc0\xaf", FFFD FFFD);
 	esc("\xc1\xbf", FFFD FFFD);
@@ -149,27 +154,28 @@ static void test_writer_document(void **state)
 {
 	struct xml_writer w;
 	struct buf b;
-	const char *want = DECL "<ise_api>\n"
-			   "  <name>attributes</name>\n"
-			   "  <api_version>3</api_version>\n"
-			   "  <deviceList>\n"
-			   "    <device>\n"
-			   "      <macaddress>0026B424FEB4</macaddress>\n"
-			   "      <attributes>\n"
-			   "        <register_status>true</register_status>\n"
-			   "        <jail_broken>false</jail_broken>\n"
-			   "        <failure_reason>Baseline &quot;X&quot; &lt;1&gt; &amp; "
-			   "it&apos;s</failure_reason>\n"
-			   "        <remediation></remediation>\n"
-			   "        <imei></imei>\n"
-			   "        <lastCheckinTimeStamp>1700000000000</lastCheckinTimeStamp>\n"
-			   "        <offset>-42</offset>\n"
-			   "        <empty/>\n"
-			   "      </attributes>\n"
-			   "    </device>\n"
-			   "  </deviceList>\n"
-			   "  <deviceList/>\n"
-			   "</ise_api>\n";
+	const char *want =
+	    DECL "<ise_api>\n"
+		 "  <name>attributes</name>\n"
+		 "  <api_version>3</api_version>\n"
+		 "  <deviceList>\n"
+		 "    <device>\n"
+		 "      <macaddress>0026B424FEB4</macaddress>\n"
+		 "      <attributes>\n"
+		 "        <register_status>true</register_status>\n"
+		 "        <jail_broken>false</jail_broken>\n"
+		 "        <failure_reason>Baseline &quot;X&quot; &lt;1&gt; &amp; "
+		 "it&apos;s</failure_reason>\n"
+		 "        <remediation></remediation>\n"
+		 "        <imei></imei>\n"
+		 "        <lastCheckinTimeStamp>1700000000000</lastCheckinTimeStamp>\n"
+		 "        <offset>-42</offset>\n"
+		 "        <empty/>\n"
+		 "      </attributes>\n"
+		 "    </device>\n"
+		 "  </deviceList>\n"
+		 "  <deviceList/>\n"
+		 "</ise_api>\n";
 
 	(void)state;
 	buf_init(&b, 1 << 16);
@@ -228,8 +234,8 @@ static void test_writer_escapes_text_controls(void **state)
 	xml_begin(&w, &b);
 	xml_text(&w, "model", "iPhone\x01 \xc0\xaf Pro \xe2\x80\x93 15");
 	assert_int_equal(xml_end(&w), MDM_OK);
-	assert_string_equal(buf_str(&b),
-			    DECL "<model>iPhone" FFFD " " FFFD FFFD " Pro \xe2\x80\x93 15</model>\n");
+	assert_string_equal(buf_str(&b), DECL "<model>iPhone" FFFD " " FFFD FFFD
+					      " Pro \xe2\x80\x93 15</model>\n");
 	buf_free(&b);
 }
 
