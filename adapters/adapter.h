@@ -17,10 +17,12 @@
 
 struct adapter;
 
-/* lookup answer: the callee hands over oc; the callback must outcome_move() or outcome_clear() it. */
+/* lookup answer: the callee hands over oc; the callback must outcome_move() or outcome_clear() it.
+ */
 typedef void (*adapter_lookup_cb)(void *arg, struct outcome *oc);
 
-/* one page of a bulk listing: oc is OUTCOME_FOUND (maybe zero devices: kind NOT_ENROLLED) or FAILED. */
+/* one page of a bulk listing: oc is OUTCOME_FOUND (maybe zero devices: kind NOT_ENROLLED) or
+ * FAILED. */
 struct adapter_page {
 	struct outcome oc;
 	char next_cursor[64]; /* "" when this was the last page */
@@ -28,9 +30,9 @@ struct adapter_page {
 typedef void (*adapter_list_cb)(void *arg, struct adapter_page *page);
 
 struct action_result {
-	bool accepted;         /* the MDM accepted the command */
-	enum fail_kind fail;   /* FAIL_NONE unless the MDM could not be asked */
-	char reason[256];      /* why not accepted, for failure_reason */
+	bool accepted;	     /* the MDM accepted the command */
+	enum fail_kind fail; /* FAIL_NONE unless the MDM could not be asked */
+	char reason[256];    /* why not accepted, for failure_reason */
 };
 typedef void (*adapter_action_cb)(void *arg, struct action_result *res);
 

@@ -19,9 +19,9 @@ struct fanout {
 	struct adapter *const *ads;
 	size_t nads;
 	size_t nidents;
-	size_t pending;  /* slots not answered yet */
-	size_t refs;     /* one per launched lookup still outstanding, plus the caller's */
-	int closed;      /* the caller stopped waiting: drop late answers */
+	size_t pending; /* slots not answered yet */
+	size_t refs;	/* one per launched lookup still outstanding, plus the caller's */
+	int closed;	/* the caller stopped waiting: drop late answers */
 	struct outcome *oc;
 	struct fanout_slot *slots;
 };

@@ -120,8 +120,8 @@ static enum mdm_err get_ident(struct loader *l, json_t *v, const char *key, enum
 
 	if (!json_is_string(v))
 		return load_fail(l, key, "must be a string");
-	if (ident_parse(kind, json_string_value(v), json_string_length(v), &id, why,
-			sizeof(why)) != MDM_OK)
+	if (ident_parse(kind, json_string_value(v), json_string_length(v), &id, why, sizeof(why)) !=
+	    MDM_OK)
 		return load_fail(l, key, why);
 	if (str_copy(dst, sz, id.value) != MDM_OK)
 		return load_fail(l, key, "is too long");
@@ -175,7 +175,8 @@ static enum mdm_err get_ownership(struct loader *l, json_t *v, struct device *d)
 	else if (s && strcmp(s, "unknown") == 0)
 		d->ownership = OWN_UNKNOWN;
 	else
-		return load_fail(l, "ownership", "must be \"corporate\", \"personal\" or \"unknown\"");
+		return load_fail(l, "ownership",
+				 "must be \"corporate\", \"personal\" or \"unknown\"");
 	return MDM_OK;
 }
 
@@ -187,10 +188,18 @@ static enum mdm_err get_checkin(struct loader *l, json_t *v, struct device *d)
 	return MDM_OK;
 }
 
-#define STR_FIELD(k, f) {k, 's', offsetof(struct device, f), sizeof(((struct device *)0)->f), 0}
-#define ID_FIELD(k, f, kind)                                                                        \
-	{k, 'i', offsetof(struct device, f), sizeof(((struct device *)0)->f), kind}
-#define TRI_FIELD(k, f) {k, 't', offsetof(struct device, f), 0, 0}
+#define STR_FIELD(k, f)                                                                            \
+	{                                                                                          \
+		k, 's', offsetof(struct device, f), sizeof(((struct device *)0)->f), 0             \
+	}
+#define ID_FIELD(k, f, kind)                                                                       \
+	{                                                                                          \
+		k, 'i', offsetof(struct device, f), sizeof(((struct device *)0)->f), kind          \
+	}
+#define TRI_FIELD(k, f)                                                                            \
+	{                                                                                          \
+		k, 't', offsetof(struct device, f), 0, 0                                           \
+	}
 
 static const struct field {
 	const char *key;
@@ -291,8 +300,8 @@ static enum mdm_err load_file(struct inventory *inv, char *why, size_t whysz)
 	}
 	root = json_load_file(inv->path, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
-		snprintf(why, whysz, "%s: line %d column %d: %s", inv->path, jerr.line,
-			 jerr.column, jerr.text);
+		snprintf(why, whysz, "%s: line %d column %d: %s", inv->path, jerr.line, jerr.column,
+			 jerr.text);
 		return MDM_ERR_PARSE;
 	}
 	list = json_object_get(root, "devices");
@@ -413,8 +422,8 @@ static enum mdm_err inv_test(struct adapter *a, adapter_test_cb cb, void *arg)
 	struct adapter_test t;
 
 	t.ok = true;
-	snprintf(t.message, sizeof(t.message), "inventory %s: %zu devices loaded from %s",
-		 a->name, inv->ndevs, inv->path);
+	snprintf(t.message, sizeof(t.message), "inventory %s: %zu devices loaded from %s", a->name,
+		 inv->ndevs, inv->path);
 	cb(arg, &t);
 	return MDM_OK;
 }

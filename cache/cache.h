@@ -19,7 +19,8 @@ enum cache_state { CACHE_MISS = 0, CACHE_FRESH, CACHE_STALE };
 
 struct cache_entry {
 	enum cache_state state;
-	char *val; /* malloc'd copy, NUL-terminated for convenience; caller frees with cache_entry_clear */
+	char *val; /* malloc'd copy, NUL-terminated for convenience; caller frees with
+		      cache_entry_clear */
 	size_t len;
 	int64_t fetched_at;  /* wall ms */
 	int64_t fresh_until; /* wall ms */
@@ -32,7 +33,8 @@ struct cache_ops {
 	/* get_many: looks up n keys; out[i] describes keys[i] (state CACHE_MISS when absent). */
 	enum mdm_err (*get_many)(struct cache *c, const char *const *keys, size_t n,
 				 struct cache_entry *out);
-	/* put: stores val under key, fresh for fresh_ms and servable stale for stale_ms after that. */
+	/* put: stores val under key, fresh for fresh_ms and servable stale for stale_ms after that.
+	 */
 	enum mdm_err (*put)(struct cache *c, const char *key, const void *val, size_t len,
 			    int64_t fresh_ms, int64_t stale_ms);
 	/* del: removes key; MDM_OK whether or not it was present. */
@@ -52,9 +54,9 @@ struct cache {
 };
 
 struct cache_mem_config {
-	size_t max_entries; /* bound on entries held; the least recently used go first */
-	unsigned shards;    /* lock shards, a power of two */
-	size_t max_value;   /* largest value accepted (MDM_ERR_TOOBIG past it) */
+	size_t max_entries;   /* bound on entries held; the least recently used go first */
+	unsigned shards;      /* lock shards, a power of two */
+	size_t max_value;     /* largest value accepted (MDM_ERR_TOOBIG past it) */
 	int64_t (*now)(void); /* wall clock in ms; NULL for clock_wall_ms (tests set their own) */
 };
 

@@ -80,8 +80,7 @@ void outcome_set(struct outcome *oc, enum outcome_kind kind, enum fail_kind fail
 	oc->kind = kind;
 	oc->fail = kind == OUTCOME_FAILED ? fail : FAIL_NONE;
 	if (why)
-		str_copyn(oc->why, sizeof(oc->why), why,
-			  strnlen(why, sizeof(oc->why) - 1));
+		str_copyn(oc->why, sizeof(oc->why), why, strnlen(why, sizeof(oc->why) - 1));
 	else
 		oc->why[0] = '\0';
 }
@@ -96,10 +95,14 @@ void outcome_move(struct outcome *dst, struct outcome *src)
 const char *outcome_kind_name(enum outcome_kind k)
 {
 	switch (k) {
-	case OUTCOME_FOUND: return "found";
-	case OUTCOME_NOT_ENROLLED: return "not_enrolled";
-	case OUTCOME_NOT_APPLICABLE: return "not_applicable";
-	case OUTCOME_FAILED: return "failed";
+	case OUTCOME_FOUND:
+		return "found";
+	case OUTCOME_NOT_ENROLLED:
+		return "not_enrolled";
+	case OUTCOME_NOT_APPLICABLE:
+		return "not_applicable";
+	case OUTCOME_FAILED:
+		return "failed";
 	}
 	return "unknown";
 }
@@ -107,14 +110,22 @@ const char *outcome_kind_name(enum outcome_kind k)
 const char *fail_kind_name(enum fail_kind k)
 {
 	switch (k) {
-	case FAIL_NONE: return "none";
-	case FAIL_UNREACHABLE: return "unreachable";
-	case FAIL_TIMEOUT: return "timeout";
-	case FAIL_AUTH: return "auth";
-	case FAIL_TLS: return "tls";
-	case FAIL_PROTOCOL: return "protocol";
-	case FAIL_THROTTLED: return "throttled";
-	case FAIL_INTERNAL: return "internal";
+	case FAIL_NONE:
+		return "none";
+	case FAIL_UNREACHABLE:
+		return "unreachable";
+	case FAIL_TIMEOUT:
+		return "timeout";
+	case FAIL_AUTH:
+		return "auth";
+	case FAIL_TLS:
+		return "tls";
+	case FAIL_PROTOCOL:
+		return "protocol";
+	case FAIL_THROTTLED:
+		return "throttled";
+	case FAIL_INTERNAL:
+		return "internal";
 	}
 	return "unknown";
 }
@@ -142,9 +153,12 @@ enum mdm_err action_kind_parse(const char *s, enum action_kind *out)
 const char *ownership_name(enum ownership o)
 {
 	switch (o) {
-	case OWN_CORPORATE: return "corporate";
-	case OWN_PERSONAL: return "personal";
-	case OWN_UNKNOWN: break;
+	case OWN_CORPORATE:
+		return "corporate";
+	case OWN_PERSONAL:
+		return "personal";
+	case OWN_UNKNOWN:
+		break;
 	}
 	return "unknown";
 }

@@ -23,11 +23,11 @@ enum action_kind { ACTION_CORPORATE_WIPE = 0, ACTION_FULL_WIPE, ACTION_PIN_LOCK,
 
 struct device {
 	/* identity */
-	char source[64];         /* adapter name */
+	char source[64]; /* adapter name */
 	char vendor_id[GUID_MAX + 1];
 	char macs[DEVICE_MACS_MAX][MAC_STR_LEN + 1];
 	unsigned nmacs;
-	bool mac_local;          /* the first MAC is locally administered (randomised) */
+	bool mac_local; /* the first MAC is locally administered (randomised) */
 	char guid[GUID_MAX + 1];
 	char udid[65];
 	char imei[17];
@@ -55,10 +55,10 @@ struct device {
 };
 
 enum outcome_kind {
-	OUTCOME_FOUND = 0,      /* devs/ndevs hold one record or more */
-	OUTCOME_NOT_ENROLLED,   /* the source knows no such device */
+	OUTCOME_FOUND = 0,	/* devs/ndevs hold one record or more */
+	OUTCOME_NOT_ENROLLED,	/* the source knows no such device */
 	OUTCOME_NOT_APPLICABLE, /* the source cannot answer this criterion, or it is out of scope */
-	OUTCOME_FAILED,         /* the source could not be asked; fail and why say how */
+	OUTCOME_FAILED,		/* the source could not be asked; fail and why say how */
 };
 
 enum fail_kind {

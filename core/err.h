@@ -4,20 +4,20 @@
 
 enum mdm_err {
 	MDM_OK = 0,
-	MDM_ERR_NOMEM,       /* allocation failed */
+	MDM_ERR_NOMEM,	     /* allocation failed */
 	MDM_ERR_INVALID,     /* input is malformed or out of range */
-	MDM_ERR_TOOBIG,      /* input or output exceeds its bound */
+	MDM_ERR_TOOBIG,	     /* input or output exceeds its bound */
 	MDM_ERR_NOTFOUND,    /* no such thing */
-	MDM_ERR_IO,          /* a system call or file operation failed */
-	MDM_ERR_PARSE,       /* a document could not be parsed */
-	MDM_ERR_CONFIG,      /* configuration is wrong */
-	MDM_ERR_AUTH,        /* credentials missing or wrong */
+	MDM_ERR_IO,	     /* a system call or file operation failed */
+	MDM_ERR_PARSE,	     /* a document could not be parsed */
+	MDM_ERR_CONFIG,	     /* configuration is wrong */
+	MDM_ERR_AUTH,	     /* credentials missing or wrong */
 	MDM_ERR_FORBIDDEN,   /* authenticated, but not allowed */
 	MDM_ERR_THROTTLED,   /* too many attempts; try later */
-	MDM_ERR_TLS,         /* TLS set-up or handshake failed */
+	MDM_ERR_TLS,	     /* TLS set-up or handshake failed */
 	MDM_ERR_TIMEOUT,     /* a deadline passed */
 	MDM_ERR_UNAVAILABLE, /* no source could answer */
-	MDM_ERR_BUSY,        /* held by someone else (lock, single-flight) */
+	MDM_ERR_BUSY,	     /* held by someone else (lock, single-flight) */
 	MDM_ERR_INTERNAL,    /* a bug: an invariant did not hold */
 };
 

@@ -171,10 +171,11 @@ static enum mdm_err check_kind(enum ident_kind kind, const char *s, size_t len, 
 	case IDENT_UDID:
 	case IDENT_SERIAL:
 		if (len > 64 || !all_of(s, len, "._-", 0))
-			return fail(why, whysz, kind == IDENT_UDID
-						    ? "UDID must be 1 to 64 of A-Z, a-z, 0-9, '.', '_', '-'"
-						    : "serial number must be 1 to 64 of A-Z, a-z, 0-9, "
-						      "'.', '_', '-'");
+			return fail(why, whysz,
+				    kind == IDENT_UDID
+					? "UDID must be 1 to 64 of A-Z, a-z, 0-9, '.', '_', '-'"
+					: "serial number must be 1 to 64 of A-Z, a-z, 0-9, "
+					  "'.', '_', '-'");
 		return MDM_OK;
 	case IDENT_IMEI:
 		if (len < 14 || len > 16 || !digits_only(s, len))

@@ -47,11 +47,21 @@ enum mdm_err xml_escape(struct buf *out, const char *s, size_t len)
 		unsigned char c = p[i];
 
 		switch (c) {
-		case '&': rep = "&amp;"; break;
-		case '<': rep = "&lt;"; break;
-		case '>': rep = "&gt;"; break;
-		case '"': rep = "&quot;"; break;
-		case '\'': rep = "&apos;"; break;
+		case '&':
+			rep = "&amp;";
+			break;
+		case '<':
+			rep = "&lt;";
+			break;
+		case '>':
+			rep = "&gt;";
+			break;
+		case '"':
+			rep = "&quot;";
+			break;
+		case '\'':
+			rep = "&apos;";
+			break;
 		default:
 			if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
 				rep = "\xef\xbf\xbd";

@@ -189,13 +189,15 @@ static void handle_bulk(struct ise_ctx *ctx, const struct route *r, struct ise_r
 	if (!s || !s->complete) {
 		atomic_fetch_add(&ctx->stats.unavailable, 1);
 		log_warn("bulk query unavailable: %s", s ? s->why : "no device snapshot yet");
-		return ise_error(res, 503, "device state is not available from every MDM right now");
+		return ise_error(res, 503,
+				 "device state is not available from every MDM right now");
 	}
 	if (r->crit == CRIT_COMPLIANCE)
 		which = r->compliant_value ? SNAP_COMPLIANT : SNAP_NONCOMPLIANT;
 	n = s->nlist[which];
 	if (r->paging > n)
-		return ise_error(res, 400, "paging is not a paging_info value this server returned");
+		return ise_error(res, 400,
+				 "paging is not a paging_info value this server returned");
 	end = r->paging + ctx->cfg->api.query_max_size;
 	if (end > n)
 		end = n;
@@ -269,9 +271,9 @@ static void render_answers(struct ise_ctx *ctx, const struct route *r, const str
 		xml_open(&w, "deviceList");
 		for (size_t i = 0; i < n; i++)
 			for (size_t j = 0; mr[i].verdict == MERGE_FOUND && j < mr[i].ndevs; j++)
-				render_device(&w, &mr[i].devs[j], r->api_version,
-					      single_key(&asked[i], &mr[i].devs[j],
-							 r->api_version));
+				render_device(
+				    &w, &mr[i].devs[j], r->api_version,
+				    single_key(&asked[i], &mr[i].devs[j], r->api_version));
 		xml_close(&w, "deviceList");
 	}
 	xml_close(&w, "ise_api");
@@ -298,8 +300,8 @@ static bool parse_asked(struct ise_ctx *ctx, enum ident_kind kind, const char *v
 			s++;
 		memmove(a->as_sent, s, strlen(s) + 1);
 		e = a->as_sent + strlen(a->as_sent);
-		while (e > a->as_sent && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' ||
-					  e[-1] == '\n'))
+		while (e > a->as_sent &&
+		       (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
 			*--e = '\0';
 		if (a->id.mac_local) {
 			atomic_fetch_add(&ctx->stats.local_macs, 1);
@@ -309,8 +311,8 @@ static bool parse_asked(struct ise_ctx *ctx, enum ident_kind kind, const char *v
 	return true;
 }
 
-static void answer_lookup(struct ise_ctx *ctx, const struct route *r, struct asked *asked,
-			  size_t n, struct ise_response *res)
+static void answer_lookup(struct ise_ctx *ctx, const struct route *r, struct asked *asked, size_t n,
+			  struct ise_response *res)
 {
 	struct merge_result *mr = calloc(n ? n : 1, sizeof(*mr));
 	struct ident *ids = calloc(n ? n : 1, sizeof(*ids));
@@ -347,8 +349,8 @@ static void handle_devices(struct ise_ctx *ctx, const struct route *r, struct is
 	answer_lookup(ctx, r, &a, 1, res);
 }
 
-static void handle_batch(struct ise_ctx *ctx, const struct route *r, const char *body,
-			 size_t len, const char *content_type, struct ise_response *res)
+static void handle_batch(struct ise_ctx *ctx, const struct route *r, const char *body, size_t len,
+			 const char *content_type, struct ise_response *res)
 {
 	struct reqxml_item *items = NULL;
 	struct asked *asked = NULL;
@@ -359,8 +361,10 @@ static void handle_batch(struct ise_ctx *ctx, const struct route *r, const char 
 	char why[192];
 	enum mdm_err e;
 
-	if (r->crit == CRIT_COMPLIANCE || (r->crit != CRIT_NONE && !criterion_ident_kind(r->crit, &kind)))
-		return ise_error(res, 400, "batchdevices takes identifiers, not a compliance query");
+	if (r->crit == CRIT_COMPLIANCE ||
+	    (r->crit != CRIT_NONE && !criterion_ident_kind(r->crit, &kind)))
+		return ise_error(res, 400,
+				 "batchdevices takes identifiers, not a compliance query");
 	if (multipart_first_part(content_type, body ? body : "", len, &part, &plen) != MDM_OK)
 		return ise_error(res, 400, "the multipart body is malformed");
 	e = reqxml_values(part, plen, ctx->cfg->api.query_max_size, &items, &n, why, sizeof(why));
@@ -417,9 +421,8 @@ static bool action_ident_kind(const char *tag, enum ident_kind *kind)
 	return true;
 }
 
-static void handle_action(struct ise_ctx *ctx, const struct route *r, const char *body,
-			  size_t len, const char *content_type, const char *user,
-			  struct ise_response *res)
+static void handle_action(struct ise_ctx *ctx, const struct route *r, const char *body, size_t len,
+			  const char *content_type, const char *user, struct ise_response *res)
 {
 	struct reqxml_item item;
 	struct asked a;
@@ -459,7 +462,8 @@ void ise_handle(struct ise_ctx *ctx, const struct route *r, const char *body, si
 	case ROUTE_ACTION:
 		return handle_action(ctx, r, body, len, content_type, user, res);
 	case ROUTE_SENDMESSAGE:
-		return ise_error(res, 501, "messaging is not supported (messaging_support is false)");
+		return ise_error(res, 501,
+				 "messaging is not supported (messaging_support is false)");
 	case ROUTE_BAD:
 		atomic_fetch_add(&ctx->stats.bad_requests, 1);
 		ise_error(res, r->status, r->why);

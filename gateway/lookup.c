@@ -208,9 +208,8 @@ static bool from_entry(struct lookup *l, const char *key, const struct cache_ent
 /* Another request is filling key: wait a little for its answer before asking ourselves. */
 static bool wait_for_other(struct lookup *l, const char *key, struct merge_result *r)
 {
-	int64_t until = clock_mono_ms() + (l->cfg.timeout_ms < LOCK_WAIT_MAX_MS
-						   ? l->cfg.timeout_ms
-						   : LOCK_WAIT_MAX_MS);
+	int64_t until = clock_mono_ms() + (l->cfg.timeout_ms < LOCK_WAIT_MAX_MS ? l->cfg.timeout_ms
+										: LOCK_WAIT_MAX_MS);
 	struct timespec ts = {0, LOCK_POLL_MS * 1000000L};
 
 	atomic_fetch_add(&l->stats.lock_waits, 1);
@@ -285,7 +284,7 @@ static enum mdm_err copy_result(const struct merge_result *src, struct merge_res
 enum mdm_err lookup_many(struct lookup *l, const struct ident *ids, size_t n,
 			 struct merge_result *results)
 {
-	char (*keys)[CACHE_KEY_MAX + 1] = NULL;
+	char(*keys)[CACHE_KEY_MAX + 1] = NULL;
 	const char **keyp = NULL;
 	struct cache_entry *ce = NULL;
 	struct miss *miss = NULL;

@@ -21,11 +21,11 @@ struct lookup_config {
 	size_t nads;
 	struct cache *cache;
 	struct merge_policy policy;
-	int64_t timeout_ms;      /* per lookup */
+	int64_t timeout_ms; /* per lookup */
 	int64_t fresh_ttl_ms;
 	int64_t stale_ttl_ms;
 	int64_t negative_ttl_ms;
-	size_t max_batch;        /* most identifiers in one call */
+	size_t max_batch; /* most identifiers in one call */
 };
 
 struct lookup_stats {

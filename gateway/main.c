@@ -108,7 +108,8 @@ static int load(struct gateway *g, const char *path)
 		log_set_level(lvl);
 	if (check_accounts(&g->cfg) != 0)
 		return -1;
-	if (access(g->cfg.listen.cert_file, R_OK) != 0 || access(g->cfg.listen.key_file, R_OK) != 0) {
+	if (access(g->cfg.listen.cert_file, R_OK) != 0 ||
+	    access(g->cfg.listen.key_file, R_OK) != 0) {
 		fprintf(stderr, "%s: listen.cert_file / listen.key_file: cannot read %s or %s\n",
 			path, g->cfg.listen.cert_file, g->cfg.listen.key_file);
 		return -1;

@@ -48,8 +48,8 @@ static void merge_compliance(const struct merge_policy *p, const struct device *
 			yes++;
 		} else if (recs[i].compliant == TRI_FALSE) {
 			no++;
-			add_reason(dst->failure_reason, sizeof(dst->failure_reason),
-				   recs[i].source, recs[i].failure_reason);
+			add_reason(dst->failure_reason, sizeof(dst->failure_reason), recs[i].source,
+				   recs[i].failure_reason);
 			take_text(dst->remediation, sizeof(dst->remediation), recs[i].remediation);
 		} else {
 			unset++;

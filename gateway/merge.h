@@ -29,7 +29,7 @@ enum merge_verdict { MERGE_FOUND = 0, MERGE_NOT_ENROLLED, MERGE_UNAVAILABLE };
 
 struct merge_result {
 	enum merge_verdict verdict;
-	bool partial;        /* found, while another applicable adapter failed */
+	bool partial;	     /* found, while another applicable adapter failed */
 	struct device *devs; /* merged devices (malloc'd), for MERGE_FOUND */
 	size_t ndevs;
 };

@@ -20,9 +20,11 @@ static const struct {
 	enum criterion crit;
 	int min_version;
 } criteria[] = {
-    {"macaddress", CRIT_MAC, 1},  {"compliance", CRIT_COMPLIANCE, 1}, {"username", CRIT_USERNAME, 1},
-    {"udid", CRIT_UDID, 2},       {"imei", CRIT_IMEI, 2},             {"meid", CRIT_MEID, 2},
-    {"guid", CRIT_GUID, 3},       {"guidhn", CRIT_HOSTNAME, 3},       {"hostname", CRIT_HOSTNAME, 3},
+    {"macaddress", CRIT_MAC, 1},    {"compliance", CRIT_COMPLIANCE, 1},
+    {"username", CRIT_USERNAME, 1}, {"udid", CRIT_UDID, 2},
+    {"imei", CRIT_IMEI, 2},	    {"meid", CRIT_MEID, 2},
+    {"guid", CRIT_GUID, 3},	    {"guidhn", CRIT_HOSTNAME, 3},
+    {"hostname", CRIT_HOSTNAME, 3},
 };
 
 const char *criterion_name(enum criterion c)
@@ -38,14 +40,29 @@ const char *criterion_name(enum criterion c)
 bool criterion_ident_kind(enum criterion c, enum ident_kind *out)
 {
 	switch (c) {
-	case CRIT_MAC: *out = IDENT_MAC; return true;
-	case CRIT_GUID: *out = IDENT_GUID; return true;
-	case CRIT_UDID: *out = IDENT_UDID; return true;
-	case CRIT_IMEI: *out = IDENT_IMEI; return true;
-	case CRIT_MEID: *out = IDENT_MEID; return true;
-	case CRIT_USERNAME: *out = IDENT_USERNAME; return true;
-	case CRIT_HOSTNAME: *out = IDENT_HOSTNAME; return true;
-	default: return false;
+	case CRIT_MAC:
+		*out = IDENT_MAC;
+		return true;
+	case CRIT_GUID:
+		*out = IDENT_GUID;
+		return true;
+	case CRIT_UDID:
+		*out = IDENT_UDID;
+		return true;
+	case CRIT_IMEI:
+		*out = IDENT_IMEI;
+		return true;
+	case CRIT_MEID:
+		*out = IDENT_MEID;
+		return true;
+	case CRIT_USERNAME:
+		*out = IDENT_USERNAME;
+		return true;
+	case CRIT_HOSTNAME:
+		*out = IDENT_HOSTNAME;
+		return true;
+	default:
+		return false;
 	}
 }
 
@@ -187,7 +204,8 @@ static bool set_criterion(struct route *r, const char *name, size_t len)
 	char why[160];
 
 	for (size_t i = 0; i < sizeof(criteria) / sizeof(criteria[0]); i++) {
-		if (strlen(criteria[i].name) != len || strncasecmp(criteria[i].name, name, len) != 0)
+		if (strlen(criteria[i].name) != len ||
+		    strncasecmp(criteria[i].name, name, len) != 0)
 			continue;
 		if (r->api_version < criteria[i].min_version) {
 			snprintf(why, sizeof(why), "querycriteria %s needs API version %d",
@@ -198,8 +216,9 @@ static bool set_criterion(struct route *r, const char *name, size_t len)
 		r->crit = criteria[i].crit;
 		return true;
 	}
-	bad(r, 400, "querycriteria must be macaddress, compliance, username, udid, imei, meid, "
-		    "guid or guidhn");
+	bad(r, 400,
+	    "querycriteria must be macaddress, compliance, username, udid, imei, meid, "
+	    "guid or guidhn");
 	return false;
 }
 
@@ -302,7 +321,8 @@ static void route_devices_path(const struct segs *sg, size_t at, struct route *r
 		return;
 	if (n == 4) {
 		if (!set_criterion(r, sg->s[at + 1], sg->len[at + 1]) ||
-		    !set_value(r, sg->s[at + 2], sg->len[at + 2]) || !set_filter(r, sg->len[at + 3]))
+		    !set_value(r, sg->s[at + 2], sg->len[at + 2]) ||
+		    !set_filter(r, sg->len[at + 3]))
 			return;
 	} else if (!set_filter(r, sg->len[at + 1])) {
 		return;
@@ -341,7 +361,8 @@ static void route_action(const char *method, const struct segs *sg, size_t at,
 			r->kind = ROUTE_NOT_FOUND;
 			return;
 		}
-		return set_action(r, sg->s[at] + sizeof(prefix) - 1, sg->len[at] - (sizeof(prefix) - 1));
+		return set_action(r, sg->s[at] + sizeof(prefix) - 1,
+				  sg->len[at] - (sizeof(prefix) - 1));
 	}
 	if (!get_arg(r, args, nargs, "actionType", &type))
 		return;
@@ -430,8 +451,8 @@ static bool decode_all(struct segs *sg, struct route_arg *args, size_t nargs, ch
 	size_t used = 0;
 
 	for (size_t i = 0; i < sg->n; i++) {
-		if (used + sg->len[i] + 1 > worksz || !pct_decode(sg->s[i], sg->len[i], false,
-								    work + used))
+		if (used + sg->len[i] + 1 > worksz ||
+		    !pct_decode(sg->s[i], sg->len[i], false, work + used))
 			return false;
 		sg->s[i] = work + used;
 		sg->len[i] = strlen(work + used);
@@ -446,7 +467,8 @@ static bool decode_all(struct segs *sg, struct route_arg *args, size_t nargs, ch
 			if (!*fields[f])
 				continue;
 			len = strlen(*fields[f]);
-			if (used + len + 1 > worksz || !pct_decode(*fields[f], len, false, work + used))
+			if (used + len + 1 > worksz ||
+			    !pct_decode(*fields[f], len, false, work + used))
 				return false;
 			*fields[f] = work + used;
 			used += strlen(work + used) + 1;
@@ -519,7 +541,8 @@ void route_parse_target(const char *method, const char *target, const char *inst
 	p = strchr(work, '?');
 	if (p)
 		*p++ = '\0';
-	/* As an HTTP server does: '+' is a space in the query; percent escapes stay for the router. */
+	/* As an HTTP server does: '+' is a space in the query; percent escapes stay for the router.
+	 */
 	for (q = p; p && *q;) {
 		char *e = strchr(p, '&'), *eq;
 

@@ -18,13 +18,13 @@
 
 enum route_kind {
 	ROUTE_NOT_FOUND = 0, /* 404 */
-	ROUTE_BAD,           /* 400/405: status and why say what */
+	ROUTE_BAD,	     /* 400/405: status and why say what */
 	ROUTE_HEALTHZ,
 	ROUTE_MDMINFO,
-	ROUTE_DEVICES,       /* GET devices, any form */
-	ROUTE_BATCH,         /* POST batchdevices */
-	ROUTE_ACTION,        /* POST action */
-	ROUTE_SENDMESSAGE,   /* PUT sendmessage: not offered (messaging_support=false) */
+	ROUTE_DEVICES,	   /* GET devices, any form */
+	ROUTE_BATCH,	   /* POST batchdevices */
+	ROUTE_ACTION,	   /* POST action */
+	ROUTE_SENDMESSAGE, /* PUT sendmessage: not offered (messaging_support=false) */
 };
 
 enum criterion {
@@ -46,15 +46,15 @@ struct route_arg {
 
 struct route {
 	enum route_kind kind;
-	int status;      /* for ROUTE_BAD: 400 or 405 */
-	char allow[16];  /* for 405: the method that is allowed */
-	char why[256];   /* for ROUTE_BAD: a sentence for the client */
+	int status;	 /* for ROUTE_BAD: 400 or 405 */
+	char allow[16];	 /* for 405: the method that is allowed */
+	char why[256];	 /* for ROUTE_BAD: a sentence for the client */
 	int api_version; /* 1..3: of the path (mdmapi/vN), or negotiated for mdminfo */
 	enum criterion crit;
 	char value[IDENT_VALUE_MAX + 1]; /* raw criterion value, as sent (trimmed) */
-	bool compliant_value;            /* CRIT_COMPLIANCE: the value asked for */
-	uint32_t paging;                 /* cursor sent by the client; 0 for the first page */
-	bool key_by_guid;                /* deviceidentifier=guid (v3 bulk) */
+	bool compliant_value;		 /* CRIT_COMPLIANCE: the value asked for */
+	uint32_t paging;		 /* cursor sent by the client; 0 for the first page */
+	bool key_by_guid;		 /* deviceidentifier=guid (v3 bulk) */
 	bool has_action;
 	enum action_kind action;
 };

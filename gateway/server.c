@@ -247,8 +247,8 @@ static unsigned route_role(enum route_kind k)
 }
 
 /* Authenticates and routes on the first call, before any body is read. */
-static enum MHD_Result first_call(struct server *s, struct MHD_Connection *mc,
-				  struct request *rq, const char *url, const char *method)
+static enum MHD_Result first_call(struct server *s, struct MHD_Connection *mc, struct request *rq,
+				  const char *url, const char *method)
 {
 	const char *authz, *clen;
 	struct auth_result ar;
@@ -328,8 +328,8 @@ static enum MHD_Result answer(struct server *s, struct MHD_Connection *mc, struc
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url,
-				  const char *method, const char *version,
-				  const char *upload_data, size_t *upload_size, void **req_cls)
+				  const char *method, const char *version, const char *upload_data,
+				  size_t *upload_size, void **req_cls)
 {
 	struct server *s = cls;
 	struct request *rq = *req_cls;

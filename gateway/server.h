@@ -17,8 +17,8 @@
 #include "ise_api.h"
 
 /* TLS 1.3 and 1.2 with AEAD ciphers and ECDHE only. */
-#define SERVER_TLS_PRIORITIES                                                                     \
-	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:"      \
+#define SERVER_TLS_PRIORITIES                                                                      \
+	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:"        \
 	"+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:%SERVER_PRECEDENCE"
 
 struct server;

@@ -255,7 +255,7 @@ static int cmp_device(const void *pa, const void *pb)
 }
 
 struct grouping {
-	uint32_t *of;     /* record -> group */
+	uint32_t *of;	  /* record -> group */
 	uint32_t *parent; /* group -> the group it was united into (union-find) */
 	size_t ngroups;
 };

@@ -21,8 +21,8 @@ struct snapshot {
 	size_t ndevs;
 	uint32_t *list[SNAP_LISTS]; /* indexes into devs */
 	size_t nlist[SNAP_LISTS];
-	bool complete;  /* every adapter listed fully */
-	char why[256];  /* when not complete: which adapter failed and how */
+	bool complete;	  /* every adapter listed fully */
+	char why[256];	  /* when not complete: which adapter failed and how */
 	int64_t built_at; /* wall ms */
 };
 
