@@ -26,21 +26,6 @@ struct inventory {
 	size_t index_cap; /* power of two */
 };
 
-static uint64_t hash_ident(enum ident_kind kind, const char *v)
-{
-	uint64_t h = 1469598103934665603ull ^ (uint64_t)kind;
-
-	for (; *v; v++) {
-		unsigned char c = (unsigned char)*v;
-
-		/* Case-insensitive kinds hash their lower-case form. */
-		if (c >= 'A' && c <= 'Z')
-			c = (unsigned char)(c - 'A' + 'a');
-		h = (h ^ c) * 1099511628211ull;
-	}
-	return h ? h : 1;
-}
-
 static void index_put(struct inventory *inv, enum ident_kind kind, const char *v, uint32_t dev)
 {
 	uint64_t h;
@@ -48,7 +33,7 @@ static void index_put(struct inventory *inv, enum ident_kind kind, const char *v
 
 	if (!*v)
 		return;
-	h = hash_ident(kind, v);
+	h = ident_hash(kind, v);
 	for (i = h & (inv->index_cap - 1); inv->index[i].hash; i = (i + 1) & (inv->index_cap - 1))
 		;
 	inv->index[i].hash = h;
@@ -341,7 +326,7 @@ static enum mdm_err inv_lookup(struct adapter *a, const struct ident *id, int64_
 {
 	struct inventory *inv = a->priv;
 	struct outcome oc;
-	uint64_t h = hash_ident(id->kind, id->value);
+	uint64_t h = ident_hash(id->kind, id->value);
 	int64_t now = clock_wall_ms();
 	enum mdm_err e = MDM_OK;
 	size_t i;

@@ -1,3 +1,6 @@
+#include <stdarg.h>
+#include <stdio.h>
+
 #include "err.h"
 
 const char *err_str(enum mdm_err e)
@@ -37,4 +40,15 @@ const char *err_str(enum mdm_err e)
 		return "internal error";
 	}
 	return "unknown error";
+}
+
+void err_why(char *why, size_t whysz, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!why || !whysz)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, whysz, fmt, ap);
+	va_end(ap);
 }

@@ -2,6 +2,8 @@
 #ifndef MDM_ERR_H
 #define MDM_ERR_H
 
+#include <stddef.h>
+
 enum mdm_err {
 	MDM_OK = 0,
 	MDM_ERR_NOMEM,	     /* allocation failed */
@@ -23,5 +25,12 @@ enum mdm_err {
 
 /* err_str: a short, static, human description of e. Never NULL. */
 const char *err_str(enum mdm_err e);
+
+/* err_why: formats a reason for a human into why (whysz bytes); NULL why or 0 size: nothing. */
+void err_why(char *why, size_t whysz, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
 
 #endif

@@ -26,7 +26,7 @@ enum mdm_err ident_kind_parse(const char *name, enum ident_kind *out)
 	return MDM_ERR_INVALID;
 }
 
-static int hexval(char c)
+int hex_value(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -37,10 +37,23 @@ static int hexval(char c)
 	return -1;
 }
 
+uint64_t ident_hash(int kind, const char *v)
+{
+	uint64_t h = 1469598103934665603ull ^ (uint64_t)kind;
+
+	for (; *v; v++) {
+		unsigned char c = (unsigned char)*v;
+
+		if (c >= 'A' && c <= 'Z')
+			c = (unsigned char)(c - 'A' + 'a');
+		h = (h ^ c) * 1099511628211ull;
+	}
+	return h ? h : 1;
+}
+
 static enum mdm_err fail(char *why, size_t whysz, const char *msg)
 {
-	if (why && whysz)
-		snprintf(why, whysz, "%s", msg);
+	err_why(why, whysz, "%s", msg);
 	return MDM_ERR_INVALID;
 }
 
@@ -60,7 +73,7 @@ static int mac_layout_ok(const char *s, size_t len, size_t group, char sep)
 		if (sep && pos == group) {
 			if (s[i] != sep)
 				return 0;
-		} else if (hexval(s[i]) < 0) {
+		} else if (hex_value(s[i]) < 0) {
 			return 0;
 		}
 	}
@@ -92,7 +105,7 @@ enum mdm_err mac_parse(const char *s, size_t len, char out[MAC_STR_LEN + 1], boo
 			    "MAC address must be 12 hex digits, alone or as aa:bb:cc:dd:ee:ff, "
 			    "aa-bb-cc-dd-ee-ff or aabb.ccdd.eeff");
 	for (size_t i = 0; i < len && n < 12; i++) {
-		int v = hexval(s[i]);
+		int v = hex_value(s[i]);
 
 		if (v < 0)
 			continue;
@@ -100,7 +113,7 @@ enum mdm_err mac_parse(const char *s, size_t len, char out[MAC_STR_LEN + 1], boo
 	}
 	out[12] = '\0';
 	for (int i = 0; i < 6; i++)
-		oct[i] = (unsigned char)(hexval(out[2 * i]) << 4 | hexval(out[2 * i + 1]));
+		oct[i] = (unsigned char)(hex_value(out[2 * i]) << 4 | hex_value(out[2 * i + 1]));
 	if (memcmp(out, "000000000000", 12) == 0)
 		return fail(why, whysz, "MAC address 000000000000 is not a device address");
 	if (oct[0] & 0x01)

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include "err.h"
 
 enum ident_kind {
@@ -50,6 +51,15 @@ enum mdm_err mac_parse(const char *s, size_t len, char out[MAC_STR_LEN + 1], boo
  */
 enum mdm_err ident_parse(enum ident_kind kind, const char *s, size_t len, struct ident *out,
 			 char *why, size_t whysz);
+
+/* hex_value: 0..15 for a hex digit of either case, -1 for anything else. */
+int hex_value(char c);
+
+/*
+ * ident_hash: a 64-bit FNV-1a hash of (kind, value), ASCII case folded so that identifiers
+ * compared case-insensitively hash alike. Never 0, so 0 can mark an empty slot.
+ */
+uint64_t ident_hash(int kind, const char *value);
 
 /* ident_kind_name: "mac", "guid", "udid", "imei", "meid", "serial", "hostname", "username". */
 const char *ident_kind_name(enum ident_kind kind);

@@ -87,60 +87,47 @@ static enum mdm_err b64_encode(const unsigned char *in, size_t n, char *out, siz
 
 /* --- scrypt lines ---------------------------------------------------------------------------- */
 
-static void why_set(char *why, size_t whysz, const char *fmt, ...) MDM_PRINTF(3, 4);
-
-static void why_set(char *why, size_t whysz, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!why || !whysz)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, whysz, fmt, ap);
-	va_end(ap);
-}
-
 /* Cost bounds shared by parsing and making lines, so nothing we write is refused on reading. */
 static enum mdm_err cost_check(unsigned ln, unsigned r, unsigned p, char *why, size_t whysz)
 {
 	uint64_t n;
 
 	if (ln < AUTH_MIN_LN) {
-		why_set(why, whysz, "scrypt cost too low: ln=%u, at least ln=%u needed", ln,
+		err_why(why, whysz, "scrypt cost too low: ln=%u, at least ln=%u needed", ln,
 			AUTH_MIN_LN);
 		return MDM_ERR_INVALID;
 	}
 	if (r < AUTH_MIN_R) {
-		why_set(why, whysz, "scrypt cost too low: r=%u, at least r=%u needed", r,
+		err_why(why, whysz, "scrypt cost too low: r=%u, at least r=%u needed", r,
 			AUTH_MIN_R);
 		return MDM_ERR_INVALID;
 	}
 	if (p < AUTH_MIN_P) {
-		why_set(why, whysz, "scrypt cost too low: p=%u, at least p=%u needed", p,
+		err_why(why, whysz, "scrypt cost too low: p=%u, at least p=%u needed", p,
 			AUTH_MIN_P);
 		return MDM_ERR_INVALID;
 	}
 	if (ln > AUTH_MAX_LN) {
-		why_set(why, whysz, "scrypt cost absurd: ln=%u, at most ln=%u", ln, AUTH_MAX_LN);
+		err_why(why, whysz, "scrypt cost absurd: ln=%u, at most ln=%u", ln, AUTH_MAX_LN);
 		return MDM_ERR_INVALID;
 	}
 	if (r > AUTH_MAX_R) {
-		why_set(why, whysz, "scrypt cost absurd: r=%u, at most r=%u", r, AUTH_MAX_R);
+		err_why(why, whysz, "scrypt cost absurd: r=%u, at most r=%u", r, AUTH_MAX_R);
 		return MDM_ERR_INVALID;
 	}
 	if (p > AUTH_MAX_P) {
-		why_set(why, whysz, "scrypt cost absurd: p=%u, at most p=%u", p, AUTH_MAX_P);
+		err_why(why, whysz, "scrypt cost absurd: p=%u, at most p=%u", p, AUTH_MAX_P);
 		return MDM_ERR_INVALID;
 	}
 	n = (uint64_t)1 << ln;
 	if (128 * r * n > SCRYPT_MEM_MAX) {
-		why_set(why, whysz,
+		err_why(why, whysz,
 			"scrypt cost absurd: ln and r need %u MiB per hash, at most 1024",
 			(unsigned)(128 * r * n >> 20));
 		return MDM_ERR_INVALID;
 	}
 	if (n * r * p > SCRYPT_WORK_MAX) {
-		why_set(
+		err_why(
 		    why, whysz,
 		    "scrypt cost absurd: ln, r and p make %u times the minimum work, at most 64",
 		    (unsigned)(n * r * p / (SCRYPT_WORK_MAX / 64)));
@@ -189,47 +176,47 @@ enum mdm_err scrypt_line_parse(const char *line, struct scrypt_params *out, char
 		why[0] = '\0';
 	memset(out, 0, sizeof(*out));
 	if (!expect(&p, "$scrypt$")) {
-		why_set(why, whysz,
+		err_why(why, whysz,
 			"not a scrypt hash line (want \"$scrypt$ln=N,r=N,p=N$salt$hash\")");
 		return MDM_ERR_INVALID;
 	}
 	if (!expect(&p, "ln=") || !parse_uint(&p, &out->ln) || !expect(&p, ",r=") ||
 	    !parse_uint(&p, &out->r) || !expect(&p, ",p=") || !parse_uint(&p, &out->p) ||
 	    !expect(&p, "$")) {
-		why_set(why, whysz, "scrypt hash line: bad or missing \"ln=N,r=N,p=N\"");
+		err_why(why, whysz, "scrypt hash line: bad or missing \"ln=N,r=N,p=N\"");
 		return MDM_ERR_INVALID;
 	}
 	salt = p;
 	hash = strchr(salt, '$');
 	if (!hash || strchr(hash + 1, '$')) {
-		why_set(why, whysz, "scrypt hash line: want exactly \"$salt$hash\" after the cost");
+		err_why(why, whysz, "scrypt hash line: want exactly \"$salt$hash\" after the cost");
 		return MDM_ERR_INVALID;
 	}
 	hash++;
 	/* tmp has room for a salt past the 64-byte limit, so "too long" gets its own reason. */
 	rc = b64_decode(salt, (size_t)(hash - 1 - salt), tmp, sizeof(tmp), &n);
 	if (rc == MDM_ERR_TOOBIG || (rc == MDM_OK && n > sizeof(out->salt))) {
-		why_set(why, whysz, "scrypt hash line: salt longer than %u bytes",
+		err_why(why, whysz, "scrypt hash line: salt longer than %u bytes",
 			(unsigned)sizeof(out->salt));
 		return MDM_ERR_INVALID;
 	}
 	if (rc != MDM_OK) {
-		why_set(why, whysz, "scrypt hash line: salt is not valid base64");
+		err_why(why, whysz, "scrypt hash line: salt is not valid base64");
 		return MDM_ERR_INVALID;
 	}
 	if (n < SALT_LEN) {
-		why_set(why, whysz, "scrypt hash line: salt shorter than %u bytes", SALT_LEN);
+		err_why(why, whysz, "scrypt hash line: salt shorter than %u bytes", SALT_LEN);
 		return MDM_ERR_INVALID;
 	}
 	memcpy(out->salt, tmp, n);
 	out->salt_len = n;
 	rc = b64_decode(hash, strlen(hash), tmp, sizeof(tmp), &n);
 	if (rc != MDM_OK && rc != MDM_ERR_TOOBIG) {
-		why_set(why, whysz, "scrypt hash line: hash is not valid base64");
+		err_why(why, whysz, "scrypt hash line: hash is not valid base64");
 		return MDM_ERR_INVALID;
 	}
 	if (rc == MDM_ERR_TOOBIG || n != HASH_LEN) {
-		why_set(why, whysz, "scrypt hash line: hash must be %u bytes", HASH_LEN);
+		err_why(why, whysz, "scrypt hash line: hash must be %u bytes", HASH_LEN);
 		return MDM_ERR_INVALID;
 	}
 	memcpy(out->hash, tmp, n);

@@ -56,19 +56,6 @@ struct rx {
 	bool found;
 };
 
-static void set_why(char *why, size_t whysz, const char *fmt, ...) MDM_PRINTF(3, 4);
-
-static void set_why(char *why, size_t whysz, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!why || !whysz)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, whysz, fmt, ap);
-	va_end(ap);
-}
-
 /* fail: records the first error and stops expat; later errors are consequences of the first. */
 static void fail(struct rx *rx, enum mdm_err e, const char *fmt, ...) MDM_PRINTF(3, 4);
 
@@ -378,7 +365,7 @@ static enum mdm_err feed(struct rx *rx, const char *body, size_t len)
 		if (XML_Parse(rx->p, body, (int)chunk, final) != XML_STATUS_OK) {
 			if (!rx->err) {
 				rx->err = MDM_ERR_PARSE;
-				set_why(rx->why, rx->whysz,
+				err_why(rx->why, rx->whysz,
 					"XML error at line %llu column %llu: %s",
 					(unsigned long long)XML_GetCurrentLineNumber(rx->p),
 					(unsigned long long)XML_GetCurrentColumnNumber(rx->p),
@@ -400,7 +387,7 @@ static enum mdm_err parse(struct rx *rx, const char *body, size_t len)
 	buf_init(&rx->text, (size_t)REQXML_MAX_DEPTH * REQXML_MAX_TEXT + 1);
 	rx->p = XML_ParserCreate(NULL);
 	if (!rx->p) {
-		set_why(rx->why, rx->whysz, "out of memory for the XML parser");
+		err_why(rx->why, rx->whysz, "out of memory for the XML parser");
 		return MDM_ERR_NOMEM;
 	}
 	XML_SetUserData(rx->p, rx);
@@ -432,7 +419,7 @@ enum mdm_err reqxml_values(const char *body, size_t len, size_t max, struct reqx
 	if (!e && !rx.items) {
 		rx.items = calloc(1, sizeof(*rx.items));
 		if (!rx.items) {
-			set_why(why, whysz, "out of memory for the values");
+			err_why(why, whysz, "out of memory for the values");
 			e = MDM_ERR_NOMEM;
 		}
 	}
@@ -459,7 +446,7 @@ enum mdm_err reqxml_action(const char *body, size_t len, struct reqxml_item *out
 	rx.out = out;
 	e = parse(&rx, body, len);
 	if (!e && !rx.found) {
-		set_why(why, whysz, "no identifier in the action body");
+		err_why(why, whysz, "no identifier in the action body");
 		e = MDM_ERR_INVALID;
 	}
 	if (e)

@@ -401,17 +401,6 @@ static void route_api(const char *method, const struct segs *sg, const struct ro
 		r->kind = ROUTE_SENDMESSAGE;
 }
 
-static int unhex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decodes s[0..len) into out (same or shorter length); false on a bad escape or NUL. */
 static bool pct_decode(const char *s, size_t len, bool plus, char *out)
 {
@@ -425,8 +414,8 @@ static bool pct_decode(const char *s, size_t len, bool plus, char *out)
 
 			if (i + 2 >= len)
 				return false;
-			h = unhex(s[i + 1]);
-			l = unhex(s[i + 2]);
+			h = hex_value(s[i + 1]);
+			l = hex_value(s[i + 2]);
 			if (h < 0 || l < 0 || (h == 0 && l == 0))
 				return false;
 			c = (char)(h << 4 | l);

@@ -158,37 +158,23 @@ struct gmap {
 	size_t cap;
 };
 
-static uint64_t hkey(int kind, const char *v)
-{
-	uint64_t h = 1469598103934665603ull ^ (uint64_t)kind;
-
-	for (; *v; v++) {
-		unsigned char ch = (unsigned char)*v;
-
-		if (ch >= 'A' && ch <= 'Z')
-			ch = (unsigned char)(ch - 'A' + 'a');
-		h = (h ^ ch) * 1099511628211ull;
-	}
-	return h ? h : 1;
-}
-
 /* The identifiers that make two records one device, as merge_same_device compares them. */
 static size_t device_keys(const struct device *d, uint64_t *keys)
 {
 	size_t n = 0;
 
 	for (unsigned i = 0; i < d->nmacs; i++)
-		keys[n++] = hkey(0, d->macs[i]);
+		keys[n++] = ident_hash(IDENT_MAC, d->macs[i]);
 	if (*d->guid)
-		keys[n++] = hkey(1, d->guid);
+		keys[n++] = ident_hash(IDENT_GUID, d->guid);
 	if (*d->udid)
-		keys[n++] = hkey(2, d->udid);
+		keys[n++] = ident_hash(IDENT_UDID, d->udid);
 	if (*d->imei)
-		keys[n++] = hkey(3, d->imei);
+		keys[n++] = ident_hash(IDENT_IMEI, d->imei);
 	if (*d->meid)
-		keys[n++] = hkey(4, d->meid);
+		keys[n++] = ident_hash(IDENT_MEID, d->meid);
 	if (*d->serial)
-		keys[n++] = hkey(5, d->serial);
+		keys[n++] = ident_hash(IDENT_SERIAL, d->serial);
 	return n;
 }
 
