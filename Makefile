@@ -11,7 +11,7 @@ PYTHON ?= python3
 FLAVOUR ?= plain
 BUILD ?= build/$(FLAVOUR)
 
-PKGS := libmicrohttpd jansson libcurl expat libcrypto
+PKGS := libmicrohttpd jansson libcurl expat libcrypto libmemcached
 DEB_PKGS := build-essential pkg-config libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev \
 	libssl-dev libmemcached-dev libcmocka-dev libexpat1-dev clang libclang-rt-14-dev \
 	valgrind wrk memcached openssl curl python3 procps
@@ -43,7 +43,7 @@ BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 CONF ?= conf/demo.json
 
 .PHONY: all help deps run test unit integration test-asan test-valgrind fuzz fuzz-replay \
-	certs bench clean format check-format lib unit-bins fuzz-lib
+	certs bench bench-cache clean format check-format lib unit-bins fuzz-lib
 
 all: deps-quiet $(BUILD)/mdmgw
 
@@ -55,6 +55,7 @@ help:
 	@echo "make certs      dev CA and ECDSA P-256 server certificate in certs/"
 	@echo "make fuzz       run each libFuzzer target for FUZZ_SECONDS (default 60)"
 	@echo "make bench      wrk: single-device query against /healthz on the demo"
+	@echo "make bench-cache  wrk: gateway from L1 / from memcached against bare servers"
 
 # --- dependencies -------------------------------------------------------------------------------
 deps:
@@ -155,6 +156,9 @@ fuzz-replay: $(FUZZ_BIN)
 # --- bench --------------------------------------------------------------------------------------
 bench: deps-quiet $(BUILD)/mdmgw certs
 	@bash bench/bench.sh $(BUILD)/mdmgw
+
+bench-cache: deps-quiet $(BUILD)/mdmgw $(BUILD)/bench/bare_server certs
+	@bash bench/bench-cache.sh $(BUILD)/mdmgw $(BUILD)/bench/bare_server
 
 # --- housekeeping -------------------------------------------------------------------------------
 format:

@@ -16,9 +16,9 @@ enum mdm_err cache_get_many(struct cache *c, const char *const *keys, size_t n,
 }
 
 enum mdm_err cache_put(struct cache *c, const char *key, const void *val, size_t len,
-		       int64_t fresh_ms, int64_t stale_ms)
+		       const struct cache_times *t)
 {
-	return c->ops->put(c, key, val, len, fresh_ms, stale_ms);
+	return c->ops->put(c, key, val, len, t);
 }
 
 enum mdm_err cache_del(struct cache *c, const char *key)
@@ -34,6 +34,14 @@ enum mdm_err cache_lock(struct cache *c, const char *key, int64_t ttl_ms)
 void cache_unlock(struct cache *c, const char *key)
 {
 	c->ops->unlock(c, key);
+}
+
+void cache_stats(struct cache *c, struct cache_stats *out)
+{
+	/* The op adds, so that a composition can sum its tiers into one struct. */
+	memset(out, 0, sizeof(*out));
+	if (c)
+		c->ops->stats(c, out);
 }
 
 void cache_destroy(struct cache *c)

@@ -2,7 +2,8 @@
  * mem: the in-process cache. Keys hash (FNV-1a, 64 bit) to one of a power-of-two number of
  * shards; each shard has its own mutex, a chained hash table of entries with an LRU list
  * through them, and a second table of refresh locks. The high half of the hash picks the shard
- * and the low half the bucket, so the two choices do not correlate.
+ * and the low half the bucket, so the two choices do not correlate. Counters live in the shards
+ * too, under the lock already held, so that counting costs no shared cache line.
  */
 #include <pthread.h>
 #include <stdbool.h>
@@ -34,6 +35,7 @@ struct mentry {
 	struct hnode h; /* first, so a struct hnode * found in the table is the entry */
 	struct mentry *newer, *older;
 	int64_t fetched_at, fresh_until, stale_until;
+	int64_t held_until; /* put time + max_hold_ms: dropped then, whatever its times say */
 	size_t len;
 	char *val;
 	char data[]; /* key, NUL, value, NUL: one allocation per entry */
@@ -51,6 +53,7 @@ struct shard {
 	struct htab entries;
 	struct htab locks;
 	struct mentry *newest, *oldest;
+	unsigned long hits, stale_hits, misses, evictions, lock_busy;
 };
 
 struct mem {
@@ -60,6 +63,7 @@ struct mem {
 	size_t cap;	 /* entries per shard */
 	size_t lock_cap; /* locks per shard */
 	size_t max_value;
+	int64_t max_hold_ms; /* 0: no cap */
 	int64_t (*now)(void);
 };
 
@@ -281,14 +285,21 @@ static enum mdm_err mem_get_one(struct mem *m, const char *key, int64_t now,
 	s = shard_of(m, hash);
 	pthread_mutex_lock(&s->mu);
 	e = (struct mentry *)htab_find(&s->entries, hash, key, klen);
-	if (e && now >= e->stale_until) {
+	if (e && (now >= e->stale_until || now >= e->held_until)) {
 		/* Gone for good: removed now rather than left to the LRU to find. */
 		entry_unlink(s, e);
 		dead = e;
-	} else if (e) {
+		e = NULL;
+	}
+	if (e) {
 		lru_unlink(s, e);
 		lru_push(s, e);
 		err = entry_copy_out(e, now < e->fresh_until ? CACHE_FRESH : CACHE_STALE, out);
+	}
+	if (err == MDM_OK) {
+		s->hits += out->state == CACHE_FRESH;
+		s->stale_hits += out->state == CACHE_STALE;
+		s->misses += out->state == CACHE_MISS;
 	}
 	pthread_mutex_unlock(&s->mu);
 	free(dead);
@@ -318,27 +329,40 @@ static enum mdm_err mem_get_many(struct cache *c, const char *const *keys, size_
 	return err;
 }
 
+/* The order every implementation checks (cache.h): 0 <= fetched_at <= fresh_until <= stale_until.
+ */
+static bool times_ok(const struct cache_times *t)
+{
+	return t && t->fetched_at >= 0 && t->fetched_at <= t->fresh_until &&
+	       t->fresh_until <= t->stale_until;
+}
+
 static enum mdm_err mem_put(struct cache *c, const char *key, const void *val, size_t len,
-			    int64_t fresh_ms, int64_t stale_ms)
+			    const struct cache_times *t)
 {
 	struct mem *m = c->priv;
 	struct mentry *e, *old, *evicted = NULL;
 	struct shard *s;
 	size_t klen;
 	uint64_t hash;
+	int64_t now;
 
-	if (!cache_key_valid(key) || (len && !val) || fresh_ms < 0 || stale_ms < 0)
+	if (!cache_key_valid(key) || (len && !val) || !times_ok(t))
 		return MDM_ERR_INVALID;
 	if (len > m->max_value)
 		return MDM_ERR_TOOBIG;
+	now = m->now();
+	if (t->stale_until <= now)
+		return MDM_OK; /* dead on arrival: nothing to keep */
 	hash = key_hash(key, &klen);
 	/* Allocate and copy before taking the shard lock: other threads wait less. */
 	e = entry_new(hash, key, klen, val, len);
 	if (!e)
 		return MDM_ERR_NOMEM;
-	e->fetched_at = m->now();
-	e->fresh_until = add_sat(e->fetched_at, fresh_ms);
-	e->stale_until = add_sat(e->fresh_until, stale_ms);
+	e->fetched_at = t->fetched_at;
+	e->fresh_until = t->fresh_until;
+	e->stale_until = t->stale_until;
+	e->held_until = m->max_hold_ms ? add_sat(now, m->max_hold_ms) : INT64_MAX;
 	s = shard_of(m, hash);
 	pthread_mutex_lock(&s->mu);
 	old = (struct mentry *)htab_take(&s->entries, hash, key, klen);
@@ -349,6 +373,7 @@ static enum mdm_err mem_put(struct cache *c, const char *key, const void *val, s
 	if (s->entries.count > m->cap) {
 		evicted = s->oldest;
 		entry_unlink(s, evicted);
+		s->evictions++;
 	}
 	pthread_mutex_unlock(&s->mu);
 	free(old);
@@ -458,6 +483,7 @@ static enum mdm_err mem_lock(struct cache *c, const char *key, int64_t ttl_ms)
 	now = m->now();
 	pthread_mutex_lock(&s->mu);
 	err = lock_take(m, s, hash, key, klen, now, add_sat(now, ttl_ms));
+	s->lock_busy += err == MDM_ERR_BUSY;
 	pthread_mutex_unlock(&s->mu);
 	return err;
 }
@@ -478,6 +504,23 @@ static void mem_unlock(struct cache *c, const char *key)
 	l = htab_take(&s->locks, hash, key, klen);
 	pthread_mutex_unlock(&s->mu);
 	free(l);
+}
+
+static void mem_stats(struct cache *c, struct cache_stats *out)
+{
+	struct mem *m = c->priv;
+
+	for (unsigned i = 0; i < m->nshards; i++) {
+		struct shard *s = &m->shards[i];
+
+		pthread_mutex_lock(&s->mu);
+		out->l1_hits += s->hits;
+		out->l1_stale_hits += s->stale_hits;
+		out->l1_misses += s->misses;
+		out->l1_evictions += s->evictions;
+		out->lock_busy += s->lock_busy;
+		pthread_mutex_unlock(&s->mu);
+	}
 }
 
 /* Frees the first n shards (those fully set up) and m. */
@@ -505,6 +548,7 @@ static const struct cache_ops mem_ops = {
     .del = mem_del,
     .lock = mem_lock,
     .unlock = mem_unlock,
+    .stats = mem_stats,
     .destroy = mem_destroy,
 };
 
@@ -514,7 +558,7 @@ static bool config_ok(const struct cache_mem_config *cfg)
 {
 	unsigned n;
 
-	if (!cfg || cfg->max_entries == 0 || cfg->max_value == 0)
+	if (!cfg || cfg->max_entries == 0 || cfg->max_value == 0 || cfg->max_hold_ms < 0)
 		return false;
 	n = cfg->shards;
 	if (n == 0 || n > SHARDS_MAX || (n & (n - 1)) != 0)
@@ -555,6 +599,7 @@ struct cache *cache_mem_create(const struct cache_mem_config *cfg)
 	/* Locks are few and short-lived; the bound only stops leaked ones piling up. */
 	m->lock_cap = cfg->max_entries;
 	m->max_value = cfg->max_value;
+	m->max_hold_ms = cfg->max_hold_ms;
 	m->now = cfg->now ? cfg->now : clock_wall_ms;
 	m->base.ops = &mem_ops;
 	m->base.priv = m;

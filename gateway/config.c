@@ -368,6 +368,7 @@ enum ftype {
 	T_ADAPTER,    /* enum adapter_type from one of choices */
 	T_SECRET,     /* char[size] through config_secret; bool at aux set when given */
 	T_ROLES,      /* unsigned ROLE_* bits from an array of role names */
+	T_SERVERS,    /* config_cache servers[] and nservers from an array of "host:port" */
 	T_SECTION,    /* nested object described by sub */
 	T_ARRAY,      /* array of objects described by arr */
 };
@@ -520,10 +521,17 @@ static enum mdm_err check_cache(struct ctx *x, void *base, const char *path)
 	const struct config_cache *c = base;
 	char kp[KEYPATH_MAX];
 
-	if ((c->shards & (c->shards - 1)) == 0)
-		return MDM_OK;
-	key_join(kp, path, "shards");
-	return fail(x, kp, "must be a power of two from 1 to 1024");
+	if ((c->shards & (c->shards - 1)) != 0) {
+		key_join(kp, path, "shards");
+		return fail(x, kp, "must be a power of two from 1 to 1024");
+	}
+	/* memcached has no authentication: without a tag anyone on its network could write
+	 * compliant=true. */
+	if (c->nservers && !c->hmac_key_set) {
+		key_join(kp, path, "hmac_key");
+		return fail(x, kp, "required when cache.servers is set");
+	}
+	return MDM_OK;
 }
 
 #define L struct config_listen
@@ -575,13 +583,32 @@ static const struct field auth_fields[] = {
 };
 #undef U
 
+static const char *check_namespace(const char *s)
+{
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+		      *s == '_' || *s == '-'))
+			return "may hold only A-Z, a-z, 0-9, '_' and '-'";
+	return NULL;
+}
+
 #define C struct config_cache
 static const struct field cache_fields[] = {
     NUM("fresh_ttl", T_DUR, C, fresh_ttl_ms, SECS(1), DAYS(7), MINS(15)),
     NUM("stale_ttl", T_DUR, C, stale_ttl_ms, 0, DAYS(7), HOURS(1)),
     NUM("negative_ttl", T_DUR, C, negative_ttl_ms, 0, DAYS(1), SECS(60)),
+    NUM("l1_ttl", T_DUR, C, l1_ttl_ms, 0, HOURS(1), SECS(5)),
     NUM("max_entries", T_SIZE, C, max_entries, 16, 100000000, 100000),
     NUM("shards", T_UINT, C, shards, 1, 1024, 16),
+    {.key = "servers", .type = T_SERVERS, AT(C, servers)},
+    STR("namespace", C, ns, 1, "mdmgw", check_namespace, 0),
+    NUM("pool_size", T_UINT, C, pool_size, 1, 1024, 16),
+    NUM("connect_timeout", T_DUR, C, connect_timeout_ms, 1, SECS(10), 50),
+    NUM("io_timeout", T_DUR, C, io_timeout_ms, 1, SECS(10), 50),
+    NUM("failure_limit", T_UINT, C, failure_limit, 1, 100, 2),
+    NUM("retry_timeout", T_DUR, C, retry_timeout_ms, SECS(1), HOURS(1), SECS(2)),
+    NUM("breaker_open", T_DUR, C, breaker_open_ms, 100, MINS(10), SECS(5)),
+    NUM("lock_wait", T_DUR, C, lock_wait_ms, 0, SECS(10), 100),
     {.key = "hmac_key",
      .type = T_SECRET,
      AT(C, hmac_key),
@@ -701,6 +728,9 @@ static void field_default(const struct field *f, void *base)
 		break;
 	case T_ROLES:
 		*(unsigned *)(void *)p = 0;
+		break;
+	case T_SERVERS:
+		((struct config_cache *)base)->nservers = 0;
 		break;
 	case T_SECTION:
 		section_defaults(f->sub, p);
@@ -914,6 +944,56 @@ static enum mdm_err parse_roles(struct ctx *x, json_t *v, unsigned *out, const c
 	return MDM_OK;
 }
 
+/* "host:port" or "[v6]:port" with a port from 1 to 65535; NULL when fine. */
+static const char *check_server(const char *s)
+{
+	const char *colon = strrchr(s, ':');
+	char *end;
+	unsigned long port;
+
+	if (!colon || colon == s)
+		return "must be \"host:port\" (\"[address]:port\" for IPv6)";
+	if (s[0] == '[' && colon[-1] != ']')
+		return "must be \"[address]:port\" for an IPv6 address";
+	if (s[0] != '[' && memchr(s, ':', (size_t)(colon - s)))
+		return "an IPv6 address must be written as \"[address]:port\"";
+	port = strtoul(colon + 1, &end, 10);
+	if (!colon[1] || *end || port < 1 || port > 65535)
+		return "port must be from 1 to 65535";
+	for (const char *c = s; c < colon; c++)
+		if (*c <= ' ' || *c == '/' || *c == '@')
+			return "host holds a character no host name has";
+	return NULL;
+}
+
+static enum mdm_err parse_servers(struct ctx *x, json_t *v, void *base, const char *path)
+{
+	struct config_cache *c = base;
+	char ep[KEYPATH_MAX];
+	const char *s, *why;
+	size_t i;
+	json_t *e;
+
+	if (!json_is_array(v))
+		return fail(x, path, "must be an array of \"host:port\" strings");
+	if (json_array_size(v) > CONFIG_MAX_SERVERS)
+		return fail(x, path, "holds more than %d servers", CONFIG_MAX_SERVERS);
+	json_array_foreach(v, i, e)
+	{
+		key_index(ep, path, i);
+		if (get_string(x, e, ep, sizeof(c->servers[0]) - 1, &s) != MDM_OK)
+			return MDM_ERR_CONFIG;
+		if ((why = check_server(s)) != NULL)
+			return fail(x, ep, "%s", why);
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(c->servers[j], s) == 0)
+				return fail(x, ep, "duplicate server");
+		str_copy(c->servers[i], sizeof(c->servers[0]), s);
+	}
+	c->nservers = json_array_size(v);
+	return MDM_OK;
+}
+
 /* unique: element i's unique member differs from those of elements 0..i-1. */
 static enum mdm_err unique(struct ctx *x, const struct array_spec *a, const char *arr, size_t i,
 			   const char *path)
@@ -982,6 +1062,8 @@ static enum mdm_err parse_field(struct ctx *x, const struct field *f, json_t *v,
 		return parse_secret(x, f, v, base, path);
 	case T_ROLES:
 		return parse_roles(x, v, (unsigned *)(void *)p, path);
+	case T_SERVERS:
+		return parse_servers(x, v, base, path);
 	case T_SECTION:
 		return load_section(x, f->sub, v, p, path);
 	case T_ARRAY:

@@ -469,7 +469,9 @@ void ise_handle(struct ise_ctx *ctx, const struct route *r, const char *body, si
 		ise_error(res, r->status, r->why);
 		memcpy(res->allow, r->allow, sizeof(res->allow));
 		return;
-	case ROUTE_HEALTHZ:
+	case ROUTE_HEALTHZ: /* answered by the server itself */
+	case ROUTE_METRICS: /* answered by admin_handle */
+	case ROUTE_PURGE:
 	case ROUTE_NOT_FOUND:
 		break;
 	}

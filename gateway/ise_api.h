@@ -28,8 +28,13 @@ struct ise_stats {
 struct ise_ctx {
 	const struct config *cfg;
 	struct lookup *lookup;
+	struct cache *cache;
+	struct adapter *const *ads;
+	size_t nads;
 	const struct snapshot *snap;
 	struct ise_stats stats;
+	/* filled by the server for /metrics: connections cut by the header and body deadlines */
+	atomic_ulong cut_header, cut_body;
 };
 
 struct ise_response {

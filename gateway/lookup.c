@@ -1,4 +1,5 @@
 #define _POSIX_C_SOURCE 200809L
+#include <jansson.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -15,127 +16,437 @@
 #include "lookup.h"
 
 #define REFRESH_QUEUE 1024
-#define LOCK_WAIT_MAX_MS 100
 #define LOCK_POLL_MS 2
-#define KEY_PREFIX "mdmgw:v1:"
+#define POINTER_MAX_IDS 64 /* vendor ids one identifier may map to at one source */
+
+struct refresh {
+	struct ident id;
+	size_t adapter;
+};
 
 struct lookup {
 	struct lookup_config cfg;
+	char ns[64];
 	struct lookup_stats stats;
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool stop;
-	struct ident queue[REFRESH_QUEUE];
+	struct refresh queue[REFRESH_QUEUE];
 	size_t qhead, qlen;
 };
 
-static int plain_key_char(unsigned char c)
+/* What one adapter said (or is cached as having said) about one identifier. */
+struct pair {
+	char pkey[CACHE_KEY_MAX + 1];
+	struct outcome oc;
+	enum cache_state state; /* CACHE_MISS: ask the adapter */
+	bool locked;            /* we hold the pointer's refresh lock */
+	size_t dev0, ndev;      /* its device keys in the request's device-key list */
+};
+
+/* --- keys ---------------------------------------------------------------------------------- */
+
+static bool plain_value(const char *v, size_t len)
 {
-	return c > 0x20 && c < 0x7f;
+	if (len == 0 || len > 128)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)v[i] <= 0x20 || (unsigned char)v[i] >= 0x7f)
+			return false;
+	return true;
 }
 
-enum mdm_err lookup_cache_key(const struct ident *id, char *out, size_t outsz)
+/* "<value>" when it can stand in a key, else "sha256:<hex>". */
+static enum mdm_err key_value(const char *v, size_t len, char *out, size_t outsz)
 {
-	const char *kind = ident_kind_name(id->kind);
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
-	char hex[2 * EVP_MAX_MD_SIZE + 1];
-	bool plain = id->len <= 128;
-	int n;
+	size_t o;
 
-	for (size_t i = 0; plain && i < id->len; i++)
-		plain = plain_key_char((unsigned char)id->value[i]);
-	if (plain) {
-		n = snprintf(out, outsz, KEY_PREFIX "%s:%s", kind, id->value);
-		return n > 0 && (size_t)n < outsz ? MDM_OK : MDM_ERR_TOOBIG;
-	}
-	if (!EVP_Digest(id->value, id->len, md, &mdlen, EVP_sha256(), NULL))
+	if (plain_value(v, len))
+		return str_copyn(out, outsz, v, len);
+	if (!EVP_Digest(v, len, md, &mdlen, EVP_sha256(), NULL))
 		return MDM_ERR_INTERNAL;
-	for (unsigned i = 0; i < mdlen; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-	n = snprintf(out, outsz, KEY_PREFIX "%s:sha256:%s", kind, hex);
-	return n > 0 && (size_t)n < outsz ? MDM_OK : MDM_ERR_TOOBIG;
+	if (outsz < 7 + 2 * (size_t)mdlen + 1)
+		return MDM_ERR_TOOBIG;
+	memcpy(out, "sha256:", 7);
+	o = 7;
+	for (unsigned i = 0; i < mdlen; i++, o += 2)
+		snprintf(out + o, 3, "%02x", md[i]);
+	return MDM_OK;
 }
 
-/* --- talking to the adapters --------------------------------------------------------------- */
-
-/* Asks every adapter about ids[0..n) and merges each identifier's outcomes into results. */
-static enum mdm_err ask_adapters(struct lookup *l, const struct ident *ids, size_t n,
-				 struct merge_result *results)
+static enum mdm_err make_key(const char *ns, const char *adapter, const char *kind, const char *v,
+			     size_t len, char *out, size_t outsz)
 {
-	struct fanout *f;
-	int64_t deadline = clock_mono_ms() + l->cfg.timeout_ms;
-	enum mdm_err e = MDM_OK;
+	char val[200];
+	enum mdm_err e = key_value(v, len, val, sizeof(val));
+	int n;
 
-	if (n == 0)
-		return MDM_OK;
-	f = fanout_create(l->cfg.ads, l->cfg.nads, n);
-	if (!f)
-		return MDM_ERR_NOMEM;
-	fanout_start(f, ids, deadline);
-	fanout_wait(f, deadline);
-	for (size_t i = 0; i < n && !e; i++) {
-		struct outcome *ocs = fanout_outcomes(f, i);
+	if (e)
+		return e;
+	n = snprintf(out, outsz, "%s:v1:%s:%s:%s", ns, adapter, kind, val);
+	return n > 0 && (size_t)n < outsz && (size_t)n <= CACHE_KEY_MAX ? MDM_OK : MDM_ERR_TOOBIG;
+}
 
-		e = merge_outcomes(&l->cfg.policy, ocs, l->cfg.nads, &results[i]);
-		for (size_t j = 0; j < l->cfg.nads; j++)
-			if (ocs[j].kind == OUTCOME_FAILED)
-				log_warn("lookup %s: adapter %s failed: %s: %s",
-					 ident_kind_name(ids[i].kind), l->cfg.ads[j]->name,
-					 fail_kind_name(ocs[j].fail), ocs[j].why);
-	}
-	fanout_release(f);
+enum mdm_err lookup_pointer_key(const char *ns, const char *adapter, const struct ident *id,
+				char *out, size_t outsz)
+{
+	return make_key(ns, adapter, ident_kind_name(id->kind), id->value, id->len, out, outsz);
+}
+
+enum mdm_err lookup_device_key(const char *ns, const char *adapter, const char *vendor_id,
+			       char *out, size_t outsz)
+{
+	return make_key(ns, adapter, "dev", vendor_id, strlen(vendor_id), out, outsz);
+}
+
+/* --- pointer values: {"r":"found","ids":[...]} or {"r":"not_enrolled"} ------------------- */
+
+static enum mdm_err pointer_encode(const struct outcome *oc, struct buf *out)
+{
+	json_t *o = json_object(), *ids = json_array();
+	char *s = NULL;
+	enum mdm_err e = MDM_ERR_NOMEM;
+
+	if (!o || !ids)
+		goto out;
+	if (json_object_set_new(o, "r", json_string(oc->kind == OUTCOME_FOUND ? "found"
+									       : "not_enrolled")))
+		goto out;
+	for (size_t i = 0; oc->kind == OUTCOME_FOUND && i < oc->ndevs && i < POINTER_MAX_IDS; i++)
+		if (json_array_append_new(ids, json_string(oc->devs[i].vendor_id)))
+			goto out;
+	if (json_object_set(o, "ids", ids))
+		goto out;
+	s = json_dumps(o, JSON_COMPACT);
+	e = s ? buf_addstr(out, s) : MDM_ERR_NOMEM;
+out:
+	free(s);
+	json_decref(ids);
+	json_decref(o);
 	return e;
 }
 
-/* Writes an answer back; failures and partial answers are never cached. */
-static void store(struct lookup *l, const char *key, const struct merge_result *r)
+/* Decodes a pointer: *found, and the vendor ids (at most max) into ids. */
+static enum mdm_err pointer_decode(const char *val, size_t len, bool *found,
+				   char ids[][GUID_MAX + 1], size_t max, size_t *nids)
 {
-	struct buf b;
-	enum mdm_err e;
+	json_t *o = json_loadb(val, len, JSON_REJECT_DUPLICATES, NULL), *arr, *v;
+	const char *r;
+	enum mdm_err e = MDM_ERR_PARSE;
+	size_t i;
 
-	if (r->verdict == MERGE_UNAVAILABLE || r->partial)
-		return;
-	buf_init(&b, ENTRY_MAX_LEN + 1);
-	e = entry_encode(r->verdict == MERGE_FOUND ? ENTRY_FOUND : ENTRY_NOT_ENROLLED, r->devs,
-			 r->ndevs, &b);
-	if (!e) {
-		if (r->verdict == MERGE_FOUND)
-			e = cache_put(l->cfg.cache, key, b.mem, b.len, l->cfg.fresh_ttl_ms,
-				      l->cfg.stale_ttl_ms);
-		else
-			e = cache_put(l->cfg.cache, key, b.mem, b.len, l->cfg.negative_ttl_ms, 0);
+	*nids = 0;
+	if (!o)
+		return e;
+	r = json_string_value(json_object_get(o, "r"));
+	arr = json_object_get(o, "ids");
+	if (!r || !json_is_array(arr) || json_array_size(arr) > max)
+		goto out;
+	*found = strcmp(r, "found") == 0;
+	if (!*found && strcmp(r, "not_enrolled") != 0)
+		goto out;
+	if (*found != (json_array_size(arr) > 0))
+		goto out;
+	json_array_foreach(arr, i, v)
+	{
+		if (!json_is_string(v) ||
+		    str_copy(ids[i], sizeof(ids[0]), json_string_value(v)) != MDM_OK)
+			goto out;
 	}
+	*nids = json_array_size(arr);
+	e = MDM_OK;
+out:
+	json_decref(o);
+	return e;
+}
+
+/* --- writing answers back ------------------------------------------------------------------ */
+
+static struct cache_times times_for(const struct lookup *l, enum outcome_kind k)
+{
+	struct cache_times t;
+
+	t.fetched_at = clock_wall_ms();
+	if (k == OUTCOME_FOUND) {
+		t.fresh_until = t.fetched_at + l->cfg.fresh_ttl_ms;
+		t.stale_until = t.fresh_until + l->cfg.stale_ttl_ms;
+	} else {
+		t.fresh_until = t.stale_until = t.fetched_at + l->cfg.negative_ttl_ms;
+	}
+	return t;
+}
+
+/* Stores what adapter a said: its device records, then the pointer naming them. */
+static void store_pair(struct lookup *l, const struct adapter *a, const char *pkey,
+		       const struct outcome *oc)
+{
+	struct cache_times t = times_for(l, oc->kind);
+	char dkey[CACHE_KEY_MAX + 1];
+	struct buf b;
+	enum mdm_err e = MDM_OK;
+
+	if (oc->kind != OUTCOME_FOUND && oc->kind != OUTCOME_NOT_ENROLLED)
+		return; /* failures are never cached; not-applicable is the adapter's own fast no */
+	buf_init(&b, ENTRY_MAX_LEN + 1);
+	for (size_t i = 0; !e && oc->kind == OUTCOME_FOUND && i < oc->ndevs; i++) {
+		buf_reset(&b);
+		e = lookup_device_key(l->ns, a->name, oc->devs[i].vendor_id, dkey, sizeof(dkey));
+		if (!e)
+			e = entry_encode(ENTRY_FOUND, &oc->devs[i], 1, &b);
+		if (!e)
+			e = cache_put(l->cfg.cache, dkey, b.mem, b.len, &t);
+	}
+	if (!e) {
+		buf_reset(&b);
+		e = pointer_encode(oc, &b);
+	}
+	if (!e)
+		e = cache_put(l->cfg.cache, pkey, b.mem, b.len, &t);
 	if (e)
-		log_warn("cache: cannot store %s: %s", key, err_str(e));
+		log_warn("cache: cannot store %s: %s", pkey, err_str(e));
 	buf_free(&b);
 }
 
-static void count_verdict(struct lookup *l, const struct merge_result *r)
+/* --- reading answers ----------------------------------------------------------------------- */
+
+static enum cache_state worse(enum cache_state a, enum cache_state b)
 {
-	if (r->verdict == MERGE_UNAVAILABLE)
-		atomic_fetch_add(&l->stats.unavailable, 1);
-	else if (r->partial)
-		atomic_fetch_add(&l->stats.partial, 1);
+	if (a == CACHE_MISS || b == CACHE_MISS)
+		return CACHE_MISS;
+	return a == CACHE_STALE || b == CACHE_STALE ? CACHE_STALE : CACHE_FRESH;
 }
 
-/* --- background refresh of stale entries --------------------------------------------------- */
-
-static void refresh_one(struct lookup *l, const struct ident *id)
+/* A corrupt value counts and is removed: the next fresh answer replaces it. */
+static void bad_value(struct lookup *l, const char *key)
 {
-	struct merge_result r;
-	char key[CACHE_KEY_MAX + 1];
+	atomic_fetch_add(&l->stats.bad_entries, 1);
+	log_warn("cache: entry %s does not decode; treated as a miss", key);
+	cache_del(l->cfg.cache, key);
+}
 
-	memset(&r, 0, sizeof(r));
-	if (lookup_cache_key(id, key, sizeof(key)) != MDM_OK)
-		return;
-	if (ask_adapters(l, id, 1, &r) == MDM_OK) {
-		count_verdict(l, &r);
-		store(l, key, &r);
+/* Adds the records of a found pointer from their entries; any missing one makes it a miss. */
+static enum cache_state add_devices(struct lookup *l, struct pair *p, const char *const *dkeys,
+				    struct cache_entry *dev, enum cache_state st)
+{
+	for (size_t k = p->dev0; k < p->dev0 + p->ndev && st != CACHE_MISS; k++) {
+		enum entry_verdict v;
+		struct device *d = NULL;
+		size_t n = 0;
+
+		if (dev[k].state == CACHE_MISS) {
+			st = CACHE_MISS;
+			break;
+		}
+		if (entry_decode(dev[k].val, dev[k].len, &v, &d, &n) != MDM_OK || n != 1) {
+			free(d);
+			bad_value(l, dkeys[k]);
+			st = CACHE_MISS;
+			break;
+		}
+		if (outcome_add(&p->oc, d) != MDM_OK)
+			st = CACHE_MISS;
+		free(d);
+		st = worse(st, dev[k].state);
 	}
-	merge_result_clear(&r);
-	cache_unlock(l->cfg.cache, key);
+	if (st == CACHE_MISS)
+		outcome_clear(&p->oc);
+	return st;
+}
+
+/* Device keys of every found pointer, appended to *dkeys (grown as needed). */
+struct keylist {
+	char (*k)[CACHE_KEY_MAX + 1];
+	const char **ptr;
+	size_t n, cap;
+};
+
+static enum mdm_err keylist_add(struct keylist *kl, const char *key)
+{
+	if (kl->n == kl->cap) {
+		size_t ncap = kl->cap ? kl->cap * 2 : 16;
+		void *k = realloc(kl->k, ncap * sizeof(*kl->k));
+
+		if (!k)
+			return MDM_ERR_NOMEM;
+		kl->k = k;
+		kl->cap = ncap;
+	}
+	str_copy(kl->k[kl->n++], sizeof(kl->k[0]), key);
+	return MDM_OK;
+}
+
+static void keylist_free(struct keylist *kl)
+{
+	free(kl->k);
+	free(kl->ptr);
+	memset(kl, 0, sizeof(*kl));
+}
+
+static enum mdm_err keylist_index(struct keylist *kl)
+{
+	kl->ptr = calloc(kl->n ? kl->n : 1, sizeof(*kl->ptr));
+	if (!kl->ptr)
+		return MDM_ERR_NOMEM;
+	for (size_t i = 0; i < kl->n; i++)
+		kl->ptr[i] = kl->k[i];
+	return MDM_OK;
+}
+
+/*
+ * Reads pairs p[0..n) (pointer keys set) from the cache: two get_many round trips in all, one
+ * for the pointers and one for every record they name. Each pair ends with an outcome and a
+ * state, CACHE_MISS when something is missing or corrupt.
+ */
+static enum mdm_err read_pairs(struct lookup *l, struct pair *p, size_t n,
+			       const size_t *adapter_of)
+{
+	const char **pk = calloc(n ? n : 1, sizeof(*pk));
+	struct cache_entry *pe = calloc(n ? n : 1, sizeof(*pe)), *de = NULL;
+	struct keylist kl = {0};
+	char ids[POINTER_MAX_IDS][GUID_MAX + 1];
+	enum mdm_err e = MDM_ERR_NOMEM;
+
+	if (!pk || !pe)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		pk[i] = p[i].pkey;
+	if (cache_get_many(l->cfg.cache, pk, n, pe) != MDM_OK)
+		for (size_t i = 0; i < n; i++) /* the cache failing is a miss, never an error */
+			cache_entry_clear(&pe[i]);
+	e = MDM_OK;
+	for (size_t i = 0; i < n; i++) {
+		bool found = false;
+		size_t nids = 0;
+		char dkey[CACHE_KEY_MAX + 1];
+
+		p[i].state = pe[i].state;
+		p[i].dev0 = kl.n;
+		p[i].ndev = 0;
+		outcome_init(&p[i].oc);
+		if (pe[i].state == CACHE_MISS)
+			continue;
+		if (pointer_decode(pe[i].val, pe[i].len, &found, ids, POINTER_MAX_IDS, &nids)) {
+			bad_value(l, p[i].pkey);
+			p[i].state = CACHE_MISS;
+			continue;
+		}
+		for (size_t k = 0; k < nids; k++) {
+			e = lookup_device_key(l->ns, l->cfg.ads[adapter_of[i]]->name, ids[k], dkey,
+					      sizeof(dkey));
+			if (!e)
+				e = keylist_add(&kl, dkey);
+			if (e)
+				break;
+		}
+		if (e)
+			goto out;
+		p[i].ndev = nids;
+	}
+	e = keylist_index(&kl);
+	if (e)
+		goto out;
+	de = calloc(kl.n ? kl.n : 1, sizeof(*de));
+	if (!de) {
+		e = MDM_ERR_NOMEM;
+		goto out;
+	}
+	if (kl.n && cache_get_many(l->cfg.cache, kl.ptr, kl.n, de) != MDM_OK)
+		for (size_t k = 0; k < kl.n; k++)
+			cache_entry_clear(&de[k]);
+	for (size_t i = 0; i < n; i++)
+		if (p[i].state != CACHE_MISS)
+			p[i].state = add_devices(l, &p[i], kl.ptr, de, p[i].state);
+	e = MDM_OK;
+out:
+	for (size_t i = 0; pe && i < n; i++)
+		cache_entry_clear(&pe[i]);
+	for (size_t k = 0; de && k < kl.n; k++)
+		cache_entry_clear(&de[k]);
+	free(pk);
+	free(pe);
+	free(de);
+	keylist_free(&kl);
+	return e;
+}
+
+/* --- asking the adapters ------------------------------------------------------------------- */
+
+/*
+ * Asks adapter j about the identifiers of the pairs that need it, for every adapter at once
+ * (each adapter gets only its own misses), and moves the answers into the pairs.
+ */
+static enum mdm_err ask_adapters(struct lookup *l, struct pair *p, const struct ident *const *idof,
+				 const size_t *adapter_of, const size_t *need, size_t nneed)
+{
+	struct fanout *f[LOOKUP_MAX_ADAPTERS] = {0};
+	struct ident *ids[LOOKUP_MAX_ADAPTERS] = {0};
+	size_t count[LOOKUP_MAX_ADAPTERS] = {0}, at[LOOKUP_MAX_ADAPTERS] = {0};
+	int64_t deadline = clock_mono_ms() + l->cfg.timeout_ms;
+	enum mdm_err e = MDM_ERR_NOMEM;
+
+	for (size_t k = 0; k < nneed; k++)
+		count[adapter_of[need[k]]]++;
+	for (size_t j = 0; j < l->cfg.nads; j++) {
+		if (!count[j])
+			continue;
+		ids[j] = calloc(count[j], sizeof(*ids[j]));
+		f[j] = fanout_create(&l->cfg.ads[j], 1, count[j]);
+		if (!ids[j] || !f[j])
+			goto out;
+	}
+	for (size_t k = 0; k < nneed; k++) {
+		size_t j = adapter_of[need[k]];
+
+		ids[j][at[j]++] = *idof[need[k]];
+	}
+	for (size_t j = 0; j < l->cfg.nads; j++) {
+		if (!count[j])
+			continue;
+		atomic_fetch_add(&l->stats.adapter_lookups[j], count[j]);
+		fanout_start(f[j], ids[j], deadline);
+	}
+	memset(at, 0, sizeof(at));
+	for (size_t j = 0; j < l->cfg.nads; j++)
+		if (count[j])
+			fanout_wait(f[j], deadline);
+	for (size_t k = 0; k < nneed; k++) {
+		size_t j = adapter_of[need[k]];
+		struct outcome *oc = fanout_outcomes(f[j], at[j]++);
+
+		outcome_move(&p[need[k]].oc, oc);
+		if (p[need[k]].oc.kind == OUTCOME_FAILED)
+			log_warn("lookup %s: adapter %s failed: %s: %s",
+				 ident_kind_name(idof[need[k]]->kind), l->cfg.ads[j]->name,
+				 fail_kind_name(p[need[k]].oc.fail), p[need[k]].oc.why);
+	}
+	e = MDM_OK;
+out:
+	for (size_t j = 0; j < l->cfg.nads; j++) {
+		fanout_release(f[j]);
+		free(ids[j]);
+	}
+	return e;
+}
+
+/* --- background refresh of stale pairs ----------------------------------------------------- */
+
+static void refresh_one(struct lookup *l, const struct refresh *r)
+{
+	struct pair p;
+	const struct ident *idp = &r->id;
+	size_t zero = 0;
+
+	memset(&p, 0, sizeof(p));
+	outcome_init(&p.oc);
+	if (lookup_pointer_key(l->ns, l->cfg.ads[r->adapter]->name, &r->id, p.pkey,
+			       sizeof(p.pkey)) == MDM_OK &&
+	    ask_adapters(l, &p, &idp, &r->adapter, &zero, 1) == MDM_OK)
+		store_pair(l, l->cfg.ads[r->adapter], p.pkey, &p.oc);
+	outcome_clear(&p.oc);
+	cache_unlock(l->cfg.cache, p.pkey);
 	atomic_fetch_add(&l->stats.refreshes, 1);
 }
 
@@ -145,31 +456,35 @@ static void *refresh_main(void *arg)
 
 	pthread_mutex_lock(&l->mu);
 	for (;;) {
-		struct ident id;
+		struct refresh r;
 
 		while (!l->stop && l->qlen == 0)
 			pthread_cond_wait(&l->cv, &l->mu);
 		if (l->stop)
 			break;
-		id = l->queue[l->qhead];
+		r = l->queue[l->qhead];
 		l->qhead = (l->qhead + 1) % REFRESH_QUEUE;
 		l->qlen--;
 		pthread_mutex_unlock(&l->mu);
-		refresh_one(l, &id);
+		refresh_one(l, &r);
 		pthread_mutex_lock(&l->mu);
 	}
 	pthread_mutex_unlock(&l->mu);
 	return NULL;
 }
 
-/* Queues a refresh of a stale key the caller has locked; a full queue lets the lock go. */
-static void refresh_later(struct lookup *l, const struct ident *id, const char *key)
+/* Queues the refresh of a stale pair whose lock the caller holds; a full queue lets it go. */
+static void refresh_later(struct lookup *l, const struct ident *id, size_t adapter,
+			  const char *pkey)
 {
 	bool queued = false;
 
 	pthread_mutex_lock(&l->mu);
 	if (!l->stop && l->qlen < REFRESH_QUEUE) {
-		l->queue[(l->qhead + l->qlen) % REFRESH_QUEUE] = *id;
+		struct refresh *r = &l->queue[(l->qhead + l->qlen) % REFRESH_QUEUE];
+
+		r->id = *id;
+		r->adapter = adapter;
 		l->qlen++;
 		queued = true;
 		pthread_cond_signal(&l->cv);
@@ -177,7 +492,7 @@ static void refresh_later(struct lookup *l, const struct ident *id, const char *
 	pthread_mutex_unlock(&l->mu);
 	if (!queued) {
 		atomic_fetch_add(&l->stats.refresh_dropped, 1);
-		cache_unlock(l->cfg.cache, key);
+		cache_unlock(l->cfg.cache, pkey);
 	}
 }
 
@@ -188,49 +503,20 @@ static int64_t lock_ttl(const struct lookup *l)
 	return 2 * l->cfg.timeout_ms + 1000;
 }
 
-/* Decodes a cache value into a result; a corrupt value counts and reads as a miss. */
-static bool from_entry(struct lookup *l, const char *key, const struct cache_entry *ce,
-		       struct merge_result *r)
+/* Another request is filling this pair: wait a little for its answer before asking ourselves. */
+static bool wait_for_other(struct lookup *l, struct pair *p, size_t adapter)
 {
-	enum entry_verdict v;
-
-	memset(r, 0, sizeof(*r));
-	if (entry_decode(ce->val, ce->len, &v, &r->devs, &r->ndevs) != MDM_OK) {
-		atomic_fetch_add(&l->stats.bad_entries, 1);
-		log_warn("cache: entry %s does not decode; treated as a miss", key);
-		cache_del(l->cfg.cache, key);
-		return false;
-	}
-	r->verdict = v == ENTRY_FOUND ? MERGE_FOUND : MERGE_NOT_ENROLLED;
-	return true;
-}
-
-/* Another request is filling key: wait a little for its answer before asking ourselves. */
-static bool wait_for_other(struct lookup *l, const char *key, struct merge_result *r)
-{
-	int64_t until = clock_mono_ms() + (l->cfg.timeout_ms < LOCK_WAIT_MAX_MS ? l->cfg.timeout_ms
-										: LOCK_WAIT_MAX_MS);
+	int64_t until = clock_mono_ms() + l->cfg.lock_wait_ms;
 	struct timespec ts = {0, LOCK_POLL_MS * 1000000L};
 
 	atomic_fetch_add(&l->stats.lock_waits, 1);
 	while (clock_mono_ms() < until) {
-		struct cache_entry ce;
-		bool ok = false;
-
 		nanosleep(&ts, NULL);
-		if (cache_get(l->cfg.cache, key, &ce) == MDM_OK && ce.state != CACHE_MISS)
-			ok = from_entry(l, key, &ce, r);
-		cache_entry_clear(&ce);
-		if (ok)
+		if (read_pairs(l, p, 1, &adapter) == MDM_OK && p->state != CACHE_MISS)
 			return true;
 	}
 	return false;
 }
-
-struct miss {
-	size_t index; /* into the caller's ids */
-	bool locked;
-};
 
 struct keyed {
 	const char *key;
@@ -246,18 +532,18 @@ static int cmp_keyed(const void *a, const void *b)
 }
 
 /*
- * dup[i] = the first index asking for the same key as i (i itself when first). A batch may
- * name one device many times; it is looked up once, or the later copies would wait on the
+ * dup[i] = the first index asking for the same identifier as i (i itself when first). A batch
+ * may name one device many times; it is looked up once, or the later copies would wait on the
  * first copy's lock. Sorting keeps this O(n log n) for a batch of query_max_size.
  */
-static enum mdm_err find_duplicates(const char *const *keys, size_t n, size_t *dup)
+static enum mdm_err find_duplicates(const struct pair *p, size_t nads, size_t n, size_t *dup)
 {
 	struct keyed *order = malloc((n ? n : 1) * sizeof(*order));
 
 	if (!order)
 		return MDM_ERR_NOMEM;
 	for (size_t i = 0; i < n; i++) {
-		order[i].key = keys[i];
+		order[i].key = p[i * nads].pkey; /* the first adapter's pointer names the identifier */
 		order[i].index = dup[i] = i;
 	}
 	qsort(order, n, sizeof(*order), cmp_keyed);
@@ -281,108 +567,199 @@ static enum mdm_err copy_result(const struct merge_result *src, struct merge_res
 	return MDM_OK;
 }
 
+/* Claims or waits for the misses, and queues refreshes of stale pairs. need[] gets the misses. */
+static size_t plan(struct lookup *l, struct pair *p, size_t np, const struct ident *const *idof,
+		   const size_t *adapter_of, const size_t *dup_pair, size_t *need)
+{
+	size_t nneed = 0;
+
+	for (size_t k = 0; k < np; k++) {
+		if (dup_pair[k] != k)
+			continue;
+		if (p[k].state == CACHE_FRESH) {
+			atomic_fetch_add(&l->stats.fresh_hits, 1);
+			continue;
+		}
+		if (p[k].state == CACHE_STALE) {
+			atomic_fetch_add(&l->stats.stale_hits, 1);
+			if (cache_lock(l->cfg.cache, p[k].pkey, lock_ttl(l)) == MDM_OK)
+				refresh_later(l, idof[k], adapter_of[k], p[k].pkey);
+			continue;
+		}
+		atomic_fetch_add(&l->stats.misses, 1);
+		p[k].locked = cache_lock(l->cfg.cache, p[k].pkey, lock_ttl(l)) == MDM_OK;
+		if (!p[k].locked && wait_for_other(l, &p[k], adapter_of[k]))
+			continue;
+		need[nneed++] = k;
+	}
+	return nneed;
+}
+
+struct request {
+	struct pair *p;
+	const struct ident **idof;
+	size_t *adapter_of, *dup, *dup_pair, *need;
+};
+
+static void request_free(struct request *rq, size_t np)
+{
+	for (size_t k = 0; rq->p && k < np; k++)
+		outcome_clear(&rq->p[k].oc);
+	free(rq->p);
+	free(rq->idof);
+	free(rq->adapter_of);
+	free(rq->dup);
+	free(rq->dup_pair);
+	free(rq->need);
+}
+
+static enum mdm_err request_init(struct lookup *l, const struct ident *ids, size_t n,
+				 struct request *rq)
+{
+	size_t np = n * l->cfg.nads, m = np ? np : 1;
+	enum mdm_err e;
+
+	memset(rq, 0, sizeof(*rq));
+	rq->p = calloc(m, sizeof(*rq->p));
+	rq->idof = calloc(m, sizeof(*rq->idof));
+	rq->adapter_of = calloc(m, sizeof(*rq->adapter_of));
+	rq->dup = calloc(n ? n : 1, sizeof(*rq->dup));
+	rq->dup_pair = calloc(m, sizeof(*rq->dup_pair));
+	rq->need = calloc(m, sizeof(*rq->need));
+	if (!rq->p || !rq->idof || !rq->adapter_of || !rq->dup || !rq->dup_pair || !rq->need)
+		return MDM_ERR_NOMEM;
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < l->cfg.nads; j++) {
+			size_t k = i * l->cfg.nads + j;
+
+			outcome_init(&rq->p[k].oc);
+			rq->idof[k] = &ids[i];
+			rq->adapter_of[k] = j;
+			e = lookup_pointer_key(l->ns, l->cfg.ads[j]->name, &ids[i], rq->p[k].pkey,
+					       sizeof(rq->p[k].pkey));
+			if (e)
+				return e;
+		}
+	}
+	if (l->cfg.nads == 0)
+		return MDM_OK;
+	e = find_duplicates(rq->p, l->cfg.nads, n, rq->dup);
+	for (size_t k = 0; !e && k < np; k++)
+		rq->dup_pair[k] = rq->dup[k / l->cfg.nads] * l->cfg.nads + k % l->cfg.nads;
+	return e;
+}
+
+static enum mdm_err merge_all(struct lookup *l, struct request *rq, size_t n,
+			      struct merge_result *results)
+{
+	enum mdm_err e = MDM_OK;
+	struct outcome *ocs = calloc(l->cfg.nads ? l->cfg.nads : 1, sizeof(*ocs));
+
+	if (!ocs)
+		return MDM_ERR_NOMEM;
+	for (size_t i = 0; i < n && !e; i++) {
+		if (rq->dup[i] != i)
+			continue;
+		/* merge_outcomes reads the outcomes; shallow copies are enough. */
+		for (size_t j = 0; j < l->cfg.nads; j++)
+			ocs[j] = rq->p[i * l->cfg.nads + j].oc;
+		e = merge_outcomes(&l->cfg.policy, ocs, l->cfg.nads, &results[i]);
+		if (!e && results[i].verdict == MERGE_UNAVAILABLE)
+			atomic_fetch_add(&l->stats.unavailable, 1);
+		else if (!e && results[i].partial)
+			atomic_fetch_add(&l->stats.partial, 1);
+	}
+	for (size_t i = 0; i < n && !e; i++)
+		if (rq->dup[i] != i)
+			e = copy_result(&results[rq->dup[i]], &results[i]);
+	free(ocs);
+	return e;
+}
+
 enum mdm_err lookup_many(struct lookup *l, const struct ident *ids, size_t n,
 			 struct merge_result *results)
 {
-	char(*keys)[CACHE_KEY_MAX + 1] = NULL;
-	const char **keyp = NULL;
-	struct cache_entry *ce = NULL;
-	struct miss *miss = NULL;
-	struct ident *mids = NULL;
-	struct merge_result *mres = NULL;
-	size_t *dup = NULL;
-	size_t nmiss = 0;
-	enum mdm_err e = MDM_ERR_NOMEM;
+	struct request rq;
+	size_t np = n * l->cfg.nads, nneed = 0;
+	enum mdm_err e;
 
 	if (n > l->cfg.max_batch)
 		return MDM_ERR_TOOBIG;
 	memset(results, 0, n * sizeof(*results));
-	keys = calloc(n ? n : 1, sizeof(*keys));
-	keyp = calloc(n ? n : 1, sizeof(*keyp));
-	ce = calloc(n ? n : 1, sizeof(*ce));
-	miss = calloc(n ? n : 1, sizeof(*miss));
-	dup = calloc(n ? n : 1, sizeof(*dup));
-	if (!keys || !keyp || !ce || !miss || !dup)
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		e = lookup_cache_key(&ids[i], keys[i], sizeof(keys[i]));
-		if (e)
-			goto out;
-		keyp[i] = keys[i];
+	e = request_init(l, ids, n, &rq);
+	if (!e)
+		e = read_pairs(l, rq.p, np, rq.adapter_of);
+	if (!e) {
+		nneed = plan(l, rq.p, np, rq.idof, rq.adapter_of, rq.dup_pair, rq.need);
+		e = nneed ? ask_adapters(l, rq.p, rq.idof, rq.adapter_of, rq.need, nneed) : MDM_OK;
 	}
-	e = find_duplicates(keyp, n, dup);
-	if (e)
-		goto out;
-	e = cache_get_many(l->cfg.cache, keyp, n, ce);
-	if (e) /* the cache failing is a miss for every key, never an error for the client */
-		for (size_t i = 0; i < n; i++)
-			cache_entry_clear(&ce[i]);
-	for (size_t i = 0; i < n; i++) {
-		if (dup[i] != i)
-			continue;
-		if (ce[i].state != CACHE_MISS && from_entry(l, keys[i], &ce[i], &results[i])) {
-			if (ce[i].state == CACHE_FRESH) {
-				atomic_fetch_add(&l->stats.fresh_hits, 1);
-				continue;
-			}
-			atomic_fetch_add(&l->stats.stale_hits, 1);
-			if (cache_lock(l->cfg.cache, keys[i], lock_ttl(l)) == MDM_OK)
-				refresh_later(l, &ids[i], keys[i]);
-			continue;
-		}
-		atomic_fetch_add(&l->stats.misses, 1);
-		miss[nmiss].index = i;
-		miss[nmiss].locked = cache_lock(l->cfg.cache, keys[i], lock_ttl(l)) == MDM_OK;
-		if (!miss[nmiss].locked && wait_for_other(l, keys[i], &results[i]))
-			continue;
-		nmiss++;
-	}
-	e = MDM_ERR_NOMEM;
-	mids = calloc(nmiss ? nmiss : 1, sizeof(*mids));
-	mres = calloc(nmiss ? nmiss : 1, sizeof(*mres));
-	if (!mids || !mres)
-		goto unlock;
-	for (size_t m = 0; m < nmiss; m++)
-		mids[m] = ids[miss[m].index];
-	e = ask_adapters(l, mids, nmiss, mres);
-	for (size_t m = 0; m < nmiss && !e; m++) {
-		results[miss[m].index] = mres[m];
-		memset(&mres[m], 0, sizeof(mres[m]));
-		count_verdict(l, &results[miss[m].index]);
-		store(l, keys[miss[m].index], &results[miss[m].index]);
-	}
-	for (size_t i = 0; i < n && !e; i++)
-		if (dup[i] != i)
-			e = copy_result(&results[dup[i]], &results[i]);
-unlock:
-	for (size_t m = 0; m < nmiss; m++)
-		if (miss[m].locked)
-			cache_unlock(l->cfg.cache, keys[miss[m].index]);
-	for (size_t m = 0; mres && m < nmiss; m++)
-		merge_result_clear(&mres[m]);
-out:
-	for (size_t i = 0; ce && i < n; i++)
-		cache_entry_clear(&ce[i]);
+	for (size_t k = 0; !e && k < nneed; k++)
+		store_pair(l, l->cfg.ads[rq.adapter_of[rq.need[k]]], rq.p[rq.need[k]].pkey,
+			   &rq.p[rq.need[k]].oc);
+	for (size_t k = 0; rq.p && k < np; k++)
+		if (rq.p[k].locked)
+			cache_unlock(l->cfg.cache, rq.p[k].pkey);
+	if (!e)
+		e = merge_all(l, &rq, n, results);
 	if (e)
 		for (size_t i = 0; i < n; i++)
 			merge_result_clear(&results[i]);
-	free(keys);
-	free(keyp);
-	free(ce);
-	free(miss);
-	free(dup);
-	free(mids);
-	free(mres);
+	request_free(&rq, np);
 	return e;
+}
+
+/* Deletes one adapter's pointer for id and the records it names; counts what went. */
+static void purge_pointer(struct lookup *l, size_t j, const char *pkey, size_t *removed)
+{
+	char ids[POINTER_MAX_IDS][GUID_MAX + 1], dkey[CACHE_KEY_MAX + 1];
+	struct cache_entry ce;
+	bool found = false;
+	size_t nids = 0;
+
+	if (cache_get(l->cfg.cache, pkey, &ce) == MDM_OK && ce.state != CACHE_MISS &&
+	    pointer_decode(ce.val, ce.len, &found, ids, POINTER_MAX_IDS, &nids) == MDM_OK) {
+		for (size_t k = 0; k < nids; k++)
+			if (lookup_device_key(l->ns, l->cfg.ads[j]->name, ids[k], dkey,
+					      sizeof(dkey)) == MDM_OK &&
+			    cache_del(l->cfg.cache, dkey) == MDM_OK)
+				(*removed)++;
+		(*removed)++;
+	}
+	cache_entry_clear(&ce);
+	cache_del(l->cfg.cache, pkey);
+}
+
+enum mdm_err lookup_purge(struct lookup *l, const struct ident *id, size_t *removed)
+{
+	char pkey[CACHE_KEY_MAX + 1];
+
+	*removed = 0;
+	for (size_t j = 0; j < l->cfg.nads; j++) {
+		enum mdm_err e = lookup_pointer_key(l->ns, l->cfg.ads[j]->name, id, pkey,
+						    sizeof(pkey));
+
+		if (e)
+			return e;
+		purge_pointer(l, j, pkey, removed);
+	}
+	return MDM_OK;
 }
 
 struct lookup *lookup_create(const struct lookup_config *cfg)
 {
-	struct lookup *l = calloc(1, sizeof(*l));
+	struct lookup *l;
 
+	if (cfg->nads > LOOKUP_MAX_ADAPTERS || !cfg->ns || !*cfg->ns)
+		return NULL;
+	l = calloc(1, sizeof(*l));
 	if (!l)
 		return NULL;
 	l->cfg = *cfg;
+	if (str_copy(l->ns, sizeof(l->ns), cfg->ns) != MDM_OK) {
+		free(l);
+		return NULL;
+	}
+	l->cfg.ns = l->ns;
 	pthread_mutex_init(&l->mu, NULL);
 	pthread_cond_init(&l->cv, NULL);
 	if (pthread_create(&l->thread, NULL, refresh_main, l) != 0) {

@@ -1,9 +1,19 @@
 /*
  * lookup: the answer for one or more identifiers, from the cache when it can and from the
- * adapters when it must. Fresh entries are served as they are; stale ones are served at once
- * while one background refresh per key runs; misses fan out to every adapter, are merged, and
- * written back (found: fresh + stale TTL; not enrolled: the negative TTL; failures never).
- * A key whose refresh is already running elsewhere is waited for briefly, then asked directly.
+ * adapters when it must.
+ *
+ * What is cached is what each source said, never the merged verdict, so one adapter's refresh
+ * never erases another's data and the merge is computed on read:
+ *   <ns>:v1:<adapter>:dev:<vendor id>      one device record of one source
+ *   <ns>:v1:<adapter>:<kind>:<value>       a pointer: the vendor ids this identifier maps to at
+ *                                          that source, or "not enrolled" there
+ * (values longer than 128 bytes or not plain printable ASCII are replaced by "sha256:<hex>").
+ * A pointer and the records it names are read with one get_many each, for every identifier and
+ * adapter of a request at once. A pair (identifier, adapter) whose pointer or records are
+ * missing is asked of that adapter only; fresh answers are written back (found: fresh_ttl then
+ * stale_ttl; not enrolled: negative_ttl; failures never). A stale pair is served at once while
+ * one background refresh per pointer runs. A pointer being filled by someone else is waited
+ * for up to lock_wait_ms, then asked directly.
  */
 #ifndef MDM_LOOKUP_H
 #define MDM_LOOKUP_H
@@ -16,12 +26,16 @@
 #include "../cache/cache.h"
 #include "merge.h"
 
+#define LOOKUP_MAX_ADAPTERS 32
+
 struct lookup_config {
 	struct adapter *const *ads;
-	size_t nads;
+	size_t nads; /* at most LOOKUP_MAX_ADAPTERS */
 	struct cache *cache;
 	struct merge_policy policy;
-	int64_t timeout_ms; /* per lookup */
+	const char *ns;          /* key namespace, e.g. "mdmgw" */
+	int64_t timeout_ms;      /* per lookup */
+	int64_t lock_wait_ms;    /* wait for another filler before asking ourselves */
 	int64_t fresh_ttl_ms;
 	int64_t stale_ttl_ms;
 	int64_t negative_ttl_ms;
@@ -29,7 +43,7 @@ struct lookup_config {
 };
 
 struct lookup_stats {
-	atomic_ulong fresh_hits;
+	atomic_ulong fresh_hits;  /* (identifier, adapter) pairs answered from the cache */
 	atomic_ulong stale_hits;
 	atomic_ulong misses;
 	atomic_ulong refreshes;
@@ -38,11 +52,12 @@ struct lookup_stats {
 	atomic_ulong partial;
 	atomic_ulong unavailable;
 	atomic_ulong bad_entries;
+	atomic_ulong adapter_lookups[LOOKUP_MAX_ADAPTERS]; /* identifiers asked of each adapter */
 };
 
 struct lookup;
 
-/* lookup_create: starts the refresh thread. NULL on no memory. */
+/* lookup_create: starts the refresh thread. NULL on bad config or no memory. */
 struct lookup *lookup_create(const struct lookup_config *cfg);
 /* lookup_destroy: stops the refresh thread (dropping queued refreshes) and frees. */
 void lookup_destroy(struct lookup *l);
@@ -54,9 +69,17 @@ void lookup_destroy(struct lookup *l);
 enum mdm_err lookup_many(struct lookup *l, const struct ident *ids, size_t n,
 			 struct merge_result *results);
 
-/* lookup_cache_key: the cache key of an identifier ("mdmgw:v1:mac:0026B424FEB4"); values
- * that are long or not plain printable ASCII are replaced by their SHA-256 in hex. */
-enum mdm_err lookup_cache_key(const struct ident *id, char *out, size_t outsz);
+/*
+ * lookup_purge: removes from the cache what every adapter said about id, and the device
+ * records it pointed to, so the next query asks the vendors. *removed counts keys deleted.
+ */
+enum mdm_err lookup_purge(struct lookup *l, const struct ident *id, size_t *removed);
+
+/* lookup_pointer_key / lookup_device_key: the cache keys described above. */
+enum mdm_err lookup_pointer_key(const char *ns, const char *adapter, const struct ident *id,
+				char *out, size_t outsz);
+enum mdm_err lookup_device_key(const char *ns, const char *adapter, const char *vendor_id,
+			       char *out, size_t outsz);
 
 const struct lookup_stats *lookup_stats(const struct lookup *l);
 

@@ -117,31 +117,75 @@ static int load(struct gateway *g, const char *path)
 	return make_adapters(g);
 }
 
-static int build_services(struct gateway *g)
+/*
+ * The cache: in-process alone without memcached; with memcached, an in-process tier holding
+ * entries at most l1_ttl (none when l1_ttl is 0) in front of memcached.
+ */
+static struct cache *make_cache(const struct config_cache *cc)
 {
-	struct cache_mem_config cc = {
-	    .max_entries = g->cfg.cache.max_entries,
-	    .shards = g->cfg.cache.shards,
+	struct cache_mem_config mc = {
+	    .max_entries = cc->max_entries,
+	    .shards = cc->shards,
 	    .max_value = ENTRY_MAX_LEN,
+	    .max_hold_ms = cc->nservers ? cc->l1_ttl_ms : 0,
 	    .now = NULL,
 	};
+	const char *servers[CONFIG_MAX_SERVERS];
+	struct cache_mc_config mcc = {
+	    .servers = servers,
+	    .nservers = cc->nservers,
+	    .hmac_key = (const unsigned char *)cc->hmac_key,
+	    .hmac_key_len = strlen(cc->hmac_key),
+	    .pool_size = cc->pool_size,
+	    .connect_timeout_ms = cc->connect_timeout_ms,
+	    .io_timeout_ms = cc->io_timeout_ms,
+	    .failure_limit = cc->failure_limit,
+	    .retry_timeout_ms = cc->retry_timeout_ms,
+	    .breaker_open_ms = cc->breaker_open_ms,
+	    .max_value = ENTRY_MAX_LEN + 512,
+	    .now = NULL,
+	};
+	struct cache *l1 = NULL, *l2;
+	char why[256];
+
+	if (!cc->nservers)
+		return cache_mem_create(&mc);
+	for (size_t i = 0; i < cc->nservers; i++)
+		servers[i] = cc->servers[i];
+	if (cc->l1_ttl_ms > 0 && !(l1 = cache_mem_create(&mc)))
+		return NULL;
+	l2 = cache_mc_create(&mcc, why, sizeof(why));
+	if (!l2) {
+		log_err("cache: memcached: %s", why);
+		cache_destroy(l1);
+		return NULL;
+	}
+	log_info("cache: memcached on %zu server(s), in-process tier %s", cc->nservers,
+		 l1 ? "in front" : "off");
+	return cache_tiered_create(l1, l2);
+}
+
+static int build_services(struct gateway *g)
+{
 	struct lookup_config lc = {
 	    .ads = g->ads,
 	    .nads = g->nads,
 	    .policy = {g->cfg.api.compliant_requires_all, g->cfg.api.partial_is_unavailable},
+	    .ns = g->cfg.cache.ns,
 	    .timeout_ms = g->cfg.api.lookup_timeout_ms,
+	    .lock_wait_ms = g->cfg.cache.lock_wait_ms,
 	    .fresh_ttl_ms = g->cfg.cache.fresh_ttl_ms,
 	    .stale_ttl_ms = g->cfg.cache.stale_ttl_ms,
 	    .negative_ttl_ms = g->cfg.cache.negative_ttl_ms,
 	    .max_batch = g->cfg.api.query_max_size,
 	};
 
-	g->cache = cache_mem_create(&cc);
+	g->cache = make_cache(&g->cfg.cache);
 	lc.cache = g->cache;
 	g->lookup = g->cache ? lookup_create(&lc) : NULL;
 	g->auth = auth_create(&g->cfg.auth, g->cfg.accounts, g->cfg.naccounts);
 	if (!g->cache || !g->lookup || !g->auth) {
-		log_err("cannot set up the cache, lookup or auth: out of memory");
+		log_err("cannot set up the cache, lookup or auth");
 		return -1;
 	}
 	if (snapshot_build(g->ads, g->nads, &lc.policy, clock_mono_ms() + SNAPSHOT_BUILD_MS,
@@ -155,6 +199,9 @@ static int build_services(struct gateway *g)
 		 g->snap->nlist[SNAP_NONCOMPLIANT]);
 	g->ise.cfg = &g->cfg;
 	g->ise.lookup = g->lookup;
+	g->ise.cache = g->cache;
+	g->ise.ads = g->ads;
+	g->ise.nads = g->nads;
 	g->ise.snap = g->snap;
 	return 0;
 }

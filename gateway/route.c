@@ -495,6 +495,22 @@ void route_parse(const char *method, const char *path, const struct route_arg *r
 		r->kind = ROUTE_HEALTHZ;
 		return;
 	}
+	/* The gateway's own API is not the ISE API: no instance prefix, whatever is configured. */
+	if (sg.n == 1 && seg_is(&sg, 0, "metrics")) {
+		if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+			return bad_method(r, "GET");
+		r->kind = ROUTE_METRICS;
+		return;
+	}
+	if (sg.n == 5 && seg_is(&sg, 0, "api") && seg_is(&sg, 1, "v1") && seg_is(&sg, 2, "cache") &&
+	    seg_is(&sg, 3, "devices")) {
+		if (strcmp(method, "DELETE") != 0)
+			return bad_method(r, "DELETE");
+		if (str_copyn(r->value, sizeof(r->value), sg.s[4], sg.len[4]) != MDM_OK)
+			return bad(r, 400, "identifier is too long");
+		r->kind = ROUTE_PURGE;
+		return;
+	}
 	/* With an instance configured, every API path must carry it; without, none may. */
 	if (instance && *instance) {
 		if (!seg_is(&sg, 0, instance))

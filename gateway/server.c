@@ -17,6 +17,7 @@
 #include "../core/buf.h"
 #include "../core/clock.h"
 #include "../core/log.h"
+#include "admin.h"
 #include "route.h"
 #include "server.h"
 
@@ -65,7 +66,6 @@ struct server {
 	bool stopping;
 	pthread_cond_t stop_cv;
 	atomic_uint inflight;
-	atomic_ulong cut_header, cut_body;
 };
 
 /* --- deadlines ----------------------------------------------------------------------------- */
@@ -98,9 +98,9 @@ static void reap_once(struct server *s)
 		shutdown(c->fd, SHUT_RDWR);
 		c->cut = true;
 		if (c->phase == PHASE_HEADERS)
-			atomic_fetch_add(&s->cut_header, 1);
+			atomic_fetch_add(&s->deps.ise->cut_header, 1);
 		else
-			atomic_fetch_add(&s->cut_body, 1);
+			atomic_fetch_add(&s->deps.ise->cut_body, 1);
 		log_debug("server: cut a connection past its %s deadline",
 			  c->phase == PHASE_HEADERS ? "header" : "body");
 	}
@@ -241,9 +241,22 @@ static void client_address(struct MHD_Connection *mc, char *out, size_t sz)
 			  out, (socklen_t)sz);
 }
 
+/* The role a route needs; 0 for routes that answer an error whoever asks. */
 static unsigned route_role(enum route_kind k)
 {
-	return k == ROUTE_ACTION ? ROLE_ACTION : ROLE_QUERY;
+	switch (k) {
+	case ROUTE_MDMINFO:
+	case ROUTE_DEVICES:
+	case ROUTE_BATCH:
+		return ROLE_QUERY;
+	case ROUTE_ACTION:
+		return ROLE_ACTION;
+	case ROUTE_METRICS:
+	case ROUTE_PURGE:
+		return ROLE_ADMIN;
+	default:
+		return 0;
+	}
 }
 
 /* Authenticates and routes on the first call, before any body is read. */
@@ -291,9 +304,7 @@ static enum MHD_Result first_call(struct server *s, struct MHD_Connection *mc, s
 				  MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 				  "Basic realm=\"mdmgw\", charset=\"UTF-8\"");
 	}
-	if ((rq->route.kind == ROUTE_MDMINFO || rq->route.kind == ROUTE_DEVICES ||
-	     rq->route.kind == ROUTE_BATCH || rq->route.kind == ROUTE_ACTION) &&
-	    !(ar.roles & route_role(rq->route.kind))) {
+	if (route_role(rq->route.kind) && !(ar.roles & route_role(rq->route.kind))) {
 		rq->answered = true;
 		log_info("server: %s %s by %s from %s: forbidden (role)", method, url, rq->user,
 			 addr);
@@ -317,7 +328,11 @@ static enum MHD_Result answer(struct server *s, struct MHD_Connection *mc, struc
 		return send_response(mc, 200, "text/plain; charset=utf-8", "ok\n", 3, NULL, NULL);
 	ctype = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
 	ise_response_init(&res);
-	ise_handle(s->deps.ise, &rq->route, rq->body.mem, rq->body.len, ctype, rq->user, &res);
+	if (rq->route.kind == ROUTE_METRICS || rq->route.kind == ROUTE_PURGE)
+		admin_handle(s->deps.ise, &rq->route, &res);
+	else
+		ise_handle(s->deps.ise, &rq->route, rq->body.mem, rq->body.len, ctype, rq->user,
+			   &res);
 	ret = send_response(mc, res.status, res.content_type, buf_str(&res.body), res.body.len,
 			    res.allow[0] ? MHD_HTTP_HEADER_ALLOW : NULL, res.allow);
 	if (log_enabled(LOGL_DEBUG))
@@ -550,7 +565,7 @@ unsigned server_stop(struct server *s, int64_t grace_ms)
 	pthread_join(s->reaper, NULL);
 	MHD_stop_daemon(s->daemon);
 	log_info("server: stopped (%u requests unfinished; %lu header and %lu body deadlines cut)",
-		 left, atomic_load(&s->cut_header), atomic_load(&s->cut_body));
+		 left, atomic_load(&s->deps.ise->cut_header), atomic_load(&s->deps.ise->cut_body));
 	free(s->cert_pem);
 	free(s->key_pem);
 	pthread_mutex_destroy(&s->mu);

@@ -24,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(target, data + 1, size - 1);
 	target[size - 1] = '\0';
 	route_parse_target(methods[data[0] % 5], target, (data[0] & 0x80) ? "inst" : "", &r);
-	if (r.kind > ROUTE_SENDMESSAGE)
+	if (r.kind > ROUTE_PURGE)
 		abort();
 	if (r.kind == ROUTE_BAD && (r.status < 400 || r.status > 499 || !r.why[0]))
 		abort();

@@ -569,3 +569,127 @@ def case_sigterm_during_load(env):
     check(results["ok"] > 20, "too little load: %r" % results)
     check(not results["bad"], "broken answers during shutdown: %r" % results["bad"][:5])
     check("draining" in log and "stopped" in log, "shutdown not logged")
+
+
+# --- the shared cache (memcached) --------------------------------------------------------------
+
+from lib import Memcached, SilentServer  # noqa: E402
+
+MAC = "0026B424FEB4"
+LOOKUPS = 'mdmgw_adapter_lookups_total{adapter="inventory"}'
+
+
+def cached_gateway(env, servers, **cache):
+    c = {"servers": ["127.0.0.1:%d" % p for p in servers],
+         "hmac_key": {"env": "MDMGW_TEST_HMAC_KEY"}, "connect_timeout": "50ms",
+         "io_timeout": "50ms", "breaker_open": "1s", "retry_timeout": "1s"}
+    c.update(cache)
+    return env.gateway(overrides={"cache": c})
+
+
+def case_metrics_need_admin(env):
+    r = env.demo.request("GET", "/metrics", user="demo")
+    check(r.status == 403, "query role reading metrics: %d" % r.status)
+    m = env.demo.metrics()
+    check("mdmgw_requests_total" in m and LOOKUPS in m, "metrics: %r" % list(m)[:10])
+
+
+def case_purge_one_device(env):
+    gw = env.demo
+    mac_query(gw, MAC)
+    before = gw.metrics()[LOOKUPS]
+    mac_query(gw, MAC)
+    check(gw.metrics()[LOOKUPS] == before, "second query reached the adapter")
+    r = gw.request("DELETE", "/api/v1/cache/devices/00:26:b4:24:fe:b4", user="boss")
+    check(r.status == 200 and json.loads(r.body)["removed"] >= 2, "purge: %s" % r.text)
+    mac_query(gw, MAC)
+    check(gw.metrics()[LOOKUPS] == before + 1, "after purge the adapter was not asked")
+    r = gw.request("DELETE", "/api/v1/cache/devices/00:26:b4:24:fe:b4", user="demo")
+    check(r.status == 403, "purge with query role: %d" % r.status)
+
+
+def case_memcached_two_tiers_and_instances(env):
+    mc = Memcached().start()
+    a = cached_gateway(env, [mc.port]).start()
+    b = cached_gateway(env, [mc.port], l1_ttl="0s").start()
+    try:
+        check(len(xml(mac_query(a, MAC)).findall("deviceList/device")) == 1, "a answers")
+        ma = a.metrics()
+        check(ma[LOOKUPS] == 1, "a asked the adapter %r times" % ma[LOOKUPS])
+        # b shares memcached: it answers from there without asking its adapter.
+        check(len(xml(mac_query(b, MAC)).findall("deviceList/device")) == 1, "b answers")
+        mb = b.metrics()
+        check(mb[LOOKUPS] == 0 and mb["mdmgw_cache_l2_hits_total"] >= 2,
+              "b: lookups %r, l2 hits %r" % (mb[LOOKUPS], mb["mdmgw_cache_l2_hits_total"]))
+        # a's second answer comes from its in-process tier.
+        mac_query(a, MAC)
+        check(a.metrics()["mdmgw_cache_l1_hits_total"] >= 2, "a: no L1 hits")
+        # Garbage under the pointer key is a miss, counted, and overwritten.
+        key = b"mdmgw:v1:inventory:mac:" + MAC.encode()
+        check(mc.command(b"set %s 0 60 7\r\ngarbage\r\n" % key) == b"STORED\r\n", "set")
+        check(len(xml(mac_query(b, MAC)).findall("deviceList/device")) == 1, "after garbage")
+        mb = b.metrics()
+        check(mb["mdmgw_cache_bad_values_total"] >= 1, "bad value not counted")
+        check(b'"t":"' in mc.command(b"get %s\r\n" % key), "garbage not overwritten")
+    finally:
+        for g in (a, b):
+            check(g.stop() == 0, "exit code\n" + g.log()[-2000:])
+            g.cleanup()
+        mc.stop()
+
+
+def case_memcached_killed_and_restarted(env):
+    mc = Memcached().start()
+    gw = cached_gateway(env, [mc.port], l1_ttl="1s").start()
+    try:
+        conn = gw.connect()
+        check(mac_query(gw, MAC).status == 200, "first")
+        mc.stop()
+        t0 = time.monotonic()
+        for i in range(40):  # memcached gone: every answer still comes (L1, then the vendor)
+            r = gw.request("GET", "/ciscoise/mdmapi/v3/devices/?paging=0&querycriteria="
+                           "macaddress&value=%s&filter=all" % MAC, conn=conn)
+            check(r.status == 200 and b"<device>" in r.body, "query %d while down: %d" %
+                  (i, r.status))
+            time.sleep(0.05)
+        check(time.monotonic() - t0 < 30, "queries slowed down too much while memcached down")
+        m = gw.metrics()
+        check(m["mdmgw_cache_l2_errors_total"] >= 1 or m["mdmgw_cache_breaker_opens_total"] >= 1,
+              "memcached failures not counted")
+        mc = Memcached(mc.port).start()  # back, empty
+        time.sleep(2.5)  # past retry_timeout and breaker_open
+        conn.close()  # idle past header_timeout: the gateway has closed it
+        conn = gw.connect()
+        for i in range(5):
+            r = gw.request("GET", "/ciscoise/mdmapi/v3/devices/?paging=0&querycriteria="
+                           "macaddress&value=%s&filter=all" % MAC, conn=conn)
+            check(r.status == 200 and b"<device>" in r.body, "after restart %d" % i)
+            time.sleep(0.6)
+        check(b"VALUE mdmgw:v1:inventory:mac:" in
+              mc.command(b"get mdmgw:v1:inventory:mac:%s\r\n" % MAC.encode()),
+              "memcached not filled again after its restart")
+        conn.close()
+    finally:
+        check(gw.stop() == 0, "exit code\n" + gw.log()[-2000:])
+        gw.cleanup()
+        mc.stop()
+
+
+def case_memcached_that_never_answers(env):
+    silent = SilentServer()
+    gw = cached_gateway(env, [silent.port]).start()
+    try:
+        t0 = time.monotonic()
+        for i in range(30):
+            value = "02AB%08X" % i  # distinct cold keys: every one would go to memcached
+            r = mac_query(gw, value)
+            check(r.status == 200, "query %d: %d" % (i, r.status))
+        took = time.monotonic() - t0
+        m = gw.metrics()
+        check(m["mdmgw_cache_breaker_opens_total"] >= 1, "breaker never opened: %r" % {
+            k: v for k, v in m.items() if "cache" in k})
+        check(took < 60, "30 queries took %.1fs" % took)
+    finally:
+        check(gw.stop() == 0, "exit code\n" + gw.log()[-2000:])
+        gw.cleanup()
+        silent.stop()

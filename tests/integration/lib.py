@@ -68,6 +68,78 @@ def tls_context():
     return ctx
 
 
+class Memcached:
+    """A real memcached on a free loopback port, stopped by pid."""
+
+    def __init__(self, port=None):
+        self.port = port or free_port()
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(["memcached", "-l", "127.0.0.1", "-p", str(self.port), "-U",
+                                      "0", "-m", "64", "-t", "2", "-u", "nobody"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        limit = time.monotonic() + 10
+        while time.monotonic() < limit:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("memcached did not start on port %d" % self.port)
+
+    def command(self, line):
+        """One text-protocol command; returns the raw reply (up to END/STORED/...)."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as c:
+            c.sendall(line)
+            data = b""
+            while not any(data.endswith(t) for t in (b"END\r\n", b"STORED\r\n", b"DELETED\r\n",
+                                                     b"NOT_FOUND\r\n", b"ERROR\r\n", b"OK\r\n")):
+                chunk = c.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            return data
+
+    def stop(self, sig=signal.SIGKILL):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(10)
+        self.proc = None
+
+
+class SilentServer:
+    """Accepts TCP connections and reads, but never answers: a hung memcached."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.conns = []
+        self.stopped = False
+        import threading
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        self.sock.settimeout(0.2)
+        while not self.stopped:
+            try:
+                c, _ = self.sock.accept()
+                self.conns.append(c)  # held open, never read from or written to
+            except OSError:
+                continue
+
+    def stop(self):
+        self.stopped = True
+        self.thread.join()
+        for c in self.conns:
+            c.close()
+        self.sock.close()
+
+
 class Response:
     def __init__(self, status, headers, body):
         self.status = status
@@ -140,7 +212,9 @@ class Gateway:
 
     def start(self, wait=True):
         self.logf = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(self.command(), stdout=self.logf, stderr=subprocess.STDOUT)
+        env = dict(os.environ, MDMGW_TEST_HMAC_KEY="integration-test-hmac-key-0123456789")
+        self.proc = subprocess.Popen(self.command(), stdout=self.logf, stderr=subprocess.STDOUT,
+                                     env=env)
         if wait:
             self.wait_ready()
         return self
@@ -216,6 +290,18 @@ class Gateway:
         head, _, rest = data.partition(b"\r\n\r\n")
         status = int(head.split(b" ")[1]) if head.startswith(b"HTTP/") else 0
         return Response(status, [], rest)
+
+    def metrics(self):
+        """The /metrics counters as a dict name -> value (labels kept in the name)."""
+        r = self.request("GET", "/metrics", user="boss")
+        if r.status != 200:
+            raise AssertionError("metrics: %d" % r.status)
+        out = {}
+        for line in r.text.splitlines():
+            if line and not line.startswith("#"):
+                name, value = line.rsplit(" ", 1)
+                out[name] = float(value)
+        return out
 
     def stop(self, sig=signal.SIGTERM, timeout=None):
         """Signals by pid and waits; returns the exit code."""

@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "../../cache/cache.h"
 
@@ -14,12 +15,22 @@ static int64_t fake_now(void)
 	return test_now;
 }
 
-static struct cache *make_cache(size_t max_entries, unsigned shards, size_t max_value)
+static int64_t clock_wall(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct cache *make_hold(size_t max_entries, unsigned shards, size_t max_value,
+			       int64_t max_hold_ms)
 {
 	struct cache_mem_config cfg = {
 	    .max_entries = max_entries,
 	    .shards = shards,
 	    .max_value = max_value,
+	    .max_hold_ms = max_hold_ms,
 	    .now = fake_now,
 	};
 	struct cache *c = cache_mem_create(&cfg);
@@ -28,10 +39,37 @@ static struct cache *make_cache(size_t max_entries, unsigned shards, size_t max_
 	return c;
 }
 
+static struct cache *make_cache(size_t max_entries, unsigned shards, size_t max_value)
+{
+	return make_hold(max_entries, shards, max_value, 0);
+}
+
+/* Times fetched at `at`, fresh for fresh_ms, then stale for stale_ms. */
+static struct cache_times times_at(int64_t at, int64_t fresh_ms, int64_t stale_ms)
+{
+	return (struct cache_times){at, at + fresh_ms, at + fresh_ms + stale_ms};
+}
+
+/* The same, fetched now by the test clock. */
+static struct cache_times times(int64_t fresh_ms, int64_t stale_ms)
+{
+	return times_at(test_now, fresh_ms, stale_ms);
+}
+
 static void put_str(struct cache *c, const char *key, const char *val, int64_t fresh_ms,
 		    int64_t stale_ms)
 {
-	assert_int_equal(cache_put(c, key, val, strlen(val), fresh_ms, stale_ms), MDM_OK);
+	struct cache_times t = times(fresh_ms, stale_ms);
+
+	assert_int_equal(cache_put(c, key, val, strlen(val), &t), MDM_OK);
+}
+
+static struct cache_stats stats(struct cache *c)
+{
+	struct cache_stats s;
+
+	cache_stats(c, &s);
+	return s;
 }
 
 /* The state a get of key returns; the value is checked against want when not a miss. */
@@ -55,6 +93,7 @@ static enum cache_state get_state(struct cache *c, const char *key, const char *
 static void test_config(void **state)
 {
 	struct cache_mem_config cfg = {.max_entries = 10, .shards = 4, .max_value = 100};
+	struct cache_times t = times_at(clock_wall(), 60000, 0);
 	struct cache *c;
 
 	(void)state;
@@ -72,9 +111,12 @@ static void test_config(void **state)
 	cfg.max_value = 0;
 	assert_null(cache_mem_create(&cfg));
 	cfg.max_value = 100;
+	cfg.max_hold_ms = -1;
+	assert_null(cache_mem_create(&cfg));
+	cfg.max_hold_ms = 0;
 	c = cache_mem_create(&cfg); /* 1024 shards, no clock given: the wall clock */
 	assert_non_null(c);
-	put_str(c, "k", "v", 60000, 0);
+	assert_int_equal(cache_put(c, "k", "v", 1, &t), MDM_OK);
 	assert_int_equal(get_state(c, "k", "v"), CACHE_FRESH);
 	cache_destroy(c);
 	cache_destroy(NULL);
@@ -83,6 +125,7 @@ static void test_config(void **state)
 static void test_put_get_fresh(void **state)
 {
 	struct cache *c = make_cache(100, 4, 1024);
+	struct cache_times t = times_at(1000, 100, 0);
 	struct cache_entry e;
 
 	(void)state;
@@ -100,10 +143,10 @@ static void test_put_get_fresh(void **state)
 	assert_int_equal(e.state, CACHE_MISS);
 	assert_int_equal(get_state(c, "mac:0026B424FEB5", NULL), CACHE_MISS);
 	/* An empty value is a value, not a miss. */
-	assert_int_equal(cache_put(c, "empty", NULL, 0, 100, 0), MDM_OK);
+	assert_int_equal(cache_put(c, "empty", NULL, 0, &t), MDM_OK);
 	assert_int_equal(get_state(c, "empty", ""), CACHE_FRESH);
 	/* Binary values come back whole. */
-	assert_int_equal(cache_put(c, "bin", "a\0b", 3, 100, 0), MDM_OK);
+	assert_int_equal(cache_put(c, "bin", "a\0b", 3, &t), MDM_OK);
 	assert_int_equal(cache_get(c, "bin", &e), MDM_OK);
 	assert_int_equal(e.len, 3);
 	assert_memory_equal(e.val, "a\0b", 4);
@@ -114,6 +157,7 @@ static void test_put_get_fresh(void **state)
 static void test_ttl(void **state)
 {
 	struct cache *c = make_cache(100, 4, 1024);
+	struct cache_times t;
 
 	(void)state;
 	test_now = 1000;
@@ -134,11 +178,125 @@ static void test_ttl(void **state)
 	put_str(c, "k2", "v", 100, 0);
 	test_now = 1600;
 	assert_int_equal(get_state(c, "k2", NULL), CACHE_MISS);
-	/* A huge TTL saturates rather than wrapping into the past. */
-	put_str(c, "k3", "v", INT64_MAX, INT64_MAX);
+	/* The far future is a time like any other. */
+	t = (struct cache_times){1600, INT64_MAX, INT64_MAX};
+	assert_int_equal(cache_put(c, "k3", "v", 1, &t), MDM_OK);
 	assert_int_equal(get_state(c, "k3", "v"), CACHE_FRESH);
-	assert_int_equal(cache_put(c, "k4", "v", 1, -1, 0), MDM_ERR_INVALID);
-	assert_int_equal(cache_put(c, "k4", "v", 1, 0, -1), MDM_ERR_INVALID);
+	cache_destroy(c);
+}
+
+/* Times are kept as given, checked for order, and an entry already gone is not kept. */
+static void test_times(void **state)
+{
+	struct cache *c = make_cache(10, 2, 64);
+	struct cache_times t;
+	struct cache_entry e;
+
+	(void)state;
+	test_now = 5000;
+	/* fetched earlier (by another tier, say): kept as given, stale already */
+	t = (struct cache_times){1000, 4000, 9000};
+	assert_int_equal(cache_put(c, "k", "v", 1, &t), MDM_OK);
+	assert_int_equal(cache_get(c, "k", &e), MDM_OK);
+	assert_int_equal(e.state, CACHE_STALE);
+	assert_int_equal(e.fetched_at, 1000);
+	assert_int_equal(e.fresh_until, 4000);
+	assert_int_equal(e.stale_until, 9000);
+	cache_entry_clear(&e);
+	/* equal times are in order: fresh for no time, stale for none either */
+	t = (struct cache_times){5000, 5000, 6000};
+	assert_int_equal(cache_put(c, "k2", "v", 1, &t), MDM_OK);
+	assert_int_equal(get_state(c, "k2", "v"), CACHE_STALE);
+	/* stale_until not after now: MDM_OK, nothing kept, the old entry left alone */
+	t = (struct cache_times){1000, 2000, 5000};
+	assert_int_equal(cache_put(c, "k", "w", 1, &t), MDM_OK);
+	assert_int_equal(get_state(c, "k", "v"), CACHE_STALE);
+	assert_int_equal(cache_put(c, "gone", "w", 1, &t), MDM_OK);
+	assert_int_equal(get_state(c, "gone", NULL), CACHE_MISS);
+	/* out of order, negative or missing: refused */
+	t = (struct cache_times){5000, 7000, 6000};
+	assert_int_equal(cache_put(c, "k3", "v", 1, &t), MDM_ERR_INVALID);
+	t = (struct cache_times){6000, 5500, 7000};
+	assert_int_equal(cache_put(c, "k3", "v", 1, &t), MDM_ERR_INVALID);
+	t = (struct cache_times){-1, 5500, 7000};
+	assert_int_equal(cache_put(c, "k3", "v", 1, &t), MDM_ERR_INVALID);
+	assert_int_equal(cache_put(c, "k3", "v", 1, NULL), MDM_ERR_INVALID);
+	assert_int_equal(get_state(c, "k3", NULL), CACHE_MISS);
+	cache_destroy(c);
+}
+
+/* max_hold_ms: an entry goes that long after its put, whatever its own times say. */
+static void test_max_hold(void **state)
+{
+	struct cache *c = make_hold(10, 2, 64, 1000);
+	struct cache_times t;
+
+	(void)state;
+	test_now = 10000;
+	put_str(c, "k", "v", 60000, 60000);
+	test_now = 10999;
+	assert_int_equal(get_state(c, "k", "v"), CACHE_FRESH);
+	test_now = 11000;
+	assert_int_equal(get_state(c, "k", NULL), CACHE_MISS);
+	/* dropped, not hidden: the clock going back does not bring it back */
+	test_now = 10500;
+	assert_int_equal(get_state(c, "k", NULL), CACHE_MISS);
+	/* counted from the put, not from fetched_at: an old answer put now is held in full */
+	test_now = 20000;
+	t = (struct cache_times){1000, 30000, 90000};
+	assert_int_equal(cache_put(c, "old", "v", 1, &t), MDM_OK);
+	test_now = 20999;
+	assert_int_equal(get_state(c, "old", "v"), CACHE_FRESH);
+	/* a put again restarts the hold */
+	assert_int_equal(cache_put(c, "old", "v", 1, &t), MDM_OK);
+	test_now = 21500;
+	assert_int_equal(get_state(c, "old", "v"), CACHE_FRESH);
+	/* the entry's own times still end it first when they are shorter */
+	put_str(c, "short", "v", 100, 100);
+	test_now = 21700;
+	assert_int_equal(get_state(c, "short", NULL), CACHE_MISS);
+	assert_int_equal(stats(c).l1_evictions, 0); /* expiry is not eviction */
+	cache_destroy(c);
+}
+
+static void test_stats(void **state)
+{
+	struct cache *c = make_cache(2, 1, 64);
+	const char *keys[] = {"a", "b", "nope", "bad key"};
+	struct cache_entry out[4];
+	struct cache_stats s;
+
+	(void)state;
+	test_now = 1000;
+	s = stats(c);
+	assert_int_equal(s.l1_hits + s.l1_stale_hits + s.l1_misses + s.l1_evictions, 0);
+	put_str(c, "a", "A", 100, 0);
+	put_str(c, "b", "B", 0, 100);
+	assert_int_equal(cache_get_many(c, keys, 4, out), MDM_OK);
+	for (int i = 0; i < 4; i++)
+		cache_entry_clear(&out[i]);
+	s = stats(c);
+	assert_int_equal(s.l1_hits, 1);
+	assert_int_equal(s.l1_stale_hits, 1);
+	assert_int_equal(s.l1_misses, 1); /* "bad key" is refused, not counted */
+	assert_int_equal(s.l1_evictions, 0);
+	put_str(c, "c", "C", 100, 0); /* a cache of two: "a", the least recent, goes */
+	put_str(c, "d", "D", 100, 0);
+	s = stats(c);
+	assert_int_equal(s.l1_evictions, 2);
+	assert_int_equal(get_state(c, "a", NULL), CACHE_MISS);
+	assert_int_equal(stats(c).l1_misses, 2);
+	assert_int_equal(cache_lock(c, "a", 100), MDM_OK);
+	assert_int_equal(cache_lock(c, "a", 100), MDM_ERR_BUSY);
+	assert_int_equal(stats(c).lock_busy, 1);
+	/* the memcached tier's fields stay zero; cache_stats zeroes what it is given */
+	memset(&s, 0xff, sizeof(s));
+	cache_stats(c, &s);
+	assert_int_equal(s.l1_hits, 1);
+	assert_int_equal(s.l2_hits + s.l2_ops + s.l2_errors + s.breaker_opens, 0);
+	assert_int_equal(s.breaker_open, 0);
+	cache_stats(NULL, &s);
+	assert_int_equal(s.l1_hits, 0);
 	cache_destroy(c);
 }
 
@@ -271,6 +429,7 @@ static void test_get_many(void **state)
 static void test_refused(void **state)
 {
 	struct cache *c = make_cache(10, 2, 16);
+	struct cache_times t = times_at(1000, 100, 0);
 	char big[17], longkey[CACHE_KEY_MAX + 2];
 	const char *bad[] = {"a b",
 			     "",
@@ -287,22 +446,23 @@ static void test_refused(void **state)
 	(void)state;
 	test_now = 1000;
 	memset(big, 'x', sizeof(big));
-	assert_int_equal(cache_put(c, "k", big, 17, 100, 0), MDM_ERR_TOOBIG);
+	assert_int_equal(cache_put(c, "k", big, 17, &t), MDM_ERR_TOOBIG);
 	assert_int_equal(get_state(c, "k", NULL), CACHE_MISS);
-	assert_int_equal(cache_put(c, "k", big, 16, 100, 0), MDM_OK);
-	assert_int_equal(cache_put(c, "k", NULL, 3, 100, 0), MDM_ERR_INVALID);
+	assert_int_equal(cache_put(c, "k", big, 16, &t), MDM_OK);
+	assert_int_equal(cache_put(c, "k", NULL, 3, &t), MDM_ERR_INVALID);
 
 	memset(longkey, 'k', CACHE_KEY_MAX + 1);
-	longkey[CACHE_KEY_MAX + 1] = '\0'; /* 251 bytes */
+	longkey[CACHE_KEY_MAX + 1] = '\0'; /* one byte too many */
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_false(cache_key_valid(bad[i]));
-		assert_int_equal(cache_put(c, bad[i], "v", 1, 100, 0), MDM_ERR_INVALID);
+		assert_int_equal(cache_put(c, bad[i], "v", 1, &t), MDM_ERR_INVALID);
 		assert_int_equal(cache_lock(c, bad[i], 100), MDM_ERR_INVALID);
 		assert_int_equal(cache_del(c, bad[i]), MDM_ERR_INVALID);
 		assert_int_equal(get_state(c, bad[i], NULL), CACHE_MISS);
 		cache_unlock(c, bad[i]); /* harmless */
 	}
-	/* 250 bytes is the longest key allowed. */
+	/* CACHE_KEY_MAX (245: memcached's 250 less ":lock") is the longest key allowed. */
+	assert_int_equal(CACHE_KEY_MAX, 245);
 	longkey[CACHE_KEY_MAX] = '\0';
 	assert_true(cache_key_valid(longkey));
 	put_str(c, longkey, "v", 100, 0);
@@ -391,6 +551,7 @@ static void mix_one(struct mix_arg *a)
 {
 	unsigned r = xorshift(&a->seed);
 	char key[16], val[32];
+	struct cache_times t = times_at(clock_wall(), 60000, 1000);
 	struct cache_entry e;
 	enum mdm_err err;
 	int n;
@@ -399,7 +560,7 @@ static void mix_one(struct mix_arg *a)
 	switch ((r >> 8) % 4) {
 	case 0:
 		n = snprintf(val, sizeof(val), "value-%u", r);
-		a->errors += cache_put(a->c, key, val, (size_t)n, 60000, 1000) != MDM_OK;
+		a->errors += cache_put(a->c, key, val, (size_t)n, &t) != MDM_OK;
 		break;
 	case 1:
 	case 2:
@@ -508,12 +669,13 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_config),	  cmocka_unit_test(test_put_get_fresh),
-	    cmocka_unit_test(test_ttl),		  cmocka_unit_test(test_lru),
-	    cmocka_unit_test(test_shard_bound),	  cmocka_unit_test(test_overwrite),
-	    cmocka_unit_test(test_del),		  cmocka_unit_test(test_get_many),
-	    cmocka_unit_test(test_refused),	  cmocka_unit_test(test_lock),
-	    cmocka_unit_test(test_lock_bound),	  cmocka_unit_test(test_threads_mixed),
-	    cmocka_unit_test(test_single_flight),
+	    cmocka_unit_test(test_ttl),		  cmocka_unit_test(test_times),
+	    cmocka_unit_test(test_max_hold),	  cmocka_unit_test(test_stats),
+	    cmocka_unit_test(test_lru),		  cmocka_unit_test(test_shard_bound),
+	    cmocka_unit_test(test_overwrite),	  cmocka_unit_test(test_del),
+	    cmocka_unit_test(test_get_many),	  cmocka_unit_test(test_refused),
+	    cmocka_unit_test(test_lock),	  cmocka_unit_test(test_lock_bound),
+	    cmocka_unit_test(test_threads_mixed), cmocka_unit_test(test_single_flight),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

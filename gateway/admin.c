@@ -1,0 +1,158 @@
+#include <stdio.h>
+#include <string.h>
+
+#include "../core/log.h"
+#include "admin.h"
+
+#define TEXT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+#define JSON_TYPE "application/json"
+
+static void metric(struct buf *b, const char *name, const char *type, const char *help,
+		   unsigned long v)
+{
+	buf_addf(b, "# HELP %s %s\n# TYPE %s %s\n%s %lu\n", name, help, name, type, name, v);
+}
+
+static void counter(struct buf *b, const char *name, const char *help, const atomic_ulong *v)
+{
+	metric(b, name, "counter", help, atomic_load(v));
+}
+
+static void cache_metrics(struct buf *b, struct cache *c)
+{
+	struct cache_stats s;
+
+	memset(&s, 0, sizeof(s));
+	cache_stats(c, &s);
+	metric(b, "mdmgw_cache_l1_hits_total", "counter", "In-process cache hits (fresh).",
+	       s.l1_hits);
+	metric(b, "mdmgw_cache_l1_stale_hits_total", "counter", "In-process cache stale hits.",
+	       s.l1_stale_hits);
+	metric(b, "mdmgw_cache_l1_misses_total", "counter", "In-process cache misses.", s.l1_misses);
+	metric(b, "mdmgw_cache_l1_evictions_total", "counter", "In-process entries evicted.",
+	       s.l1_evictions);
+	metric(b, "mdmgw_cache_l2_hits_total", "counter", "memcached hits (fresh).", s.l2_hits);
+	metric(b, "mdmgw_cache_l2_stale_hits_total", "counter", "memcached stale hits.",
+	       s.l2_stale_hits);
+	metric(b, "mdmgw_cache_l2_misses_total", "counter", "memcached misses.", s.l2_misses);
+	metric(b, "mdmgw_cache_l2_errors_total", "counter", "memcached operations that failed.",
+	       s.l2_errors);
+	metric(b, "mdmgw_cache_bad_values_total", "counter",
+	       "Values with a bad HMAC tag or that did not decode (read as misses).",
+	       s.l2_bad_values);
+	metric(b, "mdmgw_cache_l2_operations_total", "counter", "Operations sent to memcached.",
+	       s.l2_ops);
+	metric(b, "mdmgw_cache_l2_latency_microseconds_total", "counter",
+	       "Time spent in memcached operations.", s.l2_latency_us);
+	metric(b, "mdmgw_cache_lock_busy_total", "counter",
+	       "Refresh locks found held by another request or instance.", s.lock_busy);
+	metric(b, "mdmgw_cache_breaker_opens_total", "counter",
+	       "Times every memcached server failed and memcached was skipped.", s.breaker_opens);
+	metric(b, "mdmgw_cache_breaker_open", "gauge", "1 while memcached is being skipped.",
+	       (unsigned long)s.breaker_open);
+}
+
+static void render_metrics(struct ise_ctx *ctx, struct buf *b)
+{
+	const struct lookup_stats *ls = lookup_stats(ctx->lookup);
+
+	counter(b, "mdmgw_requests_total", "ISE API requests answered.", &ctx->stats.requests);
+	counter(b, "mdmgw_bad_requests_total", "ISE API requests refused as malformed.",
+		&ctx->stats.bad_requests);
+	counter(b, "mdmgw_unavailable_total", "Answers of 503: no source could answer.",
+		&ctx->stats.unavailable);
+	counter(b, "mdmgw_actions_total", "Action requests received.", &ctx->stats.actions);
+	counter(b, "mdmgw_local_mac_queries_total",
+		"Queries for locally administered (randomised) MACs.", &ctx->stats.local_macs);
+	counter(b, "mdmgw_header_deadline_cuts_total",
+		"Connections cut for not sending headers in time.", &ctx->cut_header);
+	counter(b, "mdmgw_body_deadline_cuts_total",
+		"Connections cut for not sending the body in time.", &ctx->cut_body);
+	counter(b, "mdmgw_lookup_fresh_hits_total",
+		"(identifier, adapter) answers served fresh from the cache.", &ls->fresh_hits);
+	counter(b, "mdmgw_lookup_stale_hits_total",
+		"(identifier, adapter) answers served stale while refreshing.", &ls->stale_hits);
+	counter(b, "mdmgw_lookup_misses_total", "(identifier, adapter) answers not in the cache.",
+		&ls->misses);
+	counter(b, "mdmgw_lookup_refreshes_total", "Background refreshes of stale answers.",
+		&ls->refreshes);
+	counter(b, "mdmgw_lookup_refresh_dropped_total",
+		"Stale answers not refreshed because the queue was full.", &ls->refresh_dropped);
+	counter(b, "mdmgw_lookup_lock_waits_total",
+		"Misses that waited for another request or instance filling them.",
+		&ls->lock_waits);
+	counter(b, "mdmgw_lookup_partial_total",
+		"Answers given while another applicable adapter failed.", &ls->partial);
+	counter(b, "mdmgw_lookup_bad_entries_total", "Cache values that did not decode.",
+		&ls->bad_entries);
+	buf_addstr(b, "# HELP mdmgw_adapter_lookups_total Identifiers asked of each adapter.\n"
+		      "# TYPE mdmgw_adapter_lookups_total counter\n");
+	for (size_t j = 0; j < ctx->nads && j < LOOKUP_MAX_ADAPTERS; j++)
+		buf_addf(b, "mdmgw_adapter_lookups_total{adapter=\"%s\"} %lu\n", ctx->ads[j]->name,
+			 atomic_load(&ls->adapter_lookups[j]));
+	cache_metrics(b, ctx->cache);
+}
+
+/* The identifier of a purge: a MAC in any form, else a GUID. */
+static enum mdm_err purge_ident(const char *v, struct ident *id, char *why, size_t whysz)
+{
+	if (ident_parse(IDENT_MAC, v, strlen(v), id, NULL, 0) == MDM_OK)
+		return MDM_OK;
+	return ident_parse(IDENT_GUID, v, strlen(v), id, why, whysz);
+}
+
+/* A JSON string of printable ASCII (what identifiers and our messages are made of). */
+static void json_str(struct buf *b, const char *s)
+{
+	buf_addstr(b, "\"");
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			buf_addf(b, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+			buf_addf(b, "\\u%04x", (unsigned char)*s);
+		else
+			buf_add(b, s, 1);
+	}
+	buf_addstr(b, "\"");
+}
+
+static void json_error(struct ise_response *res, int status, const char *msg)
+{
+	buf_reset(&res->body);
+	res->status = status;
+	res->content_type = JSON_TYPE;
+	buf_addstr(&res->body, "{\"error\":");
+	json_str(&res->body, msg);
+	buf_addstr(&res->body, "}\n");
+}
+
+static void handle_purge(struct ise_ctx *ctx, const struct route *r, struct ise_response *res)
+{
+	struct ident id;
+	char why[192];
+	size_t removed = 0;
+	enum mdm_err e;
+
+	if (purge_ident(r->value, &id, why, sizeof(why)) != MDM_OK)
+		return json_error(res, 400, why);
+	e = lookup_purge(ctx->lookup, &id, &removed);
+	if (e)
+		return json_error(res, 500, err_str(e));
+	log_info("admin: purged %s %s from the cache (%zu entries)", ident_kind_name(id.kind),
+		 id.value, removed);
+	res->status = 200;
+	res->content_type = JSON_TYPE;
+	buf_addstr(&res->body, "{\"identifier\":");
+	json_str(&res->body, id.value);
+	buf_addf(&res->body, ",\"kind\":\"%s\",\"removed\":%zu}\n", ident_kind_name(id.kind),
+		 removed);
+}
+
+void admin_handle(struct ise_ctx *ctx, const struct route *r, struct ise_response *res)
+{
+	if (r->kind == ROUTE_PURGE)
+		return handle_purge(ctx, r, res);
+	render_metrics(ctx, &res->body);
+	res->status = 200;
+	res->content_type = TEXT_TYPE;
+}
