@@ -98,6 +98,8 @@ struct mc {
 	struct breaker br;
 	struct counters n;
 	EVP_MAC *mac;
+	EVP_MAC_CTX *mac_tmpl; /* keyed once; each tag works on a copy (no per-call digest
+				* look-up or key schedule) */
 	unsigned char *key; /* the HMAC key, wiped on destroy */
 	size_t keylen;
 	unsigned nservers;
@@ -435,14 +437,25 @@ static uint32_t expiry_s(int64_t ms)
 	return s > EXPIRY_MAX_S ? EXPIRY_MAX_S : (uint32_t)s;
 }
 
+static EVP_MAC_CTX *mac_template(EVP_MAC *mac, const unsigned char *key, size_t keylen)
+{
+	char digest[] = "SHA256";
+	OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+			       OSSL_PARAM_construct_end()};
+	EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(mac);
+
+	if (ctx && EVP_MAC_init(ctx, key, keylen, params) != 1) {
+		EVP_MAC_CTX_free(ctx);
+		ctx = NULL;
+	}
+	return ctx;
+}
+
 /* The tag of (key, times, payload), as 64 lower-case hex digits and a NUL. */
 static enum mdm_err tag_make(const struct mc *m, const char *key, int64_t at, int64_t fu,
 			     int64_t su, const void *payload, size_t len, char hex[TAG_HEX + 1])
 {
 	static const char digits[] = "0123456789abcdef";
-	char digest[] = "SHA256";
-	OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-			       OSSL_PARAM_construct_end()};
 	char head[CACHE_KEY_MAX + 96];
 	unsigned char md[TAG_LEN];
 	size_t mdlen = 0;
@@ -453,9 +466,8 @@ static enum mdm_err tag_make(const struct mc *m, const char *key, int64_t at, in
 		      key, at, fu, su);
 	if (hn < 0 || (size_t)hn >= sizeof(head))
 		return MDM_ERR_INTERNAL;
-	ctx = EVP_MAC_CTX_new(m->mac);
-	ok = ctx && EVP_MAC_init(ctx, m->key, m->keylen, params) &&
-	     EVP_MAC_update(ctx, (const unsigned char *)head, (size_t)hn) &&
+	ctx = EVP_MAC_CTX_dup(m->mac_tmpl);
+	ok = ctx && EVP_MAC_update(ctx, (const unsigned char *)head, (size_t)hn) &&
 	     EVP_MAC_update(ctx, payload, len) && EVP_MAC_final(ctx, md, &mdlen, sizeof(md)) &&
 	     mdlen == TAG_LEN;
 	EVP_MAC_CTX_free(ctx);
@@ -947,6 +959,7 @@ static void mc_free(struct mc *m)
 	if (m->pool)
 		memcached_pool_destroy(m->pool); /* frees the clones, hands back the master */
 	memcached_free(m->master);
+	EVP_MAC_CTX_free(m->mac_tmpl);
 	EVP_MAC_free(m->mac);
 	if (m->key) {
 		OPENSSL_cleanse(m->key, m->keylen);
@@ -1162,6 +1175,11 @@ static enum mdm_err mc_setup(struct mc *m, const struct cache_mc_config *cfg, ch
 	}
 	memcpy(m->key, cfg->hmac_key, cfg->hmac_key_len);
 	m->keylen = cfg->hmac_key_len;
+	m->mac_tmpl = mac_template(m->mac, m->key, m->keylen);
+	if (!m->mac_tmpl) {
+		err_why(why, whysz, "memcached: cannot key HMAC-SHA256");
+		return MDM_ERR_INTERNAL;
+	}
 	err = servers_add(m, cfg, why, whysz);
 	if (!err)
 		err = behaviours_set(m, cfg, why, whysz);

@@ -54,6 +54,15 @@ static enum mdm_err buf_grow(struct buf *b, size_t extra)
 	return MDM_OK;
 }
 
+enum mdm_err buf_reserve(struct buf *b, size_t extra)
+{
+	enum mdm_err e = buf_grow(b, extra);
+
+	if (!e && b->mem)
+		b->mem[b->len] = '\0';
+	return e;
+}
+
 enum mdm_err buf_add(struct buf *b, const void *mem, size_t len)
 {
 	enum mdm_err e = buf_grow(b, len);

@@ -28,6 +28,8 @@ void buf_init(struct buf *b, size_t toobig);
 void buf_free(struct buf *b);
 /* buf_reset: empties the buffer, keeping its memory. */
 void buf_reset(struct buf *b);
+/* buf_reserve: makes room for extra more bytes now, so later adds do not reallocate. */
+enum mdm_err buf_reserve(struct buf *b, size_t extra);
 /* buf_add: appends len bytes. */
 enum mdm_err buf_add(struct buf *b, const void *mem, size_t len);
 /* buf_addstr: appends a NUL-terminated string. */

@@ -24,6 +24,38 @@ struct refresh {
 	size_t adapter;
 };
 
+/*
+ * Decoding a device record (JSON) costs more than everything else a cache hit does, and a login
+ * storm asks for the same devices again and again: remember the last decodes, keyed by the value
+ * bytes themselves (compared in full, so a hash collision can only cost a decode).
+ */
+#define MEMO_SLOTS 4096 /* a power of two */
+#define MEMO_STRIPES 64
+
+#define MEMO_POINTER_IDS 4 /* pointers naming more vendor ids are decoded every time */
+
+struct memo_slot {
+	uint64_t hash;
+	size_t len;
+	char *val;
+	struct device dev;
+};
+
+struct memo_pointer {
+	uint64_t hash;
+	size_t len;
+	char *val;
+	bool found;
+	size_t nids;
+	char ids[MEMO_POINTER_IDS][GUID_MAX + 1];
+};
+
+struct memo {
+	pthread_mutex_t mu[MEMO_STRIPES];
+	struct memo_slot *slots;
+	struct memo_pointer *pointers;
+};
+
 struct lookup {
 	struct lookup_config cfg;
 	char ns[64];
@@ -34,6 +66,7 @@ struct lookup {
 	bool stop;
 	struct refresh queue[REFRESH_QUEUE];
 	size_t qhead, qlen;
+	struct memo memo;
 };
 
 /* What one adapter said (or is cached as having said) about one identifier. */
@@ -49,7 +82,9 @@ struct pair {
 
 static bool plain_value(const char *v, size_t len)
 {
-	if (len == 0 || len > 128)
+	/* A value spelled like a hash is hashed too, or it would share its key with the value
+	 * it names ("sha256:<hex of John Doe>" against "John Doe"). */
+	if (len == 0 || len > 128 || (len >= 7 && memcmp(v, "sha256:", 7) == 0))
 		return false;
 	for (size_t i = 0; i < len; i++)
 		if ((unsigned char)v[i] <= 0x20 || (unsigned char)v[i] >= 0x7f)
@@ -163,6 +198,120 @@ out:
 	return e;
 }
 
+/* --- the decode memo ----------------------------------------------------------------------- */
+
+static uint64_t bytes_hash(const char *v, size_t len)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)v[i]) * 1099511628211ull;
+	return h;
+}
+
+static enum mdm_err memo_init(struct memo *m)
+{
+	m->slots = calloc(MEMO_SLOTS, sizeof(*m->slots));
+	m->pointers = calloc(MEMO_SLOTS, sizeof(*m->pointers));
+	if (!m->slots || !m->pointers) {
+		free(m->slots);
+		free(m->pointers);
+		return MDM_ERR_NOMEM;
+	}
+	for (int i = 0; i < MEMO_STRIPES; i++)
+		pthread_mutex_init(&m->mu[i], NULL);
+	return MDM_OK;
+}
+
+static void memo_free(struct memo *m)
+{
+	for (size_t i = 0; m->slots && i < MEMO_SLOTS; i++) {
+		free(m->slots[i].val);
+		free(m->pointers[i].val);
+	}
+	free(m->slots);
+	free(m->pointers);
+	for (int i = 0; i < MEMO_STRIPES; i++)
+		pthread_mutex_destroy(&m->mu[i]);
+}
+
+/* A device record decoded from val, from the memo or from JSON (then remembered). */
+static enum mdm_err decode_device(struct memo *m, const char *val, size_t len, struct device *out)
+{
+	uint64_t h = bytes_hash(val, len);
+	struct memo_slot *s = &m->slots[h & (MEMO_SLOTS - 1)];
+	pthread_mutex_t *mu = &m->mu[h % MEMO_STRIPES];
+	enum entry_verdict v;
+	struct device *d = NULL;
+	size_t n = 0;
+	char *copy;
+
+	pthread_mutex_lock(mu);
+	if (s->val && s->hash == h && s->len == len && memcmp(s->val, val, len) == 0) {
+		*out = s->dev;
+		pthread_mutex_unlock(mu);
+		return MDM_OK;
+	}
+	pthread_mutex_unlock(mu);
+	if (entry_decode(val, len, &v, &d, &n) != MDM_OK || n != 1) {
+		free(d);
+		return MDM_ERR_PARSE;
+	}
+	*out = *d;
+	free(d);
+	copy = malloc(len ? len : 1);
+	if (!copy)
+		return MDM_OK; /* decoded all the same; only the memo misses out */
+	memcpy(copy, val, len);
+	pthread_mutex_lock(mu);
+	free(s->val);
+	s->val = copy;
+	s->hash = h;
+	s->len = len;
+	s->dev = *out;
+	pthread_mutex_unlock(mu);
+	return MDM_OK;
+}
+
+static enum mdm_err pointer_decode(const char *val, size_t len, bool *found,
+				   char ids[][GUID_MAX + 1], size_t max, size_t *nids);
+
+/* A pointer decoded from val, from the memo or from JSON (then remembered if small). */
+static enum mdm_err decode_pointer(struct memo *m, const char *val, size_t len, bool *found,
+				   char ids[][GUID_MAX + 1], size_t max, size_t *nids)
+{
+	uint64_t h = bytes_hash(val, len) ^ 0x9e3779b97f4a7c15ull;
+	struct memo_pointer *s = &m->pointers[h & (MEMO_SLOTS - 1)];
+	pthread_mutex_t *mu = &m->mu[h % MEMO_STRIPES];
+	enum mdm_err e;
+	char *copy;
+
+	pthread_mutex_lock(mu);
+	if (s->val && s->hash == h && s->len == len && s->nids <= max &&
+	    memcmp(s->val, val, len) == 0) {
+		*found = s->found;
+		*nids = s->nids;
+		memcpy(ids, s->ids, s->nids * sizeof(ids[0]));
+		pthread_mutex_unlock(mu);
+		return MDM_OK;
+	}
+	pthread_mutex_unlock(mu);
+	e = pointer_decode(val, len, found, ids, max, nids);
+	if (e || *nids > MEMO_POINTER_IDS || !(copy = malloc(len ? len : 1)))
+		return e;
+	memcpy(copy, val, len);
+	pthread_mutex_lock(mu);
+	free(s->val);
+	s->val = copy;
+	s->hash = h;
+	s->len = len;
+	s->found = *found;
+	s->nids = *nids;
+	memcpy(s->ids, ids, *nids * sizeof(ids[0]));
+	pthread_mutex_unlock(mu);
+	return MDM_OK;
+}
+
 /* --- writing answers back ------------------------------------------------------------------ */
 
 static struct cache_times times_for(const struct lookup *l, enum outcome_kind k)
@@ -232,23 +381,19 @@ static enum cache_state add_devices(struct lookup *l, struct pair *p, const char
 				    struct cache_entry *dev, enum cache_state st)
 {
 	for (size_t k = p->dev0; k < p->dev0 + p->ndev && st != CACHE_MISS; k++) {
-		enum entry_verdict v;
-		struct device *d = NULL;
-		size_t n = 0;
+		struct device d;
 
 		if (dev[k].state == CACHE_MISS) {
 			st = CACHE_MISS;
 			break;
 		}
-		if (entry_decode(dev[k].val, dev[k].len, &v, &d, &n) != MDM_OK || n != 1) {
-			free(d);
+		if (decode_device(&l->memo, dev[k].val, dev[k].len, &d) != MDM_OK) {
 			bad_value(l, dkeys[k]);
 			st = CACHE_MISS;
 			break;
 		}
-		if (outcome_add(&p->oc, d) != MDM_OK)
+		if (outcome_add(&p->oc, &d) != MDM_OK)
 			st = CACHE_MISS;
-		free(d);
 		st = worse(st, dev[k].state);
 	}
 	if (st == CACHE_MISS)
@@ -328,7 +473,8 @@ static enum mdm_err read_pairs(struct lookup *l, struct pair *p, size_t n,
 		outcome_init(&p[i].oc);
 		if (pe[i].state == CACHE_MISS)
 			continue;
-		if (pointer_decode(pe[i].val, pe[i].len, &found, ids, POINTER_MAX_IDS, &nids)) {
+		if (decode_pointer(&l->memo, pe[i].val, pe[i].len, &found, ids, POINTER_MAX_IDS,
+				   &nids)) {
 			bad_value(l, p[i].pkey);
 			p[i].state = CACHE_MISS;
 			continue;
@@ -749,7 +895,7 @@ struct lookup *lookup_create(const struct lookup_config *cfg)
 {
 	struct lookup *l;
 
-	if (cfg->nads > LOOKUP_MAX_ADAPTERS || !cfg->ns || !*cfg->ns)
+	if (cfg->nads > LOOKUP_MAX_ADAPTERS || !cfg->ns || !plain_value(cfg->ns, strlen(cfg->ns)))
 		return NULL;
 	l = calloc(1, sizeof(*l));
 	if (!l)
@@ -760,11 +906,16 @@ struct lookup *lookup_create(const struct lookup_config *cfg)
 		return NULL;
 	}
 	l->cfg.ns = l->ns;
+	if (memo_init(&l->memo) != MDM_OK) {
+		free(l);
+		return NULL;
+	}
 	pthread_mutex_init(&l->mu, NULL);
 	pthread_cond_init(&l->cv, NULL);
 	if (pthread_create(&l->thread, NULL, refresh_main, l) != 0) {
 		pthread_mutex_destroy(&l->mu);
 		pthread_cond_destroy(&l->cv);
+		memo_free(&l->memo);
 		free(l);
 		return NULL;
 	}
@@ -782,6 +933,7 @@ void lookup_destroy(struct lookup *l)
 	pthread_join(l->thread, NULL);
 	pthread_mutex_destroy(&l->mu);
 	pthread_cond_destroy(&l->cv);
+	memo_free(&l->memo);
 	free(l);
 }
 
