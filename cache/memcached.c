@@ -100,7 +100,7 @@ struct mc {
 	EVP_MAC *mac;
 	EVP_MAC_CTX *mac_tmpl; /* keyed once; each tag works on a copy (no per-call digest
 				* look-up or key schedule) */
-	unsigned char *key; /* the HMAC key, wiped on destroy */
+	unsigned char *key;    /* the HMAC key, wiped on destroy */
 	size_t keylen;
 	unsigned nservers;
 	int64_t wait_ms; /* longest wait for a free handle */

@@ -28,7 +28,8 @@ static void cache_metrics(struct buf *b, struct cache *c)
 	       s.l1_hits);
 	metric(b, "mdmgw_cache_l1_stale_hits_total", "counter", "In-process cache stale hits.",
 	       s.l1_stale_hits);
-	metric(b, "mdmgw_cache_l1_misses_total", "counter", "In-process cache misses.", s.l1_misses);
+	metric(b, "mdmgw_cache_l1_misses_total", "counter", "In-process cache misses.",
+	       s.l1_misses);
 	metric(b, "mdmgw_cache_l1_evictions_total", "counter", "In-process entries evicted.",
 	       s.l1_evictions);
 	metric(b, "mdmgw_cache_l2_hits_total", "counter", "memcached hits (fresh).", s.l2_hits);
@@ -57,6 +58,9 @@ static void render_metrics(struct ise_ctx *ctx, struct buf *b)
 	const struct lookup_stats *ls = lookup_stats(ctx->lookup);
 
 	counter(b, "mdmgw_requests_total", "ISE API requests answered.", &ctx->stats.requests);
+	counter(b, "mdmgw_answer_cache_hits_total",
+		"Single-device answers sent as rendered before (in-process tier).",
+		&ctx->stats.answer_hits);
 	counter(b, "mdmgw_bad_requests_total", "ISE API requests refused as malformed.",
 		&ctx->stats.bad_requests);
 	counter(b, "mdmgw_unavailable_total", "Answers of 503: no source could answer.",

@@ -586,8 +586,8 @@ static const struct field auth_fields[] = {
 static const char *check_namespace(const char *s)
 {
 	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-		      *s == '_' || *s == '-'))
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '_' || *s == '-'))
 			return "may hold only A-Z, a-z, 0-9, '_' and '-'";
 	return NULL;
 }

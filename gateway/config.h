@@ -73,26 +73,27 @@ struct config_account {
 #define CONFIG_MAX_SERVERS 32
 
 struct config_cache {
-	int64_t fresh_ttl_ms;    /* default 15m, 1s..7d */
-	int64_t stale_ttl_ms;    /* serve stale this long after fresh ends; default 1h, 0..7d */
+	int64_t fresh_ttl_ms;	 /* default 15m, 1s..7d */
+	int64_t stale_ttl_ms;	 /* serve stale this long after fresh ends; default 1h, 0..7d */
 	int64_t negative_ttl_ms; /* not-enrolled answers; default 60s, 0..1d */
-	int64_t l1_ttl_ms;       /* in-process tier in front of memcached; default 5s, 0 (no L1
+	int64_t l1_ttl_ms;	 /* in-process tier in front of memcached; default 5s, 0 (no L1
 				  * when servers are set)..1h; without servers L1 is the cache */
-	size_t max_entries;      /* default 100000, 16..100000000 */
-	unsigned shards;         /* power of two 1..1024; default 16 */
-	char hmac_key[129];      /* secret "hmac_key", 16..128 bytes; for memcached entries */
-	bool hmac_key_set;       /* hmac_key was given; default false; required with servers */
+	size_t max_entries;	 /* default 100000, 16..100000000 */
+	unsigned shards;	 /* power of two 1..1024; default 16 */
+	char hmac_key[129];	 /* secret "hmac_key", 16..128 bytes; for memcached entries */
+	bool hmac_key_set;	 /* hmac_key was given; default false; required with servers */
 	/* memcached (L2): none by default */
 	char servers[CONFIG_MAX_SERVERS][128]; /* "host:port" or "[v6addr]:port" */
 	size_t nservers;
-	char ns[32];             /* key namespace "namespace", [A-Za-z0-9_-], default "mdmgw" */
-	unsigned pool_size;      /* memcached handles; default 16, 1..1024 */
+	char ns[32];		    /* key namespace "namespace", [A-Za-z0-9_-], default "mdmgw" */
+	unsigned pool_size;	    /* memcached handles; default 16, 1..1024 */
 	int64_t connect_timeout_ms; /* default 50ms, 1ms..10s */
-	int64_t io_timeout_ms;      /* default 50ms, 1ms..10s */
-	unsigned failure_limit;     /* per server and handle before it is ejected; default 2, 1..100 */
-	int64_t retry_timeout_ms;   /* an ejected server is tried again after this; default 2s, 1s..1h */
-	int64_t breaker_open_ms;    /* every server failing: skip memcached; default 5s, 100ms..10m */
-	int64_t lock_wait_ms;       /* a miss another instance is filling: wait; default 100ms, 0..10s */
+	int64_t io_timeout_ms;	    /* default 50ms, 1ms..10s */
+	unsigned failure_limit; /* per server and handle before it is ejected; default 2, 1..100 */
+	int64_t
+	    retry_timeout_ms; /* an ejected server is tried again after this; default 2s, 1s..1h */
+	int64_t breaker_open_ms; /* every server failing: skip memcached; default 5s, 100ms..10m */
+	int64_t lock_wait_ms; /* a miss another instance is filling: wait; default 100ms, 0..10s */
 };
 
 enum adapter_type { ADAPTER_INVENTORY = 0 };

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/clock.h"
 #include "../core/log.h"
 #include "../core/xml.h"
 #include "ise_api.h"
@@ -336,18 +337,75 @@ static void answer_lookup(struct ise_ctx *ctx, const struct route *r, struct ask
 	free(ids);
 }
 
+/* The key of a rendered answer: generation, version, criterion and the value as sent. */
+static bool answer_key(const struct route *r, unsigned long gen, char *out, size_t outsz)
+{
+	int n = snprintf(out, outsz, "answer:%lu:%d:%s:%s", gen, r->api_version,
+			 criterion_name(r->crit), r->value);
+
+	return n > 0 && (size_t)n < outsz && cache_key_valid(out);
+}
+
+static bool answer_from_cache(struct ise_ctx *ctx, const char *key, struct ise_response *res)
+{
+	struct cache_entry ce;
+	bool hit = false;
+
+	if (cache_get(ctx->answers, key, &ce) == MDM_OK && ce.state == CACHE_FRESH) {
+		buf_reset(&res->body);
+		hit = buf_add(&res->body, ce.val, ce.len) == MDM_OK;
+		res->status = 200;
+		res->content_type = XML_TYPE;
+	}
+	cache_entry_clear(&ce);
+	if (hit)
+		atomic_fetch_add(&ctx->stats.answer_hits, 1);
+	return hit;
+}
+
+static void answer_to_cache(struct ise_ctx *ctx, const char *key, const struct merge_result *mr,
+			    const struct ise_response *res)
+{
+	struct cache_times t;
+
+	if (res->status != 200 || mr->fresh_until <= 0 || mr->partial)
+		return;
+	t.fetched_at = clock_wall_ms();
+	t.fresh_until = t.stale_until = mr->fresh_until;
+	if (t.fresh_until > t.fetched_at)
+		cache_put(ctx->answers, key, res->body.mem, res->body.len, &t);
+}
+
 static void handle_devices(struct ise_ctx *ctx, const struct route *r, struct ise_response *res)
 {
 	struct asked a;
+	struct merge_result mr;
 	enum ident_kind kind;
+	char key[CACHE_KEY_MAX + 1];
+	bool keyed = false;
+	enum mdm_err e;
 
 	if (r->crit == CRIT_NONE || r->crit == CRIT_COMPLIANCE)
 		return handle_bulk(ctx, r, res);
 	if (!criterion_ident_kind(r->crit, &kind))
 		return ise_error(res, 400, "unsupported querycriteria");
+	/* The generation is read before the lookup: a write during it makes this key stale. */
+	if (ctx->answers) {
+		keyed = answer_key(r, lookup_generation(ctx->lookup), key, sizeof(key));
+		if (keyed && answer_from_cache(ctx, key, res))
+			return;
+	}
 	if (!parse_asked(ctx, kind, r->value, &a, res))
 		return;
-	answer_lookup(ctx, r, &a, 1, res);
+	e = lookup_many(ctx->lookup, &a.id, 1, &mr);
+	if (e) {
+		ise_error(res, e == MDM_ERR_TOOBIG ? 400 : 500, err_str(e));
+		return;
+	}
+	render_answers(ctx, r, &a, &mr, 1, res);
+	if (keyed)
+		answer_to_cache(ctx, key, &mr, res);
+	merge_result_clear(&mr);
 }
 
 static void handle_batch(struct ise_ctx *ctx, const struct route *r, const char *body, size_t len,

@@ -18,6 +18,7 @@
 #define ISE_RESPONSE_MAX (64u * 1024u * 1024u)
 
 struct ise_stats {
+	atomic_ulong answer_hits; /* single-device answers sent as rendered before */
 	atomic_ulong requests;
 	atomic_ulong bad_requests;
 	atomic_ulong unavailable;
@@ -29,6 +30,13 @@ struct ise_ctx {
 	const struct config *cfg;
 	struct lookup *lookup;
 	struct cache *cache;
+	/*
+	 * Rendered single-device answers (NULL: none), part of the in-process tier: an entry is
+	 * stored only when every source's part was fresh, under the lookup generation read before
+	 * the lookup (so any write since makes it unreachable), and lives no longer than the
+	 * earliest fresh_until of its parts (and l1_ttl, which the cache's max_hold_ms enforces).
+	 */
+	struct cache *answers;
 	struct adapter *const *ads;
 	size_t nads;
 	const struct snapshot *snap;

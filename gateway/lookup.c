@@ -74,8 +74,9 @@ struct pair {
 	char pkey[CACHE_KEY_MAX + 1];
 	struct outcome oc;
 	enum cache_state state; /* CACHE_MISS: ask the adapter */
-	bool locked;            /* we hold the pointer's refresh lock */
-	size_t dev0, ndev;      /* its device keys in the request's device-key list */
+	bool locked;		/* we hold the pointer's refresh lock */
+	size_t dev0, ndev;	/* its device keys in the request's device-key list */
+	int64_t fresh_until;	/* earliest fresh_until of the pointer and its records */
 };
 
 /* --- keys ---------------------------------------------------------------------------------- */
@@ -147,8 +148,8 @@ static enum mdm_err pointer_encode(const struct outcome *oc, struct buf *out)
 
 	if (!o || !ids)
 		goto out;
-	if (json_object_set_new(o, "r", json_string(oc->kind == OUTCOME_FOUND ? "found"
-									       : "not_enrolled")))
+	if (json_object_set_new(o, "r",
+				json_string(oc->kind == OUTCOME_FOUND ? "found" : "not_enrolled")))
 		goto out;
 	for (size_t i = 0; oc->kind == OUTCOME_FOUND && i < oc->ndevs && i < POINTER_MAX_IDS; i++)
 		if (json_array_append_new(ids, json_string(oc->devs[i].vendor_id)))
@@ -339,6 +340,7 @@ static void store_pair(struct lookup *l, const struct adapter *a, const char *pk
 
 	if (oc->kind != OUTCOME_FOUND && oc->kind != OUTCOME_NOT_ENROLLED)
 		return; /* failures are never cached; not-applicable is the adapter's own fast no */
+	atomic_fetch_add(&l->stats.writes, 1);
 	buf_init(&b, ENTRY_MAX_LEN + 1);
 	for (size_t i = 0; !e && oc->kind == OUTCOME_FOUND && i < oc->ndevs; i++) {
 		buf_reset(&b);
@@ -395,6 +397,8 @@ static enum cache_state add_devices(struct lookup *l, struct pair *p, const char
 		if (outcome_add(&p->oc, &d) != MDM_OK)
 			st = CACHE_MISS;
 		st = worse(st, dev[k].state);
+		if (dev[k].fresh_until < p->fresh_until)
+			p->fresh_until = dev[k].fresh_until;
 	}
 	if (st == CACHE_MISS)
 		outcome_clear(&p->oc);
@@ -445,8 +449,7 @@ static enum mdm_err keylist_index(struct keylist *kl)
  * for the pointers and one for every record they name. Each pair ends with an outcome and a
  * state, CACHE_MISS when something is missing or corrupt.
  */
-static enum mdm_err read_pairs(struct lookup *l, struct pair *p, size_t n,
-			       const size_t *adapter_of)
+static enum mdm_err read_pairs(struct lookup *l, struct pair *p, size_t n, const size_t *adapter_of)
 {
 	const char **pk = calloc(n ? n : 1, sizeof(*pk));
 	struct cache_entry *pe = calloc(n ? n : 1, sizeof(*pe)), *de = NULL;
@@ -468,6 +471,7 @@ static enum mdm_err read_pairs(struct lookup *l, struct pair *p, size_t n,
 		char dkey[CACHE_KEY_MAX + 1];
 
 		p[i].state = pe[i].state;
+		p[i].fresh_until = pe[i].fresh_until;
 		p[i].dev0 = kl.n;
 		p[i].ndev = 0;
 		outcome_init(&p[i].oc);
@@ -689,7 +693,8 @@ static enum mdm_err find_duplicates(const struct pair *p, size_t nads, size_t n,
 	if (!order)
 		return MDM_ERR_NOMEM;
 	for (size_t i = 0; i < n; i++) {
-		order[i].key = p[i * nads].pkey; /* the first adapter's pointer names the identifier */
+		order[i].key =
+		    p[i * nads].pkey; /* the first adapter's pointer names the identifier */
 		order[i].index = dup[i] = i;
 	}
 	qsort(order, n, sizeof(*order), cmp_keyed);
@@ -745,6 +750,7 @@ struct request {
 	struct pair *p;
 	const struct ident **idof;
 	size_t *adapter_of, *dup, *dup_pair, *need;
+	bool *asked; /* the pair's answer came from its adapter in this request */
 };
 
 static void request_free(struct request *rq, size_t np)
@@ -757,6 +763,7 @@ static void request_free(struct request *rq, size_t np)
 	free(rq->dup);
 	free(rq->dup_pair);
 	free(rq->need);
+	free(rq->asked);
 }
 
 static enum mdm_err request_init(struct lookup *l, const struct ident *ids, size_t n,
@@ -772,7 +779,9 @@ static enum mdm_err request_init(struct lookup *l, const struct ident *ids, size
 	rq->dup = calloc(n ? n : 1, sizeof(*rq->dup));
 	rq->dup_pair = calloc(m, sizeof(*rq->dup_pair));
 	rq->need = calloc(m, sizeof(*rq->need));
-	if (!rq->p || !rq->idof || !rq->adapter_of || !rq->dup || !rq->dup_pair || !rq->need)
+	rq->asked = calloc(m, sizeof(*rq->asked));
+	if (!rq->p || !rq->idof || !rq->adapter_of || !rq->dup || !rq->dup_pair || !rq->need ||
+	    !rq->asked)
 		return MDM_ERR_NOMEM;
 	for (size_t i = 0; i < n; i++) {
 		for (size_t j = 0; j < l->cfg.nads; j++) {
@@ -795,6 +804,24 @@ static enum mdm_err request_init(struct lookup *l, const struct ident *ids, size
 	return e;
 }
 
+/* Until when identifier i's whole answer was fresh: 0 if any part was stale or just asked. */
+static int64_t answer_fresh_until(const struct request *rq, size_t i, size_t nads)
+{
+	int64_t until = INT64_MAX;
+
+	for (size_t j = 0; j < nads; j++) {
+		const struct pair *p = &rq->p[i * nads + j];
+
+		if (p->oc.kind == OUTCOME_NOT_APPLICABLE)
+			continue; /* the source's own fixed no: it limits nothing */
+		if (p->state != CACHE_FRESH || rq->asked[i * nads + j])
+			return 0;
+		if (p->fresh_until < until)
+			until = p->fresh_until;
+	}
+	return until == INT64_MAX ? 0 : until;
+}
+
 static enum mdm_err merge_all(struct lookup *l, struct request *rq, size_t n,
 			      struct merge_result *results)
 {
@@ -810,6 +837,8 @@ static enum mdm_err merge_all(struct lookup *l, struct request *rq, size_t n,
 		for (size_t j = 0; j < l->cfg.nads; j++)
 			ocs[j] = rq->p[i * l->cfg.nads + j].oc;
 		e = merge_outcomes(&l->cfg.policy, ocs, l->cfg.nads, &results[i]);
+		if (!e)
+			results[i].fresh_until = answer_fresh_until(rq, i, l->cfg.nads);
 		if (!e && results[i].verdict == MERGE_UNAVAILABLE)
 			atomic_fetch_add(&l->stats.unavailable, 1);
 		else if (!e && results[i].partial)
@@ -839,9 +868,11 @@ enum mdm_err lookup_many(struct lookup *l, const struct ident *ids, size_t n,
 		nneed = plan(l, rq.p, np, rq.idof, rq.adapter_of, rq.dup_pair, rq.need);
 		e = nneed ? ask_adapters(l, rq.p, rq.idof, rq.adapter_of, rq.need, nneed) : MDM_OK;
 	}
-	for (size_t k = 0; !e && k < nneed; k++)
+	for (size_t k = 0; !e && k < nneed; k++) {
+		rq.asked[rq.need[k]] = true;
 		store_pair(l, l->cfg.ads[rq.adapter_of[rq.need[k]]], rq.p[rq.need[k]].pkey,
 			   &rq.p[rq.need[k]].oc);
+	}
 	for (size_t k = 0; rq.p && k < np; k++)
 		if (rq.p[k].locked)
 			cache_unlock(l->cfg.cache, rq.p[k].pkey);
@@ -880,9 +911,10 @@ enum mdm_err lookup_purge(struct lookup *l, const struct ident *id, size_t *remo
 	char pkey[CACHE_KEY_MAX + 1];
 
 	*removed = 0;
+	atomic_fetch_add(&l->stats.writes, 1);
 	for (size_t j = 0; j < l->cfg.nads; j++) {
-		enum mdm_err e = lookup_pointer_key(l->ns, l->cfg.ads[j]->name, id, pkey,
-						    sizeof(pkey));
+		enum mdm_err e =
+		    lookup_pointer_key(l->ns, l->cfg.ads[j]->name, id, pkey, sizeof(pkey));
 
 		if (e)
 			return e;
@@ -940,4 +972,9 @@ void lookup_destroy(struct lookup *l)
 const struct lookup_stats *lookup_stats(const struct lookup *l)
 {
 	return &l->stats;
+}
+
+unsigned long lookup_generation(const struct lookup *l)
+{
+	return atomic_load(&l->stats.writes);
 }

@@ -33,9 +33,9 @@ struct lookup_config {
 	size_t nads; /* at most LOOKUP_MAX_ADAPTERS */
 	struct cache *cache;
 	struct merge_policy policy;
-	const char *ns;          /* key namespace, e.g. "mdmgw" */
-	int64_t timeout_ms;      /* per lookup */
-	int64_t lock_wait_ms;    /* wait for another filler before asking ourselves */
+	const char *ns;	      /* key namespace, e.g. "mdmgw" */
+	int64_t timeout_ms;   /* per lookup */
+	int64_t lock_wait_ms; /* wait for another filler before asking ourselves */
 	int64_t fresh_ttl_ms;
 	int64_t stale_ttl_ms;
 	int64_t negative_ttl_ms;
@@ -43,7 +43,7 @@ struct lookup_config {
 };
 
 struct lookup_stats {
-	atomic_ulong fresh_hits;  /* (identifier, adapter) pairs answered from the cache */
+	atomic_ulong fresh_hits; /* (identifier, adapter) pairs answered from the cache */
 	atomic_ulong stale_hits;
 	atomic_ulong misses;
 	atomic_ulong refreshes;
@@ -53,6 +53,7 @@ struct lookup_stats {
 	atomic_ulong unavailable;
 	atomic_ulong bad_entries;
 	atomic_ulong adapter_lookups[LOOKUP_MAX_ADAPTERS]; /* identifiers asked of each adapter */
+	atomic_ulong writes; /* answers written or purged: anything derived before is outdated */
 };
 
 struct lookup;
@@ -82,5 +83,13 @@ enum mdm_err lookup_device_key(const char *ns, const char *adapter, const char *
 			       char *out, size_t outsz);
 
 const struct lookup_stats *lookup_stats(const struct lookup *l);
+
+/*
+ * lookup_generation: changes whenever this process writes or purges an answer. Something
+ * derived from lookup results (a rendered reply) read the generation before the lookup and is
+ * still current while it has not changed; other instances' writes reach this one through the
+ * in-process tier's l1_ttl, so such derived data must not be kept longer than that either.
+ */
+unsigned long lookup_generation(const struct lookup *l);
 
 #endif

@@ -34,6 +34,7 @@ struct gateway {
 	struct adapter *ads[CONFIG_MAX_ADAPTERS];
 	size_t nads;
 	struct cache *cache;
+	struct cache *answers;
 	struct lookup *lookup;
 	struct snapshot *snap;
 	struct auth *auth;
@@ -88,6 +89,7 @@ static int make_adapters(struct gateway *g)
 static void free_gateway(struct gateway *g)
 {
 	lookup_destroy(g->lookup);
+	cache_destroy(g->answers);
 	snapshot_free(g->snap);
 	auth_destroy(g->auth);
 	cache_destroy(g->cache);
@@ -165,6 +167,22 @@ static struct cache *make_cache(const struct config_cache *cc)
 	return cache_tiered_create(l1, l2);
 }
 
+/* Rendered answers belong to the in-process tier: none when that tier is switched off. */
+static struct cache *make_answer_cache(const struct config_cache *cc)
+{
+	struct cache_mem_config mc = {
+	    .max_entries = cc->max_entries < 20000 ? cc->max_entries : 20000,
+	    .shards = cc->shards,
+	    .max_value = 64 * 1024,
+	    .max_hold_ms = cc->nservers ? cc->l1_ttl_ms : 0,
+	    .now = NULL,
+	};
+
+	if (cc->nservers && cc->l1_ttl_ms == 0)
+		return NULL;
+	return cache_mem_create(&mc);
+}
+
 static int build_services(struct gateway *g)
 {
 	struct lookup_config lc = {
@@ -182,6 +200,7 @@ static int build_services(struct gateway *g)
 
 	g->cache = make_cache(&g->cfg.cache);
 	lc.cache = g->cache;
+	g->answers = make_answer_cache(&g->cfg.cache);
 	g->lookup = g->cache ? lookup_create(&lc) : NULL;
 	g->auth = auth_create(&g->cfg.auth, g->cfg.accounts, g->cfg.naccounts);
 	if (!g->cache || !g->lookup || !g->auth) {
@@ -200,6 +219,7 @@ static int build_services(struct gateway *g)
 	g->ise.cfg = &g->cfg;
 	g->ise.lookup = g->lookup;
 	g->ise.cache = g->cache;
+	g->ise.answers = g->answers;
 	g->ise.ads = g->ads;
 	g->ise.nads = g->nads;
 	g->ise.snap = g->snap;

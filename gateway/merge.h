@@ -32,6 +32,9 @@ struct merge_result {
 	bool partial;	     /* found, while another applicable adapter failed */
 	struct device *devs; /* merged devices (malloc'd), for MERGE_FOUND */
 	size_t ndevs;
+	/* set by lookup: until when every source's part of this answer was fresh in the cache
+	 * (wall ms); 0 when some part was stale or came from a source just now */
+	int64_t fresh_until;
 };
 
 /* merge_outcomes: the verdict over n outcomes (one per adapter). MDM_ERR_NOMEM only. */

@@ -25,8 +25,8 @@ enum route_kind {
 	ROUTE_BATCH,	   /* POST batchdevices */
 	ROUTE_ACTION,	   /* POST action */
 	ROUTE_SENDMESSAGE, /* PUT sendmessage: not offered (messaging_support=false) */
-	ROUTE_METRICS, /* GET /metrics (admin) */
-	ROUTE_PURGE,   /* DELETE /api/v1/cache/devices/{identifier} (admin); value holds it */
+	ROUTE_METRICS,	   /* GET /metrics (admin) */
+	ROUTE_PURGE,	   /* DELETE /api/v1/cache/devices/{identifier} (admin); value holds it */
 };
 
 enum criterion {

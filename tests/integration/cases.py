@@ -596,16 +596,27 @@ def case_metrics_need_admin(env):
 
 def case_purge_one_device(env):
     gw = env.demo
-    mac_query(gw, MAC)
+    purge = "/api/v1/cache/devices/00:26:b4:24:fe:b4"
+    check(gw.request("DELETE", purge, user="boss").status == 200, "first purge")
     before = gw.metrics()[LOOKUPS]
-    mac_query(gw, MAC)
-    check(gw.metrics()[LOOKUPS] == before, "second query reached the adapter")
-    r = gw.request("DELETE", "/api/v1/cache/devices/00:26:b4:24:fe:b4", user="boss")
+    r0 = mac_query(gw, MAC)  # asks the adapter
+    mac_query(gw, MAC)  # from the cache; the rendered answer is kept
+    m = gw.metrics()
+    check(m[LOOKUPS] == before + 1, "lookups %r, want %r" % (m[LOOKUPS], before + 1))
+    hits = m["mdmgw_answer_cache_hits_total"]
+    r2 = mac_query(gw, MAC)
+    m = gw.metrics()
+    check(m[LOOKUPS] == before + 1, "a repeated query reached the adapter")
+    check(m["mdmgw_answer_cache_hits_total"] == hits + 1, "not served as rendered before")
+    check(r2.body == r0.body, "the rendered answer differs from the one built fresh")
+    r = gw.request("DELETE", purge, user="boss")
     check(r.status == 200 and json.loads(r.body)["removed"] >= 2, "purge: %s" % r.text)
     mac_query(gw, MAC)
-    check(gw.metrics()[LOOKUPS] == before + 1, "after purge the adapter was not asked")
-    r = gw.request("DELETE", "/api/v1/cache/devices/00:26:b4:24:fe:b4", user="demo")
+    check(gw.metrics()[LOOKUPS] == before + 2, "after purge the adapter was not asked")
+    r = gw.request("DELETE", purge, user="demo")
     check(r.status == 403, "purge with query role: %d" % r.status)
+    r = gw.request("DELETE", "/api/v1/cache/devices/not%20an%20id", user="boss")
+    check(r.status == 400, "bad identifier: %d" % r.status)
 
 
 def case_memcached_two_tiers_and_instances(env):
