@@ -97,6 +97,7 @@ struct mc {
 	struct gate gate;
 	struct breaker br;
 	struct counters n;
+	struct vmemo *memo;
 	EVP_MAC *mac;
 	EVP_MAC_CTX *mac_tmpl; /* keyed once; each tag works on a copy (no per-call digest
 				* look-up or key schedule) */
@@ -537,7 +538,136 @@ struct decoded {
  * another shape or version, times out of order, a tag that does not match key, times and
  * payload). A value past stale_until by our clock is a plain miss.
  */
-static enum mdm_err value_decode(const struct mc *m, const char *key, const char *val, size_t len,
+/*
+ * Verified values: parsing the envelope and checking its tag cost more than the round trip on
+ * a hit, and a login storm reads the same values again and again. A value is remembered after
+ * it verified, keyed by (key, value bytes), both compared in full: only the very bytes that
+ * passed the check under the very same key skip it.
+ */
+#define VMEMO_SLOTS 4096 /* a power of two */
+#define VMEMO_STRIPES 64
+
+struct vslot {
+	uint64_t hash;
+	char *key, *val, *payload;
+	size_t klen, len, plen;
+	int64_t at, fu, su;
+};
+
+struct vmemo {
+	pthread_mutex_t mu[VMEMO_STRIPES];
+	struct vslot slot[VMEMO_SLOTS];
+};
+
+static uint64_t vmemo_hash(const char *key, size_t klen, const char *val, size_t len)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (size_t i = 0; i < klen; i++)
+		h = (h ^ (unsigned char)key[i]) * 1099511628211ull;
+	h = (h ^ 0xff) * 1099511628211ull;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)val[i]) * 1099511628211ull;
+	return h;
+}
+
+static struct vmemo *vmemo_new(void)
+{
+	struct vmemo *v = calloc(1, sizeof(*v));
+
+	for (int i = 0; v && i < VMEMO_STRIPES; i++)
+		pthread_mutex_init(&v->mu[i], NULL);
+	return v;
+}
+
+static void vslot_clear(struct vslot *s)
+{
+	free(s->key);
+	free(s->val);
+	free(s->payload);
+	memset(s, 0, sizeof(*s));
+}
+
+static void vmemo_free(struct vmemo *v)
+{
+	if (!v)
+		return;
+	for (size_t i = 0; i < VMEMO_SLOTS; i++)
+		vslot_clear(&v->slot[i]);
+	for (int i = 0; i < VMEMO_STRIPES; i++)
+		pthread_mutex_destroy(&v->mu[i]);
+	free(v);
+}
+
+/* Fills out from a remembered verification of exactly (key, val); false when there is none. */
+static bool vmemo_get(struct vmemo *v, uint64_t h, const char *key, size_t klen, const char *val,
+		      size_t len, int64_t now, struct cache_entry *out, enum mdm_err *err)
+{
+	struct vslot *s = &v->slot[h & (VMEMO_SLOTS - 1)];
+	pthread_mutex_t *mu = &v->mu[h % VMEMO_STRIPES];
+	bool hit;
+
+	pthread_mutex_lock(mu);
+	hit = s->val && s->hash == h && s->klen == klen && s->len == len &&
+	      memcmp(s->key, key, klen) == 0 && memcmp(s->val, val, len) == 0;
+	*err = MDM_OK;
+	if (hit && now < s->su) {
+		out->val = malloc(s->plen + 1);
+		if (out->val) {
+			memcpy(out->val, s->payload, s->plen);
+			out->val[s->plen] = '\0';
+			out->len = s->plen;
+			out->fetched_at = s->at;
+			out->fresh_until = s->fu;
+			out->stale_until = s->su;
+			out->state = now < s->fu ? CACHE_FRESH : CACHE_STALE;
+		} else {
+			*err = MDM_ERR_NOMEM;
+		}
+	}
+	pthread_mutex_unlock(mu);
+	return hit;
+}
+
+static void vmemo_put(struct vmemo *v, uint64_t h, const char *key, size_t klen, const char *val,
+		      size_t len, const struct cache_entry *e)
+{
+	struct vslot n = {h,	  malloc(klen + 1), malloc(len + 1), malloc(e->len + 1), klen, len,
+			  e->len, e->fetched_at,    e->fresh_until,  e->stale_until};
+	pthread_mutex_t *mu = &v->mu[h % VMEMO_STRIPES];
+	struct vslot old;
+
+	if (!n.key || !n.val || !n.payload)
+		return vslot_clear(&n);
+	memcpy(n.key, key, klen);
+	memcpy(n.val, val, len);
+	memcpy(n.payload, e->val, e->len);
+	pthread_mutex_lock(mu);
+	old = v->slot[h & (VMEMO_SLOTS - 1)];
+	v->slot[h & (VMEMO_SLOTS - 1)] = n;
+	pthread_mutex_unlock(mu);
+	vslot_clear(&old);
+}
+
+static enum mdm_err value_verify(const struct mc *m, const char *key, const char *val, size_t len,
+				 int64_t now, struct cache_entry *out);
+
+static enum mdm_err value_decode(struct mc *m, const char *key, const char *val, size_t len,
+				 int64_t now, struct cache_entry *out)
+{
+	size_t klen = strlen(key);
+	uint64_t h = vmemo_hash(key, klen, val, len);
+	enum mdm_err err;
+
+	if (m->memo && vmemo_get(m->memo, h, key, klen, val, len, now, out, &err))
+		return err;
+	err = value_verify(m, key, val, len, now, out);
+	if (!err && out->val && m->memo)
+		vmemo_put(m->memo, h, key, klen, val, len, out);
+	return err;
+}
+
+static enum mdm_err value_verify(const struct mc *m, const char *key, const char *val, size_t len,
 				 int64_t now, struct cache_entry *out)
 {
 	struct decoded x;
@@ -961,6 +1091,7 @@ static void mc_free(struct mc *m)
 	memcached_free(m->master);
 	EVP_MAC_CTX_free(m->mac_tmpl);
 	EVP_MAC_free(m->mac);
+	vmemo_free(m->memo);
 	if (m->key) {
 		OPENSSL_cleanse(m->key, m->keylen);
 		free(m->key);
@@ -1167,6 +1298,7 @@ static enum mdm_err mc_setup(struct mc *m, const struct cache_mc_config *cfg, ch
 		return MDM_ERR_NOMEM;
 	}
 	m->key = malloc(cfg->hmac_key_len);
+	m->memo = vmemo_new(); /* no memory for it: every value is verified, that is all */
 	m->mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
 	m->master = memcached_create(NULL);
 	if (!m->key || !m->mac || !m->master) {

@@ -38,11 +38,13 @@ enum conn_phase {
 };
 
 struct conn {
-	struct conn *prev, *next;
+	struct conn *prev, *next; /* under server.mu */
 	int fd;
-	enum conn_phase phase;
-	int64_t since; /* monotonic ms */
-	bool cut;
+	/* Written by the connection's own thread without a lock, read by the reaper: a request
+	 * must not queue on one server-wide mutex three times over. */
+	_Atomic int phase;	     /* enum conn_phase */
+	_Atomic int_least64_t since; /* monotonic ms */
+	bool cut;		     /* under server.mu */
 };
 
 struct request {
@@ -70,14 +72,14 @@ struct server {
 
 /* --- deadlines ----------------------------------------------------------------------------- */
 
-static void conn_set_phase(struct server *s, struct conn *c, enum conn_phase p)
+static void conn_set_phase(struct conn *c, enum conn_phase p)
 {
 	if (!c)
 		return;
-	pthread_mutex_lock(&s->mu);
-	c->phase = p;
-	c->since = clock_mono_ms();
-	pthread_mutex_unlock(&s->mu);
+	/* since first: the reaper may pair the new phase with the old time, never the reverse,
+	 * so it can only be late to cut, never early. */
+	atomic_store(&c->since, clock_mono_ms());
+	atomic_store(&c->phase, (int)p);
 }
 
 static void reap_once(struct server *s)
@@ -87,22 +89,23 @@ static void reap_once(struct server *s)
 
 	pthread_mutex_lock(&s->mu);
 	for (struct conn *c = s->conns.next; c != &s->conns; c = c->next) {
-		int64_t limit;
+		int phase = atomic_load(&c->phase);
+		int64_t limit, since = atomic_load(&c->since);
 
-		if (c->cut || c->phase == PHASE_ANSWER)
+		if (c->cut || phase == PHASE_ANSWER)
 			continue;
-		limit = c->phase == PHASE_HEADERS ? l->header_timeout_ms : l->body_timeout_ms;
-		if (now - c->since < limit)
+		limit = phase == PHASE_HEADERS ? l->header_timeout_ms : l->body_timeout_ms;
+		if (now - since < limit || atomic_load(&c->phase) != phase)
 			continue;
 		/* Under s->mu the fd is still MHD's: the CLOSED notice needs the same lock. */
 		shutdown(c->fd, SHUT_RDWR);
 		c->cut = true;
-		if (c->phase == PHASE_HEADERS)
+		if (phase == PHASE_HEADERS)
 			atomic_fetch_add(&s->deps.ise->cut_header, 1);
 		else
 			atomic_fetch_add(&s->deps.ise->cut_body, 1);
 		log_debug("server: cut a connection past its %s deadline",
-			  c->phase == PHASE_HEADERS ? "header" : "body");
+			  phase == PHASE_HEADERS ? "header" : "body");
 	}
 	pthread_mutex_unlock(&s->mu);
 }
@@ -146,8 +149,8 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_co
 		if (!c || !ci)
 			return free(c);
 		c->fd = ci->connect_fd;
-		c->phase = PHASE_HEADERS;
-		c->since = clock_mono_ms();
+		atomic_init(&c->phase, PHASE_HEADERS);
+		atomic_init(&c->since, clock_mono_ms());
 		pthread_mutex_lock(&s->mu);
 		c->next = s->conns.next;
 		c->prev = &s->conns;
@@ -179,6 +182,30 @@ static enum MHD_Result send_response(struct MHD_Connection *mc, int status, cons
 	r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
 	if (!r)
 		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	if (hname)
+		MHD_add_response_header(r, hname, hvalue);
+	ret = MHD_queue_response(mc, (unsigned)status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* Queues body as the response without copying it: MHD frees it once sent. */
+static enum MHD_Result send_buf(struct MHD_Connection *mc, int status, const char *type,
+				struct buf *body, const char *hname, const char *hvalue)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	size_t len = 0;
+	char *mem = buf_take(body, &len);
+
+	r = MHD_create_response_from_buffer(len, mem ? mem : (void *)"",
+					    mem ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	if (!r) {
+		free(mem);
+		return MHD_NO;
+	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	if (hname)
@@ -321,7 +348,7 @@ static enum MHD_Result answer(struct server *s, struct MHD_Connection *mc, struc
 	const char *ctype;
 	enum MHD_Result ret;
 
-	conn_set_phase(s, rq->conn, PHASE_ANSWER);
+	conn_set_phase(rq->conn, PHASE_ANSWER);
 	if (rq->too_big)
 		return send_error(mc, 413, "request body is too large", NULL, NULL);
 	if (rq->route.kind == ROUTE_HEALTHZ)
@@ -333,8 +360,8 @@ static enum MHD_Result answer(struct server *s, struct MHD_Connection *mc, struc
 	else
 		ise_handle(s->deps.ise, &rq->route, rq->body.mem, rq->body.len, ctype, rq->user,
 			   &res);
-	ret = send_response(mc, res.status, res.content_type, buf_str(&res.body), res.body.len,
-			    res.allow[0] ? MHD_HTTP_HEADER_ALLOW : NULL, res.allow);
+	ret = send_buf(mc, res.status, res.content_type, &res.body,
+		       res.allow[0] ? MHD_HTTP_HEADER_ALLOW : NULL, res.allow);
 	if (log_enabled(LOGL_DEBUG))
 		log_debug("server: %s %s by %s: %d, %lld ms", method, url, rq->user, res.status,
 			  (long long)(clock_mono_ms() - rq->started));
@@ -361,7 +388,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 		ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 		rq->conn = ci ? ci->socket_context : NULL;
 		atomic_fetch_add(&s->inflight, 1);
-		conn_set_phase(s, rq->conn, PHASE_BODY);
+		conn_set_phase(rq->conn, PHASE_BODY);
 		return first_call(s, mc, rq, url, method);
 	}
 	if (rq->answered) {
@@ -391,7 +418,7 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **req_cls,
 	if (!rq)
 		return;
 	/* The next request on a kept-alive connection has the header deadline from now. */
-	conn_set_phase(s, rq->conn, PHASE_HEADERS);
+	conn_set_phase(rq->conn, PHASE_HEADERS);
 	atomic_fetch_sub(&s->inflight, 1);
 	buf_free(&rq->body);
 	free(rq);
