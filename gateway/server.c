@@ -68,6 +68,7 @@ struct server {
 	bool stopping;
 	pthread_cond_t stop_cv;
 	atomic_uint inflight;
+	atomic_bool draining; /* stopping: refuse new connections, close kept-alive ones */
 };
 
 /* --- deadlines ----------------------------------------------------------------------------- */
@@ -170,11 +171,26 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_co
 	*socket_context = NULL;
 }
 
+/*
+ * While draining, new connections are accepted and closed at once. MHD_quiesce_daemon would
+ * stop accepting instead, but in libmicrohttpd 0.9.75 it races a worker thread of an epoll
+ * thread pool removing the listening socket itself and then aborts the process ("Failed to
+ * remove listen FD from epoll set"), which the SIGTERM-under-load test caught.
+ */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+	struct server *s = cls;
+
+	(void)addr;
+	(void)len;
+	return atomic_load(&s->draining) ? MHD_NO : MHD_YES;
+}
+
 /* --- responses ----------------------------------------------------------------------------- */
 
-static enum MHD_Result send_response(struct MHD_Connection *mc, int status, const char *type,
-				     const char *body, size_t len, const char *hname,
-				     const char *hvalue)
+static enum MHD_Result send_response(struct server *s, struct MHD_Connection *mc, int status,
+				     const char *type, const char *body, size_t len,
+				     const char *hname, const char *hvalue)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
@@ -184,6 +200,8 @@ static enum MHD_Result send_response(struct MHD_Connection *mc, int status, cons
 		return MHD_NO;
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	if (atomic_load(&s->draining)) /* no next request on this connection: it is going */
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
 	if (hname)
 		MHD_add_response_header(r, hname, hvalue);
 	ret = MHD_queue_response(mc, (unsigned)status, r);
@@ -192,8 +210,9 @@ static enum MHD_Result send_response(struct MHD_Connection *mc, int status, cons
 }
 
 /* Queues body as the response without copying it: MHD frees it once sent. */
-static enum MHD_Result send_buf(struct MHD_Connection *mc, int status, const char *type,
-				struct buf *body, const char *hname, const char *hvalue)
+static enum MHD_Result send_buf(struct server *s, struct MHD_Connection *mc, int status,
+				const char *type, struct buf *body, const char *hname,
+				const char *hvalue)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
@@ -208,6 +227,8 @@ static enum MHD_Result send_buf(struct MHD_Connection *mc, int status, const cha
 	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	if (atomic_load(&s->draining)) /* no next request on this connection: it is going */
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
 	if (hname)
 		MHD_add_response_header(r, hname, hvalue);
 	ret = MHD_queue_response(mc, (unsigned)status, r);
@@ -215,15 +236,15 @@ static enum MHD_Result send_buf(struct MHD_Connection *mc, int status, const cha
 	return ret;
 }
 
-static enum MHD_Result send_error(struct MHD_Connection *mc, int status, const char *msg,
-				  const char *hname, const char *hvalue)
+static enum MHD_Result send_error(struct server *s, struct MHD_Connection *mc, int status,
+				  const char *msg, const char *hname, const char *hvalue)
 {
 	struct ise_response res;
 	enum MHD_Result ret;
 
 	ise_response_init(&res);
 	ise_error(&res, status, msg);
-	ret = send_response(mc, res.status, res.content_type, buf_str(&res.body), res.body.len,
+	ret = send_response(s, mc, res.status, res.content_type, buf_str(&res.body), res.body.len,
 			    hname, hvalue);
 	ise_response_clear(&res);
 	return ret;
@@ -299,12 +320,12 @@ static enum MHD_Result first_call(struct server *s, struct MHD_Connection *mc, s
 	clen = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (clen && strtoull(clen, NULL, 10) >= s->deps.cfg->listen.max_body) {
 		rq->answered = true;
-		return send_error(mc, 413, "request body is too large", NULL, NULL);
+		return send_error(s, mc, 413, "request body is too large", NULL, NULL);
 	}
 	MHD_get_connection_values(mc, MHD_GET_ARGUMENT_KIND, collect_arg, &as);
 	if (as.overflow) {
 		rq->answered = true;
-		return send_error(mc, 400, "too many query parameters", NULL, NULL);
+		return send_error(s, mc, 400, "too many query parameters", NULL, NULL);
 	}
 	route_parse(method, url, as.a, as.n, s->deps.cfg->listen.instance, &rq->route);
 	/* Answered on the last call, like any request: a response queued on the first call
@@ -318,16 +339,16 @@ static enum MHD_Result first_call(struct server *s, struct MHD_Connection *mc, s
 	if (e == MDM_ERR_THROTTLED) {
 		rq->answered = true;
 		snprintf(retry, sizeof(retry), "%d", ar.retry_after_s);
-		return send_error(mc, 429, "too many failed logins; try later",
+		return send_error(s, mc, 429, "too many failed logins; try later",
 				  MHD_HTTP_HEADER_RETRY_AFTER, retry);
 	}
 	if (e == MDM_ERR_NOMEM || e == MDM_ERR_INTERNAL) {
 		rq->answered = true;
-		return send_error(mc, 500, "cannot check credentials right now", NULL, NULL);
+		return send_error(s, mc, 500, "cannot check credentials right now", NULL, NULL);
 	}
 	if (e != MDM_OK) {
 		rq->answered = true;
-		return send_error(mc, 401, "authentication required",
+		return send_error(s, mc, 401, "authentication required",
 				  MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 				  "Basic realm=\"mdmgw\", charset=\"UTF-8\"");
 	}
@@ -335,7 +356,7 @@ static enum MHD_Result first_call(struct server *s, struct MHD_Connection *mc, s
 		rq->answered = true;
 		log_info("server: %s %s by %s from %s: forbidden (role)", method, url, rq->user,
 			 addr);
-		return send_error(mc, 403, "this account's role does not allow this call", NULL,
+		return send_error(s, mc, 403, "this account's role does not allow this call", NULL,
 				  NULL);
 	}
 	return MHD_YES;
@@ -350,9 +371,10 @@ static enum MHD_Result answer(struct server *s, struct MHD_Connection *mc, struc
 
 	conn_set_phase(rq->conn, PHASE_ANSWER);
 	if (rq->too_big)
-		return send_error(mc, 413, "request body is too large", NULL, NULL);
+		return send_error(s, mc, 413, "request body is too large", NULL, NULL);
 	if (rq->route.kind == ROUTE_HEALTHZ)
-		return send_response(mc, 200, "text/plain; charset=utf-8", "ok\n", 3, NULL, NULL);
+		return send_response(s, mc, 200, "text/plain; charset=utf-8", "ok\n", 3, NULL,
+				     NULL);
 	ctype = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
 	ise_response_init(&res);
 	if (rq->route.kind == ROUTE_METRICS || rq->route.kind == ROUTE_PURGE)
@@ -360,7 +382,7 @@ static enum MHD_Result answer(struct server *s, struct MHD_Connection *mc, struc
 	else
 		ise_handle(s->deps.ise, &rq->route, rq->body.mem, rq->body.len, ctype, rq->user,
 			   &res);
-	ret = send_buf(mc, res.status, res.content_type, &res.body,
+	ret = send_buf(s, mc, res.status, res.content_type, &res.body,
 		       res.allow[0] ? MHD_HTTP_HEADER_ALLOW : NULL, res.allow);
 	if (log_enabled(LOGL_DEBUG))
 		log_debug("server: %s %s by %s: %d, %lld ms", method, url, rq->user, res.status,
@@ -537,7 +559,7 @@ enum mdm_err server_start(const struct server_deps *deps, struct server **out, c
 	flags = MHD_USE_TLS | MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
 		(v6 ? MHD_USE_IPv6 : 0);
 	s->daemon = MHD_start_daemon(
-	    flags, (uint16_t)l->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
+	    flags, (uint16_t)l->port, on_accept, s, on_request, s, MHD_OPTION_SOCK_ADDR,
 	    (struct sockaddr *)&ss, MHD_OPTION_HTTPS_MEM_CERT, s->cert_pem,
 	    MHD_OPTION_HTTPS_MEM_KEY, s->key_pem, MHD_OPTION_HTTPS_PRIORITIES,
 	    SERVER_TLS_PRIORITIES, MHD_OPTION_THREAD_POOL_SIZE, l->threads,
@@ -578,11 +600,8 @@ unsigned server_stop(struct server *s, int64_t grace_ms)
 	int64_t until = clock_mono_ms() + grace_ms;
 	struct timespec ts = {0, 20 * 1000000L};
 	unsigned left;
-	MHD_socket lfd;
 
-	lfd = MHD_quiesce_daemon(s->daemon);
-	if (lfd != MHD_INVALID_SOCKET)
-		close(lfd);
+	atomic_store(&s->draining, true);
 	while ((left = atomic_load(&s->inflight)) > 0 && clock_mono_ms() < until)
 		nanosleep(&ts, NULL);
 	pthread_mutex_lock(&s->mu);

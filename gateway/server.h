@@ -3,7 +3,8 @@
  * string), an epoll thread pool, and every limit enforced: an idle timeout, a header deadline
  * that also cuts a client trickling one byte a second, a body deadline, global and per-IP
  * connection caps, URI/header memory (MHD answers 414/431) and a body cap (413).
- * Basic auth on everything but /healthz. Graceful stop: quiesce, drain, stop.
+ * Basic auth on everything but /healthz. Graceful stop: refuse new connections, let requests in
+ * flight finish (answers say "Connection: close"), then stop.
  */
 #ifndef MDM_SERVER_H
 #define MDM_SERVER_H

@@ -564,7 +564,8 @@ def case_sigterm_during_load(env):
         t.join()
     log = gw.log()
     gw.cleanup()
-    check(rc == 0, "exit code %s\n%s" % (rc, log[-3000:]))
+    fatal = [line for line in log.splitlines() if "atal" in line or "rror" in line]
+    check(rc == 0, "exit code %s\n%s\n%s" % (rc, "\n".join(fatal[-10:]), log[-1500:]))
     check(took < 6, "took %.1fs to stop" % took)
     check(results["ok"] > 20, "too little load: %r" % results)
     check(not results["bad"], "broken answers during shutdown: %r" % results["bad"][:5])
