@@ -622,7 +622,7 @@ def case_purge_one_device(env):
 
 def case_memcached_two_tiers_and_instances(env):
     mc = Memcached().start()
-    a = cached_gateway(env, [mc.port]).start()
+    a = cached_gateway(env, [mc.port], l1_ttl="120s").start()  # valgrind is slow: no expiry
     b = cached_gateway(env, [mc.port], l1_ttl="0s").start()
     try:
         check(len(xml(mac_query(a, MAC)).findall("deviceList/device")) == 1, "a answers")
