@@ -188,16 +188,13 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen
 
 /* --- responses ----------------------------------------------------------------------------- */
 
-static enum MHD_Result send_response(struct server *s, struct MHD_Connection *mc, int status,
-				     const char *type, const char *body, size_t len,
-				     const char *hname, const char *hvalue)
+/* Adds the headers every answer carries, queues r and lets go of it. */
+static enum MHD_Result queue(struct server *s, struct MHD_Connection *mc, int status,
+			     struct MHD_Response *r, const char *type, const char *hname,
+			     const char *hvalue)
 {
-	struct MHD_Response *r;
 	enum MHD_Result ret;
 
-	r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
-	if (!r)
-		return MHD_NO;
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	if (atomic_load(&s->draining)) /* no next request on this connection: it is going */
@@ -209,31 +206,31 @@ static enum MHD_Result send_response(struct server *s, struct MHD_Connection *mc
 	return ret;
 }
 
+static enum MHD_Result send_response(struct server *s, struct MHD_Connection *mc, int status,
+				     const char *type, const char *body, size_t len,
+				     const char *hname, const char *hvalue)
+{
+	struct MHD_Response *r =
+	    MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+
+	return r ? queue(s, mc, status, r, type, hname, hvalue) : MHD_NO;
+}
+
 /* Queues body as the response without copying it: MHD frees it once sent. */
 static enum MHD_Result send_buf(struct server *s, struct MHD_Connection *mc, int status,
 				const char *type, struct buf *body, const char *hname,
 				const char *hvalue)
 {
-	struct MHD_Response *r;
-	enum MHD_Result ret;
 	size_t len = 0;
 	char *mem = buf_take(body, &len);
+	struct MHD_Response *r = MHD_create_response_from_buffer(
+	    len, mem ? mem : (void *)"", mem ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
 
-	r = MHD_create_response_from_buffer(len, mem ? mem : (void *)"",
-					    mem ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
 	if (!r) {
 		free(mem);
 		return MHD_NO;
 	}
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-	if (atomic_load(&s->draining)) /* no next request on this connection: it is going */
-		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
-	if (hname)
-		MHD_add_response_header(r, hname, hvalue);
-	ret = MHD_queue_response(mc, (unsigned)status, r);
-	MHD_destroy_response(r);
-	return ret;
+	return queue(s, mc, status, r, type, hname, hvalue);
 }
 
 static enum MHD_Result send_error(struct server *s, struct MHD_Connection *mc, int status,
