@@ -746,6 +746,55 @@ static size_t plan(struct lookup *l, struct pair *p, size_t np, const struct ide
 	return nneed;
 }
 
+/*
+ * Reads once more the misses this request won the lock for: another request may have filled
+ * one between our first read and our lock (it let go of the lock only after writing). Those are
+ * answered from the cache, their locks released; the rest stay in need. One round trip for all.
+ */
+static size_t recheck_locked(struct lookup *l, struct pair *p, const size_t *adapter_of,
+			     size_t *need, size_t nneed)
+{
+	struct pair *t;
+	size_t *ad, n = 0, i = 0, kept = 0;
+
+	for (size_t k = 0; k < nneed; k++)
+		n += p[need[k]].locked;
+	if (n == 0)
+		return nneed;
+	t = calloc(n, sizeof(*t));
+	ad = calloc(n, sizeof(*ad));
+	for (size_t k = 0; t && ad && k < nneed; k++) {
+		if (!p[need[k]].locked)
+			continue;
+		memcpy(t[i].pkey, p[need[k]].pkey, sizeof(t[i].pkey));
+		ad[i++] = adapter_of[need[k]];
+	}
+	if (t && ad && read_pairs(l, t, n, ad) == MDM_OK) {
+		i = 0;
+		for (size_t k = 0; k < nneed; k++) {
+			struct pair *q = &p[need[k]];
+			struct pair *r = q->locked ? &t[i++] : NULL;
+
+			if (r && r->state != CACHE_MISS) {
+				outcome_move(&q->oc, &r->oc);
+				q->state = r->state;
+				q->fresh_until = r->fresh_until;
+				q->locked = false;
+				cache_unlock(l->cfg.cache, q->pkey);
+				continue;
+			}
+			need[kept++] = need[k];
+		}
+	} else {
+		kept = nneed;
+	}
+	for (size_t j = 0; t && j < n; j++)
+		outcome_clear(&t[j].oc);
+	free(t);
+	free(ad);
+	return kept;
+}
+
 struct request {
 	struct pair *p;
 	const struct ident **idof;
@@ -866,6 +915,7 @@ enum mdm_err lookup_many(struct lookup *l, const struct ident *ids, size_t n,
 		e = read_pairs(l, rq.p, np, rq.adapter_of);
 	if (!e) {
 		nneed = plan(l, rq.p, np, rq.idof, rq.adapter_of, rq.dup_pair, rq.need);
+		nneed = recheck_locked(l, rq.p, rq.adapter_of, rq.need, nneed);
 		e = nneed ? ask_adapters(l, rq.p, rq.idof, rq.adapter_of, rq.need, nneed) : MDM_OK;
 	}
 	for (size_t k = 0; !e && k < nneed; k++) {

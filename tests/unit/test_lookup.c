@@ -72,6 +72,8 @@ struct counting {
 	struct cache base;
 	struct cache *inner;
 	atomic_int gets;
+	void (*on_lock)(void *arg); /* run once, just before the first lock is granted */
+	void *lock_arg;
 };
 
 static enum mdm_err cnt_get_many(struct cache *c, const char *const *keys, size_t n,
@@ -96,7 +98,13 @@ static enum mdm_err cnt_del(struct cache *c, const char *key)
 
 static enum mdm_err cnt_lock(struct cache *c, const char *key, int64_t ttl_ms)
 {
-	return cache_lock(((struct counting *)c->priv)->inner, key, ttl_ms);
+	struct counting *k = c->priv;
+	void (*hook)(void *) = k->on_lock;
+
+	k->on_lock = NULL;
+	if (hook)
+		hook(k->lock_arg);
+	return cache_lock(k->inner, key, ttl_ms);
 }
 
 static void cnt_unlock(struct cache *c, const char *key)
@@ -129,6 +137,8 @@ static struct cache *counting_wrap(struct counting *k, struct cache *inner)
 	k->base.ops = &counting_ops;
 	k->base.priv = k;
 	k->inner = inner;
+	k->on_lock = NULL;
+	k->lock_arg = NULL;
 	atomic_init(&k->gets, 0);
 	return &k->base;
 }
@@ -1488,6 +1498,49 @@ static void test_lock_holder_fills(void **state)
 
 /* --- lookup: batches and purge -------------------------------------------------------------- */
 
+/* Another instance fills the pointer between our first read and our lock. */
+static void fill_elsewhere(void *arg)
+{
+	struct merge_result r;
+
+	ask(arg, MAC_A, &r);
+	assert_int_equal(r.verdict, MERGE_FOUND);
+	merge_result_clear(&r);
+}
+
+static void test_filled_before_our_lock(void **state)
+{
+	struct fake f1, f2;
+	struct adapter *a1[1] = {&f1.base}, *a2[1] = {&f2.base};
+	struct counting cnt;
+	struct cache *mem = make_cache();
+	struct cache *c = counting_wrap(&cnt, mem);
+	struct lookup_config cfg1 = config(a1, 1, c), cfg2 = config(a2, 1, mem);
+	struct lookup *l1, *l2;
+	struct merge_result r;
+
+	(void)state;
+	fake_init(&f1, "inv", FAKE_ANSWER);
+	fake_init(&f2, "inv", FAKE_ANSWER); /* the same source, seen from another instance */
+	fake_add(&f1, "inv-1", MAC_A, TRI_TRUE);
+	fake_add(&f2, "inv-1", MAC_A, TRI_TRUE);
+	l1 = lookup_create(&cfg1);
+	l2 = lookup_create(&cfg2);
+	assert_non_null(l1);
+	assert_non_null(l2);
+	cnt.on_lock = fill_elsewhere;
+	cnt.lock_arg = l2;
+	ask(l1, MAC_A, &r);
+	assert_int_equal(r.verdict, MERGE_FOUND);
+	assert_string_equal(r.devs[0].vendor_id, "inv-1");
+	merge_result_clear(&r);
+	assert_int_equal(calls(&f2), 1); /* the other instance asked */
+	assert_int_equal(calls(&f1), 0); /* we read its answer after winning the lock */
+	lookup_destroy(l2);
+	lookup_destroy(l1);
+	cache_destroy(c);
+}
+
 static void test_batch(void **state)
 {
 	struct fake f1, f2;
@@ -1524,14 +1577,15 @@ static void test_batch(void **state)
 	assert_int_equal(asked(l, 1), 3);
 	/*
 	 * again, with a new identifier first: two misses and four hits (two of them cached "not
-	 * enrolled"), each in its place, read in two get_many round trips
+	 * enrolled"), each in its place, read in two get_many round trips, plus one re-read of the
+	 * pointers this request won the locks for (no records: nothing more to read)
 	 */
 	ids[0] = mk_ident(IDENT_MAC, MAC_N);
 	ids[1] = mk_ident(IDENT_MAC, MAC_C);
 	ids[2] = mk_ident(IDENT_MAC, MAC_A);
 	atomic_store(&cnt.gets, 0);
 	assert_int_equal(lookup_many(l, ids, 3, r), MDM_OK);
-	assert_int_equal(atomic_load(&cnt.gets), 2);
+	assert_int_equal(atomic_load(&cnt.gets), 3);
 	assert_int_equal(r[0].verdict, MERGE_NOT_ENROLLED);
 	assert_int_equal(r[1].verdict, MERGE_FOUND);
 	assert_string_equal(r[1].devs[0].vendor_id, "two-c");
@@ -1907,6 +1961,7 @@ int main(void)
 	    cmocka_unit_test(test_single_flight),
 	    cmocka_unit_test(test_lock_held_elsewhere),
 	    cmocka_unit_test(test_lock_holder_fills),
+	    cmocka_unit_test(test_filled_before_our_lock),
 	    cmocka_unit_test(test_batch),
 	    cmocka_unit_test(test_duplicates_in_batch),
 	    cmocka_unit_test(test_batch_too_big),
