@@ -705,3 +705,222 @@ def case_memcached_that_never_answers(env):
         check(gw.stop() == 0, "exit code\n" + gw.log()[-2000:])
         gw.cleanup()
         silent.stop()
+
+
+# --- the SCCM AdminService simulator (tests/sim) --------------------------------------------------
+
+def case_sccm_sim_speaks_adminservice(env):
+    """The simulator the SCCM adapter is tested against, checked with the real curl: the URL
+    forms of adapters/sccm_rules.h, Basic and NTLMv2 (a real client's exchange), paging, the
+    $filter grammar, fault switches, counters, and a certificate from another CA. The gateway is
+    not involved."""
+    import shutil
+    import sys
+    sim_dir = os.path.join(ROOT, "tests", "sim")
+    tmp = tempfile.mkdtemp(prefix="mdmgw-sccm-sim-")
+    user, password = "CORP\\svc-ise", "S3cret!pw 'x'"
+    procs = []
+
+    def start(cert, key, *extra):
+        p = subprocess.Popen([sys.executable, os.path.join(sim_dir, "sccm_sim.py"), "--port", "0",
+                              "--cert", os.path.join(tmp, cert), "--key", os.path.join(tmp, key),
+                              "--data", os.path.join(sim_dir, "sccm_data.json"), "--user", user,
+                              "--password", password] + list(extra),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        procs.append(p)
+        line, limit = b"", time.monotonic() + 15
+        while not line.endswith(b"\n"):
+            left = limit - time.monotonic()
+            check(left > 0 and p.poll() is None, "simulator not READY: %r" % line)
+            import select
+            if select.select([p.stdout], [], [], left)[0]:
+                c = os.read(p.stdout.fileno(), 1)
+                if not c:
+                    raise AssertionError("simulator exited before READY: %r" % p.stderr.read())
+                line += c
+        m = re.fullmatch(rb"READY (\d+)\n", line)
+        check(m, "first line %r" % line)
+        return p, int(m.group(1))
+
+    def stop(p):
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+        try:
+            return p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+            raise AssertionError("simulator did not stop on SIGTERM")
+
+    def curl(url, *opts, cacert="ca.pem", creds=True):
+        out = os.path.join(tmp, "body")
+        cmd = ["curl", "-sS", "-g", "--max-time", "10", "--cacert", os.path.join(tmp, cacert),
+               "-o", out, "-w", "%{http_code}"] + list(opts)
+        if creds and not any(o.startswith("-u") for o in opts):
+            cmd += ["-u", "%s:%s" % (user, password)]
+        r = subprocess.run(cmd + [url], capture_output=True, timeout=30)
+        body = open(out, "rb").read() if os.path.exists(out) else b""
+        if os.path.exists(out):
+            os.unlink(out)
+        return r.returncode, int(r.stdout or b"0"), body
+
+    def ok_json(url, *opts, **kw):
+        rc, code, body = curl(url, *opts, **kw)
+        check(rc == 0 and code == 200, "%s: curl rc %d HTTP %d %r" % (url, rc, code, body[:300]))
+        doc = json.loads(body)
+        check(doc["@odata.context"].startswith("https://127.0.0.1:"), "context %r" % doc)
+        return doc
+
+    try:
+        rc = subprocess.run(["bash", os.path.join(sim_dir, "make_certs.sh"), tmp],
+                            capture_output=True, timeout=60)
+        check(rc.returncode == 0, "make_certs.sh: %r" % rc.stderr)
+        sim, port = start("server.pem", "server-key.pem", "--page-size", "2", "--auth", "both")
+        base = "https://127.0.0.1:%d/AdminService" % port
+        ctl = "https://127.0.0.1:%d/_sim/" % port
+        t0 = time.monotonic()
+
+        # sccm_url_system_by_mac's exact form, Basic: one row, with the unknown keys
+        sel = ("ResourceId,Name,MACAddresses,Client,Active,Obsolete,Decommissioned,"
+               "SMSUniqueIdentifier")
+        by_mac = (base + "/wmi/SMS_R_System?$filter=MACAddresses/any(m:%20m%20eq%20'{}')"
+                  "&$select=" + sel)
+        doc = ok_json(by_mac.format("00:50:56:A1:00:01"))
+        check([r["ResourceId"] for r in doc["value"]] == [16777220], "by MAC %r" % doc)
+        row = doc["value"][0]
+        check(row["Name"] == "PC-COMPLIANT" and "@odata.etag" in row and
+              row["SMSUniqueIdentifier"].startswith("GUID:") and "IPAddresses" not in row,
+              "row %r ($select honoured, unknown keys kept)" % row)
+        check("@odata.nextLink" not in doc, "a one-row answer has no nextLink")
+        doc = ok_json(by_mac.format("00:50:56:a1:00:0a"))  # obsolete duplicates; WQL ignores case
+        check(sorted((r["ResourceId"], r["Obsolete"]) for r in doc["value"]) ==
+              [(16777210, 1), (16777228, 0)], "duplicates %r" % doc)
+        check(ok_json(by_mac.format("00:50:56:A1:00:FF"))["value"] == [], "not registered")
+        check(ok_json(by_mac.format("00:50:56:A1:00:18"))["value"] == [],
+              "NIC-only MAC in R_System")
+        doc = ok_json(base + "/wmi/SMS_G_System_NETWORK_ADAPTER?$filter=MACAddress%20eq%20"
+                      "'00:50:56:A1:00:18'&$select=ResourceID,MACAddress")
+        check([(r["ResourceID"], r["MACAddress"]) for r in doc["value"]] ==
+              [(16777227, "00:50:56:A1:00:18")], "NIC by MAC %r" % doc)
+        doc = ok_json(base + "/wmi/SMS_G_System_CI_ComplianceState?$filter=ResourceID%20eq%20"
+                      "16777221&$select=ResourceID,CI_UniqueID,ComplianceState,"
+                      "LocalizedDisplayName")
+        check(sorted(r["ComplianceState"] for r in doc["value"]) == [1, 2], "CI %r" % doc)
+        doc = ok_json(base + "/wmi/SMS_G_System_CH_ClientSummary?$filter=ResourceID%20eq%20"
+                      "16777225&$select=ResourceID,LastPolicyRequest")
+        check(doc["value"] == [], "no client summary %r" % doc)
+        doc = ok_json(base + "/wmi/SMS_G_System_CH_ClientSummary?$filter=ResourceID%20eq%20"
+                      "16777220&$select=ResourceID,LastPolicyRequest")
+        check(doc["value"][0]["LastPolicyRequest"] == "20261120093015.123000+000", "WMI date")
+        # the grammar: whitespace, parentheses, or/and, '' escapes, a fully percent-encoded query
+        doc = ok_json(base + "/wmi/SMS_R_System?$filter=(%20Name%20eq%20'PC-ERROR'or(name%20eq"
+                      "%20'O''Brien'%20and%20CLIENT%20eq%201))&$select=resourceid")
+        check([r["ResourceId"] for r in doc["value"]] == [16777223], "grammar %r" % doc)
+        doc = ok_json(base + "/wmi/SMS_R_System?%24filter=MACAddresses%2Fany%28x%3A+x+eq+%27"
+                      "00%3A50%3A56%3AA1%3A00%3A07%27%29")
+        check([r["Name"] for r in doc["value"]] == ["PC-MULTINIC"], "percent-decoding %r" % doc)
+        for bad in ("Name%20ne%20'x'", "startswith(Name,'PC')", "Client%20eq%20'1'",
+                    "Nonexistent%20eq%201", "MACAddresses%20eq%20'x'", "Name%20eq%20'open",
+                    "(Name%20eq%20'a'"):
+            rc, code, body = curl(base + "/wmi/SMS_R_System?$filter=" + bad)
+            check(code == 400 and "message" in json.loads(body)["error"],
+                  "bad $filter %s: %d %r" % (bad, code, body))
+        for route in ("/wmi/$metadata", "/v1.0/$metadata"):
+            rc, code, body = curl(base + route)
+            check(code == 200 and b"SMS_G_System_CH_ClientSummary" in body, route)
+
+        # paging (--page-size 2): follow nextLink to the end
+        url, ids, pages = base + "/wmi/SMS_R_System?$select=ResourceId,Name", [], 0
+        while url:
+            doc = ok_json(url)
+            pages += 1
+            check(len(doc["value"]) <= 2, "page of %d rows" % len(doc["value"]))
+            ids += [r["ResourceId"] for r in doc["value"]]
+            url = doc.get("@odata.nextLink")
+            check(url is None or url.startswith(base + "/wmi/SMS_R_System?"), "nextLink %r" % url)
+        check(pages == 5 and len(ids) == 10 and len(set(ids)) == 10, "paging %d %r" % (pages, ids))
+
+        # authentication: Basic wrong, NTLM right and wrong (curl's own NTLMv2), counted
+        rc, code, _ = curl(ctl + "reset", "-X", "POST", creds=False)
+        check(code == 200, "reset")
+        rc, code, _ = curl(by_mac.format("00:50:56:A1:00:01"), "-u", user + ":wrong")
+        check(code == 401, "Basic, wrong password: %d" % code)
+        rc, code, _ = curl(by_mac.format("00:50:56:A1:00:01"), creds=False)
+        check(code == 401, "no credentials: %d" % code)
+        doc = ok_json(by_mac.format("00:50:56:A1:00:02"), "--ntlm", "-u",
+                      "%s:%s" % (user, password))
+        check([r["ResourceId"] for r in doc["value"]] == [16777221], "NTLM row %r" % doc)
+        rc, code, _ = curl(by_mac.format("00:50:56:A1:00:02"), "--ntlm", "-u", user + ":wrong")
+        check(code == 401, "NTLM, wrong password: %d" % code)
+        rc, code, _ = curl(by_mac.format("00:50:56:A1:00:02"), "--ntlm", "-u",
+                           "CORP\\someone:" + password)
+        check(code == 401, "NTLM, wrong user: %d" % code)
+        rc, code, body = curl(ctl + "counts", creds=False)
+        counts = json.loads(body)["counts"]
+        # 401, 401, then NTLM right (challenge 401 + 200), wrong password and wrong user
+        # (2 x 401 each)
+        check(counts["by_route_status"] == {"SMS_R_System": {"401": 7, "200": 1}} and
+              counts["requests"] == 8 and counts["connections"] >= 5, "counts %r" % counts)
+
+        # faults, switched at run time
+        def fault(name, value):
+            rc, code, body = curl(ctl + "fault?name=%s&value=%s" % (name, value), "-X", "POST",
+                                  creds=False)
+            check(code == 200, "fault %s=%s: %d %r" % (name, value, code, body))
+        fault("status", 500)
+        rc, code, body = curl(by_mac.format("00:50:56:A1:00:01"))
+        check(code == 500 and "error" in json.loads(body), "status fault %d" % code)
+        fault("status", 403)
+        check(curl(base + "/wmi/$metadata")[1] == 403, "403 on $metadata")
+        rc, code, body = curl(ctl + "fault?name=status&value=302", "-X", "POST", creds=False)
+        check(code == 400, "bad fault value accepted")
+        rc, code, _ = curl(ctl + "reset", "-X", "POST", creds=False)
+        check(curl(by_mac.format("00:50:56:A1:00:01"))[1] == 200, "after reset")
+        fault("latency", 400)
+        t1 = time.monotonic()
+        check(curl(by_mac.format("00:50:56:A1:00:01"))[1] == 200, "latency")
+        check(time.monotonic() - t1 >= 0.4, "latency fault not applied")
+        fault("latency", 0)
+        fault("garbage", 1)
+        rc, code, body = curl(by_mac.format("00:50:56:A1:00:01"))
+        try:
+            json.loads(body)
+            check(False, "garbage fault answered JSON")
+        except ValueError:
+            pass
+        fault("garbage", 0)
+        fault("huge", 20)
+        rc, code, body = curl(by_mac.format("00:50:56:A1:00:01"))
+        check(code == 200 and len(body) > 20 << 20, "huge body %d bytes" % len(body))
+        fault("huge", 0)
+        fault("stall", 1)
+        t1 = time.monotonic()
+        rc, code, body = curl(by_mac.format("00:50:56:A1:00:01"), "--max-time", "1")
+        check(rc == 28 and time.monotonic() - t1 < 5, "stalled body: curl rc %d" % rc)
+        rc, code, body = curl(ctl + "counts", creds=False)
+        snap = json.loads(body)
+        check(snap["faults"] == {"stall": 1}, "faults %r" % snap["faults"])
+        check(snap["counts"]["by_route"]["SMS_R_System"] == 5, "counts %r" % snap)
+        check(stop(sim) == 0, "simulator exit code (SIGTERM with a stalled answer pending)")
+
+        # a server certificate from another CA: refused when trusting ca.pem only
+        other, oport = start("other-server.pem", "other-server-key.pem")
+        url = "https://127.0.0.1:%d/AdminService/wmi/$metadata" % oport
+        rc, code, _ = curl(url)
+        check(rc == 60 and code == 0, "other CA accepted: curl rc %d HTTP %d" % (rc, code))
+        rc, code, _ = curl(url, cacert="other-ca.pem")
+        check(rc == 0 and code == 200, "other CA server itself: rc %d HTTP %d" % (rc, code))
+        check(stop(other) == 0, "other simulator exit code")
+        check(time.monotonic() - t0 < 30, "took %.1fs" % (time.monotonic() - t0))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+            p.stdout.close()
+            p.stderr.close()
+        shutil.rmtree(tmp, ignore_errors=True)
