@@ -90,7 +90,7 @@ lib: $(BUILD)/libmdmgw.a
 $(BUILD)/mdmgw: $(BUILD)/obj/gateway/main.o $(BUILD)/libmdmgw.a
 	$(CC) $(LDFLAGS_$(FLAVOUR)) -o $@ $^ $(LIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libmdmgw.a tests/unit/unit.h
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libmdmgw.a $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Wno-unused-parameter -o $@ $< $(BUILD)/libmdmgw.a $(LDFLAGS_$(FLAVOUR)) \
 		$(LIBS) -lcmocka

@@ -6,22 +6,7 @@
 #include <time.h>
 
 #include "../../cache/cache.h"
-
-/* The injected clock: tests set it and move it forward by hand. */
-static int64_t test_now;
-
-static int64_t fake_now(void)
-{
-	return test_now;
-}
-
-static int64_t clock_wall(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "cachetest.h"
 
 static struct cache *make_hold(size_t max_entries, unsigned shards, size_t max_value,
 			       int64_t max_hold_ms)
@@ -50,50 +35,10 @@ static struct cache_times times_at(int64_t at, int64_t fresh_ms, int64_t stale_m
 	return (struct cache_times){at, at + fresh_ms, at + fresh_ms + stale_ms};
 }
 
-/* The same, fetched now by the test clock. */
-static struct cache_times times(int64_t fresh_ms, int64_t stale_ms)
-{
-	return times_at(test_now, fresh_ms, stale_ms);
-}
-
-static void put_str(struct cache *c, const char *key, const char *val, int64_t fresh_ms,
-		    int64_t stale_ms)
-{
-	struct cache_times t = times(fresh_ms, stale_ms);
-
-	assert_int_equal(cache_put(c, key, val, strlen(val), &t), MDM_OK);
-}
-
-static struct cache_stats stats(struct cache *c)
-{
-	struct cache_stats s;
-
-	cache_stats(c, &s);
-	return s;
-}
-
-/* The state a get of key returns; the value is checked against want when not a miss. */
-static enum cache_state get_state(struct cache *c, const char *key, const char *want)
-{
-	struct cache_entry e;
-	enum cache_state st;
-
-	assert_int_equal(cache_get(c, key, &e), MDM_OK);
-	st = e.state;
-	if (st == CACHE_MISS) {
-		assert_null(e.val);
-	} else if (want) {
-		assert_int_equal(e.len, strlen(want));
-		assert_string_equal(e.val, want);
-	}
-	cache_entry_clear(&e);
-	return st;
-}
-
 static void test_config(void **state)
 {
 	struct cache_mem_config cfg = {.max_entries = 10, .shards = 4, .max_value = 100};
-	struct cache_times t = times_at(clock_wall(), 60000, 0);
+	struct cache_times t = times_at(wall_ms(), 60000, 0);
 	struct cache *c;
 
 	(void)state;
@@ -551,7 +496,7 @@ static void mix_one(struct mix_arg *a)
 {
 	unsigned r = xorshift(&a->seed);
 	char key[16], val[32];
-	struct cache_times t = times_at(clock_wall(), 60000, 1000);
+	struct cache_times t = times_at(wall_ms(), 60000, 1000);
 	struct cache_entry e;
 	enum mdm_err err;
 	int n;

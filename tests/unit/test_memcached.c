@@ -7,27 +7,13 @@
 #include <stdlib.h>
 
 #include "../../cache/cache.h"
+#include "cachetest.h"
 #include "mcserver.h"
 
 /*
- * The injected clock, set from the wall clock at each test's start: memcached expires items by
- * its own clock in real seconds, so the times the tests write must be near real ones.
+ * test_now (cachetest.h) is set from the wall clock at each test's start: memcached expires
+ * items by its own clock in real seconds, so the times the tests write must be near real ones.
  */
-static int64_t test_now;
-
-static int64_t fake_now(void)
-{
-	return test_now;
-}
-
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static const unsigned char key_a[] = "0123456789abcdef0123456789abcdef";
 static const unsigned char key_b[] = "another key, also long enough...";
 
@@ -69,44 +55,6 @@ static struct cache *make_default(void)
 	struct cache_mc_config cfg = config(srv_list, 1);
 
 	return make(&cfg);
-}
-
-static struct cache_times times(int64_t fresh_ms, int64_t stale_ms)
-{
-	return (struct cache_times){test_now, test_now + fresh_ms, test_now + fresh_ms + stale_ms};
-}
-
-static void put_str(struct cache *c, const char *key, const char *val, int64_t fresh_ms,
-		    int64_t stale_ms)
-{
-	struct cache_times t = times(fresh_ms, stale_ms);
-
-	assert_int_equal(cache_put(c, key, val, strlen(val), &t), MDM_OK);
-}
-
-static enum cache_state get_state(struct cache *c, const char *key, const char *want)
-{
-	struct cache_entry e;
-	enum cache_state st;
-
-	assert_int_equal(cache_get(c, key, &e), MDM_OK);
-	st = e.state;
-	if (st == CACHE_MISS) {
-		assert_null(e.val);
-	} else if (want) {
-		assert_int_equal(e.len, strlen(want));
-		assert_string_equal(e.val, want);
-	}
-	cache_entry_clear(&e);
-	return st;
-}
-
-static struct cache_stats stats(struct cache *c)
-{
-	struct cache_stats s;
-
-	cache_stats(c, &s);
-	return s;
 }
 
 /* --- a plain libmemcached client, to look at and tamper with what the cache stored ----------- */

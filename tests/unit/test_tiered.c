@@ -6,23 +6,8 @@
 #include <stdlib.h>
 
 #include "../../cache/cache.h"
+#include "cachetest.h"
 #include "mcserver.h"
-
-/* The injected clock, near the wall clock so that memcached's own expiry (real seconds) agrees. */
-static int64_t test_now;
-
-static int64_t fake_now(void)
-{
-	return test_now;
-}
-
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static const unsigned char hmac_key[] = "0123456789abcdef0123456789abcdef";
 static struct mcserver srv;
@@ -80,44 +65,6 @@ static struct pair make_pair(int64_t max_hold_ms)
 	p.t = cache_tiered_create(p.l1, p.l2);
 	assert_non_null(p.t);
 	return p;
-}
-
-static struct cache_times times(int64_t fresh_ms, int64_t stale_ms)
-{
-	return (struct cache_times){test_now, test_now + fresh_ms, test_now + fresh_ms + stale_ms};
-}
-
-static void put_str(struct cache *c, const char *key, const char *val, int64_t fresh_ms,
-		    int64_t stale_ms)
-{
-	struct cache_times t = times(fresh_ms, stale_ms);
-
-	assert_int_equal(cache_put(c, key, val, strlen(val), &t), MDM_OK);
-}
-
-static enum cache_state get_state(struct cache *c, const char *key, const char *want)
-{
-	struct cache_entry e;
-	enum cache_state st;
-
-	assert_int_equal(cache_get(c, key, &e), MDM_OK);
-	st = e.state;
-	if (st == CACHE_MISS) {
-		assert_null(e.val);
-	} else if (want) {
-		assert_int_equal(e.len, strlen(want));
-		assert_string_equal(e.val, want);
-	}
-	cache_entry_clear(&e);
-	return st;
-}
-
-static struct cache_stats stats(struct cache *c)
-{
-	struct cache_stats s;
-
-	cache_stats(c, &s);
-	return s;
 }
 
 static int group_setup(void **state)
