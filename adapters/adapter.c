@@ -1,4 +1,5 @@
 #include <stddef.h>
+#include <string.h>
 
 #include "adapter.h"
 
@@ -22,6 +23,26 @@ enum mdm_err adapter_action(struct adapter *a, const char *vendor_id, enum actio
 enum mdm_err adapter_test_connection(struct adapter *a, adapter_test_cb cb, void *arg)
 {
 	return a->ops->test_connection(a, cb, arg);
+}
+
+void adapter_health(struct adapter *a, struct adapter_health *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->healthy = true;
+	if (a->ops->health)
+		a->ops->health(a, out);
+}
+
+const char *adapter_breaker_name(enum adapter_breaker b)
+{
+	switch (b) {
+	case BREAKER_OPEN:
+		return "open";
+	case BREAKER_PROBING:
+		return "probing";
+	default:
+		return "closed";
+	}
 }
 
 void adapter_destroy(struct adapter *a)

@@ -42,6 +42,18 @@ struct adapter_test {
 };
 typedef void (*adapter_test_cb)(void *arg, struct adapter_test *res);
 
+/* What an operator sees of an adapter in GET /api/v1/adapters. */
+enum adapter_breaker { BREAKER_CLOSED = 0, BREAKER_OPEN, BREAKER_PROBING };
+
+struct adapter_health {
+	bool healthy;		     /* the last call to the vendor succeeded (or none failed yet) */
+	enum adapter_breaker breaker;
+	uint64_t requests, failures; /* calls to the vendor, and those that failed */
+	int64_t last_ok_ms;	     /* clock_wall_ms of the last success; 0: none */
+	int64_t last_error_ms;	     /* clock_wall_ms of the last failure; 0: none */
+	char last_error[256];	     /* why the last failure happened; "" when none */
+};
+
 struct adapter_ops {
 	const char *type;
 	/* lookup: the records the source holds for id, by deadline_ms (clock_mono_ms time). */
@@ -54,6 +66,8 @@ struct adapter_ops {
 			       adapter_action_cb cb, void *arg);
 	/* test_connection: checks that the source can be reached and answers. */
 	enum mdm_err (*test_connection)(struct adapter *a, adapter_test_cb cb, void *arg);
+	/* health: a consistent snapshot of the adapter's state; thread-safe, never blocks. */
+	void (*health)(struct adapter *a, struct adapter_health *out);
 	void (*destroy)(struct adapter *a);
 };
 
@@ -70,6 +84,9 @@ enum mdm_err adapter_list(struct adapter *a, const char *cursor, adapter_list_cb
 enum mdm_err adapter_action(struct adapter *a, const char *vendor_id, enum action_kind kind,
 			    adapter_action_cb cb, void *arg);
 enum mdm_err adapter_test_connection(struct adapter *a, adapter_test_cb cb, void *arg);
+/* adapter_health: the op when the adapter has one, else a healthy, closed, zero record. */
+void adapter_health(struct adapter *a, struct adapter_health *out);
+const char *adapter_breaker_name(enum adapter_breaker b); /* "closed", "open", "probing" */
 void adapter_destroy(struct adapter *a);
 
 #endif

@@ -1,0 +1,48 @@
+/*
+ * sccm: Microsoft SCCM / ConfigMgr through its AdminService (OData v4 over HTTPS), answering as
+ * ISE answers when it runs its WQL over WMI (spec: backends.md section 1; the rules themselves
+ * are in sccm_rules.h). Network I/O goes through the shared asynchronous HTTP engine: no call
+ * blocks, every answer comes through the adapter callback on the engine thread.
+ *
+ * Lookup by MAC: SMS_R_System (MACAddresses) and SMS_G_System_NETWORK_ADAPTER (MACAddress) at
+ * once; then, for the chosen resource, SMS_G_System_CI_ComplianceState and
+ * SMS_G_System_CH_ClientSummary at once. Lookup by GUID (SMSUniqueIdentifier) starts from
+ * SMS_R_System alone. Other identifiers: OUTCOME_NOT_APPLICABLE. Any request failing (transport,
+ * non-2xx, unparsable page) makes the outcome OUTCOME_FAILED with a reason: never a verdict.
+ * Actions: never accepted (SCCM does not wipe or PIN-lock domain PCs); the reason says so.
+ * Listing: pages through the four classes and joins them by ResourceID.
+ */
+#ifndef MDM_SCCM_H
+#define MDM_SCCM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "adapter.h"
+#include "http.h"
+#include "sccm_rules.h"
+
+#define SCCM_MAX_ONLY_CI 64
+
+struct sccm_config {
+	const char *name;     /* the adapter's name (logs, source of its records) */
+	const char *base_url; /* "https://cm01.corp.example/AdminService"; https only, <= 512 bytes */
+	struct http_client_config http; /* CA file, pin, auth, user, password, limits, breaker */
+	/* Compliance counted only over these CI_UniqueIDs (ignoring case); none: every baseline. */
+	const char *const *only_ci;
+	size_t nonly_ci;
+	bool no_rows_compliant; /* a registered device with no baseline rows is compliant */
+	size_t page_rows;	/* most rows accepted in one OData page; 0: 10000 */
+	int64_t list_timeout_ms; /* deadline of each listing request; 0: 30000 */
+};
+
+/*
+ * sccm_create: an SCCM adapter on engine e (which must outlive it). The strings are copied.
+ * NULL with a one-line reason in why when the config is wrong (no or non-https base_url, an
+ * HTTP client that cannot be made: see http_client_create) or memory runs out.
+ */
+struct adapter *sccm_create(struct http_engine *e, const struct sccm_config *cfg, char *why,
+			    size_t whysz);
+
+#endif
