@@ -46,7 +46,7 @@ typedef void (*adapter_test_cb)(void *arg, struct adapter_test *res);
 enum adapter_breaker { BREAKER_CLOSED = 0, BREAKER_OPEN, BREAKER_PROBING };
 
 struct adapter_health {
-	bool healthy;		     /* the last call to the vendor succeeded (or none failed yet) */
+	bool healthy; /* the last call to the vendor succeeded (or none failed yet) */
 	enum adapter_breaker breaker;
 	uint64_t requests, failures; /* calls to the vendor, and those that failed */
 	int64_t last_ok_ms;	     /* clock_wall_ms of the last success; 0: none */

@@ -22,6 +22,8 @@ struct fanout {
 	size_t pending; /* slots not answered yet */
 	size_t refs;	/* one per launched lookup still outstanding, plus the caller's */
 	int closed;	/* the caller stopped waiting: drop late answers */
+	fanout_done_cb done;
+	void *done_arg;
 	struct outcome *oc;
 	struct fanout_slot *slots;
 };
@@ -80,25 +82,80 @@ static void on_answer(void *arg, struct outcome *oc)
 {
 	struct fanout_slot *s = arg;
 	struct fanout *f = s->f;
+	int fire = 0;
 
 	pthread_mutex_lock(&f->mu);
 	if (!f->closed && !s->answered) {
 		outcome_move(&f->oc[s->index], oc);
 		s->answered = 1;
-		if (--f->pending == 0)
+		if (--f->pending == 0) {
 			pthread_cond_broadcast(&f->cv);
+			if (f->done) {
+				f->closed = 1;
+				fire = 1;
+			}
+		}
 	} else {
 		outcome_clear(oc);
+	}
+	if (fire) {
+		/* Our slot's reference keeps f alive while done runs, even if done releases. */
+		pthread_mutex_unlock(&f->mu);
+		f->done(f->done_arg);
+		pthread_mutex_lock(&f->mu);
 	}
 	unref_locked(f);
 }
 
+void fanout_on_done(struct fanout *f, fanout_done_cb done, void *arg)
+{
+	pthread_mutex_lock(&f->mu);
+	f->done = done;
+	f->done_arg = arg;
+	pthread_mutex_unlock(&f->mu);
+}
+
+/* Marks every unanswered slot as timed out; with f->mu held. */
+static void time_out_locked(struct fanout *f)
+{
+	for (size_t i = 0; i < f->nads * f->nidents; i++) {
+		if (f->slots[i].answered)
+			continue;
+		outcome_set(&f->oc[i], OUTCOME_FAILED, FAIL_TIMEOUT,
+			    "no answer before the deadline");
+	}
+}
+
+void fanout_expire(struct fanout *f)
+{
+	int fire;
+
+	pthread_mutex_lock(&f->mu);
+	if (f->closed) {
+		pthread_mutex_unlock(&f->mu);
+		return;
+	}
+	time_out_locked(f);
+	f->closed = 1;
+	fire = f->done != NULL;
+	pthread_mutex_unlock(&f->mu);
+	if (fire)
+		f->done(f->done_arg);
+}
+
 void fanout_start(struct fanout *f, const struct ident *ids, int64_t deadline_ms)
 {
+	int empty;
+
 	pthread_mutex_lock(&f->mu);
 	f->pending = f->nads * f->nidents;
 	f->refs += f->pending;
+	empty = f->pending == 0 && f->done && !f->closed;
+	if (empty)
+		f->closed = 1;
 	pthread_mutex_unlock(&f->mu);
+	if (empty)
+		f->done(f->done_arg);
 	for (size_t i = 0; i < f->nidents; i++) {
 		for (size_t j = 0; j < f->nads; j++) {
 			struct fanout_slot *s = &f->slots[i * f->nads + j];
@@ -138,12 +195,7 @@ enum mdm_err fanout_wait(struct fanout *f, int64_t deadline_ms)
 	}
 	if (f->pending > 0) {
 		e = MDM_ERR_TIMEOUT;
-		for (size_t i = 0; i < f->nads * f->nidents; i++) {
-			if (f->slots[i].answered)
-				continue;
-			outcome_set(&f->oc[i], OUTCOME_FAILED, FAIL_TIMEOUT,
-				    "no answer before the deadline");
-		}
+		time_out_locked(f);
 	}
 	f->closed = 1;
 	pthread_mutex_unlock(&f->mu);

@@ -24,6 +24,22 @@ struct fanout *fanout_create(struct adapter *const *ads, size_t nads, size_t nid
  */
 void fanout_start(struct fanout *f, const struct ident *ids, int64_t deadline_ms);
 
+/*
+ * fanout_on_done: set before fanout_start for a fanout nobody waits on: done(arg) is called
+ * exactly once, when every slot has answered or fanout_expire() closed it, on the thread that
+ * completed it (inside fanout_start when the adapters answered at once). After done the
+ * outcomes are final; the caller still holds its reference and releases it.
+ */
+typedef void (*fanout_done_cb)(void *arg);
+void fanout_on_done(struct fanout *f, fanout_done_cb done, void *arg);
+
+/*
+ * fanout_expire: every unanswered slot becomes OUTCOME_FAILED / FAIL_TIMEOUT and the fanout
+ * closes (late answers are dropped), calling done if it had not been called. A no-op on a
+ * closed fanout. The caller must hold its reference.
+ */
+void fanout_expire(struct fanout *f);
+
 /* fanout_wait: waits for every answer or the deadline; MDM_ERR_TIMEOUT if any slot timed out. */
 enum mdm_err fanout_wait(struct fanout *f, int64_t deadline_ms);
 

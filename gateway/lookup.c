@@ -56,6 +56,8 @@ struct memo {
 	struct memo_pointer *pointers;
 };
 
+struct lreq;
+
 struct lookup {
 	struct lookup_config cfg;
 	char ns[64];
@@ -67,6 +69,19 @@ struct lookup {
 	struct refresh queue[REFRESH_QUEUE];
 	size_t qhead, qlen;
 	struct memo memo;
+	/*
+	 * The loop thread owns every request that went asynchronous: it finishes those whose
+	 * adapters answered (the done queue), expires asks past their deadline, and polls the
+	 * cache for requests waiting on another request's fill. Under mu.
+	 */
+	pthread_t loop;
+	pthread_cond_t loop_cv;
+	bool loop_stop;
+	bool kick;		/* something was stored: poll the waiters now */
+	struct lreq *active;	/* published requests, a doubly linked list */
+	struct lreq *done_head; /* requests ready to finish, FIFO */
+	struct lreq *done_tail;
+	size_t nactive;
 };
 
 /* What one adapter said (or is cached as having said) about one identifier. */
@@ -653,21 +668,6 @@ static int64_t lock_ttl(const struct lookup *l)
 	return 2 * l->cfg.timeout_ms + 1000;
 }
 
-/* Another request is filling this pair: wait a little for its answer before asking ourselves. */
-static bool wait_for_other(struct lookup *l, struct pair *p, size_t adapter)
-{
-	int64_t until = clock_mono_ms() + l->cfg.lock_wait_ms;
-	struct timespec ts = {0, LOCK_POLL_MS * 1000000L};
-
-	atomic_fetch_add(&l->stats.lock_waits, 1);
-	while (clock_mono_ms() < until) {
-		nanosleep(&ts, NULL);
-		if (read_pairs(l, p, 1, &adapter) == MDM_OK && p->state != CACHE_MISS)
-			return true;
-	}
-	return false;
-}
-
 struct keyed {
 	const char *key;
 	size_t index;
@@ -718,13 +718,19 @@ static enum mdm_err copy_result(const struct merge_result *src, struct merge_res
 	return MDM_OK;
 }
 
-/* Claims or waits for the misses, and queues refreshes of stale pairs. need[] gets the misses. */
-static size_t plan(struct lookup *l, struct pair *p, size_t np, const struct ident *const *idof,
-		   const size_t *adapter_of, const size_t *dup_pair, size_t *need)
+/*
+ * Claims the misses and queues refreshes of stale pairs: need[] gets the misses this request
+ * holds the lock for (or could not lock at all: the cache is down), wait[] those another
+ * request is filling, for the loop to poll.
+ */
+static void plan(struct lookup *l, struct pair *p, size_t np, const struct ident *const *idof,
+		 const size_t *adapter_of, const size_t *dup_pair, size_t *need, size_t *nneed,
+		 size_t *wait, size_t *nwait)
 {
-	size_t nneed = 0;
-
+	*nneed = *nwait = 0;
 	for (size_t k = 0; k < np; k++) {
+		enum mdm_err e;
+
 		if (dup_pair[k] != k)
 			continue;
 		if (p[k].state == CACHE_FRESH) {
@@ -738,12 +744,15 @@ static size_t plan(struct lookup *l, struct pair *p, size_t np, const struct ide
 			continue;
 		}
 		atomic_fetch_add(&l->stats.misses, 1);
-		p[k].locked = cache_lock(l->cfg.cache, p[k].pkey, lock_ttl(l)) == MDM_OK;
-		if (!p[k].locked && wait_for_other(l, &p[k], adapter_of[k]))
+		e = cache_lock(l->cfg.cache, p[k].pkey, lock_ttl(l));
+		p[k].locked = e == MDM_OK;
+		if (e == MDM_ERR_BUSY && l->cfg.lock_wait_ms > 0) {
+			atomic_fetch_add(&l->stats.lock_waits, 1);
+			wait[(*nwait)++] = k;
 			continue;
-		need[nneed++] = k;
+		}
+		need[(*nneed)++] = k;
 	}
-	return nneed;
 }
 
 /*
@@ -900,39 +909,542 @@ static enum mdm_err merge_all(struct lookup *l, struct request *rq, size_t n,
 	return e;
 }
 
-enum mdm_err lookup_many(struct lookup *l, const struct ident *ids, size_t n,
-			 struct merge_result *results)
-{
+/* --- asynchronous requests ----------------------------------------------------------------- */
+
+/* One adapter asked about some of a request's identifiers. */
+struct ask {
+	struct fanout *f;
+	struct ident *ids;
+	size_t *pairs; /* the pair each identifier answers */
+	size_t n;
+	int64_t deadline;
+	bool expired; /* the loop expired it (loop thread only) */
+};
+
+#define MAX_ASKS (2 * LOOKUP_MAX_ADAPTERS) /* a first round, and one after waiting */
+
+struct lreq {
+	struct lookup *l;
 	struct request rq;
-	size_t np = n * l->cfg.nads, nneed = 0;
+	struct ident *ids;
+	size_t n, np;
+	lookup_done_cb cb;
+	void *arg;
+	int outstanding; /* under l->mu: asks not done, the waiting phase, the starter */
+	struct ask asks[MAX_ASKS];
+	size_t nasks;
+	size_t *wait; /* pairs another request is filling */
+	size_t nwait;
+	bool waiting; /* the waiting phase is open */
+	int64_t wait_until;
+	struct lreq *prev, *next; /* l->active, under l->mu */
+	struct lreq *done_next;	  /* l->done queue, under l->mu */
+};
+
+static void ask_free(struct ask *a);
+
+static void lreq_free(struct lreq *r)
+{
+	for (size_t a = 0; a < r->nasks; a++)
+		ask_free(&r->asks[a]);
+	request_free(&r->rq, r->np);
+	free(r->ids);
+	free(r->wait);
+	free(r);
+}
+
+/* Drops one of r's outstanding holds, with l->mu held; the last one queues r for the loop. */
+static void release_locked(struct lookup *l, struct lreq *r)
+{
+	if (--r->outstanding > 0)
+		return;
+	r->done_next = NULL;
+	if (l->done_tail)
+		l->done_tail->done_next = r;
+	else
+		l->done_head = r;
+	l->done_tail = r;
+	pthread_cond_signal(&l->loop_cv);
+}
+
+static void on_ask_done(void *arg)
+{
+	struct lreq *r = arg;
+
+	pthread_mutex_lock(&r->l->mu);
+	release_locked(r->l, r);
+	pthread_mutex_unlock(&r->l->mu);
+}
+
+static void ask_free(struct ask *a)
+{
+	fanout_release(a->f);
+	free(a->ids);
+	free(a->pairs);
+	memset(a, 0, sizeof(*a));
+}
+
+/*
+ * Launches one ask per adapter for pairs idx[0..n); r->outstanding counts each. On an error
+ * nothing was launched.
+ */
+static enum mdm_err launch(struct lreq *r, const size_t *idx, size_t n)
+{
+	struct lookup *l = r->l;
+	size_t count[LOOKUP_MAX_ADAPTERS] = {0}, first = r->nasks;
+	int64_t deadline = clock_mono_ms() + l->cfg.timeout_ms;
+
+	for (size_t k = 0; k < n; k++)
+		count[r->rq.adapter_of[idx[k]]]++;
+	for (size_t j = 0; j < l->cfg.nads; j++) {
+		struct ask *a;
+
+		if (!count[j])
+			continue;
+		a = &r->asks[r->nasks];
+		if (r->nasks == MAX_ASKS)
+			goto undo;
+		r->nasks++;
+		a->ids = calloc(count[j], sizeof(*a->ids));
+		a->pairs = calloc(count[j], sizeof(*a->pairs));
+		a->f = fanout_create(&l->cfg.ads[j], 1, count[j]);
+		a->deadline = deadline;
+		if (!a->ids || !a->pairs || !a->f)
+			goto undo;
+		for (size_t k = 0; k < n; k++) {
+			if (r->rq.adapter_of[idx[k]] != j)
+				continue;
+			a->pairs[a->n] = idx[k];
+			a->ids[a->n++] = *r->rq.idof[idx[k]];
+		}
+	}
+	pthread_mutex_lock(&l->mu);
+	r->outstanding += (int)(r->nasks - first);
+	pthread_mutex_unlock(&l->mu);
+	for (size_t a = first; a < r->nasks; a++) {
+		struct ask *ak = &r->asks[a];
+
+		for (size_t k = 0; k < ak->n; k++)
+			r->rq.asked[ak->pairs[k]] = true;
+		atomic_fetch_add(&l->stats.adapter_lookups[r->rq.adapter_of[ak->pairs[0]]], ak->n);
+		fanout_on_done(ak->f, on_ask_done, r);
+		fanout_start(ak->f, ak->ids, deadline);
+	}
+	return MDM_OK;
+undo:
+	while (r->nasks > first)
+		ask_free(&r->asks[--r->nasks]);
+	return r->nasks == MAX_ASKS ? MDM_ERR_INTERNAL : MDM_ERR_NOMEM;
+}
+
+/* Moves the adapters' answers into the pairs, stores them, and lets go of the locks. */
+static void collect(struct lreq *r)
+{
+	struct lookup *l = r->l;
+	bool stored = false;
+
+	for (size_t a = 0; a < r->nasks; a++) {
+		struct ask *ak = &r->asks[a];
+
+		for (size_t k = 0; ak->f && k < ak->n; k++) {
+			struct pair *p = &r->rq.p[ak->pairs[k]];
+			size_t j = r->rq.adapter_of[ak->pairs[k]];
+
+			outcome_move(&p->oc, fanout_outcomes(ak->f, k));
+			if (p->oc.kind == OUTCOME_FAILED)
+				log_warn("lookup %s: adapter %s failed: %s: %s",
+					 ident_kind_name(ak->ids[k].kind), l->cfg.ads[j]->name,
+					 fail_kind_name(p->oc.fail), p->oc.why);
+			store_pair(l, l->cfg.ads[j], p->pkey, &p->oc);
+			stored = true;
+		}
+	}
+	for (size_t k = 0; k < r->np; k++)
+		if (r->rq.p[k].locked) {
+			cache_unlock(l->cfg.cache, r->rq.p[k].pkey);
+			r->rq.p[k].locked = false;
+		}
+	if (stored) {
+		pthread_mutex_lock(&l->mu);
+		l->kick = true; /* waiters for what was just stored need not wait for the poll */
+		pthread_cond_signal(&l->loop_cv);
+		pthread_mutex_unlock(&l->mu);
+	}
+}
+
+/* Merges, answers the caller and frees r. e: an error met on the way (then no merge). */
+static void finish(struct lreq *r, enum mdm_err e)
+{
+	struct lookup *l = r->l;
+	struct merge_result *results = calloc(r->n ? r->n : 1, sizeof(*results));
+
+	collect(r);
+	if (!results)
+		e = MDM_ERR_NOMEM;
+	if (!e)
+		e = merge_all(l, &r->rq, r->n, results);
+	r->cb(r->arg, e, e ? NULL : results, e ? 0 : r->n);
+	for (size_t i = 0; results && i < r->n; i++)
+		merge_result_clear(&results[i]);
+	free(results);
+	lreq_free(r);
+}
+
+static void unlink_active(struct lookup *l, struct lreq *r)
+{
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		l->active = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	r->prev = r->next = NULL;
+	l->nactive--;
+}
+
+enum mdm_err lookup_start(struct lookup *l, const struct ident *ids, size_t n, lookup_done_cb cb,
+			  void *arg)
+{
+	struct lreq *r;
+	size_t nneed = 0;
 	enum mdm_err e;
+	bool last;
 
 	if (n > l->cfg.max_batch)
 		return MDM_ERR_TOOBIG;
-	memset(results, 0, n * sizeof(*results));
-	e = request_init(l, ids, n, &rq);
-	if (!e)
-		e = read_pairs(l, rq.p, np, rq.adapter_of);
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return MDM_ERR_NOMEM;
+	r->l = l;
+	r->n = n;
+	r->np = n * l->cfg.nads;
+	r->cb = cb;
+	r->arg = arg;
+	r->outstanding = 1; /* the starter's, until everything is launched */
+	r->ids = malloc((n ? n : 1) * sizeof(*ids));
+	r->wait = malloc((r->np ? r->np : 1) * sizeof(*r->wait));
+	e = r->ids && r->wait ? MDM_OK : MDM_ERR_NOMEM;
 	if (!e) {
-		nneed = plan(l, rq.p, np, rq.idof, rq.adapter_of, rq.dup_pair, rq.need);
-		nneed = recheck_locked(l, rq.p, rq.adapter_of, rq.need, nneed);
-		e = nneed ? ask_adapters(l, rq.p, rq.idof, rq.adapter_of, rq.need, nneed) : MDM_OK;
+		memcpy(r->ids, ids, n * sizeof(*ids));
+		e = request_init(l, r->ids, n, &r->rq);
 	}
-	for (size_t k = 0; !e && k < nneed; k++) {
-		rq.asked[rq.need[k]] = true;
-		store_pair(l, l->cfg.ads[rq.adapter_of[rq.need[k]]], rq.p[rq.need[k]].pkey,
-			   &rq.p[rq.need[k]].oc);
-	}
-	for (size_t k = 0; rq.p && k < np; k++)
-		if (rq.p[k].locked)
-			cache_unlock(l->cfg.cache, rq.p[k].pkey);
 	if (!e)
-		e = merge_all(l, &rq, n, results);
-	if (e)
-		for (size_t i = 0; i < n; i++)
-			merge_result_clear(&results[i]);
-	request_free(&rq, np);
-	return e;
+		e = read_pairs(l, r->rq.p, r->np, r->rq.adapter_of);
+	if (e) {
+		lreq_free(r);
+		return e;
+	}
+	plan(l, r->rq.p, r->np, r->rq.idof, r->rq.adapter_of, r->rq.dup_pair, r->rq.need, &nneed,
+	     r->wait, &r->nwait);
+	nneed = recheck_locked(l, r->rq.p, r->rq.adapter_of, r->rq.need, nneed);
+	if (r->nwait) {
+		r->waiting = true;
+		r->outstanding++;
+		r->wait_until = clock_mono_ms() + l->cfg.lock_wait_ms;
+	}
+	if (nneed)
+		e = launch(r, r->rq.need, nneed);
+	pthread_mutex_lock(&l->mu);
+	if (e && r->waiting) {
+		r->waiting = false;
+		r->outstanding--;
+	}
+	last = --r->outstanding == 0;
+	if (!last) {
+		r->next = l->active;
+		if (l->active)
+			l->active->prev = r;
+		l->active = r;
+		l->nactive++;
+		pthread_cond_signal(&l->loop_cv);
+	}
+	pthread_mutex_unlock(&l->mu);
+	if (last)
+		finish(r, e); /* an error here leaves nothing launched: r is ours alone */
+	return MDM_OK;
+}
+
+/* --- the loop thread ------------------------------------------------------------------------ */
+
+/* A waiting pair of some request, for one poll. */
+struct waiter {
+	struct lreq *r;
+	size_t k; /* pair index in r */
+};
+
+static int cmp_waiter(const void *a, const void *b)
+{
+	const struct waiter *x = a, *y = b;
+
+	return strcmp(x->r->rq.p[x->k].pkey, y->r->rq.p[y->k].pkey);
+}
+
+static enum mdm_err outcome_copy(struct outcome *dst, const struct outcome *src)
+{
+	outcome_clear(dst);
+	for (size_t i = 0; i < src->ndevs; i++)
+		if (outcome_add(dst, &src->devs[i]) != MDM_OK)
+			return MDM_ERR_NOMEM;
+	dst->kind = src->kind;
+	dst->fail = src->fail;
+	str_copy(dst->why, sizeof(dst->why), src->why);
+	return MDM_OK;
+}
+
+/*
+ * Reads the cache once for every distinct pointer the waiting requests wait for, and hands
+ * each waiter what arrived. A waiter answered leaves r->wait.
+ */
+static void poll_waiters(struct lookup *l, struct lreq **rs, size_t nrs)
+{
+	struct waiter *w;
+	struct pair *t = NULL;
+	size_t *ad = NULL, nw = 0, nt = 0, *slot = NULL;
+
+	for (size_t i = 0; i < nrs; i++)
+		nw += rs[i]->waiting ? rs[i]->nwait : 0;
+	if (!nw)
+		return;
+	w = calloc(nw, sizeof(*w));
+	t = calloc(nw, sizeof(*t));
+	ad = calloc(nw, sizeof(*ad));
+	slot = calloc(nw, sizeof(*slot));
+	if (!w || !t || !ad || !slot)
+		goto out;
+	nw = 0;
+	for (size_t i = 0; i < nrs; i++)
+		for (size_t k = 0; rs[i]->waiting && k < rs[i]->nwait; k++)
+			w[nw++] = (struct waiter){rs[i], rs[i]->wait[k]};
+	qsort(w, nw, sizeof(*w), cmp_waiter);
+	for (size_t i = 0; i < nw; i++) {
+		const char *key = w[i].r->rq.p[w[i].k].pkey;
+
+		if (i == 0 || strcmp(key, t[nt - 1].pkey) != 0) {
+			memcpy(t[nt].pkey, key, sizeof(t[nt].pkey));
+			ad[nt++] = w[i].r->rq.adapter_of[w[i].k];
+		}
+		slot[i] = nt - 1;
+	}
+	if (read_pairs(l, t, nt, ad) != MDM_OK)
+		goto out;
+	for (size_t i = 0; i < nw; i++) {
+		struct pair *src = &t[slot[i]], *dst = &w[i].r->rq.p[w[i].k];
+
+		if (src->state == CACHE_MISS || outcome_copy(&dst->oc, &src->oc) != MDM_OK)
+			continue;
+		dst->state = src->state;
+		dst->fresh_until = src->fresh_until;
+	}
+	/* Drop the answered pairs from each request's wait list. */
+	for (size_t i = 0; i < nrs; i++) {
+		struct lreq *r = rs[i];
+		size_t kept = 0;
+
+		for (size_t k = 0; r->waiting && k < r->nwait; k++) {
+			bool answered = r->rq.p[r->wait[k]].state != CACHE_MISS;
+
+			if (!answered)
+				r->wait[kept++] = r->wait[k];
+		}
+		if (r->waiting)
+			r->nwait = kept;
+	}
+out:
+	for (size_t i = 0; t && i < nt; i++)
+		outcome_clear(&t[i].oc);
+	free(w);
+	free(t);
+	free(ad);
+	free(slot);
+}
+
+/* Closes r's waiting phase: what is still missing is asked of its adapter now. */
+static void end_wait(struct lookup *l, struct lreq *r)
+{
+	enum mdm_err e = MDM_OK;
+
+	if (r->nwait)
+		e = launch(r, r->wait, r->nwait);
+	if (e) {
+		log_warn("lookup: cannot ask the adapters: %s", err_str(e));
+		for (size_t k = 0; k < r->nwait; k++)
+			outcome_set(&r->rq.p[r->wait[k]].oc, OUTCOME_FAILED, FAIL_INTERNAL,
+				    err_str(e));
+	}
+	r->nwait = 0;
+	pthread_mutex_lock(&l->mu);
+	r->waiting = false;
+	release_locked(l, r);
+	pthread_mutex_unlock(&l->mu);
+}
+
+/* Snapshot of the active list (the loop alone frees requests, so the pointers stay valid). */
+static size_t active_snapshot(struct lookup *l, struct lreq ***rs, size_t *cap)
+{
+	size_t n = 0;
+
+	if (l->nactive > *cap) {
+		size_t ncap = l->nactive * 2;
+		struct lreq **nrs = realloc(*rs, ncap * sizeof(**rs));
+
+		if (!nrs)
+			return 0;
+		*rs = nrs;
+		*cap = ncap;
+	}
+	for (struct lreq *r = l->active; r && n < *cap; r = r->next)
+		(*rs)[n++] = r;
+	return n;
+}
+
+/* One round without l->mu: expire asks, poll and end waits. Returns the next wake-up time. */
+static int64_t loop_round(struct lookup *l, struct lreq **rs, size_t nrs, bool poll, bool stop)
+{
+	int64_t now = clock_mono_ms(), next = now + 1000;
+	bool any_wait = false;
+
+	for (size_t i = 0; i < nrs; i++) {
+		struct lreq *r = rs[i];
+
+		for (size_t a = 0; a < r->nasks; a++) {
+			struct ask *ak = &r->asks[a];
+
+			if (ak->expired || !ak->f)
+				continue;
+			if (stop || ak->deadline <= now) {
+				ak->expired = true;
+				fanout_expire(ak->f);
+			} else if (ak->deadline < next) {
+				next = ak->deadline;
+			}
+		}
+		any_wait |= r->waiting;
+	}
+	if (!any_wait)
+		return next;
+	if (poll && !stop)
+		poll_waiters(l, rs, nrs);
+	now = clock_mono_ms();
+	for (size_t i = 0; i < nrs; i++) {
+		struct lreq *r = rs[i];
+
+		if (!r->waiting)
+			continue;
+		if (stop) {
+			for (size_t k = 0; k < r->nwait; k++)
+				outcome_set(&r->rq.p[r->wait[k]].oc, OUTCOME_FAILED, FAIL_INTERNAL,
+					    "gateway shutting down");
+			r->nwait = 0;
+		}
+		if (r->nwait == 0 || r->wait_until <= now)
+			end_wait(l, r);
+		else if (now + LOCK_POLL_MS < next)
+			next = now + LOCK_POLL_MS;
+	}
+	return next;
+}
+
+static void wait_until_locked(struct lookup *l, int64_t until)
+{
+	int64_t left = until - clock_mono_ms();
+	struct timespec ts;
+
+	if (left <= 0)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += left / 1000;
+	ts.tv_nsec += (left % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(&l->loop_cv, &l->mu, &ts);
+}
+
+static void *loop_main(void *arg)
+{
+	struct lookup *l = arg;
+	struct lreq **rs = NULL;
+	size_t cap = 0;
+	int64_t next = 0, last_poll = 0;
+
+	pthread_mutex_lock(&l->mu);
+	for (;;) {
+		bool stop = l->loop_stop, poll;
+		size_t nrs;
+
+		while (l->done_head) {
+			struct lreq *r = l->done_head;
+
+			l->done_head = r->done_next;
+			if (!l->done_head)
+				l->done_tail = NULL;
+			unlink_active(l, r);
+			pthread_mutex_unlock(&l->mu);
+			finish(r, MDM_OK);
+			pthread_mutex_lock(&l->mu);
+		}
+		if (stop && !l->active)
+			break;
+		poll = l->kick || clock_mono_ms() - last_poll >= LOCK_POLL_MS;
+		l->kick = false;
+		nrs = active_snapshot(l, &rs, &cap);
+		pthread_mutex_unlock(&l->mu);
+		if (poll)
+			last_poll = clock_mono_ms();
+		next = loop_round(l, rs, nrs, poll, stop);
+		pthread_mutex_lock(&l->mu);
+		if (!l->done_head && !l->kick && !l->loop_stop)
+			wait_until_locked(l, next);
+	}
+	pthread_mutex_unlock(&l->mu);
+	free(rs);
+	return NULL;
+}
+
+/* --- the blocking form ----------------------------------------------------------------------- */
+
+struct sync_wait {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool done;
+	enum mdm_err e;
+	struct merge_result *out;
+};
+
+static void sync_done(void *arg, enum mdm_err e, struct merge_result *results, size_t n)
+{
+	struct sync_wait *sw = arg;
+
+	for (size_t i = 0; !e && i < n; i++) {
+		sw->out[i] = results[i]; /* moved: the callee's copy lets go of the devices */
+		results[i].devs = NULL;
+		results[i].ndevs = 0;
+	}
+	pthread_mutex_lock(&sw->mu);
+	sw->e = e;
+	sw->done = true;
+	pthread_cond_signal(&sw->cv);
+	pthread_mutex_unlock(&sw->mu);
+}
+
+enum mdm_err lookup_many(struct lookup *l, const struct ident *ids, size_t n,
+			 struct merge_result *results)
+{
+	struct sync_wait sw = {.out = results};
+	enum mdm_err e;
+
+	memset(results, 0, n * sizeof(*results));
+	pthread_mutex_init(&sw.mu, NULL);
+	pthread_cond_init(&sw.cv, NULL);
+	e = lookup_start(l, ids, n, sync_done, &sw);
+	pthread_mutex_lock(&sw.mu);
+	while (!e && !sw.done)
+		pthread_cond_wait(&sw.cv, &sw.mu);
+	pthread_mutex_unlock(&sw.mu);
+	pthread_mutex_destroy(&sw.mu);
+	pthread_cond_destroy(&sw.cv);
+	return e ? e : sw.e;
 }
 
 /* Deletes one adapter's pointer for id and the records it names; counts what went. */
@@ -973,6 +1485,8 @@ enum mdm_err lookup_purge(struct lookup *l, const struct ident *id, size_t *remo
 	return MDM_OK;
 }
 
+static void stop_refresh(struct lookup *l);
+
 struct lookup *lookup_create(const struct lookup_config *cfg)
 {
 	struct lookup *l;
@@ -994,27 +1508,46 @@ struct lookup *lookup_create(const struct lookup_config *cfg)
 	}
 	pthread_mutex_init(&l->mu, NULL);
 	pthread_cond_init(&l->cv, NULL);
-	if (pthread_create(&l->thread, NULL, refresh_main, l) != 0) {
-		pthread_mutex_destroy(&l->mu);
-		pthread_cond_destroy(&l->cv);
-		memo_free(&l->memo);
-		free(l);
-		return NULL;
+	pthread_cond_init(&l->loop_cv, NULL);
+	if (pthread_create(&l->thread, NULL, refresh_main, l) != 0)
+		goto fail;
+	if (pthread_create(&l->loop, NULL, loop_main, l) != 0) {
+		stop_refresh(l);
+		goto fail;
 	}
 	return l;
+fail:
+	pthread_mutex_destroy(&l->mu);
+	pthread_cond_destroy(&l->cv);
+	pthread_cond_destroy(&l->loop_cv);
+	memo_free(&l->memo);
+	free(l);
+	return NULL;
+}
+
+static void stop_refresh(struct lookup *l)
+{
+	pthread_mutex_lock(&l->mu);
+	l->stop = true;
+	pthread_cond_signal(&l->cv);
+	pthread_mutex_unlock(&l->mu);
+	pthread_join(l->thread, NULL);
 }
 
 void lookup_destroy(struct lookup *l)
 {
 	if (!l)
 		return;
+	/* The loop answers every request still out (expired) before it ends. */
 	pthread_mutex_lock(&l->mu);
-	l->stop = true;
-	pthread_cond_signal(&l->cv);
+	l->loop_stop = true;
+	pthread_cond_signal(&l->loop_cv);
 	pthread_mutex_unlock(&l->mu);
-	pthread_join(l->thread, NULL);
+	pthread_join(l->loop, NULL);
+	stop_refresh(l);
 	pthread_mutex_destroy(&l->mu);
 	pthread_cond_destroy(&l->cv);
+	pthread_cond_destroy(&l->loop_cv);
 	memo_free(&l->memo);
 	free(l);
 }

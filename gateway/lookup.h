@@ -13,7 +13,8 @@
  * missing is asked of that adapter only; fresh answers are written back (found: fresh_ttl then
  * stale_ttl; not enrolled: negative_ttl; failures never). A stale pair is served at once while
  * one background refresh per pointer runs. A pointer being filled by someone else is waited
- * for up to lock_wait_ms, then asked directly.
+ * for up to lock_wait_ms (polled by the lookup's loop thread, never on the caller's), then
+ * asked directly.
  */
 #ifndef MDM_LOOKUP_H
 #define MDM_LOOKUP_H
@@ -60,11 +61,34 @@ struct lookup;
 
 /* lookup_create: starts the refresh thread. NULL on bad config or no memory. */
 struct lookup *lookup_create(const struct lookup_config *cfg);
-/* lookup_destroy: stops the refresh thread (dropping queued refreshes) and frees. */
+/*
+ * lookup_destroy: answers every request still out (their adapters' parts FAIL_TIMEOUT), stops
+ * the threads (dropping queued refreshes) and frees. No lookup_start during or after it.
+ */
 void lookup_destroy(struct lookup *l);
 
 /*
- * lookup_many: results[i] answers ids[i] (merge_result_clear each). MDM_ERR_TOOBIG past
+ * lookup_done_cb: the answer of lookup_start. On MDM_OK results[i] answers ids[i]; results and
+ * their devices are the callee's, valid during the call only (move out what you keep: copy the
+ * struct and set devs NULL, ndevs 0). On an error results is NULL and n 0.
+ */
+typedef void (*lookup_done_cb)(void *arg, enum mdm_err e, struct merge_result *results, size_t n);
+
+/*
+ * lookup_start: the asynchronous lookup. The cache is read on the calling thread; nothing
+ * waits for a vendor or for another request's fill on it. When every pair was in the cache,
+ * or every adapter asked answered at once, cb runs before lookup_start returns; otherwise
+ * later, on the lookup's own thread. cb is called exactly once when MDM_OK is returned, never
+ * otherwise (MDM_ERR_TOOBIG past max_batch, MDM_ERR_NOMEM). It always comes: adapters asked
+ * get timeout_ms (a pair waited for gets lock_wait_ms first, then timeout_ms), after which
+ * their part is FAIL_TIMEOUT; lookup_destroy answers whatever is still out. ids are copied.
+ */
+enum mdm_err lookup_start(struct lookup *l, const struct ident *ids, size_t n, lookup_done_cb cb,
+			  void *arg);
+
+/*
+ * lookup_many: lookup_start, waiting for the answer (tools and tests; never on a server
+ * thread). results[i] answers ids[i] (merge_result_clear each). MDM_ERR_TOOBIG past
  * max_batch, MDM_ERR_NOMEM; a vendor failure is not an error but a MERGE_UNAVAILABLE verdict.
  */
 enum mdm_err lookup_many(struct lookup *l, const struct ident *ids, size_t n,

@@ -1819,6 +1819,228 @@ static void test_timeout_then_late_answer(void **state)
 	fake_join(&ok);
 }
 
+/* --- lookup_start: the asynchronous form ---------------------------------------------------- */
+
+/* Collects lookup_start answers: how many came, and what the last said. */
+struct answers {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int count, found, unavailable, errors;
+	char vid[GUID_MAX + 1];
+};
+
+static void answers_init(struct answers *a)
+{
+	memset(a, 0, sizeof(*a));
+	pthread_mutex_init(&a->mu, NULL);
+	pthread_cond_init(&a->cv, NULL);
+}
+
+static void on_answer(void *arg, enum mdm_err e, struct merge_result *res, size_t n)
+{
+	struct answers *a = arg;
+
+	pthread_mutex_lock(&a->mu);
+	a->count++;
+	if (e)
+		a->errors++;
+	for (size_t i = 0; !e && i < n; i++) {
+		if (res[i].verdict == MERGE_FOUND) {
+			a->found++;
+			snprintf(a->vid, sizeof(a->vid), "%s", res[i].devs[0].vendor_id);
+		} else if (res[i].verdict == MERGE_UNAVAILABLE) {
+			a->unavailable++;
+		}
+	}
+	pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+}
+
+static int answers_count(struct answers *a)
+{
+	int n;
+
+	pthread_mutex_lock(&a->mu);
+	n = a->count;
+	pthread_mutex_unlock(&a->mu);
+	return n;
+}
+
+/* Waits (5 s at most) until want answers came; returns how many did. */
+static int answers_wait(struct answers *a, int want)
+{
+	int64_t until = clock_mono_ms() + 5000;
+	int n;
+
+	while ((n = answers_count(a)) < want && clock_mono_ms() < until)
+		sleep_ms(1);
+	return n;
+}
+
+static void test_start_does_not_wait_for_the_vendor(void **state)
+{
+	struct fake f;
+	struct adapter *ads[1] = {&f.base};
+	struct cache *c = make_cache();
+	struct lookup_config cfg = config(ads, 1, c);
+	struct lookup *l;
+	struct answers a;
+	struct ident id = mk_ident(IDENT_MAC, MAC_A);
+
+	(void)state;
+	answers_init(&a);
+	fake_init(&f, "slow", FAKE_ASYNC);
+	fake_add(&f, "s-1", MAC_A, TRI_TRUE);
+	fake_set_gate(&f, true); /* the vendor cannot answer until the test says so */
+	cfg.timeout_ms = 5000;
+	l = lookup_create(&cfg);
+	assert_non_null(l);
+	assert_int_equal(lookup_start(l, &id, 1, on_answer, &a), MDM_OK);
+	assert_int_equal(answers_count(&a), 0); /* returned while the vendor still holds it */
+	assert_int_equal(calls(&f), 1);
+	fake_set_gate(&f, false);
+	assert_int_equal(answers_wait(&a, 1), 1);
+	assert_int_equal(a.found, 1);
+	assert_string_equal(a.vid, "s-1");
+	/* now in the cache: the answer comes before lookup_start returns */
+	assert_int_equal(lookup_start(l, &id, 1, on_answer, &a), MDM_OK);
+	assert_int_equal(answers_count(&a), 2);
+	assert_int_equal(a.found, 2);
+	assert_int_equal(calls(&f), 1);
+	lookup_destroy(l);
+	cache_destroy(c);
+	fake_join(&f);
+}
+
+static void test_start_dogpile_asks_once(void **state)
+{
+	struct fake f;
+	struct adapter *ads[1] = {&f.base};
+	struct cache *c = make_cache();
+	struct lookup_config cfg = config(ads, 1, c);
+	struct lookup *l;
+	struct answers a;
+	struct ident id = mk_ident(IDENT_MAC, MAC_A);
+
+	(void)state;
+	answers_init(&a);
+	fake_init(&f, "slow", FAKE_ASYNC);
+	fake_add(&f, "s-1", MAC_A, TRI_FALSE);
+	fake_set_gate(&f, true);
+	cfg.timeout_ms = 5000;
+	cfg.lock_wait_ms = 5000; /* the waiters outlast the gate */
+	l = lookup_create(&cfg);
+	assert_non_null(l);
+	/* 100 requests for one cold MAC, all from this one thread: none may block it */
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(lookup_start(l, &id, 1, on_answer, &a), MDM_OK);
+	assert_int_equal(answers_count(&a), 0);
+	assert_int_equal(calls(&f), 1);
+	assert_int_equal(stat_of(&lookup_stats(l)->lock_waits), 99);
+	fake_set_gate(&f, false);
+	assert_int_equal(answers_wait(&a, 100), 100);
+	assert_int_equal(a.found, 100);
+	assert_int_equal(a.unavailable, 0);
+	assert_int_equal(calls(&f), 1);
+	lookup_destroy(l);
+	cache_destroy(c);
+	fake_join(&f);
+}
+
+static void test_start_waiter_asks_after_lock_wait(void **state)
+{
+	struct fake f;
+	struct adapter *ads[1] = {&f.base};
+	struct cache *c = make_cache();
+	struct lookup_config cfg = config(ads, 1, c);
+	struct lookup *l;
+	struct answers a;
+	struct ident id = mk_ident(IDENT_MAC, MAC_A);
+	char k[CACHE_KEY_MAX + 1];
+
+	(void)state;
+	answers_init(&a);
+	fake_init(&f, "inv", FAKE_ANSWER);
+	fake_add(&f, "inv-1", MAC_A, TRI_TRUE);
+	cfg.lock_wait_ms = 50;
+	l = lookup_create(&cfg);
+	assert_non_null(l);
+	pkey("inv", MAC_A, k);
+	/* another instance holds the fill lock and never fills */
+	assert_int_equal(cache_lock(c, k, 60000), MDM_OK);
+	assert_int_equal(lookup_start(l, &id, 1, on_answer, &a), MDM_OK);
+	assert_int_equal(answers_count(&a), 0); /* waiting, off this thread */
+	assert_int_equal(calls(&f), 0);
+	assert_int_equal(answers_wait(&a, 1), 1);
+	assert_int_equal(a.found, 1); /* asked itself once the wait ran out */
+	assert_int_equal(calls(&f), 1);
+	cache_unlock(c, k);
+	lookup_destroy(l);
+	cache_destroy(c);
+	fake_join(&f);
+}
+
+static void test_start_deadline_always_answers(void **state)
+{
+	struct fake f;
+	struct adapter *ads[1] = {&f.base};
+	struct cache *c = make_cache();
+	struct lookup_config cfg = config(ads, 1, c);
+	struct lookup *l;
+	struct answers a;
+	struct ident id = mk_ident(IDENT_MAC, MAC_A);
+	struct late la = {&f, MAC_A};
+	pthread_t t;
+
+	(void)state;
+	answers_init(&a);
+	fake_init(&f, "silent", FAKE_NEVER);
+	cfg.timeout_ms = 50;
+	l = lookup_create(&cfg);
+	assert_non_null(l);
+	assert_int_equal(lookup_start(l, &id, 1, on_answer, &a), MDM_OK);
+	assert_int_equal(answers_wait(&a, 1), 1);
+	assert_int_equal(a.unavailable, 1); /* a silent vendor is no verdict */
+	/* the vendor's late answer is dropped safely */
+	assert_int_equal(pthread_create(&t, NULL, late_answer, &la), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(answers_count(&a), 1);
+	lookup_destroy(l);
+	cache_destroy(c);
+	fake_join(&f);
+}
+
+static void test_destroy_answers_what_is_out(void **state)
+{
+	struct fake f;
+	struct adapter *ads[1] = {&f.base};
+	struct cache *c = make_cache();
+	struct lookup_config cfg = config(ads, 1, c);
+	struct lookup *l;
+	struct answers a;
+	struct ident id = mk_ident(IDENT_MAC, MAC_A), id2 = mk_ident(IDENT_MAC, MAC_B);
+	char k[CACHE_KEY_MAX + 1];
+
+	(void)state;
+	answers_init(&a);
+	fake_init(&f, "silent", FAKE_NEVER);
+	cfg.timeout_ms = 60000;
+	cfg.lock_wait_ms = 60000;
+	l = lookup_create(&cfg);
+	assert_non_null(l);
+	pkey("silent", MAC_B, k);
+	assert_int_equal(cache_lock(c, k, 60000), MDM_OK); /* MAC_B: a waiter */
+	assert_int_equal(lookup_start(l, &id, 1, on_answer, &a), MDM_OK);
+	assert_int_equal(lookup_start(l, &id2, 1, on_answer, &a), MDM_OK);
+	assert_int_equal(answers_count(&a), 0);
+	lookup_destroy(l);
+	assert_int_equal(answers_count(&a), 2);
+	assert_int_equal(a.unavailable, 2);
+	cache_unlock(c, k);
+	cache_destroy(c);
+	fake_join(&f);
+}
+
 /* --- fanout --------------------------------------------------------------------------------- */
 
 static void test_fanout_order(void **state)
@@ -1967,6 +2189,11 @@ int main(void)
 	    cmocka_unit_test(test_batch_too_big),
 	    cmocka_unit_test(test_purge),
 	    cmocka_unit_test(test_timeout_then_late_answer),
+	    cmocka_unit_test(test_start_does_not_wait_for_the_vendor),
+	    cmocka_unit_test(test_start_dogpile_asks_once),
+	    cmocka_unit_test(test_start_waiter_asks_after_lock_wait),
+	    cmocka_unit_test(test_start_deadline_always_answers),
+	    cmocka_unit_test(test_destroy_answers_what_is_out),
 	    cmocka_unit_test(test_fanout_order),
 	    cmocka_unit_test(test_fanout_timeout),
 	    cmocka_unit_test(test_fanout_late_answer_before_release),
