@@ -2019,6 +2019,8 @@ static void test_destroy_answers_what_is_out(void **state)
 	struct lookup *l;
 	struct answers a;
 	struct ident id = mk_ident(IDENT_MAC, MAC_A), id2 = mk_ident(IDENT_MAC, MAC_B);
+	struct late la = {&f, MAC_A};
+	pthread_t t;
 	char k[CACHE_KEY_MAX + 1];
 
 	(void)state;
@@ -2036,6 +2038,10 @@ static void test_destroy_answers_what_is_out(void **state)
 	lookup_destroy(l);
 	assert_int_equal(answers_count(&a), 2);
 	assert_int_equal(a.unavailable, 2);
+	/* a real adapter answers what it holds when it is destroyed: after the lookup, safely */
+	assert_int_equal(pthread_create(&t, NULL, late_answer, &la), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(answers_count(&a), 2);
 	cache_unlock(c, k);
 	cache_destroy(c);
 	fake_join(&f);
