@@ -1,3 +1,4 @@
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,13 @@ void ise_response_init(struct ise_response *res)
 void ise_response_clear(struct ise_response *res)
 {
 	buf_free(&res->body);
+}
+
+void ise_response_move(struct ise_response *dst, struct ise_response *src)
+{
+	buf_free(&dst->body);
+	*dst = *src;
+	buf_init(&src->body, ISE_RESPONSE_MAX);
 }
 
 static void finish(struct ise_response *res, struct xml_writer *w, int status)
@@ -313,30 +321,6 @@ static bool parse_asked(struct ise_ctx *ctx, enum ident_kind kind, const char *v
 	return true;
 }
 
-static void answer_lookup(struct ise_ctx *ctx, const struct route *r, struct asked *asked, size_t n,
-			  struct ise_response *res)
-{
-	struct merge_result *mr = calloc(n ? n : 1, sizeof(*mr));
-	struct ident *ids = calloc(n ? n : 1, sizeof(*ids));
-	enum mdm_err e = MDM_ERR_NOMEM;
-
-	if (mr && ids) {
-		for (size_t i = 0; i < n; i++)
-			ids[i] = asked[i].id;
-		e = lookup_many(ctx->lookup, ids, n, mr);
-	}
-	if (e == MDM_OK)
-		render_answers(ctx, r, asked, mr, n, res);
-	else if (e == MDM_ERR_TOOBIG)
-		ise_error(res, 400, "too many values in one request");
-	else
-		ise_error(res, 500, err_str(e));
-	for (size_t i = 0; mr && i < n; i++)
-		merge_result_clear(&mr[i]);
-	free(mr);
-	free(ids);
-}
-
 /* The key of a rendered answer: generation, version, criterion and the value as sent. */
 static bool answer_key(const struct route *r, unsigned long gen, char *out, size_t outsz)
 {
@@ -376,40 +360,133 @@ static void answer_to_cache(struct ise_ctx *ctx, const char *key, const struct m
 		cache_put(ctx->answers, key, res->body.mem, res->body.len, &t);
 }
 
-static void handle_devices(struct ise_ctx *ctx, const struct route *r, struct ise_response *res)
+/*
+ * A lookup on its way. The lookup answers on the caller's thread (everything cached) or later
+ * on its own; whichever of the caller and the answer comes second hands the response on.
+ */
+enum { PEND_STARTING = 0, PEND_WAITING, PEND_DONE };
+
+struct pend {
+	struct ise_ctx *ctx;
+	struct route r;
+	struct asked *asked; /* n of them, owned */
+	size_t n;
+	bool keyed;
+	char key[CACHE_KEY_MAX + 1];
+	struct ise_response res;
+	ise_done_cb done;
+	void *arg;
+	atomic_int state;
+};
+
+static void pend_free(struct pend *p)
 {
-	struct asked a;
-	struct merge_result mr;
+	ise_response_clear(&p->res);
+	free(p->asked);
+	free(p);
+}
+
+static void on_lookup(void *arg, enum mdm_err e, struct merge_result *mr, size_t n)
+{
+	struct pend *p = arg;
+
+	if (e == MDM_OK) {
+		render_answers(p->ctx, &p->r, p->asked, mr, n, &p->res);
+		if (p->keyed && n == 1)
+			answer_to_cache(p->ctx, p->key, &mr[0], &p->res);
+	} else {
+		ise_error(&p->res, e == MDM_ERR_TOOBIG ? 400 : 500,
+			  e == MDM_ERR_TOOBIG ? "too many values in one request" : err_str(e));
+	}
+	if (atomic_exchange(&p->state, PEND_DONE) != PEND_WAITING)
+		return; /* the caller is still in ise_start: it takes the response itself */
+	p->done(p->arg, &p->res);
+	pend_free(p);
+}
+
+/*
+ * Starts the lookup of asked[0..n) (taken over, freed here). true: res holds the answer now;
+ * false: done will be called.
+ */
+static bool start_lookup(struct ise_ctx *ctx, const struct route *r, struct asked *asked, size_t n,
+			 const char *key, struct ise_response *res, ise_done_cb done, void *arg)
+{
+	struct pend *p = calloc(1, sizeof(*p));
+	struct ident *ids = calloc(n ? n : 1, sizeof(*ids));
+	enum mdm_err e = MDM_ERR_NOMEM;
+
+	if (!p || !ids) {
+		free(p);
+		free(ids);
+		free(asked);
+		ise_error(res, 500, "out of memory");
+		return true;
+	}
+	p->ctx = ctx;
+	p->r = *r;
+	p->asked = asked;
+	p->n = n;
+	p->keyed = key != NULL;
+	if (key)
+		str_copy(p->key, sizeof(p->key), key);
+	ise_response_init(&p->res);
+	p->done = done;
+	p->arg = arg;
+	atomic_init(&p->state, PEND_STARTING);
+	for (size_t i = 0; i < n; i++)
+		ids[i] = asked[i].id;
+	e = lookup_start(ctx->lookup, ids, n, on_lookup, p);
+	free(ids);
+	if (e) {
+		ise_error(res, e == MDM_ERR_TOOBIG ? 400 : 500,
+			  e == MDM_ERR_TOOBIG ? "too many values in one request" : err_str(e));
+		pend_free(p);
+		return true;
+	}
+	if (atomic_exchange(&p->state, PEND_WAITING) != PEND_DONE)
+		return false;
+	ise_response_move(res, &p->res);
+	pend_free(p);
+	return true;
+}
+
+static bool handle_devices(struct ise_ctx *ctx, const struct route *r, struct ise_response *res,
+			   ise_done_cb done, void *arg)
+{
+	struct asked *a;
 	enum ident_kind kind;
 	char key[CACHE_KEY_MAX + 1];
 	bool keyed = false;
-	enum mdm_err e;
 
-	if (r->crit == CRIT_NONE || r->crit == CRIT_COMPLIANCE)
-		return handle_bulk(ctx, r, res);
-	if (!criterion_ident_kind(r->crit, &kind))
-		return ise_error(res, 400, "unsupported querycriteria");
+	if (r->crit == CRIT_NONE || r->crit == CRIT_COMPLIANCE) {
+		handle_bulk(ctx, r, res);
+		return true;
+	}
+	if (!criterion_ident_kind(r->crit, &kind)) {
+		ise_error(res, 400, "unsupported querycriteria");
+		return true;
+	}
 	/* The generation is read before the lookup: a write during it makes this key stale. */
 	if (ctx->answers) {
 		keyed = answer_key(r, lookup_generation(ctx->lookup), key, sizeof(key));
 		if (keyed && answer_from_cache(ctx, key, res))
-			return;
+			return true;
 	}
-	if (!parse_asked(ctx, kind, r->value, &a, res))
-		return;
-	e = lookup_many(ctx->lookup, &a.id, 1, &mr);
-	if (e) {
-		ise_error(res, e == MDM_ERR_TOOBIG ? 400 : 500, err_str(e));
-		return;
+	a = calloc(1, sizeof(*a));
+	if (!a) {
+		ise_error(res, 500, "out of memory");
+		return true;
 	}
-	render_answers(ctx, r, &a, &mr, 1, res);
-	if (keyed)
-		answer_to_cache(ctx, key, &mr, res);
-	merge_result_clear(&mr);
+	if (!parse_asked(ctx, kind, r->value, a, res)) {
+		free(a);
+		return true;
+	}
+	return start_lookup(ctx, r, a, 1, keyed ? key : NULL, res, done, arg);
 }
 
-static void handle_batch(struct ise_ctx *ctx, const struct route *r, const char *body, size_t len,
-			 const char *content_type, struct ise_response *res)
+static bool handle_batch(struct ise_ctx *ctx, const struct route *r, const char *body, size_t len,
+			 const char *content_type, struct ise_response *res, ise_done_cb done,
+			 void *arg)
 {
 	struct reqxml_item *items = NULL;
 	struct asked *asked = NULL;
@@ -421,28 +498,35 @@ static void handle_batch(struct ise_ctx *ctx, const struct route *r, const char 
 	enum mdm_err e;
 
 	if (r->crit == CRIT_COMPLIANCE ||
-	    (r->crit != CRIT_NONE && !criterion_ident_kind(r->crit, &kind)))
-		return ise_error(res, 400,
-				 "batchdevices takes identifiers, not a compliance query");
-	if (multipart_first_part(content_type, body ? body : "", len, &part, &plen) != MDM_OK)
-		return ise_error(res, 400, "the multipart body is malformed");
+	    (r->crit != CRIT_NONE && !criterion_ident_kind(r->crit, &kind))) {
+		ise_error(res, 400, "batchdevices takes identifiers, not a compliance query");
+		return true;
+	}
+	if (multipart_first_part(content_type, body ? body : "", len, &part, &plen) != MDM_OK) {
+		ise_error(res, 400, "the multipart body is malformed");
+		return true;
+	}
 	e = reqxml_values(part, plen, ctx->cfg->api.query_max_size, &items, &n, why, sizeof(why));
 	if (e) {
 		free(items);
-		return ise_error(res, 400, why);
+		ise_error(res, 400, why);
+		return true;
 	}
 	asked = calloc(n ? n : 1, sizeof(*asked));
 	if (!asked) {
 		free(items);
-		return ise_error(res, 500, "out of memory");
+		ise_error(res, 500, "out of memory");
+		return true;
 	}
-	for (size_t i = 0; i < n; i++)
-		if (!parse_asked(ctx, kind, items[i].value, &asked[i], res))
-			goto out;
-	answer_lookup(ctx, r, asked, n, res);
-out:
+	for (size_t i = 0; i < n; i++) {
+		if (!parse_asked(ctx, kind, items[i].value, &asked[i], res)) {
+			free(items);
+			free(asked);
+			return true;
+		}
+	}
 	free(items);
-	free(asked);
+	return start_lookup(ctx, r, asked, n, NULL, res, done, arg);
 }
 
 /* --- actions ------------------------------------------------------------------------------- */
@@ -507,32 +591,68 @@ static void handle_action(struct ise_ctx *ctx, const struct route *r, const char
 	render_action(r, &item, false, NO_ACTION_MDM, res);
 }
 
-void ise_handle(struct ise_ctx *ctx, const struct route *r, const char *body, size_t len,
-		const char *content_type, const char *user, struct ise_response *res)
+bool ise_start(struct ise_ctx *ctx, const struct route *r, const char *body, size_t len,
+	       const char *content_type, const char *user, struct ise_response *res,
+	       ise_done_cb done, void *arg)
 {
 	atomic_fetch_add(&ctx->stats.requests, 1);
 	switch (r->kind) {
 	case ROUTE_MDMINFO:
-		return handle_mdminfo(ctx, r, res);
+		handle_mdminfo(ctx, r, res);
+		return true;
 	case ROUTE_DEVICES:
-		return handle_devices(ctx, r, res);
+		return handle_devices(ctx, r, res, done, arg);
 	case ROUTE_BATCH:
-		return handle_batch(ctx, r, body, len, content_type, res);
+		return handle_batch(ctx, r, body, len, content_type, res, done, arg);
 	case ROUTE_ACTION:
-		return handle_action(ctx, r, body, len, content_type, user, res);
+		handle_action(ctx, r, body, len, content_type, user, res);
+		return true;
 	case ROUTE_SENDMESSAGE:
-		return ise_error(res, 501,
-				 "messaging is not supported (messaging_support is false)");
+		ise_error(res, 501, "messaging is not supported (messaging_support is false)");
+		return true;
 	case ROUTE_BAD:
 		atomic_fetch_add(&ctx->stats.bad_requests, 1);
 		ise_error(res, r->status, r->why);
 		memcpy(res->allow, r->allow, sizeof(res->allow));
-		return;
-	case ROUTE_HEALTHZ: /* answered by the server itself */
-	case ROUTE_METRICS: /* answered by admin_handle */
-	case ROUTE_PURGE:
-	case ROUTE_NOT_FOUND:
+		return true;
+	default: /* healthz: the server's; metrics and the admin routes: admin_handle's */
 		break;
 	}
 	ise_error(res, 404, "no such resource");
+	return true;
+}
+
+struct sync_answer {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool done;
+	struct ise_response *res;
+};
+
+static void sync_done(void *arg, struct ise_response *res)
+{
+	struct sync_answer *sa = arg;
+
+	pthread_mutex_lock(&sa->mu);
+	ise_response_move(sa->res, res);
+	sa->done = true;
+	pthread_cond_signal(&sa->cv);
+	pthread_mutex_unlock(&sa->mu);
+}
+
+void ise_handle(struct ise_ctx *ctx, const struct route *r, const char *body, size_t len,
+		const char *content_type, const char *user, struct ise_response *res)
+{
+	struct sync_answer sa = {.res = res};
+
+	pthread_mutex_init(&sa.mu, NULL);
+	pthread_cond_init(&sa.cv, NULL);
+	if (!ise_start(ctx, r, body, len, content_type, user, res, sync_done, &sa)) {
+		pthread_mutex_lock(&sa.mu);
+		while (!sa.done)
+			pthread_cond_wait(&sa.cv, &sa.mu);
+		pthread_mutex_unlock(&sa.mu);
+	}
+	pthread_mutex_destroy(&sa.mu);
+	pthread_cond_destroy(&sa.cv);
 }

@@ -7,6 +7,7 @@
 #define MDM_ISE_API_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "../core/buf.h"
@@ -56,8 +57,29 @@ struct ise_response {
 void ise_response_init(struct ise_response *res);
 void ise_response_clear(struct ise_response *res);
 
+/* ise_response_move: dst (cleared first) takes src's answer; src is left empty. */
+void ise_response_move(struct ise_response *dst, struct ise_response *src);
+
 /*
- * ise_handle: answers route r (kind MDMINFO, DEVICES, BATCH, ACTION, SENDMESSAGE or BAD) with
+ * ise_done_cb: a response that was not ready when ise_start returned. res is valid during the
+ * call only (the callee clears it after): take it with ise_response_move.
+ */
+typedef void (*ise_done_cb)(void *arg, struct ise_response *res);
+
+/*
+ * ise_start: answers route r (kind MDMINFO, DEVICES, BATCH, ACTION, SENDMESSAGE or BAD) with
+ * the request body (may be NULL) of the given content type, without waiting for a vendor.
+ * true: res holds the answer now (done is never called). false: a lookup is under way and
+ * done(arg, answer) comes exactly once, on another thread, by the lookup's deadline.
+ * user is the authenticated account, for the log.
+ */
+bool ise_start(struct ise_ctx *ctx, const struct route *r, const char *body, size_t len,
+	       const char *content_type, const char *user, struct ise_response *res,
+	       ise_done_cb done, void *arg);
+
+/*
+ * ise_handle: ise_start, waiting for the answer (tests and tools; never on a server thread):
+ * answers route r (kind MDMINFO, DEVICES, BATCH, ACTION, SENDMESSAGE or BAD) with
  * the request body (may be NULL) of the given content type. user is the authenticated account,
  * for the log.
  */

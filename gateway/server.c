@@ -47,11 +47,30 @@ struct conn {
 	bool cut;		     /* under server.mu */
 };
 
+/*
+ * An answer that was not ready on the server thread: the connection is suspended until the
+ * lookup (or the server's own deadline, or shutdown) fills res and resumes it. Held by the
+ * request and by whoever is to answer; freed by the last.
+ */
+struct pending {
+	pthread_mutex_t mu;
+	int refs;
+	bool ready;	/* res holds the answer */
+	bool suspended; /* the connection waits; whoever clears this resumes it */
+	bool listed;	/* on server.pendings (under server.mu) */
+	struct ise_response res;
+	struct MHD_Connection *mc;
+	int64_t deadline; /* monotonic ms: past it the server answers 503 itself */
+	struct pending *prev, *next;
+};
+
 struct request {
 	struct conn *conn;
+	struct pending *pend;
 	struct buf body;
 	bool too_big;
-	bool answered; /* a response was queued on the first call */
+	bool answered; /* a response was queued on the first call, or is being made */
+	bool sent;     /* the answer was queued */
 	char user[64];
 	struct route route;
 	int64_t started;
@@ -68,7 +87,9 @@ struct server {
 	bool stopping;
 	pthread_cond_t stop_cv;
 	atomic_uint inflight;
-	atomic_bool draining; /* stopping: refuse new connections, close kept-alive ones */
+	atomic_bool draining;	 /* stopping: refuse new connections, close kept-alive ones */
+	struct pending pendings; /* suspended answers, list head; under mu */
+	bool closing;		 /* shutdown answered every pending: no new suspensions */
 };
 
 /* --- deadlines ----------------------------------------------------------------------------- */
@@ -111,6 +132,60 @@ static void reap_once(struct server *s)
 	pthread_mutex_unlock(&s->mu);
 }
 
+static void pending_unref(struct pending *p)
+{
+	bool last;
+
+	pthread_mutex_lock(&p->mu);
+	last = --p->refs == 0;
+	pthread_mutex_unlock(&p->mu);
+	if (!last)
+		return;
+	ise_response_clear(&p->res);
+	pthread_mutex_destroy(&p->mu);
+	free(p);
+}
+
+/*
+ * Answers with a 503 of the server's own every pending answer past its deadline (every one
+ * when all is set), and resumes their connections. The lookup's own deadline should always come
+ * first; this is the guarantee that no suspended connection is ever forgotten.
+ */
+static unsigned answer_overdue(struct server *s, bool all, const char *why)
+{
+	struct MHD_Connection *resume[64];
+	unsigned n = 0, total = 0;
+	int64_t now = clock_mono_ms();
+
+	do {
+		n = 0;
+		pthread_mutex_lock(&s->mu);
+		if (all)
+			s->closing = true;
+		for (struct pending *p = s->pendings.next; p != &s->pendings && n < 64;
+		     p = p->next) {
+			pthread_mutex_lock(&p->mu);
+			if (!p->ready && (all || now >= p->deadline)) {
+				ise_error(&p->res, 503, why);
+				p->ready = true;
+				log_warn("server: answered 503 itself: %s", why);
+			}
+			if (p->ready && p->suspended) {
+				p->suspended = false;
+				resume[n++] = p->mc;
+			}
+			pthread_mutex_unlock(&p->mu);
+		}
+		pthread_mutex_unlock(&s->mu);
+		/* Outside the locks: MHD takes its own. Only we could resume these, so they are
+		 * still suspended and alive. */
+		for (unsigned i = 0; i < n; i++)
+			MHD_resume_connection(resume[i]);
+		total += n;
+	} while (n == 64);
+	return total;
+}
+
 static void *reaper_main(void *arg)
 {
 	struct server *s = arg;
@@ -130,6 +205,7 @@ static void *reaper_main(void *arg)
 			break;
 		pthread_mutex_unlock(&s->mu);
 		reap_once(s);
+		answer_overdue(s, false, "the MDM answer did not come in time; try again");
 		pthread_mutex_lock(&s->mu);
 	}
 	pthread_mutex_unlock(&s->mu);
@@ -359,12 +435,103 @@ static enum MHD_Result first_call(struct server *s, struct MHD_Connection *mc, s
 	return MHD_YES;
 }
 
+static void log_answer(struct request *rq, const char *method, const char *url, int status)
+{
+	if (log_enabled(LOGL_DEBUG))
+		log_debug("server: %s %s by %s: %d, %lld ms", method, url, rq->user, status,
+			  (long long)(clock_mono_ms() - rq->started));
+}
+
+static enum MHD_Result send_answer(struct server *s, struct MHD_Connection *mc,
+				   struct ise_response *res)
+{
+	return send_buf(s, mc, res->status, res->content_type, &res->body,
+			res->allow[0] ? MHD_HTTP_HEADER_ALLOW : NULL, res->allow);
+}
+
+/* The lookup's answer, on the lookup's thread (or the caller's, before ise_start returned). */
+static void on_answer_ready(void *arg, struct ise_response *res)
+{
+	struct pending *p = arg;
+	bool resume;
+
+	pthread_mutex_lock(&p->mu);
+	if (!p->ready) {
+		ise_response_move(&p->res, res);
+		p->ready = true;
+	}
+	resume = p->suspended;
+	p->suspended = false;
+	pthread_mutex_unlock(&p->mu);
+	if (resume)
+		MHD_resume_connection(p->mc);
+	pending_unref(p);
+}
+
+static struct pending *pending_new(struct MHD_Connection *mc, int64_t deadline)
+{
+	struct pending *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	pthread_mutex_init(&p->mu, NULL);
+	p->refs = 2; /* the request's and the answer's */
+	p->mc = mc;
+	p->deadline = deadline;
+	ise_response_init(&p->res);
+	return p;
+}
+
+/*
+ * The answer is on its way: suspend the connection until it comes, unless it came already or
+ * the server is closing (then it is answered now).
+ */
+static enum MHD_Result wait_for_answer(struct server *s, struct MHD_Connection *mc,
+				       struct request *rq)
+{
+	struct pending *p = rq->pend;
+	enum MHD_Result ret = MHD_YES;
+
+	pthread_mutex_lock(&s->mu);
+	pthread_mutex_lock(&p->mu);
+	if (!p->ready && s->closing) {
+		ise_error(&p->res, 503, "the gateway is shutting down");
+		p->ready = true;
+	}
+	if (p->ready) {
+		pthread_mutex_unlock(&p->mu);
+		pthread_mutex_unlock(&s->mu);
+		rq->sent = true;
+		return send_answer(s, mc, &p->res);
+	}
+	p->suspended = true;
+	/* Under p->mu: whoever resumes must see the suspension done first. */
+	MHD_suspend_connection(mc);
+	pthread_mutex_unlock(&p->mu);
+	p->next = s->pendings.next;
+	p->prev = &s->pendings;
+	s->pendings.next->prev = p;
+	s->pendings.next = p;
+	p->listed = true;
+	pthread_mutex_unlock(&s->mu);
+	return ret;
+}
+
+/* How long a suspended answer may take before the server answers 503 itself. */
+static int64_t answer_deadline(const struct server *s)
+{
+	const struct config *cfg = s->deps.cfg;
+
+	return clock_mono_ms() + cfg->api.lookup_timeout_ms + cfg->cache.lock_wait_ms + 1000;
+}
+
 static enum MHD_Result answer(struct server *s, struct MHD_Connection *mc, struct request *rq,
 			      const char *method, const char *url)
 {
 	struct ise_response res;
 	const char *ctype;
 	enum MHD_Result ret;
+	bool now = true;
 
 	conn_set_phase(rq->conn, PHASE_ANSWER);
 	if (rq->too_big)
@@ -374,17 +541,46 @@ static enum MHD_Result answer(struct server *s, struct MHD_Connection *mc, struc
 				     NULL);
 	ctype = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
 	ise_response_init(&res);
-	if (rq->route.kind == ROUTE_METRICS || rq->route.kind == ROUTE_PURGE)
+	if (rq->route.kind == ROUTE_METRICS || rq->route.kind == ROUTE_PURGE) {
 		admin_handle(s->deps.ise, &rq->route, &res);
-	else
-		ise_handle(s->deps.ise, &rq->route, rq->body.mem, rq->body.len, ctype, rq->user,
-			   &res);
-	ret = send_buf(s, mc, res.status, res.content_type, &res.body,
-		       res.allow[0] ? MHD_HTTP_HEADER_ALLOW : NULL, res.allow);
-	if (log_enabled(LOGL_DEBUG))
-		log_debug("server: %s %s by %s: %d, %lld ms", method, url, rq->user, res.status,
-			  (long long)(clock_mono_ms() - rq->started));
+	} else {
+		rq->pend = pending_new(mc, answer_deadline(s));
+		if (!rq->pend)
+			ise_error(&res, 500, "out of memory");
+		else
+			now = ise_start(s->deps.ise, &rq->route, rq->body.mem, rq->body.len, ctype,
+					rq->user, &res, on_answer_ready, rq->pend);
+		if (rq->pend && now)
+			pending_unref(rq->pend); /* the answer's reference: it will not come */
+	}
+	if (!now) {
+		ise_response_clear(&res);
+		return wait_for_answer(s, mc, rq);
+	}
+	rq->sent = true;
+	ret = send_answer(s, mc, &res);
+	log_answer(rq, method, url, res.status);
 	ise_response_clear(&res);
+	return ret;
+}
+
+static enum MHD_Result resumed(struct server *s, struct MHD_Connection *mc, struct request *rq,
+			       const char *method, const char *url)
+{
+	struct pending *p = rq->pend;
+	enum MHD_Result ret;
+	int status;
+
+	pthread_mutex_lock(&p->mu);
+	if (!p->ready) { /* not ours: MHD called again before the answer came */
+		pthread_mutex_unlock(&p->mu);
+		return MHD_YES;
+	}
+	pthread_mutex_unlock(&p->mu);
+	rq->sent = true;
+	status = p->res.status;
+	ret = send_answer(s, mc, &p->res);
+	log_answer(rq, method, url, status);
 	return ret;
 }
 
@@ -412,6 +608,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 	}
 	if (rq->answered) {
 		*upload_size = 0;
+		if (rq->pend && !rq->sent) /* resumed: the answer is ready */
+			return resumed(s, mc, rq, method, url);
 		return MHD_YES;
 	}
 	if (*upload_size) {
@@ -438,6 +636,16 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **req_cls,
 		return;
 	/* The next request on a kept-alive connection has the header deadline from now. */
 	conn_set_phase(rq->conn, PHASE_HEADERS);
+	if (rq->pend) {
+		pthread_mutex_lock(&s->mu);
+		if (rq->pend->listed) {
+			rq->pend->prev->next = rq->pend->next;
+			rq->pend->next->prev = rq->pend->prev;
+			rq->pend->listed = false;
+		}
+		pthread_mutex_unlock(&s->mu);
+		pending_unref(rq->pend);
+	}
 	atomic_fetch_sub(&s->inflight, 1);
 	buf_free(&rq->body);
 	free(rq);
@@ -543,6 +751,7 @@ enum mdm_err server_start(const struct server_deps *deps, struct server **out, c
 		return MDM_ERR_NOMEM;
 	s->deps = *deps;
 	s->conns.next = s->conns.prev = &s->conns;
+	s->pendings.next = s->pendings.prev = &s->pendings;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->stop_cv, NULL);
 	e = read_pem(l->cert_file, &s->cert_pem, why, whysz);
@@ -554,7 +763,7 @@ enum mdm_err server_start(const struct server_deps *deps, struct server **out, c
 		goto fail;
 	server_raise_nofile(l->max_connections + 64);
 	flags = MHD_USE_TLS | MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
-		(v6 ? MHD_USE_IPv6 : 0);
+		MHD_ALLOW_SUSPEND_RESUME | (v6 ? MHD_USE_IPv6 : 0);
 	s->daemon = MHD_start_daemon(
 	    flags, (uint16_t)l->port, on_accept, s, on_request, s, MHD_OPTION_SOCK_ADDR,
 	    (struct sockaddr *)&ss, MHD_OPTION_HTTPS_MEM_CERT, s->cert_pem,
@@ -601,6 +810,12 @@ unsigned server_stop(struct server *s, int64_t grace_ms)
 	atomic_store(&s->draining, true);
 	while ((left = atomic_load(&s->inflight)) > 0 && clock_mono_ms() < until)
 		nanosleep(&ts, NULL);
+	/* MHD must not stop with a suspended connection: answer every one, then let them go. */
+	if (answer_overdue(s, true, "the gateway is shutting down; try again") > 0) {
+		until = clock_mono_ms() + 1000;
+		while ((left = atomic_load(&s->inflight)) > 0 && clock_mono_ms() < until)
+			nanosleep(&ts, NULL);
+	}
 	pthread_mutex_lock(&s->mu);
 	s->stopping = true;
 	pthread_cond_signal(&s->stop_cv);
