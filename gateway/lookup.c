@@ -16,6 +16,7 @@
 #include "lookup.h"
 
 #define REFRESH_QUEUE 1024
+#define REFRESH_INFLIGHT 64 /* refreshes waiting for their vendor at once */
 #define LOCK_POLL_MS 2
 #define POINTER_MAX_IDS 64 /* vendor ids one identifier may map to at one source */
 
@@ -68,6 +69,7 @@ struct lookup {
 	bool stop;
 	struct refresh queue[REFRESH_QUEUE];
 	size_t qhead, qlen;
+	unsigned refreshing; /* refreshes under way */
 	struct memo memo;
 	/*
 	 * The loop thread owns every request that went asynchronous: it finishes those whose
@@ -537,83 +539,9 @@ out:
 	return e;
 }
 
-/* --- asking the adapters ------------------------------------------------------------------- */
-
-/*
- * Asks adapter j about the identifiers of the pairs that need it, for every adapter at once
- * (each adapter gets only its own misses), and moves the answers into the pairs.
- */
-static enum mdm_err ask_adapters(struct lookup *l, struct pair *p, const struct ident *const *idof,
-				 const size_t *adapter_of, const size_t *need, size_t nneed)
-{
-	struct fanout *f[LOOKUP_MAX_ADAPTERS] = {0};
-	struct ident *ids[LOOKUP_MAX_ADAPTERS] = {0};
-	size_t count[LOOKUP_MAX_ADAPTERS] = {0}, at[LOOKUP_MAX_ADAPTERS] = {0};
-	int64_t deadline = clock_mono_ms() + l->cfg.timeout_ms;
-	enum mdm_err e = MDM_ERR_NOMEM;
-
-	for (size_t k = 0; k < nneed; k++)
-		count[adapter_of[need[k]]]++;
-	for (size_t j = 0; j < l->cfg.nads; j++) {
-		if (!count[j])
-			continue;
-		ids[j] = calloc(count[j], sizeof(*ids[j]));
-		f[j] = fanout_create(&l->cfg.ads[j], 1, count[j]);
-		if (!ids[j] || !f[j])
-			goto out;
-	}
-	for (size_t k = 0; k < nneed; k++) {
-		size_t j = adapter_of[need[k]];
-
-		ids[j][at[j]++] = *idof[need[k]];
-	}
-	for (size_t j = 0; j < l->cfg.nads; j++) {
-		if (!count[j])
-			continue;
-		atomic_fetch_add(&l->stats.adapter_lookups[j], count[j]);
-		fanout_start(f[j], ids[j], deadline);
-	}
-	memset(at, 0, sizeof(at));
-	for (size_t j = 0; j < l->cfg.nads; j++)
-		if (count[j])
-			fanout_wait(f[j], deadline);
-	for (size_t k = 0; k < nneed; k++) {
-		size_t j = adapter_of[need[k]];
-		struct outcome *oc = fanout_outcomes(f[j], at[j]++);
-
-		outcome_move(&p[need[k]].oc, oc);
-		if (p[need[k]].oc.kind == OUTCOME_FAILED)
-			log_warn("lookup %s: adapter %s failed: %s: %s",
-				 ident_kind_name(idof[need[k]]->kind), l->cfg.ads[j]->name,
-				 fail_kind_name(p[need[k]].oc.fail), p[need[k]].oc.why);
-	}
-	e = MDM_OK;
-out:
-	for (size_t j = 0; j < l->cfg.nads; j++) {
-		fanout_release(f[j]);
-		free(ids[j]);
-	}
-	return e;
-}
-
 /* --- background refresh of stale pairs ----------------------------------------------------- */
 
-static void refresh_one(struct lookup *l, const struct refresh *r)
-{
-	struct pair p;
-	const struct ident *idp = &r->id;
-	size_t zero = 0;
-
-	memset(&p, 0, sizeof(p));
-	outcome_init(&p.oc);
-	if (lookup_pointer_key(l->ns, l->cfg.ads[r->adapter]->name, &r->id, p.pkey,
-			       sizeof(p.pkey)) == MDM_OK &&
-	    ask_adapters(l, &p, &idp, &r->adapter, &zero, 1) == MDM_OK)
-		store_pair(l, l->cfg.ads[r->adapter], p.pkey, &p.oc);
-	outcome_clear(&p.oc);
-	cache_unlock(l->cfg.cache, p.pkey);
-	atomic_fetch_add(&l->stats.refreshes, 1);
-}
+static void refresh_start(struct lookup *l, const struct refresh *r);
 
 static void *refresh_main(void *arg)
 {
@@ -623,15 +551,16 @@ static void *refresh_main(void *arg)
 	for (;;) {
 		struct refresh r;
 
-		while (!l->stop && l->qlen == 0)
+		while (!l->stop && (l->qlen == 0 || l->refreshing >= REFRESH_INFLIGHT))
 			pthread_cond_wait(&l->cv, &l->mu);
 		if (l->stop)
 			break;
 		r = l->queue[l->qhead];
 		l->qhead = (l->qhead + 1) % REFRESH_QUEUE;
 		l->qlen--;
+		l->refreshing++;
 		pthread_mutex_unlock(&l->mu);
-		refresh_one(l, &r);
+		refresh_start(l, &r);
 		pthread_mutex_lock(&l->mu);
 	}
 	pthread_mutex_unlock(&l->mu);
@@ -1102,19 +1031,14 @@ static void unlink_active(struct lookup *l, struct lreq *r)
 	l->nactive--;
 }
 
-enum mdm_err lookup_start(struct lookup *l, const struct ident *ids, size_t n, lookup_done_cb cb,
-			  void *arg)
+/* A new request for ids[0..n) (copied), its pairs' keys made; NULL when memory runs out. */
+static struct lreq *lreq_new(struct lookup *l, const struct ident *ids, size_t n,
+			     lookup_done_cb cb, void *arg)
 {
-	struct lreq *r;
-	size_t nneed = 0;
-	enum mdm_err e;
-	bool last;
+	struct lreq *r = calloc(1, sizeof(*r));
 
-	if (n > l->cfg.max_batch)
-		return MDM_ERR_TOOBIG;
-	r = calloc(1, sizeof(*r));
 	if (!r)
-		return MDM_ERR_NOMEM;
+		return NULL;
 	r->l = l;
 	r->n = n;
 	r->np = n * l->cfg.nads;
@@ -1123,27 +1047,27 @@ enum mdm_err lookup_start(struct lookup *l, const struct ident *ids, size_t n, l
 	r->outstanding = 1; /* the starter's, until everything is launched */
 	r->ids = malloc((n ? n : 1) * sizeof(*ids));
 	r->wait = malloc((r->np ? r->np : 1) * sizeof(*r->wait));
-	e = r->ids && r->wait ? MDM_OK : MDM_ERR_NOMEM;
-	if (!e) {
-		memcpy(r->ids, ids, n * sizeof(*ids));
-		e = request_init(l, r->ids, n, &r->rq);
-	}
-	if (!e)
-		e = read_pairs(l, r->rq.p, r->np, r->rq.adapter_of);
-	if (e) {
+	if (!r->ids || !r->wait) {
 		lreq_free(r);
-		return e;
+		return NULL;
 	}
-	plan(l, r->rq.p, r->np, r->rq.idof, r->rq.adapter_of, r->rq.dup_pair, r->rq.need, &nneed,
-	     r->wait, &r->nwait);
-	nneed = recheck_locked(l, r->rq.p, r->rq.adapter_of, r->rq.need, nneed);
-	if (r->nwait) {
-		r->waiting = true;
-		r->outstanding++;
-		r->wait_until = clock_mono_ms() + l->cfg.lock_wait_ms;
+	memcpy(r->ids, ids, n * sizeof(*ids));
+	if (request_init(l, r->ids, n, &r->rq) != MDM_OK) {
+		lreq_free(r);
+		return NULL;
 	}
-	if (nneed)
-		e = launch(r, r->rq.need, nneed);
+	return r;
+}
+
+/*
+ * The starter lets go: r finishes here when nothing is out (e: an error met while starting,
+ * which leaves nothing launched), else it joins the loop's list until its answers are in.
+ */
+static void lreq_go(struct lreq *r, enum mdm_err e)
+{
+	struct lookup *l = r->l;
+	bool last;
+
 	pthread_mutex_lock(&l->mu);
 	if (e && r->waiting) {
 		r->waiting = false;
@@ -1160,8 +1084,75 @@ enum mdm_err lookup_start(struct lookup *l, const struct ident *ids, size_t n, l
 	}
 	pthread_mutex_unlock(&l->mu);
 	if (last)
-		finish(r, e); /* an error here leaves nothing launched: r is ours alone */
+		finish(r, e);
+}
+
+enum mdm_err lookup_start(struct lookup *l, const struct ident *ids, size_t n, lookup_done_cb cb,
+			  void *arg)
+{
+	struct lreq *r;
+	size_t nneed = 0;
+	enum mdm_err e;
+
+	if (n > l->cfg.max_batch)
+		return MDM_ERR_TOOBIG;
+	r = lreq_new(l, ids, n, cb, arg);
+	if (!r)
+		return MDM_ERR_NOMEM;
+	e = read_pairs(l, r->rq.p, r->np, r->rq.adapter_of);
+	if (e) {
+		lreq_free(r);
+		return e;
+	}
+	plan(l, r->rq.p, r->np, r->rq.idof, r->rq.adapter_of, r->rq.dup_pair, r->rq.need, &nneed,
+	     r->wait, &r->nwait);
+	nneed = recheck_locked(l, r->rq.p, r->rq.adapter_of, r->rq.need, nneed);
+	if (r->nwait) {
+		r->waiting = true;
+		r->outstanding++;
+		r->wait_until = clock_mono_ms() + l->cfg.lock_wait_ms;
+	}
+	if (nneed)
+		e = launch(r, r->rq.need, nneed);
+	lreq_go(r, e);
 	return MDM_OK;
+}
+
+static void refresh_done(void *arg, enum mdm_err e, struct merge_result *results, size_t n)
+{
+	struct lookup *l = arg;
+
+	(void)e;
+	(void)results;
+	(void)n;
+	atomic_fetch_add(&l->stats.refreshes, 1);
+	pthread_mutex_lock(&l->mu);
+	l->refreshing--;
+	pthread_cond_signal(&l->cv);
+	pthread_mutex_unlock(&l->mu);
+}
+
+/*
+ * Asks one adapter again about a stale pair whose lock we hold, as a request of its own: the
+ * answer is stored and the lock let go when it finishes, on the loop thread. A failure is not
+ * stored, so the stale answer stays until stale_ttl.
+ */
+static void refresh_start(struct lookup *l, const struct refresh *rf)
+{
+	struct lreq *r = lreq_new(l, &rf->id, 1, refresh_done, l);
+	size_t k = rf->adapter;
+
+	if (!r) {
+		char pkey[CACHE_KEY_MAX + 1];
+
+		if (lookup_pointer_key(l->ns, l->cfg.ads[rf->adapter]->name, &rf->id, pkey,
+				       sizeof(pkey)) == MDM_OK)
+			cache_unlock(l->cfg.cache, pkey);
+		refresh_done(l, MDM_ERR_NOMEM, NULL, 0);
+		return;
+	}
+	r->rq.p[k].locked = true; /* taken by refresh_later's caller */
+	lreq_go(r, launch(r, &k, 1));
 }
 
 /* --- the loop thread ------------------------------------------------------------------------ */
@@ -1538,13 +1529,14 @@ void lookup_destroy(struct lookup *l)
 {
 	if (!l)
 		return;
-	/* The loop answers every request still out (expired) before it ends. */
+	/* Refreshes first, so none starts after the loop; the loop then answers every request
+	 * still out (expired) before it ends. */
+	stop_refresh(l);
 	pthread_mutex_lock(&l->mu);
 	l->loop_stop = true;
 	pthread_cond_signal(&l->loop_cv);
 	pthread_mutex_unlock(&l->mu);
 	pthread_join(l->loop, NULL);
-	stop_refresh(l);
 	pthread_mutex_destroy(&l->mu);
 	pthread_cond_destroy(&l->cv);
 	pthread_cond_destroy(&l->loop_cv);

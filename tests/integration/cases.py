@@ -33,7 +33,10 @@ class Env:
 
 
 def all_cases():
-    return [(n, f) for n, f in sorted(globals().items()) if n.startswith("case_")]
+    import cases_sccm
+    found = dict(globals())
+    found.update(vars(cases_sccm))
+    return [(n, f) for n, f in sorted(found.items()) if n.startswith("case_")]
 
 
 def no_valgrind(fn):

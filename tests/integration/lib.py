@@ -325,3 +325,94 @@ class Gateway:
             self.proc.kill()
             self.proc.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+SIM_DIR = os.path.join(ROOT, "tests", "sim")
+SIM_USER, SIM_PASSWORD = "CORP\\svc-ise", "S3cret!pw 'x'"
+
+
+class SccmSim:
+    """The SCCM AdminService simulator (tests/sim/sccm_sim.py) as a separate process on a free
+    port, with its own test CA (tests/sim/make_certs.sh). Stopped by pid."""
+
+    def __init__(self, other_ca=False, auth="both", page_size=None, faults=(), data=None):
+        import sys
+        self.dir = tempfile.mkdtemp(prefix="mdmgw-sim-")
+        rc = subprocess.run(["bash", os.path.join(SIM_DIR, "make_certs.sh"), self.dir],
+                            capture_output=True, timeout=60)
+        if rc.returncode != 0:
+            raise AssertionError("make_certs.sh: %r" % rc.stderr)
+        self.ca = os.path.join(self.dir, "ca.pem")
+        prefix = "other-server" if other_ca else "server"
+        cmd = [sys.executable, os.path.join(SIM_DIR, "sccm_sim.py"), "--port", "0",
+               "--cert", os.path.join(self.dir, prefix + ".pem"),
+               "--key", os.path.join(self.dir, prefix + "-key.pem"),
+               "--data", data or os.path.join(SIM_DIR, "sccm_data.json"),
+               "--user", SIM_USER, "--password", SIM_PASSWORD, "--auth", auth]
+        if page_size:
+            cmd += ["--page-size", str(page_size)]
+        for f in faults:
+            cmd += ["--fault", f]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.port = self._read_port()
+        self.base = "https://127.0.0.1:%d/AdminService" % self.port
+
+    def _read_port(self):
+        import select
+        line, limit = b"", time.monotonic() + 15
+        while not line.endswith(b"\n"):
+            left = limit - time.monotonic()
+            if left <= 0 or self.proc.poll() is not None:
+                raise AssertionError("simulator not READY: %r" % line)
+            if select.select([self.proc.stdout], [], [], left)[0]:
+                c = os.read(self.proc.stdout.fileno(), 1)
+                if not c:
+                    raise AssertionError("simulator exited: %r" % self.proc.stderr.read())
+                line += c
+        if not line.startswith(b"READY "):
+            raise AssertionError("simulator said %r" % line)
+        return int(line.split()[1])
+
+    def control(self, method, path):
+        ctx = ssl.create_default_context(cafile=self.ca)
+        c = http.client.HTTPSConnection("127.0.0.1", self.port, context=ctx, timeout=10)
+        try:
+            c.request(method, "/_sim/" + path)
+            r = c.getresponse()
+            body = r.read()
+            if r.status != 200:
+                raise AssertionError("sim %s %s: %d %r" % (method, path, r.status, body))
+            return json.loads(body) if body else None
+        finally:
+            c.close()
+
+    def fault(self, name, value):
+        self.control("POST", "fault?name=%s&value=%s" % (name, value))
+
+    def reset(self):
+        self.control("POST", "reset")
+
+    def counts(self):
+        return self.control("GET", "counts")["counts"]
+
+    def route_count(self, route):
+        return self.counts().get("by_route", {}).get(route, 0)
+
+    def adapter(self, name="sccm", auth="basic", password=None, **extra):
+        """The gateway config entry for an sccm adapter pointed at this simulator."""
+        a = {"name": name, "type": "sccm", "url": self.base, "ca_file": self.ca,
+             "auth": auth, "user": SIM_USER, "password": password or SIM_PASSWORD}
+        a.update(extra)
+        return a
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        for f in (self.proc.stdout, self.proc.stderr):
+            f.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
