@@ -15,7 +15,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../adapters/http.h"
 #include "../adapters/inventory.h"
+#include "../adapters/sccm.h"
 #include "../cache/cache.h"
 #include "../cache/entry.h"
 #include "../core/clock.h"
@@ -31,6 +33,8 @@
 
 struct gateway {
 	struct config cfg;
+	struct http_engine
+	    *http; /* only when an adapter needs the network; outlives the adapters */
 	struct adapter *ads[CONFIG_MAX_ADAPTERS];
 	size_t nads;
 	struct cache *cache;
@@ -66,16 +70,112 @@ static int check_accounts(const struct config *cfg)
 	return 0;
 }
 
-static int make_adapters(struct gateway *g)
+static bool needs_network(const struct config_adapter *ca)
 {
-	char why[512];
+	return ca->type == ADAPTER_SCCM;
+}
+
+static enum http_auth http_auth_of(enum config_http_auth a)
+{
+	switch (a) {
+	case CONFIG_AUTH_NTLM:
+		return HTTP_AUTH_NTLM;
+	case CONFIG_AUTH_BASIC:
+		return HTTP_AUTH_BASIC;
+	default:
+		return HTTP_AUTH_NEGOTIATE;
+	}
+}
+
+static struct adapter *make_sccm(struct http_engine *e, const struct config_adapter *ca, char *why,
+				 size_t whysz)
+{
+	const struct config_sccm *s = &ca->sccm;
+	const char *only[CONFIG_MAX_ONLY_CI];
+	struct sccm_config sc = {
+	    .name = ca->name,
+	    .base_url = s->url,
+	    .http =
+		{
+		    .name = ca->name,
+		    .ca_file = s->ca_file,
+		    .pinned_key = s->pinned_key[0] ? s->pinned_key : NULL,
+		    .auth = http_auth_of(s->auth),
+		    .user = s->user[0] ? s->user : NULL,
+		    .password = s->password_set ? s->password : NULL,
+		    .max_connections = s->max_connections,
+		    .rate_per_sec = s->rate_per_sec,
+		    .max_body = s->max_body,
+		    .connect_timeout_ms = s->connect_timeout_ms,
+		    .breaker_failures = s->breaker_failures,
+		    .breaker_open_ms = s->breaker_open_ms,
+		},
+	    .only_ci = only,
+	    .nonly_ci = s->nonly_ci,
+	    .no_rows_compliant = s->no_baseline_compliant,
+	    .page_rows = s->page_rows,
+	    .list_timeout_ms = s->list_timeout_ms,
+	};
+
+	for (size_t i = 0; i < s->nonly_ci; i++)
+		only[i] = s->only_ci[i];
+	return sccm_create(e, &sc, why, whysz);
+}
+
+static struct adapter *make_adapter(struct gateway *g, const struct config_adapter *ca, char *why,
+				    size_t whysz)
+{
+	switch (ca->type) {
+	case ADAPTER_INVENTORY:
+		return inventory_create(ca->name, ca->file, why, whysz);
+	case ADAPTER_SCCM:
+		return make_sccm(g->http, ca, why, whysz);
+	}
+	err_why(why, whysz, "unknown adapter type");
+	return NULL;
+}
+
+/*
+ * make_engine: the one HTTP engine every network adapter shares, when one of those selected
+ * (all, or only adapter `only`) needs it. Its connection cache holds every adapter's share.
+ */
+static int make_engine(struct gateway *g, const struct config_adapter *only)
+{
+	struct http_engine_config ec = {.debug = strcmp(g->cfg.log_level, "debug") == 0};
+	long conns = 0;
 
 	for (size_t i = 0; i < g->cfg.nadapters; i++) {
 		const struct config_adapter *ca = &g->cfg.adapters[i];
-		struct adapter *a = NULL;
 
-		if (ca->type == ADAPTER_INVENTORY)
-			a = inventory_create(ca->name, ca->file, why, sizeof(why));
+		if ((!only || ca == only) && needs_network(ca))
+			conns += ca->sccm.max_connections;
+	}
+	if (conns == 0)
+		return 0;
+	ec.max_total_connections = conns > 64 ? conns : 64;
+	g->http = http_engine_create(&ec);
+	if (!g->http) {
+		fprintf(stderr, "%s: cannot start the HTTP engine (memory, libcurl or thread)\n",
+			g->cfg.path);
+		return -1;
+	}
+	return 0;
+}
+
+/* make_adapters: every configured adapter, or only `only` (test-connection). */
+static int make_adapters(struct gateway *g, const struct config_adapter *only)
+{
+	char why[512];
+
+	if (make_engine(g, only) != 0)
+		return -1;
+	for (size_t i = 0; i < g->cfg.nadapters; i++) {
+		const struct config_adapter *ca = &g->cfg.adapters[i];
+		struct adapter *a;
+
+		if (only && ca != only)
+			continue;
+		a = make_adapter(g, ca, why, sizeof(why));
 		if (!a) {
 			fprintf(stderr, "%s: adapters[%zu] (%s): %s\n", g->cfg.path, i, ca->name,
 				why);
@@ -95,9 +195,14 @@ static void free_gateway(struct gateway *g)
 	cache_destroy(g->cache);
 	for (size_t i = 0; i < g->nads; i++)
 		adapter_destroy(g->ads[i]);
+	g->nads = 0;
+	/* after the adapters: destroying the engine frees any client still open */
+	http_engine_destroy(g->http);
+	g->http = NULL;
 }
 
-static int load(struct gateway *g, const char *path)
+/* load_config: the configuration and its log level (all the command-line tools need). */
+static int load_config(struct gateway *g, const char *path)
 {
 	char why[1024];
 	enum log_level lvl;
@@ -108,7 +213,13 @@ static int load(struct gateway *g, const char *path)
 	}
 	if (log_parse_level(g->cfg.log_level, &lvl) == MDM_OK)
 		log_set_level(lvl);
-	if (check_accounts(&g->cfg) != 0)
+	return 0;
+}
+
+/* load: what serving needs: the configuration, account hashes, TLS files and every adapter. */
+static int load(struct gateway *g, const char *path)
+{
+	if (load_config(g, path) != 0 || check_accounts(&g->cfg) != 0)
 		return -1;
 	if (access(g->cfg.listen.cert_file, R_OK) != 0 ||
 	    access(g->cfg.listen.key_file, R_OK) != 0) {
@@ -116,7 +227,7 @@ static int load(struct gateway *g, const char *path)
 			path, g->cfg.listen.cert_file, g->cfg.listen.key_file);
 		return -1;
 	}
-	return make_adapters(g);
+	return make_adapters(g, NULL);
 }
 
 /*
