@@ -528,9 +528,14 @@ void ise_handle(struct ise_ctx *ctx, const struct route *r, const char *body, si
 		ise_error(res, r->status, r->why);
 		memcpy(res->allow, r->allow, sizeof(res->allow));
 		return;
+	case ROUTE_ADAPTER_TEST: /* asynchronous: admin_test_adapter, once the server can wait */
+		return ise_error(res, 501,
+				 "adapter tests over HTTP are not served yet; use "
+				 "`mdmgw test-connection`");
 	case ROUTE_HEALTHZ: /* answered by the server itself */
 	case ROUTE_METRICS: /* answered by admin_handle */
 	case ROUTE_PURGE:
+	case ROUTE_ADAPTERS:
 	case ROUTE_NOT_FOUND:
 		break;
 	}

@@ -298,6 +298,8 @@ static unsigned route_role(enum route_kind k)
 		return ROLE_ACTION;
 	case ROUTE_METRICS:
 	case ROUTE_PURGE:
+	case ROUTE_ADAPTERS:
+	case ROUTE_ADAPTER_TEST:
 		return ROLE_ADMIN;
 	default:
 		return 0;
