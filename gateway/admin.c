@@ -187,8 +187,12 @@ static json_t *jtime(int64_t wall_ms)
 /* set: adds v under key, remembering a failure (v NULL: out of memory) in *bad. */
 static void set(json_t *o, const char *key, json_t *v, bool *bad)
 {
-	if (!o || json_object_set_new(o, key, v) != 0)
+	if (!o) {
+		json_decref(v);
 		*bad = true;
+	} else if (json_object_set_new(o, key, v) != 0) { /* it released v */
+		*bad = true;
+	}
 }
 
 static json_t *adapter_json(struct adapter *a, bool *bad)
@@ -257,15 +261,16 @@ static void on_test(void *arg, struct adapter_test *t)
 {
 	struct admin_test *at = arg;
 	struct ise_response res;
-	json_t *o = json_object();
+	json_t *o = json_object(), *msg = jstr(t->message); /* as UTF-8, for the log too */
 	bool bad = false;
 
 	ise_response_init(&res);
+	log_info("admin: adapter %s test: %s: %s", at->name, t->ok ? "ok" : "failed",
+		 msg ? json_string_value(msg) : "(out of memory)");
 	set(o, "adapter", jstr(at->name), &bad);
 	set(o, "ok", json_boolean(t->ok), &bad);
-	set(o, "message", jstr(t->message), &bad);
+	set(o, "message", msg, &bad);
 	json_reply(&res, t->ok ? 200 : 502, o, bad);
-	log_info("admin: adapter %s test: %s: %s", at->name, t->ok ? "ok" : "failed", t->message);
 	test_reply(at, &res);
 	free(at);
 }
