@@ -1,4 +1,5 @@
 #define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -47,4 +48,21 @@ enum mdm_err duration_parse(const char *s, int64_t *ms)
 		}
 	}
 	return MDM_ERR_INVALID;
+}
+
+enum mdm_err clock_iso(int64_t wall_ms, char out[CLOCK_ISO_SIZE])
+{
+	/* 253402300800 s is 10000-01-01: later years do not fit the four digits of the form */
+	time_t secs = (time_t)(wall_ms / 1000);
+	struct tm tm;
+	size_t n;
+
+	out[0] = '\0';
+	if (wall_ms < 0 || wall_ms / 1000 >= 253402300800LL || !gmtime_r(&secs, &tm))
+		return MDM_ERR_INVALID;
+	n = strftime(out, CLOCK_ISO_SIZE, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (n == 0)
+		return MDM_ERR_INVALID;
+	snprintf(out + n, CLOCK_ISO_SIZE - n, ".%03dZ", (int)(wall_ms % 1000));
+	return MDM_OK;
 }

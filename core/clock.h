@@ -15,4 +15,13 @@ int64_t clock_wall_ms(void);
  */
 enum mdm_err duration_parse(const char *s, int64_t *ms);
 
+#define CLOCK_ISO_SIZE 32 /* "2024-05-01T12:00:00.000Z" and room to spare */
+
+/*
+ * clock_iso: wall_ms (clock_wall_ms time) as ISO 8601 in UTC with milliseconds,
+ * "2024-05-01T12:00:00.000Z", for what operators read (admin API, command line).
+ * MDM_ERR_INVALID for a time before 1970 or past year 9999 (out is "" then).
+ */
+enum mdm_err clock_iso(int64_t wall_ms, char out[CLOCK_ISO_SIZE]);
+
 #endif

@@ -1,6 +1,10 @@
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
+#include "../core/clock.h"
 #include "../core/log.h"
 #include "admin.h"
 
@@ -152,11 +156,183 @@ static void handle_purge(struct ise_ctx *ctx, const struct route *r, struct ise_
 		 removed);
 }
 
+/* --- adapters ------------------------------------------------------------------------------- */
+
+/* jstr: a JSON string of s; bytes that are not UTF-8 (from a vendor's message) become '?'. */
+static json_t *jstr(const char *s)
+{
+	json_t *v = json_string(s);
+	char *copy;
+
+	if (v || !(copy = strdup(s)))
+		return v;
+	for (char *p = copy; *p; p++)
+		if ((unsigned char)*p >= 0x80)
+			*p = '?';
+	v = json_string(copy);
+	free(copy);
+	return v;
+}
+
+/* jtime: wall_ms as ISO 8601, or null when it is 0 (never happened). */
+static json_t *jtime(int64_t wall_ms)
+{
+	char when[CLOCK_ISO_SIZE];
+
+	if (wall_ms <= 0 || clock_iso(wall_ms, when) != MDM_OK)
+		return json_null();
+	return json_string(when);
+}
+
+/* set: adds v under key, remembering a failure (v NULL: out of memory) in *bad. */
+static void set(json_t *o, const char *key, json_t *v, bool *bad)
+{
+	if (!o) {
+		json_decref(v);
+		*bad = true;
+	} else if (json_object_set_new(o, key, v) != 0) { /* it released v */
+		*bad = true;
+	}
+}
+
+static json_t *adapter_json(struct adapter *a, bool *bad)
+{
+	struct adapter_health h;
+	json_t *o = json_object(), *err = json_null();
+
+	adapter_health(a, &h);
+	if (h.last_error_ms > 0) {
+		err = json_object();
+		set(err, "at", jtime(h.last_error_ms), bad);
+		set(err, "message", jstr(h.last_error), bad);
+	}
+	set(o, "name", jstr(a->name), bad);
+	set(o, "type", jstr(a->ops->type), bad);
+	set(o, "healthy", json_boolean(h.healthy), bad);
+	set(o, "breaker", json_string(adapter_breaker_name(h.breaker)), bad);
+	set(o, "requests", json_integer((json_int_t)h.requests), bad);
+	set(o, "failures", json_integer((json_int_t)h.failures), bad);
+	set(o, "last_ok", jtime(h.last_ok_ms), bad);
+	set(o, "last_error", err, bad);
+	return o;
+}
+
+/* json_reply: root (consumed) as the body with status; 500 when it could not be made. */
+static void json_reply(struct ise_response *res, int status, json_t *root, bool bad)
+{
+	char *text = bad || !root ? NULL : json_dumps(root, JSON_COMPACT);
+
+	json_decref(root);
+	if (!text)
+		return json_error(res, 500, "out of memory");
+	buf_reset(&res->body);
+	res->status = status;
+	res->content_type = JSON_TYPE;
+	if (buf_addstr(&res->body, text) != MDM_OK || buf_addstr(&res->body, "\n") != MDM_OK)
+		json_error(res, 500, "answer too large");
+	free(text);
+}
+
+static void handle_adapters(struct ise_ctx *ctx, struct ise_response *res)
+{
+	json_t *list = json_array(), *root = json_object();
+	bool bad = !list;
+
+	for (size_t i = 0; i < ctx->nads; i++)
+		if (json_array_append_new(list, adapter_json(ctx->ads[i], &bad)) != 0)
+			bad = true;
+	set(root, "adapters", list, &bad);
+	json_reply(res, 200, root, bad);
+}
+
+struct admin_test {
+	void (*done)(void *arg, struct ise_response *res);
+	void *arg;
+	char name[64];
+};
+
+static void test_reply(struct admin_test *at, struct ise_response *res)
+{
+	at->done(at->arg, res);
+	ise_response_clear(res);
+}
+
+static void on_test(void *arg, struct adapter_test *t)
+{
+	struct admin_test *at = arg;
+	struct ise_response res;
+	json_t *o = json_object(), *msg = jstr(t->message); /* as UTF-8, for the log too */
+	bool bad = false;
+
+	ise_response_init(&res);
+	log_info("admin: adapter %s test: %s: %s", at->name, t->ok ? "ok" : "failed",
+		 msg ? json_string_value(msg) : "(out of memory)");
+	set(o, "adapter", jstr(at->name), &bad);
+	set(o, "ok", json_boolean(t->ok), &bad);
+	set(o, "message", msg, &bad);
+	json_reply(&res, t->ok ? 200 : 502, o, bad);
+	test_reply(at, &res);
+	free(at);
+}
+
+static struct adapter *find_adapter(struct ise_ctx *ctx, const char *name)
+{
+	for (size_t i = 0; i < ctx->nads; i++)
+		if (strcmp(ctx->ads[i]->name, name) == 0)
+			return ctx->ads[i];
+	return NULL;
+}
+
+enum mdm_err admin_test_adapter(struct ise_ctx *ctx, const char *name,
+				void (*done)(void *arg, struct ise_response *res), void *arg)
+{
+	struct admin_test stack = {.done = done, .arg = arg}, *at;
+	struct adapter *a = find_adapter(ctx, name);
+	struct ise_response res;
+	char msg[160];
+	enum mdm_err e;
+
+	ise_response_init(&res);
+	if (!a) {
+		snprintf(msg, sizeof(msg), "no adapter named %.63s", name);
+		json_error(&res, 404, msg);
+		e = MDM_ERR_NOTFOUND;
+		goto answer;
+	}
+	at = malloc(sizeof(*at));
+	if (!at) {
+		json_error(&res, 500, "out of memory");
+		e = MDM_ERR_NOMEM;
+		goto answer;
+	}
+	*at = stack;
+	str_copy(at->name, sizeof(at->name), a->name);
+	e = adapter_test_connection(a, on_test, at);
+	if (e == MDM_OK) {
+		ise_response_clear(&res); /* on_test answers with its own and frees at */
+		return MDM_OK;
+	}
+	free(at);
+	snprintf(msg, sizeof(msg), "the test could not start: %s", err_str(e));
+	json_error(&res, 500, msg);
+answer:
+	test_reply(&stack, &res);
+	return e;
+}
+
 void admin_handle(struct ise_ctx *ctx, const struct route *r, struct ise_response *res)
 {
-	if (r->kind == ROUTE_PURGE)
+	switch (r->kind) {
+	case ROUTE_PURGE:
 		return handle_purge(ctx, r, res);
-	render_metrics(ctx, &res->body);
-	res->status = 200;
-	res->content_type = TEXT_TYPE;
+	case ROUTE_ADAPTERS:
+		return handle_adapters(ctx, res);
+	case ROUTE_METRICS:
+		render_metrics(ctx, &res->body);
+		res->status = 200;
+		res->content_type = TEXT_TYPE;
+		return;
+	default:
+		return json_error(res, 404, "no such resource");
+	}
 }

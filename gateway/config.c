@@ -365,7 +365,10 @@ enum ftype {
 	T_DUR,	      /* int64_t milliseconds from a duration string, min..max */
 	T_BOOLCHOICE, /* bool from one of choices */
 	T_STRCHOICE,  /* char[size] holding one of choices */
-	T_ADAPTER,    /* enum adapter_type from one of choices */
+	T_ENUM,	      /* an enum (stored as unsigned) from one of choices */
+	T_BOOL,	      /* bool from JSON true or false */
+	T_NUMBER,     /* double from a JSON integer or real in min..max */
+	T_STRLIST,    /* char[max][size] from an array of 1..size-1 byte strings; count at aux */
 	T_SECRET,     /* char[size] through config_secret; bool at aux set when given */
 	T_ROLES,      /* unsigned ROLE_* bits from an array of role names */
 	T_SERVERS,    /* config_cache servers[] and nservers from an array of "host:port" */
@@ -374,6 +377,7 @@ enum ftype {
 };
 
 #define F_REQUIRED 1u
+#define F_READABLE 2u /* T_PATH: must name a readable regular file when the config loads */
 
 struct choice {
 	const char *name;
@@ -406,6 +410,7 @@ struct field {
 struct section {
 	const struct field *fields; /* ends with a NULL key */
 	enum mdm_err (*check)(struct ctx *x, void *base, const char *path);
+	const char *note; /* appended to "unknown key" (" for type \"sccm\""); may be NULL */
 };
 
 struct array_spec {
@@ -416,6 +421,8 @@ struct array_spec {
 	size_t unique_off;	/* char[] member of the element that must be unique */
 	const char *unique_key; /* its key */
 	const char *unique_what;
+	/* pick: when set, the section for element e (by its type); NULL once it said why */
+	const struct section *(*pick)(struct ctx *x, json_t *e, const char *path);
 };
 
 struct ctx {
@@ -628,23 +635,136 @@ static const struct field account_fields[] = {
 };
 #undef N
 
-static const struct choice adapter_choices[] = {{"inventory", ADAPTER_INVENTORY}, {NULL, 0}};
+static const char *check_https_url(const char *s)
+{
+	if (strncmp(s, "https://", 8) == 0 && s[8] && s[8] != '/' && !strchr(s, ' '))
+		return NULL;
+	return "must be an https:// URL without spaces, such as "
+	       "\"https://cm01.corp.example/AdminService\"";
+}
+
+static bool is_base64(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       c == '+' || c == '/';
+}
+
+/* A SHA-256 is 32 bytes: 43 base64 characters and one '=' of padding. */
+static const char *check_pin(const char *s)
+{
+	size_t n = strlen(s), i = 8;
+
+	if (n == CONFIG_PIN_LEN && strncmp(s, "sha256//", 8) == 0 && s[n - 1] == '=')
+		while (i < n - 1 && is_base64(s[i]))
+			i++;
+	if (n == CONFIG_PIN_LEN && i == n - 1)
+		return NULL;
+	return "must be \"sha256//\" and the 44 base64 characters of the SHA-256 of the "
+	       "server's public key";
+}
+
+/* Kerberos takes the process's credential cache: a user or password would be ignored. */
+static enum mdm_err check_sccm(struct ctx *x, void *base, const char *path)
+{
+	static const char *const names[] = {"negotiate", "ntlm", "basic"};
+	const struct config_sccm *c = &((const struct config_adapter *)base)->sccm;
+	bool needs = c->auth != CONFIG_AUTH_NEGOTIATE;
+	char kp[KEYPATH_MAX];
+
+	if (needs != (c->user[0] != '\0')) {
+		key_join(kp, path, "user");
+		return fail(x, kp,
+			    needs ? "required with auth \"%s\"" : "not used with auth \"%s\"",
+			    names[c->auth]);
+	}
+	if (needs != c->password_set) {
+		key_join(kp, path, "password");
+		return fail(x, kp,
+			    needs ? "required with auth \"%s\"" : "not used with auth \"%s\"",
+			    names[c->auth]);
+	}
+	return MDM_OK;
+}
+
+static const struct choice adapter_choices[] = {
+    {"inventory", ADAPTER_INVENTORY}, {"sccm", ADAPTER_SCCM}, {NULL, 0}};
+static const struct choice http_auth_choices[] = {{"negotiate", CONFIG_AUTH_NEGOTIATE},
+						  {"ntlm", CONFIG_AUTH_NTLM},
+						  {"basic", CONFIG_AUTH_BASIC},
+						  {NULL, 0}};
+
+_Static_assert(sizeof(enum adapter_type) == sizeof(unsigned), "T_ENUM stores an unsigned");
+_Static_assert(sizeof(enum config_http_auth) == sizeof(unsigned), "T_ENUM stores an unsigned");
 
 #define D struct config_adapter
-static const struct field adapter_fields[] = {
-    STR("name", D, name, 1, "", check_adapter_name, F_REQUIRED),
-    CHOICE("type", T_ADAPTER, D, type, adapter_choices, ADAPTER_INVENTORY, NULL, F_REQUIRED),
+#define ADAPTER_COMMON                                                                             \
+	STR("name", D, name, 1, "", check_adapter_name, F_REQUIRED),                               \
+	    CHOICE("type", T_ENUM, D, type, adapter_choices, ADAPTER_INVENTORY, NULL, F_REQUIRED)
+static const struct field inventory_fields[] = {
+    ADAPTER_COMMON,
     PATH("file", D, file, "", F_REQUIRED),
     END,
 };
+static const struct field sccm_fields[] = {
+    ADAPTER_COMMON,
+    STR("url", D, sccm.url, 1, "", check_https_url, F_REQUIRED),
+    PATH("ca_file", D, sccm.ca_file, "", F_REQUIRED | F_READABLE),
+    STR("pinned_key", D, sccm.pinned_key, 0, "", check_pin, 0),
+    CHOICE("auth", T_ENUM, D, sccm.auth, http_auth_choices, CONFIG_AUTH_NEGOTIATE, NULL, 0),
+    STR("user", D, sccm.user, 1, "", NULL, 0),
+    {.key = "password",
+     .type = T_SECRET,
+     AT(D, sccm.password),
+     .size = MEMBER_SIZE(D, sccm.password),
+     .aux = offsetof(D, sccm.password_set),
+     .min = 1},
+    NUM("max_connections", T_UINT, D, sccm.max_connections, 1, 256, 8),
+    NUM("rate_per_sec", T_NUMBER, D, sccm.rate_per_sec, 0, 100000, 0),
+    NUM("max_body", T_SIZE, D, sccm.max_body, 1024, 268435456, 16777216),
+    NUM("connect_timeout", T_DUR, D, sccm.connect_timeout_ms, 10, SECS(60), SECS(5)),
+    NUM("breaker_failures", T_UINT, D, sccm.breaker_failures, 0, 1000, 5),
+    NUM("breaker_open", T_DUR, D, sccm.breaker_open_ms, SECS(1), HOURS(1), SECS(30)),
+    {.key = "only_ci",
+     .type = T_STRLIST,
+     AT(D, sccm.only_ci),
+     .size = MEMBER_SIZE(D, sccm.only_ci[0]),
+     .max = CONFIG_MAX_ONLY_CI,
+     .aux = offsetof(D, sccm.nonly_ci)},
+    NUM("no_baseline_compliant", T_BOOL, D, sccm.no_baseline_compliant, 0, 1, 0),
+    NUM("page_rows", T_SIZE, D, sccm.page_rows, 1, 1000000, 10000),
+    NUM("list_timeout", T_DUR, D, sccm.list_timeout_ms, SECS(1), MINS(10), SECS(30)),
+    END,
+};
+#undef ADAPTER_COMMON
 #undef D
 
-static const struct section listen_section = {listen_fields, check_listen};
-static const struct section api_section = {api_fields, NULL};
-static const struct section auth_section = {auth_fields, NULL};
-static const struct section cache_section = {cache_fields, check_cache};
-static const struct section account_section = {account_fields, NULL};
-static const struct section adapter_section = {adapter_fields, NULL};
+static const struct section listen_section = {listen_fields, check_listen, NULL};
+static const struct section api_section = {api_fields, NULL, NULL};
+static const struct section auth_section = {auth_fields, NULL, NULL};
+static const struct section cache_section = {cache_fields, check_cache, NULL};
+static const struct section account_section = {account_fields, NULL, NULL};
+static const struct section inventory_section = {inventory_fields, NULL, " for type \"inventory\""};
+static const struct section sccm_section = {sccm_fields, check_sccm, " for type \"sccm\""};
+
+/* adapter_pick: the keys an adapter takes depend on its type, so the type is read first. */
+static enum mdm_err parse_choice(struct ctx *x, const struct field *f, json_t *v, char *p,
+				 const char *path);
+
+static const struct section *adapter_pick(struct ctx *x, json_t *e, const char *path)
+{
+	char kp[KEYPATH_MAX];
+	json_t *t = json_object_get(e, "type");
+	unsigned type = ADAPTER_INVENTORY;
+
+	key_join(kp, path, "type");
+	if (!t) {
+		fail(x, kp, "required");
+		return NULL;
+	}
+	if (parse_choice(x, &inventory_fields[1], t, (char *)&type, kp) != MDM_OK)
+		return NULL;
+	return type == ADAPTER_SCCM ? &sccm_section : &inventory_section;
+}
 
 static const struct array_spec accounts_spec = {
     &account_section,
@@ -654,15 +774,17 @@ static const struct array_spec accounts_spec = {
     offsetof(struct config_account, user),
     "user",
     "user",
+    NULL,
 };
 static const struct array_spec adapters_spec = {
-    &adapter_section,
+    &inventory_section,
     sizeof(struct config_adapter),
     CONFIG_MAX_ADAPTERS,
     offsetof(struct config, nadapters),
     offsetof(struct config_adapter, name),
     "name",
     "adapter name",
+    adapter_pick,
 };
 
 static const struct choice level_choices[] = {
@@ -690,7 +812,7 @@ static const struct field top_fields[] = {
 };
 #undef G
 
-static const struct section top_section = {top_fields, NULL};
+static const struct section top_section = {top_fields, NULL, NULL};
 
 /* --- defaults -------------------------------------------------------------------------------- */
 
@@ -719,8 +841,21 @@ static void field_default(const struct field *f, void *base)
 	case T_BOOLCHOICE:
 		*(bool *)p = f->def != 0;
 		break;
-	case T_ADAPTER:
-		*(enum adapter_type *)(void *)p = (enum adapter_type)f->def;
+	case T_ENUM: {
+		unsigned u = (unsigned)f->def;
+
+		memcpy(p, &u, sizeof(u));
+		break;
+	}
+	case T_BOOL:
+		*(bool *)p = f->def != 0;
+		break;
+	case T_NUMBER:
+		*(double *)(void *)p = (double)f->def;
+		break;
+	case T_STRLIST:
+		memset(p, 0, f->size * (size_t)f->max);
+		*(size_t *)(void *)((char *)base + f->aux) = 0;
 		break;
 	case T_SECRET:
 		memset(p, 0, f->size);
@@ -798,6 +933,26 @@ static enum mdm_err parse_str(struct ctx *x, const struct field *f, json_t *v, c
 	return str_copy(p, f->size, s) == MDM_OK ? MDM_OK : fail(x, path, "is too long");
 }
 
+/*
+ * check_readable: p opens for reading and is a regular file. For trust anchors: a CA file that
+ * is missing would otherwise only show at the first lookup, as a failure of every request.
+ */
+static enum mdm_err check_readable(struct ctx *x, const char *p, const char *path)
+{
+	char qb[QUOTE_MAX];
+	struct stat st;
+	int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+
+	if (fd < 0)
+		return fail(x, path, "cannot read %s: %s", quote(qb, p), strerror(errno));
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return fail(x, path, "%s is not a regular file", quote(qb, p));
+	}
+	close(fd);
+	return MDM_OK;
+}
+
 static enum mdm_err parse_path(struct ctx *x, const struct field *f, json_t *v, char *p,
 			       const char *path)
 {
@@ -812,7 +967,7 @@ static enum mdm_err parse_path(struct ctx *x, const struct field *f, json_t *v, 
 	if (path_resolve(x->dir, s, p, f->size) != MDM_OK)
 		return fail(x, path, "is too long once resolved against %s (at most %zu bytes)",
 			    quote(qb, x->dir), f->size - 1);
-	return MDM_OK;
+	return (f->flags & F_READABLE) ? check_readable(x, p, path) : MDM_OK;
 }
 
 static enum mdm_err parse_int(struct ctx *x, const struct field *f, json_t *v, char *p,
@@ -851,6 +1006,43 @@ static enum mdm_err parse_dur(struct ctx *x, const struct field *f, json_t *v, c
 	return MDM_OK;
 }
 
+static enum mdm_err parse_number(struct ctx *x, const struct field *f, json_t *v, char *p,
+				 const char *path)
+{
+	double d;
+
+	if (!json_is_number(v) || (d = json_number_value(v)) < (double)f->min || d > (double)f->max)
+		return fail(x, path, "must be a number from %lld to %lld", (long long)f->min,
+			    (long long)f->max);
+	*(double *)(void *)p = d;
+	return MDM_OK;
+}
+
+static enum mdm_err parse_strlist(struct ctx *x, const struct field *f, json_t *v, void *base,
+				  const char *path)
+{
+	char *arr = (char *)base + f->off, ep[KEYPATH_MAX];
+	const char *s;
+	size_t i;
+	json_t *e;
+
+	if (!json_is_array(v))
+		return fail(x, path, "must be an array of strings");
+	if (json_array_size(v) > (size_t)f->max)
+		return fail(x, path, "holds more than %lld entries", (long long)f->max);
+	json_array_foreach(v, i, e)
+	{
+		key_index(ep, path, i);
+		if (get_string(x, e, ep, f->size - 1, &s) != MDM_OK)
+			return MDM_ERR_CONFIG;
+		if (!s[0])
+			return fail(x, ep, "must not be empty");
+		str_copy(arr + i * f->size, f->size, s);
+	}
+	*(size_t *)(void *)((char *)base + f->aux) = json_array_size(v);
+	return MDM_OK;
+}
+
 static void choice_list(const struct choice *ch, char *out, size_t outsz)
 {
 	size_t o = 0;
@@ -882,8 +1074,8 @@ static enum mdm_err parse_choice(struct ctx *x, const struct field *f, json_t *v
 			    list);
 	if (f->type == T_BOOLCHOICE)
 		*(bool *)p = ch->value != 0;
-	else if (f->type == T_ADAPTER)
-		*(enum adapter_type *)(void *)p = (enum adapter_type)ch->value;
+	else if (f->type == T_ENUM)
+		memcpy(p, &ch->value, sizeof(ch->value));
 	else if (str_copy(p, f->size, ch->name) != MDM_OK)
 		return MDM_ERR_INTERNAL;
 	return MDM_OK;
@@ -1025,11 +1217,15 @@ static enum mdm_err parse_array(struct ctx *x, const struct field *f, json_t *v,
 		return fail(x, path, "must have 1 to %zu entries", a->max);
 	json_array_foreach(v, i, e)
 	{
+		const struct section *sec = a->elem;
+
 		key_index(ep, path, i);
 		if (!json_is_object(e))
 			return fail(x, ep, "must be an object");
-		section_defaults(a->elem, arr + i * a->elem_size);
-		rc = load_section(x, a->elem, e, arr + i * a->elem_size, ep);
+		if (a->pick && !(sec = a->pick(x, e, ep)))
+			return MDM_ERR_CONFIG;
+		section_defaults(sec, arr + i * a->elem_size);
+		rc = load_section(x, sec, e, arr + i * a->elem_size, ep);
 		if (rc == MDM_OK)
 			rc = unique(x, a, arr, i, ep);
 		if (rc != MDM_OK)
@@ -1056,8 +1252,17 @@ static enum mdm_err parse_field(struct ctx *x, const struct field *f, json_t *v,
 		return parse_dur(x, f, v, p, path);
 	case T_BOOLCHOICE:
 	case T_STRCHOICE:
-	case T_ADAPTER:
+	case T_ENUM:
 		return parse_choice(x, f, v, p, path);
+	case T_BOOL:
+		if (!json_is_boolean(v))
+			return fail(x, path, "must be true or false");
+		*(bool *)p = json_is_true(v);
+		return MDM_OK;
+	case T_NUMBER:
+		return parse_number(x, f, v, p, path);
+	case T_STRLIST:
+		return parse_strlist(x, f, v, base, path);
 	case T_SECRET:
 		return parse_secret(x, f, v, base, path);
 	case T_ROLES:
@@ -1114,7 +1319,7 @@ static enum mdm_err load_section(struct ctx *x, const struct section *sec, json_
 	{
 		if (!find_field(sec, key)) {
 			key_join(kp, path, key);
-			return fail(x, kp, "unknown key");
+			return fail(x, kp, "unknown key%s", sec->note ? sec->note : "");
 		}
 	}
 	for (const struct field *f = sec->fields; f->key; f++) {

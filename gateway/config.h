@@ -96,12 +96,41 @@ struct config_cache {
 	int64_t lock_wait_ms; /* a miss another instance is filling: wait; default 100ms, 0..10s */
 };
 
-enum adapter_type { ADAPTER_INVENTORY = 0 };
+enum adapter_type { ADAPTER_INVENTORY = 0, ADAPTER_SCCM };
+
+/* How an SCCM adapter authenticates to the AdminService ("negotiate" | "ntlm" | "basic"). */
+enum config_http_auth { CONFIG_AUTH_NEGOTIATE = 0, CONFIG_AUTH_NTLM, CONFIG_AUTH_BASIC };
+
+#define CONFIG_MAX_ONLY_CI 64
+#define CONFIG_PIN_LEN 52 /* "sha256//" and the 44 base64 characters of a SHA-256 */
+
+/* The keys of an adapter of type "sccm" (see adapters/sccm.h for what they drive). */
+struct config_sccm {
+	char url[513];			     /* https:// only, <= 512 bytes; required */
+	char ca_file[CONFIG_PATH_MAX];	     /* PEM; required, readable when the config loads */
+	char pinned_key[CONFIG_PIN_LEN + 1]; /* "sha256//<base64>"; "" for none */
+	enum config_http_auth auth;	     /* default negotiate */
+	char user[256];	    /* required for ntlm and basic, refused for negotiate */
+	char password[256]; /* secret; the same rule as user */
+	bool password_set;
+	unsigned max_connections;	       /* 1..256; default 8 */
+	double rate_per_sec;		       /* 0 (no limit)..100000; default 0 */
+	size_t max_body;		       /* 1024..268435456; default 16777216 */
+	int64_t connect_timeout_ms;	       /* 10ms..60s; default 5s */
+	unsigned breaker_failures;	       /* 0 (no breaker)..1000; default 5 */
+	int64_t breaker_open_ms;	       /* 1s..1h; default 30s */
+	char only_ci[CONFIG_MAX_ONLY_CI][256]; /* CI_UniqueIDs counted for compliance; none: all */
+	size_t nonly_ci;
+	bool no_baseline_compliant; /* a registered device with no baseline rows is compliant */
+	size_t page_rows;	    /* 1..1000000; default 10000 */
+	int64_t list_timeout_ms;    /* 1s..10m; default 30s */
+};
 
 struct config_adapter {
 	char name[64];		    /* unique, [A-Za-z0-9_-], 1..63 */
-	enum adapter_type type;	    /* "inventory" */
+	enum adapter_type type;	    /* "inventory" | "sccm"; each type takes only its own keys */
 	char file[CONFIG_PATH_MAX]; /* inventory: JSON device file (relative: config's dir) */
+	struct config_sccm sccm;    /* sccm */
 };
 
 struct config {

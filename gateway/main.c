@@ -5,17 +5,25 @@
  *   mdmgw [run] -c FILE          serve
  *   mdmgw check-config -c FILE   validate FILE and what it points at; exit 0 or 1 (also -t)
  *   mdmgw passwd [--cost LN]     read a password, print its scrypt line for accounts[]
+ *   mdmgw test-connection -c FILE NAME            test one adapter's connection; exit 0 or 1
+ *   mdmgw query -c FILE [--kind KIND] IDENTIFIER  ask every adapter, bypassing the cache
  *   mdmgw version
  */
 #define _POSIX_C_SOURCE 200809L
+#include <ctype.h>
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "../adapters/http.h"
 #include "../adapters/inventory.h"
+#include "../adapters/sccm.h"
 #include "../cache/cache.h"
 #include "../cache/entry.h"
 #include "../core/clock.h"
@@ -31,6 +39,8 @@
 
 struct gateway {
 	struct config cfg;
+	struct http_engine
+	    *http; /* only when an adapter needs the network; outlives the adapters */
 	struct adapter *ads[CONFIG_MAX_ADAPTERS];
 	size_t nads;
 	struct cache *cache;
@@ -47,6 +57,9 @@ static void usage(FILE *f)
 	fprintf(f, "usage: mdmgw [run] -c FILE\n"
 		   "       mdmgw check-config -c FILE   (or mdmgw -t -c FILE)\n"
 		   "       mdmgw passwd [--cost LN]\n"
+		   "       mdmgw test-connection -c FILE ADAPTER-NAME\n"
+		   "       mdmgw query -c FILE [--kind "
+		   "mac|guid|udid|imei|meid|username|hostname|serial] IDENTIFIER\n"
 		   "       mdmgw version\n");
 }
 
@@ -66,16 +79,112 @@ static int check_accounts(const struct config *cfg)
 	return 0;
 }
 
-static int make_adapters(struct gateway *g)
+static bool needs_network(const struct config_adapter *ca)
 {
-	char why[512];
+	return ca->type == ADAPTER_SCCM;
+}
+
+static enum http_auth http_auth_of(enum config_http_auth a)
+{
+	switch (a) {
+	case CONFIG_AUTH_NTLM:
+		return HTTP_AUTH_NTLM;
+	case CONFIG_AUTH_BASIC:
+		return HTTP_AUTH_BASIC;
+	default:
+		return HTTP_AUTH_NEGOTIATE;
+	}
+}
+
+static struct adapter *make_sccm(struct http_engine *e, const struct config_adapter *ca, char *why,
+				 size_t whysz)
+{
+	const struct config_sccm *s = &ca->sccm;
+	const char *only[CONFIG_MAX_ONLY_CI];
+	struct sccm_config sc = {
+	    .name = ca->name,
+	    .base_url = s->url,
+	    .http =
+		{
+		    .name = ca->name,
+		    .ca_file = s->ca_file,
+		    .pinned_key = s->pinned_key[0] ? s->pinned_key : NULL,
+		    .auth = http_auth_of(s->auth),
+		    .user = s->user[0] ? s->user : NULL,
+		    .password = s->password_set ? s->password : NULL,
+		    .max_connections = s->max_connections,
+		    .rate_per_sec = s->rate_per_sec,
+		    .max_body = s->max_body,
+		    .connect_timeout_ms = s->connect_timeout_ms,
+		    .breaker_failures = s->breaker_failures,
+		    .breaker_open_ms = s->breaker_open_ms,
+		},
+	    .only_ci = only,
+	    .nonly_ci = s->nonly_ci,
+	    .no_rows_compliant = s->no_baseline_compliant,
+	    .page_rows = s->page_rows,
+	    .list_timeout_ms = s->list_timeout_ms,
+	};
+
+	for (size_t i = 0; i < s->nonly_ci; i++)
+		only[i] = s->only_ci[i];
+	return sccm_create(e, &sc, why, whysz);
+}
+
+static struct adapter *make_adapter(struct gateway *g, const struct config_adapter *ca, char *why,
+				    size_t whysz)
+{
+	switch (ca->type) {
+	case ADAPTER_INVENTORY:
+		return inventory_create(ca->name, ca->file, why, whysz);
+	case ADAPTER_SCCM:
+		return make_sccm(g->http, ca, why, whysz);
+	}
+	err_why(why, whysz, "unknown adapter type");
+	return NULL;
+}
+
+/*
+ * make_engine: the one HTTP engine every network adapter shares, when one of those selected
+ * (all, or only adapter `only`) needs it. Its connection cache holds every adapter's share.
+ */
+static int make_engine(struct gateway *g, const struct config_adapter *only)
+{
+	struct http_engine_config ec = {.debug = strcmp(g->cfg.log_level, "debug") == 0};
+	long conns = 0;
 
 	for (size_t i = 0; i < g->cfg.nadapters; i++) {
 		const struct config_adapter *ca = &g->cfg.adapters[i];
-		struct adapter *a = NULL;
 
-		if (ca->type == ADAPTER_INVENTORY)
-			a = inventory_create(ca->name, ca->file, why, sizeof(why));
+		if ((!only || ca == only) && needs_network(ca))
+			conns += ca->sccm.max_connections;
+	}
+	if (conns == 0)
+		return 0;
+	ec.max_total_connections = conns > 64 ? conns : 64;
+	g->http = http_engine_create(&ec);
+	if (!g->http) {
+		fprintf(stderr, "%s: cannot start the HTTP engine (memory, libcurl or thread)\n",
+			g->cfg.path);
+		return -1;
+	}
+	return 0;
+}
+
+/* make_adapters: every configured adapter, or only `only` (test-connection). */
+static int make_adapters(struct gateway *g, const struct config_adapter *only)
+{
+	char why[512];
+
+	if (make_engine(g, only) != 0)
+		return -1;
+	for (size_t i = 0; i < g->cfg.nadapters; i++) {
+		const struct config_adapter *ca = &g->cfg.adapters[i];
+		struct adapter *a;
+
+		if (only && ca != only)
+			continue;
+		a = make_adapter(g, ca, why, sizeof(why));
 		if (!a) {
 			fprintf(stderr, "%s: adapters[%zu] (%s): %s\n", g->cfg.path, i, ca->name,
 				why);
@@ -95,9 +204,14 @@ static void free_gateway(struct gateway *g)
 	cache_destroy(g->cache);
 	for (size_t i = 0; i < g->nads; i++)
 		adapter_destroy(g->ads[i]);
+	g->nads = 0;
+	/* after the adapters: destroying the engine frees any client still open */
+	http_engine_destroy(g->http);
+	g->http = NULL;
 }
 
-static int load(struct gateway *g, const char *path)
+/* load_config: the configuration and its log level (all the command-line tools need). */
+static int load_config(struct gateway *g, const char *path)
 {
 	char why[1024];
 	enum log_level lvl;
@@ -108,7 +222,13 @@ static int load(struct gateway *g, const char *path)
 	}
 	if (log_parse_level(g->cfg.log_level, &lvl) == MDM_OK)
 		log_set_level(lvl);
-	if (check_accounts(&g->cfg) != 0)
+	return 0;
+}
+
+/* load: what serving needs: the configuration, account hashes, TLS files and every adapter. */
+static int load(struct gateway *g, const char *path)
+{
+	if (load_config(g, path) != 0 || check_accounts(&g->cfg) != 0)
 		return -1;
 	if (access(g->cfg.listen.cert_file, R_OK) != 0 ||
 	    access(g->cfg.listen.key_file, R_OK) != 0) {
@@ -116,7 +236,7 @@ static int load(struct gateway *g, const char *path)
 			path, g->cfg.listen.cert_file, g->cfg.listen.key_file);
 		return -1;
 	}
-	return make_adapters(g);
+	return make_adapters(g, NULL);
 }
 
 /*
@@ -183,12 +303,20 @@ static struct cache *make_answer_cache(const struct config_cache *cc)
 	return cache_mem_create(&mc);
 }
 
+/* policy_of: the merge policy the configuration asks for (lookups, snapshot, query). */
+static struct merge_policy policy_of(const struct config *c)
+{
+	struct merge_policy p = {c->api.compliant_requires_all, c->api.partial_is_unavailable};
+
+	return p;
+}
+
 static int build_services(struct gateway *g)
 {
 	struct lookup_config lc = {
 	    .ads = g->ads,
 	    .nads = g->nads,
-	    .policy = {g->cfg.api.compliant_requires_all, g->cfg.api.partial_is_unavailable},
+	    .policy = policy_of(&g->cfg),
 	    .ns = g->cfg.cache.ns,
 	    .timeout_ms = g->cfg.api.lookup_timeout_ms,
 	    .lock_wait_ms = g->cfg.cache.lock_wait_ms,
@@ -235,6 +363,403 @@ static int cmd_check(const char *path)
 	if (rc == 0)
 		printf("%s: configuration ok\n", path);
 	return rc == 0 ? 0 : 1;
+}
+
+/* --- test-connection and query: ask the adapters directly, bypassing the cache ---------------- */
+
+#define TEST_WAIT_MS 30000  /* safety net: adapters bound their own tests */
+#define QUERY_MIN_MS 10000  /* a person is waiting, not ISE: allow slow back ends */
+#define QUERY_GRACE_MS 1000 /* adapters answer at their deadline: give them time to say so */
+
+struct tool_args {
+	const char *conf;
+	const char *kind;
+	const char *arg; /* the one positional argument */
+};
+
+/* tool_args_parse: [-c FILE] [--kind K] ARG in any order; -1 for anything else. */
+static int tool_args_parse(int argc, char **argv, bool with_kind, struct tool_args *a)
+{
+	memset(a, 0, sizeof(*a));
+	for (int i = 2; i < argc; i++) {
+		bool has_next = i + 1 < argc;
+
+		if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && has_next)
+			a->conf = argv[++i];
+		else if (with_kind && strcmp(argv[i], "--kind") == 0 && has_next)
+			a->kind = argv[++i];
+		else if (argv[i][0] != '-' && !a->arg)
+			a->arg = argv[i];
+		else
+			return -1;
+	}
+	return a->conf && a->arg ? 0 : -1;
+}
+
+/* Answers awaited from the engine thread (or from within the call itself). */
+struct waiter {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	size_t pending;
+};
+
+static void waiter_init(struct waiter *w, size_t pending)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* clock_mono_ms deadlines */
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	w->pending = pending;
+}
+
+static void waiter_destroy(struct waiter *w)
+{
+	pthread_cond_destroy(&w->cv);
+	pthread_mutex_destroy(&w->mu);
+}
+
+/* waiter_done: one answer arrived; with w->mu held. */
+static void waiter_done(struct waiter *w)
+{
+	if (w->pending > 0 && --w->pending == 0)
+		pthread_cond_broadcast(&w->cv);
+}
+
+/* waiter_wait: until nothing is pending or deadline_ms (clock_mono_ms); with w->mu held. */
+static void waiter_wait(struct waiter *w, int64_t deadline_ms)
+{
+	struct timespec ts = {.tv_sec = (time_t)(deadline_ms / 1000),
+			      .tv_nsec = (long)(deadline_ms % 1000) * 1000000L};
+
+	while (w->pending > 0)
+		if (pthread_cond_timedwait(&w->cv, &w->mu, &ts) == ETIMEDOUT)
+			break;
+}
+
+/*
+ * load_for_tool: the configuration and the adapters a tool asks (all, or only the one named),
+ * with the engine. 0, 1 (configuration or adapter refused) or 2 (no adapter of that name).
+ */
+static int load_for_tool(struct gateway *g, const char *path, const char *only)
+{
+	const struct config_adapter *ca = NULL;
+
+	if (load_config(g, path) != 0)
+		return 1;
+	if (only) {
+		for (size_t i = 0; i < g->cfg.nadapters && !ca; i++)
+			if (strcmp(g->cfg.adapters[i].name, only) == 0)
+				ca = &g->cfg.adapters[i];
+		if (!ca) {
+			fprintf(stderr, "no adapter named %s; configured: ", only);
+			for (size_t i = 0; i < g->cfg.nadapters; i++)
+				fprintf(stderr, "%s%s", i ? ", " : "", g->cfg.adapters[i].name);
+			fprintf(stderr, "\n");
+			return 2;
+		}
+	}
+	return make_adapters(g, ca) == 0 ? 0 : 1;
+}
+
+/* The test's answer; it lives until the adapter is destroyed, which may answer late. */
+struct test_wait {
+	struct waiter w;
+	bool answered;
+	struct adapter_test res;
+};
+
+static void on_test(void *arg, struct adapter_test *t)
+{
+	struct test_wait *tw = arg;
+
+	pthread_mutex_lock(&tw->w.mu);
+	if (!tw->answered) {
+		tw->res = *t;
+		tw->answered = true;
+		waiter_done(&tw->w);
+	}
+	pthread_mutex_unlock(&tw->w.mu);
+}
+
+/* run_test: adapter_test_connection, waited for; tw->res holds the verdict in every case. */
+static void run_test(struct adapter *a, struct test_wait *tw)
+{
+	enum mdm_err e = adapter_test_connection(a, on_test, tw);
+
+	pthread_mutex_lock(&tw->w.mu);
+	if (e == MDM_OK)
+		waiter_wait(&tw->w, clock_mono_ms() + TEST_WAIT_MS);
+	if (!tw->answered) {
+		tw->res.ok = false;
+		if (e != MDM_OK)
+			snprintf(tw->res.message, sizeof(tw->res.message),
+				 "the test could not start: %s", err_str(e));
+		else
+			snprintf(tw->res.message, sizeof(tw->res.message), "no answer within %d s",
+				 TEST_WAIT_MS / 1000);
+		tw->answered = true; /* a late answer is dropped */
+	}
+	pthread_mutex_unlock(&tw->w.mu);
+}
+
+static int cmd_test_connection(const char *path, const char *name)
+{
+	static struct gateway g;
+	struct test_wait tw = {.answered = false};
+	int rc;
+
+	waiter_init(&tw.w, 1);
+	rc = load_for_tool(&g, path, name);
+	if (rc == 0) {
+		run_test(g.ads[0], &tw);
+		printf("%s: %s: %s\n", name, tw.res.ok ? "OK" : "FAILED", tw.res.message);
+		rc = tw.res.ok ? 0 : 1;
+	}
+	free_gateway(&g); /* before tw goes: a late answer still finds it */
+	waiter_destroy(&tw.w);
+	return rc;
+}
+
+/* query: every adapter's own answer, with how long it took. */
+struct query;
+
+struct query_slot {
+	struct query *q;
+	size_t i;
+};
+
+struct query {
+	struct waiter w;
+	int64_t started;
+	size_t n;
+	struct outcome ocs[CONFIG_MAX_ADAPTERS];
+	int64_t elapsed_ms[CONFIG_MAX_ADAPTERS];
+	bool answered[CONFIG_MAX_ADAPTERS];
+	struct query_slot slots[CONFIG_MAX_ADAPTERS];
+};
+
+/* query_answer: slot i's outcome, unless it already has one (a late answer); with w.mu held. */
+static void query_answer(struct query *q, size_t i, struct outcome *oc)
+{
+	if (q->answered[i]) {
+		outcome_clear(oc);
+		return;
+	}
+	outcome_move(&q->ocs[i], oc);
+	q->elapsed_ms[i] = clock_mono_ms() - q->started;
+	q->answered[i] = true;
+	waiter_done(&q->w);
+}
+
+static void on_lookup(void *arg, struct outcome *oc)
+{
+	struct query_slot *s = arg;
+
+	pthread_mutex_lock(&s->q->w.mu);
+	query_answer(s->q, s->i, oc);
+	pthread_mutex_unlock(&s->q->w.mu);
+}
+
+/* query_failed: slot i failed without an answer from its adapter; with w.mu held. */
+static void query_failed(struct query *q, size_t i, enum fail_kind fail, const char *why)
+{
+	struct outcome oc;
+
+	outcome_init(&oc);
+	outcome_set(&oc, OUTCOME_FAILED, fail, why);
+	query_answer(q, i, &oc);
+}
+
+static void query_run(struct query *q, struct adapter *const *ads, const struct ident *id,
+		      int64_t timeout_ms)
+{
+	int64_t deadline = clock_mono_ms() + timeout_ms;
+	char why[128];
+
+	q->started = clock_mono_ms();
+	for (size_t i = 0; i < q->n; i++) {
+		enum mdm_err e;
+
+		q->slots[i] = (struct query_slot){q, i};
+		e = adapter_lookup(ads[i], id, deadline, on_lookup, &q->slots[i]);
+		if (e == MDM_OK)
+			continue;
+		snprintf(why, sizeof(why), "lookup refused: %s", err_str(e));
+		pthread_mutex_lock(&q->w.mu);
+		query_failed(q, i, FAIL_INTERNAL, why);
+		pthread_mutex_unlock(&q->w.mu);
+	}
+	pthread_mutex_lock(&q->w.mu);
+	waiter_wait(&q->w, deadline + QUERY_GRACE_MS);
+	snprintf(why, sizeof(why), "no answer within %lld ms", (long long)timeout_ms);
+	for (size_t i = 0; i < q->n; i++)
+		if (!q->answered[i])
+			query_failed(q, i, FAIL_TIMEOUT, why);
+	pthread_mutex_unlock(&q->w.mu);
+}
+
+static const char *tri_word(enum tri t)
+{
+	return t == TRI_TRUE ? "yes" : t == TRI_FALSE ? "no" : "unknown";
+}
+
+/* put: " key=value", quoted (with \ escapes) when quote is set or value needs it; not if "". */
+static void put(const char *key, const char *v, bool quote)
+{
+	const char *p;
+
+	if (!v[0])
+		return;
+	for (p = v; !quote && *p; p++)
+		quote = !(isalnum((unsigned char)*p) || strchr("._:@/+-,", *p));
+	if (!quote) {
+		printf(" %s=%s", key, v);
+		return;
+	}
+	printf(" %s=\"", key);
+	for (p = v; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			printf("\\%c", *p);
+		else if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			printf("\\x%02x", (unsigned char)*p);
+		else
+			putchar(*p);
+	}
+	putchar('"');
+}
+
+static void print_device(const struct device *d)
+{
+	char macs[DEVICE_MACS_MAX * (MAC_STR_LEN + 1) + 1] = "", when[CLOCK_ISO_SIZE] = "";
+
+	for (unsigned m = 0; m < d->nmacs && m < DEVICE_MACS_MAX; m++)
+		snprintf(macs + strlen(macs), sizeof(macs) - strlen(macs), "%s%s", m ? "," : "",
+			 d->macs[m]);
+	if (d->last_checkin_ms)
+		clock_iso(d->last_checkin_ms, when);
+	printf("  device");
+	put("source", d->source, false);
+	put("vendor_id", d->vendor_id, false);
+	printf(" registered=%s compliant=%s", tri_word(d->registered), tri_word(d->compliant));
+	put("failure_reason", d->failure_reason, true);
+	put("remediation", d->remediation, true);
+	printf("\n   ");
+	put("guid", d->guid, false);
+	put("macs", macs, false);
+	printf("%s", d->mac_local ? " (locally administered)" : "");
+	put("udid", d->udid, false);
+	put("imei", d->imei, false);
+	put("meid", d->meid, false);
+	put("serial", d->serial, false);
+	put("hostname", d->hostname, false);
+	put("username", d->username, true);
+	printf(" ownership=%s\n   ", ownership_name(d->ownership));
+	printf(" disk_encrypted=%s pin_lock=%s jail_broken=%s", tri_word(d->disk_encrypted),
+	       tri_word(d->pin_lock), tri_word(d->jail_broken));
+	put("manufacturer", d->manufacturer, true);
+	put("model", d->model, true);
+	put("os_version", d->os_version, false);
+	put("phone_number", d->phone_number, false);
+	put("last_checkin", when, false);
+	printf("\n");
+}
+
+static void print_outcome(const struct adapter *a, const struct outcome *oc, int64_t elapsed_ms)
+{
+	printf("%s: type=%s outcome=%s fail=%s", a->name, a->ops->type, outcome_kind_name(oc->kind),
+	       fail_kind_name(oc->fail));
+	put("why", oc->why, true);
+	printf(" elapsed_ms=%lld devices=%zu\n", (long long)elapsed_ms, oc->ndevs);
+	for (size_t i = 0; i < oc->ndevs; i++)
+		print_device(&oc->devs[i]);
+}
+
+static const char *verdict_word(enum merge_verdict v)
+{
+	return v == MERGE_FOUND		 ? "found"
+	       : v == MERGE_NOT_ENROLLED ? "not_enrolled"
+					 : "unavailable";
+}
+
+/* print_merged: the answer ISE would get, by the gateway's own merge policy. */
+static int print_merged(const struct merge_policy *p, const struct outcome *ocs, size_t n)
+{
+	struct merge_result mr;
+
+	memset(&mr, 0, sizeof(mr));
+	if (merge_outcomes(p, ocs, n, &mr) != MDM_OK) {
+		fprintf(stderr, "merge: out of memory\n");
+		return -1;
+	}
+	printf("merged: verdict=%s partial=%s devices=%zu compliance_rule=%s partial_answer=%s\n",
+	       verdict_word(mr.verdict), mr.partial ? "yes" : "no", mr.ndevs,
+	       p->compliant_requires_all ? "all" : "any",
+	       p->partial_is_unavailable ? "unavailable" : "answer");
+	for (size_t i = 0; i < mr.ndevs; i++)
+		print_device(&mr.devs[i]);
+	merge_result_clear(&mr);
+	return 0;
+}
+
+/* query_ident: value of kind (NULL: a MAC if it parses as one, else a GUID). 0 or -1. */
+static int query_ident(const char *kind, const char *value, struct ident *id)
+{
+	enum ident_kind k = IDENT_GUID;
+	char why[256];
+
+	if (kind && ident_kind_parse(kind, &k) != MDM_OK) {
+		fprintf(stderr,
+			"unknown --kind %s (mac, guid, udid, imei, meid, username, "
+			"hostname, serial)\n",
+			kind);
+		return -1;
+	}
+	if (!kind && ident_parse(IDENT_MAC, value, strlen(value), id, NULL, 0) == MDM_OK)
+		return 0;
+	if (ident_parse(k, value, strlen(value), id, why, sizeof(why)) != MDM_OK) {
+		fprintf(stderr, "%s: %s\n", value, why);
+		return -1;
+	}
+	return 0;
+}
+
+static int cmd_query(const char *path, const char *kind, const char *value)
+{
+	static struct gateway g;
+	static struct query q;
+	struct ident id;
+	int rc = 0;
+
+	if (query_ident(kind, value, &id) != 0)
+		return 2;
+	waiter_init(&q.w, 0);
+	if (load_for_tool(&g, path, NULL) != 0)
+		rc = 1;
+	if (rc == 0) {
+		struct merge_policy p = policy_of(&g.cfg);
+		int64_t timeout = g.cfg.api.lookup_timeout_ms;
+
+		q.n = q.w.pending = g.nads;
+		for (size_t i = 0; i < q.n; i++)
+			outcome_init(&q.ocs[i]);
+		query_run(&q, g.ads, &id, timeout > QUERY_MIN_MS ? timeout : QUERY_MIN_MS);
+		printf("query: %s %s\n", ident_kind_name(id.kind), id.value);
+		for (size_t i = 0; i < q.n; i++) {
+			print_outcome(g.ads[i], &q.ocs[i], q.elapsed_ms[i]);
+			if (q.ocs[i].kind == OUTCOME_FAILED)
+				rc = 1;
+		}
+		if (print_merged(&p, q.ocs, q.n) != 0)
+			rc = 1;
+	}
+	free_gateway(&g); /* before q goes: a late answer still finds it */
+	for (size_t i = 0; i < q.n; i++)
+		outcome_clear(&q.ocs[i]);
+	waiter_destroy(&q.w);
+	return rc;
 }
 
 static int wait_for_signal(void)
@@ -319,6 +844,17 @@ int main(int argc, char **argv)
 		if (argc > 3 && strcmp(argv[2], "--cost") == 0)
 			ln = (unsigned)strtoul(argv[3], NULL, 10);
 		return auth_passwd_cli(stdin, stdout, stderr, ln);
+	}
+	if (strcmp(cmd, "test-connection") == 0 || strcmp(cmd, "query") == 0) {
+		bool query = strcmp(cmd, "query") == 0;
+		struct tool_args ta;
+
+		if (tool_args_parse(argc, argv, query, &ta) != 0) {
+			usage(stderr);
+			return 2;
+		}
+		return query ? cmd_query(ta.conf, ta.kind, ta.arg)
+			     : cmd_test_connection(ta.conf, ta.arg);
 	}
 	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
 		usage(stdout);

@@ -1,3 +1,4 @@
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -466,6 +467,37 @@ static bool decode_all(struct segs *sg, struct route_arg *args, size_t nargs, ch
 	return true;
 }
 
+/* An adapter name as the configuration allows it: 1 to 63 of A-Z a-z 0-9 _ -. */
+static bool adapter_name_ok(const char *s, size_t len)
+{
+	if (len == 0 || len > 63)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '-')
+			return false;
+	return true;
+}
+
+/* /api/v1/adapters and /api/v1/adapters/{name}/test */
+static void route_adapters(const char *method, const struct segs *sg, struct route *r)
+{
+	if (sg->n == 3) {
+		if (strcmp(method, "GET") != 0)
+			return bad_method(r, "GET");
+		r->kind = ROUTE_ADAPTERS;
+		return;
+	}
+	if (sg->n != 5 || !seg_is(sg, 4, "test"))
+		return;
+	if (strcmp(method, "POST") != 0)
+		return bad_method(r, "POST");
+	if (!adapter_name_ok(sg->s[3], sg->len[3]))
+		return bad(r, 400, "adapter name must be 1 to 63 of A-Z a-z 0-9 _ -");
+	memcpy(r->value, sg->s[3], sg->len[3]);
+	r->value[sg->len[3]] = '\0';
+	r->kind = ROUTE_ADAPTER_TEST;
+}
+
 void route_parse(const char *method, const char *path, const struct route_arg *raw_args,
 		 size_t nargs, const char *instance, struct route *r)
 {
@@ -511,6 +543,9 @@ void route_parse(const char *method, const char *path, const struct route_arg *r
 		r->kind = ROUTE_PURGE;
 		return;
 	}
+	if (sg.n >= 3 && seg_is(&sg, 0, "api") && seg_is(&sg, 1, "v1") &&
+	    seg_is(&sg, 2, "adapters"))
+		return route_adapters(method, &sg, r);
 	/* With an instance configured, every API path must carry it; without, none may. */
 	if (instance && *instance) {
 		if (!seg_is(&sg, 0, instance))

@@ -21,12 +21,14 @@ enum route_kind {
 	ROUTE_BAD,	     /* 400/405: status and why say what */
 	ROUTE_HEALTHZ,
 	ROUTE_MDMINFO,
-	ROUTE_DEVICES,	   /* GET devices, any form */
-	ROUTE_BATCH,	   /* POST batchdevices */
-	ROUTE_ACTION,	   /* POST action */
-	ROUTE_SENDMESSAGE, /* PUT sendmessage: not offered (messaging_support=false) */
-	ROUTE_METRICS,	   /* GET /metrics (admin) */
-	ROUTE_PURGE,	   /* DELETE /api/v1/cache/devices/{identifier} (admin); value holds it */
+	ROUTE_DEVICES,	    /* GET devices, any form */
+	ROUTE_BATCH,	    /* POST batchdevices */
+	ROUTE_ACTION,	    /* POST action */
+	ROUTE_SENDMESSAGE,  /* PUT sendmessage: not offered (messaging_support=false) */
+	ROUTE_METRICS,	    /* GET /metrics (admin) */
+	ROUTE_PURGE,	    /* DELETE /api/v1/cache/devices/{identifier} (admin); value holds it */
+	ROUTE_ADAPTERS,	    /* GET /api/v1/adapters (admin) */
+	ROUTE_ADAPTER_TEST, /* POST /api/v1/adapters/{name}/test (admin); value holds the name */
 };
 
 enum criterion {

@@ -24,6 +24,7 @@
 #define PEM_MAX (1024 * 1024)
 #define REAPER_PERIOD_MS 200
 #define MAX_ARGS 32
+#define ADAPTER_TEST_DEADLINE_MS 30000 /* an adapter's own test ends by 10 s */
 
 /*
  * Connection tracking for deadlines MHD does not have: MHD's timeout is an idle timeout, so a
@@ -374,6 +375,8 @@ static unsigned route_role(enum route_kind k)
 		return ROLE_ACTION;
 	case ROUTE_METRICS:
 	case ROUTE_PURGE:
+	case ROUTE_ADAPTERS:
+	case ROUTE_ADAPTER_TEST:
 		return ROLE_ADMIN;
 	default:
 		return 0;
@@ -541,8 +544,18 @@ static enum MHD_Result answer(struct server *s, struct MHD_Connection *mc, struc
 				     NULL);
 	ctype = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
 	ise_response_init(&res);
-	if (rq->route.kind == ROUTE_METRICS || rq->route.kind == ROUTE_PURGE) {
+	if (rq->route.kind == ROUTE_METRICS || rq->route.kind == ROUTE_PURGE ||
+	    rq->route.kind == ROUTE_ADAPTERS) {
 		admin_handle(s->deps.ise, &rq->route, &res);
+	} else if (rq->route.kind == ROUTE_ADAPTER_TEST) {
+		/* Answered through the pending path even when done came at once. */
+		rq->pend = pending_new(mc, clock_mono_ms() + ADAPTER_TEST_DEADLINE_MS);
+		if (!rq->pend)
+			ise_error(&res, 500, "out of memory");
+		else
+			now = false;
+		if (rq->pend)
+			admin_test_adapter(s->deps.ise, rq->route.value, on_answer_ready, rq->pend);
 	} else {
 		rq->pend = pending_new(mc, answer_deadline(s));
 		if (!rq->pend)

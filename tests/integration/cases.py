@@ -927,3 +927,59 @@ def case_sccm_sim_speaks_adminservice(env):
             p.stdout.close()
             p.stderr.close()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+# --- operator tools and the adapter API ----------------------------------------------------------
+
+def case_cli_query_and_test_connection(env):
+    gw = env.gateway()  # not started: the tools read its config and ask the adapters themselves
+    try:
+        def run(*args):
+            p = subprocess.run([env.binary] + list(args), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=60)
+            return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+        rc, out, err = run("query", "-c", gw.config_path, "00:26:b4:24:fe:b4")
+        check(rc == 0, "query: exit %d\n%s%s" % (rc, out, err))
+        check(out.startswith("query: mac 0026B424FEB4\n"), out)
+        check(re.search(r"^inventory: type=inventory outcome=found fail=none elapsed_ms=\d+ "
+                        r"devices=1$", out, re.M), out)
+        check(re.search(r"^  device source=inventory vendor_id=inv-0001 registered=yes "
+                        r"compliant=no failure_reason=\"", out, re.M), out)
+        check("macs=0026B424FEB4,0026B424FEB5" in out and "last_checkin=20" in out, out)
+        check(re.search(r"^merged: verdict=found partial=no devices=1 compliance_rule=all "
+                        r"partial_answer=answer$", out, re.M), out)
+
+        rc, out, err = run("query", "-c", gw.config_path, "--kind", "hostname", "no-such-host")
+        check(rc == 0 and "outcome=not_enrolled" in out and "verdict=not_enrolled" in out,
+              "not enrolled: %d\n%s%s" % (rc, out, err))
+        rc, out, err = run("query", "-c", gw.config_path, "--kind", "imei", "12")
+        check(rc == 2 and "IMEI" in err, "bad identifier: %d %s" % (rc, err))
+        rc, out, err = run("query", "-c", gw.config_path)
+        check(rc == 2 and "usage:" in err, "no identifier: %d %s" % (rc, err))
+
+        rc, out, err = run("test-connection", "-c", gw.config_path, "inventory")
+        check(rc == 0 and re.match(r"inventory: OK: inventory inventory: \d+ devices loaded",
+                                   out), "test-connection: %d\n%s%s" % (rc, out, err))
+        rc, out, err = run("test-connection", "-c", gw.config_path, "nope")
+        check(rc == 2 and "no adapter named nope; configured: inventory" in err,
+              "unknown adapter: %d %s" % (rc, err))
+    finally:
+        gw.cleanup()
+
+
+def case_adapters_api_needs_admin(env):
+    r = env.demo.request("GET", "/api/v1/adapters", user="demo")
+    check(r.status == 403, "query role listing adapters: %d" % r.status)
+    r = env.demo.request("GET", "/api/v1/adapters", user="boss")
+    check(r.status == 200 and r.header("Content-Type") == "application/json",
+          "admin listing adapters: %d %s" % (r.status, r.header("Content-Type")))
+    body = json.loads(r.body)
+    check([a["name"] for a in body["adapters"]] == ["inventory"], r.text)
+    a = body["adapters"][0]
+    check(a["type"] == "inventory" and a["healthy"] is True and a["breaker"] == "closed"
+          and a["last_error"] is None, r.text)
+    r = env.demo.request("POST", "/api/v1/adapters", user="boss")
+    check(r.status == 405 and r.header("Allow") == "GET", "POST list: %d" % r.status)
+    r = env.demo.request("POST", "/api/v1/adapters/inventory/test", user="demo")
+    check(r.status == 403, "query role testing an adapter: %d" % r.status)

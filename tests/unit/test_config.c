@@ -228,10 +228,21 @@ static void test_example(void **state)
 	(void)state;
 	if (access("conf/mdmgw.json.example", R_OK) != 0)
 		skip();
+	/* its sccm adapter's ca_file must exist: the dev CA, made by `make certs` */
+	if (access("certs/ca.pem", R_OK) != 0) {
+		print_message("certs/ca.pem missing (make certs): example not checked\n");
+		skip();
+	}
 	c = cfg_new();
 	assert_int_equal(setenv("MDMGW_CACHE_HMAC_KEY", "example-hmac-key-0123456789", 1), 0);
+	assert_int_equal(setenv("MDMGW_SCCM_PASSWORD", "example-password", 1), 0);
 	if (config_load("conf/mdmgw.json.example", c, why, sizeof(why)) != MDM_OK)
 		fail_msg("%s", why);
+	unsetenv("MDMGW_SCCM_PASSWORD");
+	assert_int_equal(c->nadapters, 2);
+	assert_int_equal(c->adapters[1].type, ADAPTER_SCCM);
+	assert_string_equal(c->adapters[1].sccm.ca_file, "conf/../certs/ca.pem");
+	assert_string_equal(c->adapters[1].sccm.user, "CORP\\svc-ise");
 	assert_string_equal(c->listen.cert_file, "conf/../certs/server.pem");
 	assert_string_equal(c->listen.key_file, "conf/../certs/server-key.pem");
 	assert_string_equal(c->adapters[0].file, "conf/demo-inventory.json");
@@ -345,7 +356,7 @@ static const struct bad bad_cases[] = {
     {"{" LISTEN ", " ACCOUNTS ", 'adapters': [{'name': 'inv', 'type': 'inventory'}]}",
      "t.json: adapters[0].file: required"},
     {"{" LISTEN ", " ACCOUNTS ", 'adapters': [{'name': 'inv', 'type': 'ldap', 'file': 'x'}]}",
-     "t.json: adapters[0].type: unknown value \"ldap\" (inventory)"},
+     "t.json: adapters[0].type: unknown value \"ldap\" (inventory, sccm)"},
     {"{" LISTEN ", " ACCOUNTS "}", "t.json: adapters: required"},
     /* listen */
     {"{'listen': {'key_file': 'k.pem'}, " ACCOUNTS ", " ADAPTERS "}",
@@ -759,6 +770,288 @@ static void test_secret_file_mode(void **state)
 	free(c);
 }
 
+/* --- adapters of type sccm ------------------------------------------------------------------- */
+
+/*
+ * The loader only checks that ca_file can be read, so any readable file of the repository does
+ * (the unit tests run from its root, as make runs them).
+ */
+#define CA "conf/demo-inventory.json"
+#define SCCM_BASE "'name': 'cm', 'type': 'sccm', 'url': 'https://cm01.corp.example/AdminService'"
+/* a minimal config whose one adapter is an sccm adapter with the extra keys given */
+#define SCCM(extra)                                                                                \
+	"{" LISTEN ", " ACCOUNTS ", 'adapters': [{" SCCM_BASE ", 'ca_file': '" CA "'" extra "}]}"
+#define PIN "sha256//47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+
+static void test_sccm_defaults(void **state)
+{
+	struct config *c = cfg_new();
+	const struct config_sccm *s = &c->adapters[0].sccm;
+
+	(void)state;
+	load_ok("t.json", SCCM(""), c);
+	assert_int_equal(c->adapters[0].type, ADAPTER_SCCM);
+	assert_string_equal(c->adapters[0].name, "cm");
+	assert_string_equal(s->url, "https://cm01.corp.example/AdminService");
+	assert_string_equal(s->ca_file, CA);
+	assert_string_equal(s->pinned_key, "");
+	assert_int_equal(s->auth, CONFIG_AUTH_NEGOTIATE);
+	assert_string_equal(s->user, "");
+	assert_false(s->password_set);
+	assert_int_equal(s->max_connections, 8);
+	assert_true(s->rate_per_sec == 0.0);
+	assert_int_equal(s->max_body, 16777216);
+	assert_int_equal(s->connect_timeout_ms, 5000);
+	assert_int_equal(s->breaker_failures, 5);
+	assert_int_equal(s->breaker_open_ms, 30000);
+	assert_int_equal(s->nonly_ci, 0);
+	assert_false(s->no_baseline_compliant);
+	assert_int_equal(s->page_rows, 10000);
+	assert_int_equal(s->list_timeout_ms, 30000);
+	free(c);
+}
+
+static void test_sccm_full(void **state)
+{
+	struct config *c = cfg_new();
+	const struct config_sccm *s = &c->adapters[1].sccm;
+
+	(void)state;
+	assert_int_equal(setenv("MDMGW_TEST_SCCM_PW", "pa ss:word", 1), 0);
+	load_ok("t.json",
+		"{" LISTEN ", " ACCOUNTS ", 'adapters': [" ADAPTER ", {" SCCM_BASE
+		", 'ca_file': '" CA "', 'pinned_key': '" PIN "', 'auth': 'ntlm', "
+		"'user': 'CORP\\\\svc-ise', 'password': {'env': 'MDMGW_TEST_SCCM_PW'}, "
+		"'max_connections': 256, 'rate_per_sec': 2.5, 'max_body': 268435456, "
+		"'connect_timeout': '10ms', 'breaker_failures': 0, 'breaker_open': '1h', "
+		"'only_ci': ['ScopeId_1/Baseline_a', 'ScopeId_1/Baseline_b'], "
+		"'no_baseline_compliant': true, 'page_rows': 1000000, 'list_timeout': '10m'}]}",
+		c);
+	unsetenv("MDMGW_TEST_SCCM_PW");
+	assert_int_equal(c->nadapters, 2);
+	assert_int_equal(c->adapters[0].type, ADAPTER_INVENTORY);
+	assert_int_equal(c->adapters[1].type, ADAPTER_SCCM);
+	assert_string_equal(s->pinned_key, PIN);
+	assert_int_equal(s->auth, CONFIG_AUTH_NTLM);
+	assert_string_equal(s->user, "CORP\\svc-ise");
+	assert_true(s->password_set);
+	assert_string_equal(s->password, "pa ss:word");
+	assert_int_equal(s->max_connections, 256);
+	assert_true(s->rate_per_sec == 2.5);
+	assert_int_equal(s->max_body, 268435456);
+	assert_int_equal(s->connect_timeout_ms, 10);
+	assert_int_equal(s->breaker_failures, 0);
+	assert_int_equal(s->breaker_open_ms, 3600000);
+	assert_int_equal(s->nonly_ci, 2);
+	assert_string_equal(s->only_ci[0], "ScopeId_1/Baseline_a");
+	assert_string_equal(s->only_ci[1], "ScopeId_1/Baseline_b");
+	assert_true(s->no_baseline_compliant);
+	assert_int_equal(s->page_rows, 1000000);
+	assert_int_equal(s->list_timeout_ms, 600000);
+
+	load_ok("t.json",
+		SCCM(", 'auth': 'basic', 'user': 'u', 'password': 'p', 'rate_per_sec': "
+		     "100000, 'max_connections': 1, 'max_body': 1024, 'page_rows': 1, "
+		     "'connect_timeout': '60s', 'breaker_open': '1s', 'breaker_failures': "
+		     "1000, 'list_timeout': '1s', 'only_ci': [], 'no_baseline_compliant': "
+		     "false"),
+		c);
+	assert_int_equal(c->adapters[0].sccm.auth, CONFIG_AUTH_BASIC);
+	assert_string_equal(c->adapters[0].sccm.password, "p");
+	assert_true(c->adapters[0].sccm.rate_per_sec == 100000.0);
+	load_ok("t.json", SCCM(", 'auth': 'negotiate'"), c);
+	assert_int_equal(c->adapters[0].sccm.auth, CONFIG_AUTH_NEGOTIATE);
+	free(c);
+}
+
+#define S0 "t.json: adapters[0]."
+#define LONG64 "0123456789012345678901234567890123456789012345678901234567890123"
+#define LONG256 LONG64 LONG64 LONG64 LONG64
+
+static const struct bad sccm_bad_cases[] = {
+    /* each type takes only its own keys */
+    {"{" LISTEN ", " ACCOUNTS ", 'adapters': [{'name': 'inv', 'type': 'inventory', 'file': 'x', "
+     "'url': 'https://a'}]}",
+     S0 "url: unknown key for type \"inventory\""},
+    {SCCM(", 'file': 'x.json'"), S0 "file: unknown key for type \"sccm\""},
+    {"{" LISTEN ", " ACCOUNTS ", 'adapters': [{'name': 'x', 'file': 'x'}]}", S0 "type: required"},
+    {"{" LISTEN ", " ACCOUNTS ", 'adapters': [{'name': 'x', 'type': 'SCCM'}]}",
+     S0 "type: unknown value \"SCCM\" (inventory, sccm)"},
+    /* url */
+    {"{" LISTEN ", " ACCOUNTS ", 'adapters': [{'name': 'cm', 'type': 'sccm', 'ca_file': '" CA
+     "'}]}",
+     S0 "url: required"},
+    {"{" LISTEN ", " ACCOUNTS ", 'adapters': [{'name': 'cm', 'type': 'sccm', 'ca_file': '" CA
+     "', 'url': 'http://cm01/AdminService'}]}",
+     S0 "url: must be an https:// URL without spaces, such as "
+	"\"https://cm01.corp.example/AdminService\""},
+    {"{" LISTEN ", " ACCOUNTS ", 'adapters': [{'name': 'cm', 'type': 'sccm', 'ca_file': '" CA
+     "', 'url': 'https://cm 01/x'}]}",
+     S0 "url: must be an https:// URL without spaces, such as "
+	"\"https://cm01.corp.example/AdminService\""},
+    {"{" LISTEN ", " ACCOUNTS ", 'adapters': [{'name': 'cm', 'type': 'sccm', 'ca_file': '" CA
+     "', 'url': 'https://'}]}",
+     S0 "url: must be an https:// URL without spaces, such as "
+	"\"https://cm01.corp.example/AdminService\""},
+    {"{" LISTEN ", " ACCOUNTS ", 'adapters': [{'name': 'cm', 'type': 'sccm', 'ca_file': '" CA
+     "', 'url': 'https://" LONG256 LONG256 "'}]}",
+     S0 "url: is too long (at most 512 bytes)"},
+    {"{" LISTEN ", " ACCOUNTS ", 'adapters': [{'name': 'cm', 'type': 'sccm', 'ca_file': '" CA
+     "', 'url': 7}]}",
+     S0 "url: must be a string"},
+    /* ca_file */
+    {"{" LISTEN ", " ACCOUNTS ", 'adapters': [{" SCCM_BASE "}]}", S0 "ca_file: required"},
+    {"{" LISTEN ", " ACCOUNTS ", 'adapters': [{" SCCM_BASE ", 'ca_file': 'no/such/ca.pem'}]}",
+     S0 "ca_file: cannot read \"no/such/ca.pem\": No such file or directory"},
+    {"{" LISTEN ", " ACCOUNTS ", 'adapters': [{" SCCM_BASE ", 'ca_file': 'conf'}]}",
+     S0 "ca_file: \"conf\" is not a regular file"},
+    {"{" LISTEN ", " ACCOUNTS ", 'adapters': [{" SCCM_BASE ", 'ca_file': ''}]}",
+     S0 "ca_file: must not be empty"},
+    /* pinned_key */
+    {SCCM(", 'pinned_key': 'sha256//47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU'"),
+     S0 "pinned_key: must be \"sha256//\" and the 44 base64 characters of the SHA-256 of the "
+	"server's public key"},
+    {SCCM(", 'pinned_key': 'sha1//47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=xx'"),
+     S0 "pinned_key: must be \"sha256//\" and the 44 base64 characters of the SHA-256 of the "
+	"server's public key"},
+    {SCCM(", 'pinned_key': 'sha256//47DEQpj8HBSa-_TImW+5JCeuQeRkm5NMpJWZG3hSuFU='"),
+     S0 "pinned_key: must be \"sha256//\" and the 44 base64 characters of the SHA-256 of the "
+	"server's public key"},
+    {SCCM(", 'pinned_key': ''"),
+     S0 "pinned_key: must be \"sha256//\" and the 44 base64 characters of the SHA-256 of the "
+	"server's public key"},
+    {SCCM(", 'pinned_key': '" PIN "x'"), S0 "pinned_key: is too long (at most 52 bytes)"},
+    /* auth, user, password */
+    {SCCM(", 'auth': 'kerberos'"), S0 "auth: unknown value \"kerberos\" (negotiate, ntlm, basic)"},
+    {SCCM(", 'auth': 'ntlm', 'password': 'p'"), S0 "user: required with auth \"ntlm\""},
+    {SCCM(", 'auth': 'basic', 'user': 'u'"), S0 "password: required with auth \"basic\""},
+    {SCCM(", 'user': 'u'"), S0 "user: not used with auth \"negotiate\""},
+    {SCCM(", 'password': 'p'"), S0 "password: not used with auth \"negotiate\""},
+    {SCCM(", 'auth': 'basic', 'user': 'a\\u0007b', 'password': 'p'"),
+     S0 "user: must not contain control characters"},
+    {SCCM(", 'auth': 'basic', 'user': '" LONG256 "', 'password': 'p'"),
+     S0 "user: is too long (at most 255 bytes)"},
+    {SCCM(", 'auth': 'basic', 'user': '', 'password': 'p'"), S0 "user: must not be empty"},
+    {SCCM(", 'auth': 'basic', 'user': 'u', 'password': ''"), S0 "password: the secret is empty"},
+    {SCCM(", 'auth': 'basic', 'user': 'u', 'password': '" LONG256 "'"),
+     S0 "password: the secret is too long (at most 255 bytes)"},
+    {SCCM(", 'auth': 'basic', 'user': 'u', 'password': {'env': 'MDMGW_TEST_NOT_SET_SCCM'}"),
+     S0 "password: environment variable \"MDMGW_TEST_NOT_SET_SCCM\" is not set"},
+    {SCCM(", 'auth': 'basic', 'user': 'u', 'password': 5"),
+     S0 "password: must be a string, {\"file\": PATH} or {\"env\": NAME}"},
+    /* limits */
+    {SCCM(", 'max_connections': 0"), S0 "max_connections: must be an integer from 1 to 256"},
+    {SCCM(", 'max_connections': 257"), S0 "max_connections: must be an integer from 1 to 256"},
+    {SCCM(", 'rate_per_sec': -0.5"), S0 "rate_per_sec: must be a number from 0 to 100000"},
+    {SCCM(", 'rate_per_sec': 100000.5"), S0 "rate_per_sec: must be a number from 0 to 100000"},
+    {SCCM(", 'rate_per_sec': '5'"), S0 "rate_per_sec: must be a number from 0 to 100000"},
+    {SCCM(", 'max_body': 1023"), S0 "max_body: must be an integer from 1024 to 268435456"},
+    {SCCM(", 'max_body': 268435457"), S0 "max_body: must be an integer from 1024 to 268435456"},
+    {SCCM(", 'connect_timeout': '9ms'"), S0 "connect_timeout: must be from 10ms to 1m"},
+    {SCCM(", 'connect_timeout': '61s'"), S0 "connect_timeout: must be from 10ms to 1m"},
+    {SCCM(", 'connect_timeout': 5"),
+     S0 "connect_timeout: must be a duration string such as \"30s\" (ms, s, m, h or d)"},
+    {SCCM(", 'breaker_failures': -1"), S0 "breaker_failures: must be an integer from 0 to 1000"},
+    {SCCM(", 'breaker_failures': 1001"), S0 "breaker_failures: must be an integer from 0 to 1000"},
+    {SCCM(", 'breaker_open': '999ms'"), S0 "breaker_open: must be from 1s to 1h"},
+    {SCCM(", 'breaker_open': '61m'"), S0 "breaker_open: must be from 1s to 1h"},
+    /* compliance and listing */
+    {SCCM(", 'only_ci': 'ScopeId_1'"), S0 "only_ci: must be an array of strings"},
+    {SCCM(", 'only_ci': ['a', '']"), S0 "only_ci[1]: must not be empty"},
+    {SCCM(", 'only_ci': [1]"), S0 "only_ci[0]: must be a string"},
+    {SCCM(", 'only_ci': ['" LONG256 "']"), S0 "only_ci[0]: is too long (at most 255 bytes)"},
+    {SCCM(", 'no_baseline_compliant': 'yes'"), S0 "no_baseline_compliant: must be true or false"},
+    {SCCM(", 'no_baseline_compliant': 1"), S0 "no_baseline_compliant: must be true or false"},
+    {SCCM(", 'page_rows': 0"), S0 "page_rows: must be an integer from 1 to 1000000"},
+    {SCCM(", 'page_rows': 1000001"), S0 "page_rows: must be an integer from 1 to 1000000"},
+    {SCCM(", 'list_timeout': '999ms'"), S0 "list_timeout: must be from 1s to 10m"},
+    {SCCM(", 'list_timeout': '11m'"), S0 "list_timeout: must be from 1s to 10m"},
+};
+
+static void test_sccm_bad(void **state)
+{
+	struct config *c = cfg_new();
+	char why[1024];
+	int failures = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(sccm_bad_cases) / sizeof(sccm_bad_cases[0]); i++) {
+		const struct bad *b = &sccm_bad_cases[i];
+		enum mdm_err rc;
+
+		why[0] = '\0';
+		rc = load_as("t.json", b->json, c, why, sizeof(why));
+		if (rc != MDM_ERR_CONFIG || strcmp(why, b->msg) != 0 || strchr(why, '\n')) {
+			print_error("case %zu: rc %d\n  got:  %s\n  want: %s\n", i, rc, why,
+				    b->msg);
+			failures++;
+		}
+	}
+	assert_int_equal(failures, 0);
+	free(c);
+}
+
+static void test_sccm_only_ci_count(void **state)
+{
+	struct config *c = cfg_new();
+	char why[512], *json;
+	size_t cap = 64 * 1024, len;
+
+	(void)state;
+	json = malloc(cap);
+	assert_non_null(json);
+	len = (size_t)snprintf(json, cap,
+			       "{" LISTEN ", " ACCOUNTS ", 'adapters': [{" SCCM_BASE
+			       ", 'ca_file': '" CA "', 'only_ci': [");
+	for (int i = 0; i < CONFIG_MAX_ONLY_CI; i++)
+		len += (size_t)snprintf(json + len, cap - len, "%s'ci-%d'", i ? ", " : "", i);
+	snprintf(json + len, cap - len, "]}]}");
+	load_ok("t.json", json, c);
+	assert_int_equal(c->adapters[0].sccm.nonly_ci, CONFIG_MAX_ONLY_CI);
+	assert_string_equal(c->adapters[0].sccm.only_ci[63], "ci-63");
+	snprintf(json + len, cap - len, ", 'one-too-many']}]}");
+	assert_int_equal(load_as("t.json", json, c, why, sizeof(why)), MDM_ERR_CONFIG);
+	assert_string_equal(why, S0 "only_ci: holds more than 64 entries");
+	free(json);
+	free(c);
+}
+
+/* ca_file is relative to the config's directory; an inline password needs a private file. */
+static void test_sccm_files(void **state)
+{
+	struct config *c = cfg_new();
+	struct tmp t;
+	char why[1024], want[1024], ca[256];
+
+	(void)state;
+	tmp_make(&t);
+	snprintf(ca, sizeof(ca), "%s/ca.pem", t.dir);
+	write_file(ca, "-----BEGIN CERTIFICATE-----\n", 0644);
+	write_json(t.file,
+		   "{" LISTEN ", " ACCOUNTS ", 'adapters': [{" SCCM_BASE ", 'ca_file': 'ca.pem', "
+		   "'auth': 'basic', 'user': 'svc', 'password': 'inline-password'}]}",
+		   0644);
+	assert_int_equal(config_load(t.file, c, why, sizeof(why)), MDM_ERR_CONFIG);
+	snprintf(want, sizeof(want),
+		 "%s: adapters[0].password: plaintext secret in a file readable by group or others "
+		 "(chmod 600, or use {\"file\": ...} / {\"env\": ...})",
+		 t.file);
+	assert_string_equal(why, want);
+	assert_int_equal(chmod(t.file, 0600), 0);
+	if (config_load(t.file, c, why, sizeof(why)) != MDM_OK)
+		fail_msg("%s", why);
+	assert_string_equal(c->adapters[0].sccm.ca_file, ca);
+	assert_string_equal(c->adapters[0].sccm.password, "inline-password");
+	unlink(ca);
+	assert_int_equal(config_load(t.file, c, why, sizeof(why)), MDM_ERR_CONFIG);
+	snprintf(want, sizeof(want),
+		 "%s: adapters[0].ca_file: cannot read \"%s\": No such file or directory", t.file,
+		 ca);
+	assert_string_equal(why, want);
+	tmp_clean(&t, NULL);
+	free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -776,6 +1069,11 @@ int main(void)
 	    cmocka_unit_test(test_secret_forms),
 	    cmocka_unit_test(test_secret_missing_env_in_config),
 	    cmocka_unit_test(test_secret_file_mode),
+	    cmocka_unit_test(test_sccm_defaults),
+	    cmocka_unit_test(test_sccm_full),
+	    cmocka_unit_test(test_sccm_bad),
+	    cmocka_unit_test(test_sccm_only_ci_count),
+	    cmocka_unit_test(test_sccm_files),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -776,6 +776,57 @@ static void test_criterion_helpers(void **state)
 	assert_false(criterion_ident_kind(CRIT_NONE, &k));
 }
 
+/* The gateway's own adapter API: no instance prefix, GET for the list, POST for a test. */
+static void test_adapter_routes(void **state)
+{
+	static const char *const bad_names[] = {
+	    "/api/v1/adapters/a.b/test",
+	    "/api/v1/adapters/a%20b/test",
+	    "/api/v1/adapters/a%2Fb/test",
+	    "/api/v1/adapters/%C3%A9/test",
+	    "/api/v1/adapters/"
+	    "0123456789012345678901234567890123456789012345678901234567890123/test",
+	};
+	char name63[64];
+
+	(void)state;
+	expect_kind("GET", "/api/v1/adapters", "", ROUTE_ADAPTERS);
+	expect_kind("GET", "/api/v1/adapters/", "", ROUTE_ADAPTERS);
+	expect_kind("GET", "/api/v1/adapters?x=1", "", ROUTE_ADAPTERS);
+	expect_kind("GET", "/api/v1/adapters", "site1", ROUTE_ADAPTERS);
+	expect_405("POST", "/api/v1/adapters", "GET");
+	expect_405("DELETE", "/api/v1/adapters", "GET");
+	expect_405("HEAD", "/api/v1/adapters", "GET");
+
+	expect_kind("POST", "/api/v1/adapters/sccm-1_A/test", "", ROUTE_ADAPTER_TEST);
+	assert_string_equal(rt.value, "sccm-1_A");
+	expect_kind("POST", "/api/v1/adapters/inventory/test/", "site1", ROUTE_ADAPTER_TEST);
+	assert_string_equal(rt.value, "inventory");
+	expect_kind("POST", "/api/v1/adapters/in%76/test", "", ROUTE_ADAPTER_TEST);
+	assert_string_equal(rt.value, "inv");
+	memset(name63, 'n', 63);
+	name63[63] = '\0';
+	{
+		char target[128];
+
+		snprintf(target, sizeof(target), "/api/v1/adapters/%s/test", name63);
+		expect_kind("POST", target, "", ROUTE_ADAPTER_TEST);
+		assert_string_equal(rt.value, name63);
+	}
+	expect_405("GET", "/api/v1/adapters/inventory/test", "POST");
+	expect_405("PUT", "/api/v1/adapters/inventory/test", "POST");
+	for (size_t i = 0; i < sizeof(bad_names) / sizeof(bad_names[0]); i++)
+		expect_bad("POST", bad_names[i], 400,
+			   "adapter name must be 1 to 63 of A-Z a-z 0-9 _ -");
+
+	expect_kind("GET", "/api/v1/adapters/inventory", "", ROUTE_NOT_FOUND);
+	expect_kind("POST", "/api/v1/adapters/inventory/probe", "", ROUTE_NOT_FOUND);
+	expect_kind("POST", "/api/v1/adapters/inventory/test/x", "", ROUTE_NOT_FOUND);
+	expect_kind("GET", "/api/v1/adapter", "", ROUTE_NOT_FOUND);
+	expect_kind("GET", "/api/v2/adapters", "", ROUTE_NOT_FOUND);
+	expect_kind("GET", "/site1/api/v1/adapters", "site1", ROUTE_NOT_FOUND);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -806,6 +857,7 @@ int main(void)
 	    cmocka_unit_test(test_query_argument_count),
 	    cmocka_unit_test(test_route_parse_direct),
 	    cmocka_unit_test(test_criterion_helpers),
+	    cmocka_unit_test(test_adapter_routes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
