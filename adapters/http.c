@@ -186,6 +186,7 @@ static void brk_set(struct http_client *c, enum brk_state s, int64_t now)
 		c->open_until = now + c->brk_open_ms;
 	pthread_mutex_lock(&c->e->mu);
 	c->st.breaker_open = s != BRK_CLOSED;
+	c->st.breaker_probing = s == BRK_HALF;
 	if (s == BRK_OPEN)
 		c->st.breaker_opens++;
 	pthread_mutex_unlock(&c->e->mu);
@@ -205,6 +206,9 @@ static int brk_blocks(struct http_client *c, struct http_req *r, int64_t now, in
 		return 0;
 	c->brk = BRK_HALF;
 	r->probe = 1;
+	pthread_mutex_lock(&c->e->mu);
+	c->st.breaker_probing = 1;
+	pthread_mutex_unlock(&c->e->mu);
 	log_info("http %s: circuit half-open, sending one probe", c->name);
 	return 0;
 }

@@ -124,6 +124,7 @@ struct http_client_stats {
 	unsigned in_flight;		 /* transfers running now */
 	unsigned queued;		 /* requests waiting for a slot or a token */
 	int breaker_open;		 /* circuit open or probing now */
+	int breaker_probing;		 /* of which: the one probe is in flight */
 };
 
 /* http_client_stats: a consistent snapshot of c's counters. Thread-safe. */

@@ -712,6 +712,25 @@ enum mdm_err sccm_url_nic_by_mac(const char *base, const char *mac, char *out, s
 	return build_url(base, SCCM_NIC, filter, out, outsz);
 }
 
+enum mdm_err sccm_url_system_by_guid(const char *base, const char *guid, char *out, size_t outsz)
+{
+	/* "SMSUniqueIdentifier eq " + a literal of at most 2 * GUID_MAX + 2 bytes. */
+	char lit[2 * GUID_MAX + 3], filter[sizeof(lit) + 32];
+	size_t len = guid ? strlen(guid) : 0;
+	enum mdm_err e;
+
+	if (len == 0 || len > GUID_MAX) {
+		if (out && outsz)
+			out[0] = '\0';
+		return MDM_ERR_INVALID;
+	}
+	e = sccm_odata_quote(guid, lit, sizeof(lit));
+	if (e != MDM_OK)
+		return e;
+	snprintf(filter, sizeof(filter), "SMSUniqueIdentifier eq %s", lit);
+	return build_url(base, SCCM_SYSTEM, filter, out, outsz);
+}
+
 static enum mdm_err url_by_resource(const char *base, enum sccm_class cls, long long id, char *out,
 				    size_t outsz)
 {

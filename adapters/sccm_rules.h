@@ -137,6 +137,13 @@ enum mdm_err sccm_url_system_by_mac(const char *base, const char *mac, char *out
 /* <base>/wmi/SMS_G_System_NETWORK_ADAPTER?$filter=MACAddress%20eq%20'..'&$select=ResourceID,MACAddress
  */
 enum mdm_err sccm_url_nic_by_mac(const char *base, const char *mac, char *out, size_t outsz);
+/*
+ * <base>/wmi/SMS_R_System?$filter=SMSUniqueIdentifier%20eq%20'<guid>'&$select=<as by MAC>: the
+ * lookup by GUID. guid (1..GUID_MAX bytes, kept as sent: SCCM compares ignoring case) is quoted
+ * with sccm_odata_quote, then percent-encoded like every filter. MDM_ERR_INVALID when empty or
+ * longer than GUID_MAX.
+ */
+enum mdm_err sccm_url_system_by_guid(const char *base, const char *guid, char *out, size_t outsz);
 /* <base>/wmi/SMS_G_System_CI_ComplianceState?$filter=ResourceID%20eq%20<id>&$select=ResourceID,
  * CI_UniqueID,ComplianceState,LocalizedDisplayName */
 enum mdm_err sccm_url_ci_by_resource(const char *base, long long resource_id, char *out,

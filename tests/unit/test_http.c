@@ -585,6 +585,7 @@ static void test_breaker(void **state)
 	struct http_client_stats st;
 	struct waiter w;
 	unsigned before;
+	char url[256];
 
 	(void)state;
 	base_config(&cc);
@@ -606,16 +607,26 @@ static void test_breaker(void **state)
 	assert_int_equal(hsrv_requests(&g_srv), before);
 	waiter_free(&w);
 
-	/* After the period a probe goes; its success closes the circuit. */
+	assert_int_equal(st.breaker_probing, 0);
+
+	/* After the period a probe goes (the stats say so while it runs); its success closes the
+	 * circuit. */
 	hsrv_sleep_ms(500);
 	waiter_init(&w);
-	get(&w, c, &g_srv, "/ok", 5000);
+	url_of(url, sizeof(url), &g_srv, "/slow?ms=400");
+	submit(c, url, 5000, 0);
+	hsrv_sleep_ms(150);
+	http_client_stats(c, &st);
+	assert_int_equal(st.breaker_open, 1);
+	assert_int_equal(st.breaker_probing, 1);
+	assert_int_equal(waiter_wait(&w, 1), 1);
 	assert_int_equal(w.c[0].res.fail, FAIL_NONE);
 	assert_int_equal(w.c[0].res.status, 200);
 	assert_int_equal(hsrv_requests(&g_srv), before + 1);
 	waiter_free(&w);
 	http_client_stats(c, &st);
 	assert_int_equal(st.breaker_open, 0);
+	assert_int_equal(st.breaker_probing, 0);
 
 	/* Trip again; a failed probe reopens it. */
 	breaker_fail_n(c, 3);

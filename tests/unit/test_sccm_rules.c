@@ -397,6 +397,35 @@ static void test_urls(void **state)
 				      "2016777220&$select=ResourceID,LastPolicyRequest");
 }
 
+static void test_url_by_guid(void **state)
+{
+	char url[SCCM_URL_MAX], guid[GUID_MAX + 2];
+
+	(void)state;
+	assert_int_equal(sccm_url_system_by_guid(BASE, "GUID:5C3A1F20-0001-4A6B-9C7D-000000000001",
+						 url, sizeof(url)),
+			 MDM_OK);
+	assert_string_equal(url, BASE "/wmi/SMS_R_System?$filter=SMSUniqueIdentifier%20eq%20'GUID:"
+				      "5C3A1F20-0001-4A6B-9C7D-000000000001'&$select=ResourceId,"
+				      "Name,MACAddresses,Client,Active,Obsolete,Decommissioned,"
+				      "SMSUniqueIdentifier");
+	/* A quote is doubled (OData), then every byte outside the safe set is percent-encoded. */
+	assert_int_equal(sccm_url_system_by_guid(BASE, "{a'b c}", url, sizeof(url)), MDM_OK);
+	assert_string_equal(url,
+			    BASE "/wmi/SMS_R_System?$filter=SMSUniqueIdentifier%20eq%20'%7Ba''"
+				 "b%20c%7D'&$select=ResourceId,Name,MACAddresses,Client,Active,"
+				 "Obsolete,Decommissioned,SMSUniqueIdentifier");
+	assert_int_equal(sccm_url_system_by_guid(BASE, "", url, sizeof(url)), MDM_ERR_INVALID);
+	assert_string_equal(url, "");
+	memset(guid, 'q', sizeof(guid) - 1);
+	guid[sizeof(guid) - 1] = '\0';
+	assert_int_equal(sccm_url_system_by_guid(BASE, guid, url, sizeof(url)), MDM_ERR_INVALID);
+	/* The longest GUID, all quotes, still fits SCCM_URL_MAX with a 512-byte base. */
+	memset(guid, '\'', GUID_MAX);
+	guid[GUID_MAX] = '\0';
+	assert_int_equal(sccm_url_system_by_guid(BASE, guid, url, sizeof(url)), MDM_OK);
+}
+
 static void test_urls_list(void **state)
 {
 	char url[SCCM_URL_MAX];
@@ -743,6 +772,7 @@ int main(void)
 	    cmocka_unit_test(test_page_envelope),
 	    cmocka_unit_test(test_page_limits),
 	    cmocka_unit_test(test_urls),
+	    cmocka_unit_test(test_url_by_guid),
 	    cmocka_unit_test(test_urls_list),
 	    cmocka_unit_test(test_urls_errors),
 	    cmocka_unit_test(test_odata_quote),
