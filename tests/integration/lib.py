@@ -342,7 +342,8 @@ class SccmSim:
                             capture_output=True, timeout=60)
         if rc.returncode != 0:
             raise AssertionError("make_certs.sh: %r" % rc.stderr)
-        self.ca = os.path.join(self.dir, "ca.pem")
+        self.ca = os.path.join(self.dir, "ca.pem")  # what the gateway is told to trust
+        self.own_ca = os.path.join(self.dir, "other-ca.pem" if other_ca else "ca.pem")
         prefix = "other-server" if other_ca else "server"
         cmd = [sys.executable, os.path.join(SIM_DIR, "sccm_sim.py"), "--port", "0",
                "--cert", os.path.join(self.dir, prefix + ".pem"),
@@ -374,7 +375,7 @@ class SccmSim:
         return int(line.split()[1])
 
     def control(self, method, path):
-        ctx = ssl.create_default_context(cafile=self.ca)
+        ctx = ssl.create_default_context(cafile=self.own_ca)
         c = http.client.HTTPSConnection("127.0.0.1", self.port, context=ctx, timeout=10)
         try:
             c.request(method, "/_sim/" + path)
