@@ -43,7 +43,7 @@ BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 CONF ?= conf/demo.json
 
 .PHONY: all help deps run test unit integration test-asan test-valgrind fuzz fuzz-replay \
-	certs bench bench-cache clean format check-format lib unit-bins fuzz-lib
+	certs bench bench-cache bench-fanout clean format check-format lib unit-bins fuzz-lib
 
 all: deps-quiet $(BUILD)/mdmgw
 
@@ -56,6 +56,7 @@ help:
 	@echo "make fuzz       run each libFuzzer target for FUZZ_SECONDS (default 60)"
 	@echo "make bench      wrk: single-device query against /healthz on the demo"
 	@echo "make bench-cache  wrk: gateway from L1 / from memcached against bare servers"
+	@echo "make bench-fanout  wrk + burst: hits under slow misses, dogpile, 1000 cold MACs (SCCM simulator)"
 
 # --- dependencies -------------------------------------------------------------------------------
 deps:
@@ -159,6 +160,9 @@ bench: deps-quiet $(BUILD)/mdmgw certs
 
 bench-cache: deps-quiet $(BUILD)/mdmgw $(BUILD)/bench/bare_server certs
 	@bash bench/bench-cache.sh $(BUILD)/mdmgw $(BUILD)/bench/bare_server
+
+bench-fanout: deps-quiet $(BUILD)/mdmgw $(BUILD)/bench/burst certs
+	@bash bench/bench-fanout.sh $(BUILD)/mdmgw $(BUILD)/bench/burst
 
 # --- housekeeping -------------------------------------------------------------------------------
 format:
