@@ -59,6 +59,20 @@ struct memo {
 
 struct lreq;
 
+/*
+ * Fills that failed lately, by pointer key: a request waiting for another's fill takes the
+ * filler's failure as its own answer (the vendor just failed; asking again at once would only
+ * multiply the load on it). Failures are never written to the cache itself.
+ */
+#define FAILMEMO_SLOTS 256
+
+struct failmemo {
+	char pkey[CACHE_KEY_MAX + 1];
+	enum fail_kind fail;
+	char why[256];
+	int64_t at; /* monotonic ms; 0: empty */
+};
+
 struct lookup {
 	struct lookup_config cfg;
 	char ns[64];
@@ -84,6 +98,9 @@ struct lookup {
 	struct lreq *done_head; /* requests ready to finish, FIFO */
 	struct lreq *done_tail;
 	size_t nactive;
+	pthread_mutex_t fmu;
+	struct failmemo fails[FAILMEMO_SLOTS];
+	size_t fails_next;
 };
 
 /* What one adapter said (or is cached as having said) about one identifier. */
@@ -865,7 +882,7 @@ struct lreq {
 	size_t *wait; /* pairs another request is filling */
 	size_t nwait;
 	bool waiting; /* the waiting phase is open */
-	int64_t wait_until;
+	int64_t wait_since, wait_until;
 	struct lreq *prev, *next; /* l->active, under l->mu */
 	struct lreq *done_next;	  /* l->done queue, under l->mu */
 };
@@ -966,6 +983,39 @@ undo:
 	return r->nasks == MAX_ASKS ? MDM_ERR_INTERNAL : MDM_ERR_NOMEM;
 }
 
+static void failmemo_put(struct lookup *l, const char *pkey, const struct outcome *oc)
+{
+	struct failmemo *f;
+
+	pthread_mutex_lock(&l->fmu);
+	f = &l->fails[l->fails_next++ % FAILMEMO_SLOTS];
+	str_copy(f->pkey, sizeof(f->pkey), pkey);
+	f->fail = oc->fail;
+	str_copy(f->why, sizeof(f->why), oc->why);
+	f->at = clock_mono_ms();
+	pthread_mutex_unlock(&l->fmu);
+}
+
+/* The newest failure of pkey's fill at or after since, into oc; false when there is none. */
+static bool failmemo_get(struct lookup *l, const char *pkey, int64_t since, struct outcome *oc)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&l->fmu);
+	for (size_t i = 0; i < FAILMEMO_SLOTS && !found; i++) {
+		const struct failmemo *f =
+		    &l->fails[(l->fails_next + FAILMEMO_SLOTS - 1 - i) % FAILMEMO_SLOTS];
+
+		if (f->at == 0 || f->at < since || strcmp(f->pkey, pkey) != 0)
+			continue;
+		outcome_clear(oc);
+		outcome_set(oc, OUTCOME_FAILED, f->fail, f->why);
+		found = true;
+	}
+	pthread_mutex_unlock(&l->fmu);
+	return found;
+}
+
 /* Moves the adapters' answers into the pairs, stores them, and lets go of the locks. */
 static void collect(struct lreq *r)
 {
@@ -980,10 +1030,12 @@ static void collect(struct lreq *r)
 			size_t j = r->rq.adapter_of[ak->pairs[k]];
 
 			outcome_move(&p->oc, fanout_outcomes(ak->f, k));
-			if (p->oc.kind == OUTCOME_FAILED)
+			if (p->oc.kind == OUTCOME_FAILED) {
 				log_warn("lookup %s: adapter %s failed: %s: %s",
 					 ident_kind_name(ak->ids[k].kind), l->cfg.ads[j]->name,
 					 fail_kind_name(p->oc.fail), p->oc.why);
+				failmemo_put(l, p->pkey, &p->oc);
+			}
 			store_pair(l, l->cfg.ads[j], p->pkey, &p->oc);
 			stored = true;
 		}
@@ -1032,8 +1084,8 @@ static void unlink_active(struct lookup *l, struct lreq *r)
 }
 
 /* A new request for ids[0..n) (copied), its pairs' keys made; NULL when memory runs out. */
-static struct lreq *lreq_new(struct lookup *l, const struct ident *ids, size_t n,
-			     lookup_done_cb cb, void *arg)
+static struct lreq *lreq_new(struct lookup *l, const struct ident *ids, size_t n, lookup_done_cb cb,
+			     void *arg)
 {
 	struct lreq *r = calloc(1, sizeof(*r));
 
@@ -1110,7 +1162,11 @@ enum mdm_err lookup_start(struct lookup *l, const struct ident *ids, size_t n, l
 	if (r->nwait) {
 		r->waiting = true;
 		r->outstanding++;
-		r->wait_until = clock_mono_ms() + l->cfg.lock_wait_ms;
+		r->wait_since = clock_mono_ms();
+		/* As long as the filler itself may take, and at least lock_wait_ms. */
+		r->wait_until =
+		    clock_mono_ms() + (l->cfg.lock_wait_ms > l->cfg.timeout_ms ? l->cfg.lock_wait_ms
+									       : l->cfg.timeout_ms);
 	}
 	if (nneed)
 		e = launch(r, r->rq.need, nneed);
@@ -1183,6 +1239,32 @@ static enum mdm_err outcome_copy(struct outcome *dst, const struct outcome *src)
 }
 
 /*
+ * A pointer still missing whose lock is free again was let go by a filler that stored nothing
+ * (its vendor failed, or its lock lapsed): the first waiter for it takes the lock and asks,
+ * the others go on waiting, now for it. So a failed fill is retried by one request, not all.
+ */
+static void take_over(struct lookup *l, struct waiter *w, size_t nw, const struct pair *t,
+		      const size_t *slot)
+{
+	for (size_t i = 0; i < nw; i++) {
+		struct lreq *r = w[i].r;
+		struct pair *p = &r->rq.p[w[i].k];
+		size_t k = w[i].k;
+
+		if ((i > 0 && slot[i] == slot[i - 1]) || t[slot[i]].state != CACHE_MISS ||
+		    p->state != CACHE_MISS)
+			continue;
+		if (cache_lock(l->cfg.cache, p->pkey, lock_ttl(l)) != MDM_OK)
+			continue;
+		p->locked = true;
+		if (launch(r, &k, 1) != MDM_OK) {
+			outcome_set(&p->oc, OUTCOME_FAILED, FAIL_INTERNAL, "out of memory");
+			p->state = CACHE_FRESH; /* answered (failed): no longer waiting */
+		}
+	}
+}
+
+/*
  * Reads the cache once for every distinct pointer the waiting requests wait for, and hands
  * each waiter what arrived. A waiter answered leaves r->wait.
  */
@@ -1226,15 +1308,24 @@ static void poll_waiters(struct lookup *l, struct lreq **rs, size_t nrs)
 		dst->state = src->state;
 		dst->fresh_until = src->fresh_until;
 	}
-	/* Drop the answered pairs from each request's wait list. */
+	for (size_t i = 0; i < nw; i++) {
+		struct pair *dst = &w[i].r->rq.p[w[i].k];
+
+		/* Stale, not fresh: an answer made of a failure is never kept as rendered. */
+		if (t[slot[i]].state == CACHE_MISS &&
+		    failmemo_get(l, dst->pkey, w[i].r->wait_since, &dst->oc))
+			dst->state = CACHE_STALE;
+	}
+	take_over(l, w, nw, t, slot);
+	/* Drop the answered and taken-over pairs from each request's wait list. */
 	for (size_t i = 0; i < nrs; i++) {
 		struct lreq *r = rs[i];
 		size_t kept = 0;
 
 		for (size_t k = 0; r->waiting && k < r->nwait; k++) {
-			bool answered = r->rq.p[r->wait[k]].state != CACHE_MISS;
+			const struct pair *p = &r->rq.p[r->wait[k]];
 
-			if (!answered)
+			if (p->state == CACHE_MISS && !p->locked)
 				r->wait[kept++] = r->wait[k];
 		}
 		if (r->waiting)
@@ -1500,6 +1591,7 @@ struct lookup *lookup_create(const struct lookup_config *cfg)
 	pthread_mutex_init(&l->mu, NULL);
 	pthread_cond_init(&l->cv, NULL);
 	pthread_cond_init(&l->loop_cv, NULL);
+	pthread_mutex_init(&l->fmu, NULL);
 	if (pthread_create(&l->thread, NULL, refresh_main, l) != 0)
 		goto fail;
 	if (pthread_create(&l->loop, NULL, loop_main, l) != 0) {
@@ -1511,6 +1603,7 @@ fail:
 	pthread_mutex_destroy(&l->mu);
 	pthread_cond_destroy(&l->cv);
 	pthread_cond_destroy(&l->loop_cv);
+	pthread_mutex_destroy(&l->fmu);
 	memo_free(&l->memo);
 	free(l);
 	return NULL;
@@ -1540,6 +1633,7 @@ void lookup_destroy(struct lookup *l)
 	pthread_mutex_destroy(&l->mu);
 	pthread_cond_destroy(&l->cv);
 	pthread_cond_destroy(&l->loop_cv);
+	pthread_mutex_destroy(&l->fmu);
 	memo_free(&l->memo);
 	free(l);
 }

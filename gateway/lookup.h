@@ -13,8 +13,10 @@
  * missing is asked of that adapter only; fresh answers are written back (found: fresh_ttl then
  * stale_ttl; not enrolled: negative_ttl; failures never). A stale pair is served at once while
  * one background refresh per pointer runs. A pointer being filled by someone else is waited
- * for up to lock_wait_ms (polled by the lookup's loop thread, never on the caller's), then
- * asked directly.
+ * for (polled by the lookup's loop thread, never on the caller's) as long as that fill may take
+ * (timeout_ms, or lock_wait_ms if longer): its answer is read from the cache, its failure
+ * (remembered in-process) is taken as this request's too, and a lock let go with nothing
+ * stored is taken over by one waiter, which asks. Past the wait, the adapter is asked directly.
  */
 #ifndef MDM_LOOKUP_H
 #define MDM_LOOKUP_H
@@ -80,8 +82,9 @@ typedef void (*lookup_done_cb)(void *arg, enum mdm_err e, struct merge_result *r
  * or every adapter asked answered at once, cb runs before lookup_start returns; otherwise
  * later, on the lookup's own thread. cb is called exactly once when MDM_OK is returned, never
  * otherwise (MDM_ERR_TOOBIG past max_batch, MDM_ERR_NOMEM). It always comes: adapters asked
- * get timeout_ms (a pair waited for gets lock_wait_ms first, then timeout_ms), after which
- * their part is FAIL_TIMEOUT; lookup_destroy answers whatever is still out. ids are copied.
+ * get timeout_ms, after which their part is FAIL_TIMEOUT; a pair waited for waits at most
+ * max(timeout_ms, lock_wait_ms) first, so the answer comes within twice that at worst;
+ * lookup_destroy answers whatever is still out. ids are copied.
  */
 enum mdm_err lookup_start(struct lookup *l, const struct ident *ids, size_t n, lookup_done_cb cb,
 			  void *arg);

@@ -525,7 +525,8 @@ static int64_t answer_deadline(const struct server *s)
 {
 	const struct config *cfg = s->deps.cfg;
 
-	return clock_mono_ms() + cfg->api.lookup_timeout_ms + cfg->cache.lock_wait_ms + 1000;
+	/* A lookup may wait for another's fill as long as that may take, then ask itself. */
+	return clock_mono_ms() + 2 * cfg->api.lookup_timeout_ms + cfg->cache.lock_wait_ms + 1000;
 }
 
 static enum MHD_Result answer(struct server *s, struct MHD_Connection *mc, struct request *rq,

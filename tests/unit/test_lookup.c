@@ -167,6 +167,7 @@ struct fake {
 	atomic_int calls;
 	adapter_lookup_cb held_cb;
 	void *held_arg;
+	bool fail_async; /* FAKE_ASYNC answers with a failure */
 	pthread_t threads[FAKE_THREADS];
 	int nthreads;
 };
@@ -176,7 +177,7 @@ static void fake_answer(struct fake *f, const struct ident *id, struct outcome *
 {
 	outcome_init(oc);
 	pthread_mutex_lock(&f->mu);
-	if (f->mode == FAKE_FAIL) {
+	if (f->mode == FAKE_FAIL || (f->mode == FAKE_ASYNC && f->fail_async)) {
 		outcome_set(oc, OUTCOME_FAILED, FAIL_UNREACHABLE, "connection refused");
 	} else {
 		for (size_t i = 0; i < f->ndevs; i++)
@@ -1980,6 +1981,78 @@ static void test_start_waiter_asks_after_lock_wait(void **state)
 	fake_join(&f);
 }
 
+static void test_start_waiters_share_a_failed_fill(void **state)
+{
+	struct fake f;
+	struct adapter *ads[1] = {&f.base};
+	struct cache *c = make_cache();
+	struct lookup_config cfg = config(ads, 1, c);
+	struct lookup *l;
+	struct answers a;
+	struct ident id = mk_ident(IDENT_MAC, MAC_A);
+
+	(void)state;
+	answers_init(&a);
+	fake_init(&f, "slow", FAKE_ASYNC);
+	fake_add(&f, "s-1", MAC_A, TRI_TRUE);
+	fake_set_gate(&f, true);
+	cfg.timeout_ms = 5000;
+	l = lookup_create(&cfg);
+	assert_non_null(l);
+	for (int i = 0; i < 50; i++)
+		assert_int_equal(lookup_start(l, &id, 1, on_answer, &a), MDM_OK);
+	assert_int_equal(calls(&f), 1);
+	/* the one vendor call fails: every waiter gets that failure, none asks again */
+	pthread_mutex_lock(&f.mu);
+	f.fail_async = true;
+	pthread_mutex_unlock(&f.mu);
+	fake_set_gate(&f, false);
+	assert_int_equal(answers_wait(&a, 50), 50);
+	assert_int_equal(a.unavailable, 50);
+	assert_int_equal(calls(&f), 1);
+	/* a later request is not a waiter: it asks (and fails) on its own */
+	assert_int_equal(lookup_start(l, &id, 1, on_answer, &a), MDM_OK);
+	assert_int_equal(answers_wait(&a, 51), 51);
+	assert_int_equal(calls(&f), 2);
+	lookup_destroy(l);
+	cache_destroy(c);
+	fake_join(&f);
+}
+
+static void test_start_waiter_takes_over_a_lapsed_lock(void **state)
+{
+	struct fake f;
+	struct adapter *ads[1] = {&f.base};
+	struct cache *c = make_cache();
+	struct lookup_config cfg = config(ads, 1, c);
+	struct lookup *l;
+	struct answers a;
+	struct ident id = mk_ident(IDENT_MAC, MAC_A);
+	char k[CACHE_KEY_MAX + 1];
+
+	(void)state;
+	answers_init(&a);
+	fake_init(&f, "inv", FAKE_ANSWER);
+	fake_add(&f, "inv-1", MAC_A, TRI_TRUE);
+	cfg.timeout_ms = 5000;
+	l = lookup_create(&cfg);
+	assert_non_null(l);
+	pkey("inv", MAC_A, k);
+	/* another instance holds the fill lock, then lets go without storing anything */
+	assert_int_equal(cache_lock(c, k, 60000), MDM_OK);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(lookup_start(l, &id, 1, on_answer, &a), MDM_OK);
+	sleep_ms(20);
+	assert_int_equal(answers_count(&a), 0);
+	cache_unlock(c, k);
+	assert_int_equal(answers_wait(&a, 10), 10);
+	assert_int_equal(a.found, 10);
+	assert_int_equal(calls(&f), 1); /* one waiter took the fill over, the rest read it */
+	lookup_destroy(l);
+	cache_destroy(c);
+	fake_join(&f);
+}
+
 static void test_start_deadline_always_answers(void **state)
 {
 	struct fake f;
@@ -2198,6 +2271,8 @@ int main(void)
 	    cmocka_unit_test(test_start_does_not_wait_for_the_vendor),
 	    cmocka_unit_test(test_start_dogpile_asks_once),
 	    cmocka_unit_test(test_start_waiter_asks_after_lock_wait),
+	    cmocka_unit_test(test_start_waiters_share_a_failed_fill),
+	    cmocka_unit_test(test_start_waiter_takes_over_a_lapsed_lock),
 	    cmocka_unit_test(test_start_deadline_always_answers),
 	    cmocka_unit_test(test_destroy_answers_what_is_out),
 	    cmocka_unit_test(test_fanout_order),
