@@ -10,7 +10,16 @@
  * SMS_R_System alone. Other identifiers: OUTCOME_NOT_APPLICABLE. Any request failing (transport,
  * non-2xx, unparsable page) makes the outcome OUTCOME_FAILED with a reason: never a verdict.
  * Actions: never accepted (SCCM does not wipe or PIN-lock domain PCs); the reason says so.
- * Listing: pages through the four classes and joins them by ResourceID.
+ * Listing: cursor "" fetches every page of the four classes (each class's pages in sequence,
+ * the classes at once; a nextLink is only followed on the base URL's scheme, host and port;
+ * more than 1,000,000 rows in a class is refused), joins them by ResourceID (a resource named
+ * by SMS_R_System or by a NETWORK_ADAPTER row is one device), keeps that listing as the newest
+ * generation and answers its first 1000 devices; next_cursor "g<generation>:<offset>" reads on,
+ * "" after the last page. A cursor of a generation no longer held (only the newest is kept) or a
+ * malformed one: OUTCOME_FAILED, FAIL_PROTOCOL, "listing cursor expired". Never partial.
+ * test_connection: GET <base>/wmi/$metadata, then an SMS_R_System query that matches no row,
+ * within 10 s; the message says what to fix. health: the HTTP client's counters and breaker,
+ * and whether the adapter's last lookup, listing or test succeeded.
  */
 #ifndef MDM_SCCM_H
 #define MDM_SCCM_H
@@ -26,14 +35,15 @@
 #define SCCM_MAX_ONLY_CI 64
 
 struct sccm_config {
-	const char *name;     /* the adapter's name (logs, source of its records) */
-	const char *base_url; /* "https://cm01.corp.example/AdminService"; https only, <= 512 bytes */
+	const char *name; /* the adapter's name (logs, source of its records) */
+	const char
+	    *base_url; /* "https://cm01.corp.example/AdminService"; https only, <= 512 bytes */
 	struct http_client_config http; /* CA file, pin, auth, user, password, limits, breaker */
 	/* Compliance counted only over these CI_UniqueIDs (ignoring case); none: every baseline. */
 	const char *const *only_ci;
 	size_t nonly_ci;
-	bool no_rows_compliant; /* a registered device with no baseline rows is compliant */
-	size_t page_rows;	/* most rows accepted in one OData page; 0: 10000 */
+	bool no_rows_compliant;	 /* a registered device with no baseline rows is compliant */
+	size_t page_rows;	 /* most rows accepted in one OData page; 0: 10000 */
 	int64_t list_timeout_ms; /* deadline of each listing request; 0: 30000 */
 };
 

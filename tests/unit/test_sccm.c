@@ -42,6 +42,34 @@ static struct sim g_sim; /* the data set, --page-size 3 so listings page */
 static struct http_engine *g_engine;
 static struct http_client *g_ctl; /* the simulator's /_sim/ control routes */
 
+/* Simulators still running: a failed assertion jumps past a test's sim_stop, and a stray
+ * simulator would keep the test's output pipe open; reset and teardown stop them by pid. */
+#define MAX_SIMS 8
+static pid_t g_pids[MAX_SIMS];
+
+static void sims_add(pid_t pid)
+{
+	for (int i = 0; i < MAX_SIMS; i++)
+		if (!g_pids[i]) {
+			g_pids[i] = pid;
+			return;
+		}
+}
+
+/* sims_stop: stops pid, or every simulator but the shared one when pid is 0. */
+static void sims_stop(pid_t pid, pid_t keep)
+{
+	int st;
+
+	for (int i = 0; i < MAX_SIMS; i++) {
+		if (!g_pids[i] || g_pids[i] == keep || (pid && g_pids[i] != pid))
+			continue;
+		kill(g_pids[i], SIGTERM);
+		waitpid(g_pids[i], &st, 0);
+		g_pids[i] = 0;
+	}
+}
+
 /* sim_start: python3 sccm_sim.py on a free port; extra: more arguments, NULL-terminated. */
 static int sim_start(struct sim *s, const char *cert, const char *key, const char *data,
 		     const char *const *extra)
@@ -72,6 +100,7 @@ static int sim_start(struct sim *s, const char *cert, const char *key, const cha
 		_exit(127);
 	}
 	close(fd[1]);
+	sims_add(s->pid);
 	s->out = fdopen(fd[0], "r");
 	if (!s->out || !fgets(line, sizeof(line), s->out) ||
 	    sscanf(line, "READY %u", &s->port) != 1)
@@ -81,12 +110,8 @@ static int sim_start(struct sim *s, const char *cert, const char *key, const cha
 
 static void sim_stop(struct sim *s)
 {
-	int st;
-
-	if (s->pid > 0) {
-		kill(s->pid, SIGTERM);
-		waitpid(s->pid, &st, 0);
-	}
+	if (s->pid > 0)
+		sims_stop(s->pid, 0);
 	if (s->out)
 		fclose(s->out);
 	memset(s, 0, sizeof(*s));
@@ -404,6 +429,7 @@ static int group_teardown(void **state)
 	(void)state;
 	http_engine_destroy(g_engine);
 	sim_stop(&g_sim);
+	sims_stop(0, 0);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_dir);
 	return system(cmd) == 0 ? 0 : -1;
 }
@@ -412,6 +438,7 @@ static int group_teardown(void **state)
 static int reset(void **state)
 {
 	(void)state;
+	sims_stop(0, g_sim.pid);
 	sim_reset(&g_sim);
 	return 0;
 }
