@@ -272,11 +272,21 @@ static void lookup_start(struct lookup *lk, int step)
 	const char *base = lk->s->base_url;
 	enum mdm_err e;
 
+	bool fetch_system = step == 2 && lk->sys_idx < 0;
+
 	lk->step = step;
 	pthread_mutex_lock(&lk->mu);
 	lk->pending = (step == 1 && lk->id.kind == IDENT_GUID) ? 2 : 3;
+	lk->pending += fetch_system;
 	pthread_mutex_unlock(&lk->mu);
 	if (step == 2) {
+		/* Found through a NIC row only: ISE's join still has the system record (name,
+		 * GUID, every MAC); fetch it beside the baselines. */
+		if (fetch_system) {
+			sccm_page_free(&lk->pages[SCCM_SYSTEM]);
+			e = sccm_url_system_by_resource(base, lk->rid, url, sizeof(url));
+			lookup_send(lk, SCCM_SYSTEM, url, e);
+		}
 		e = sccm_url_ci_by_resource(base, lk->rid, url, sizeof(url));
 		lookup_send(lk, SCCM_CI_STATE, url, e);
 		e = sccm_url_summary_by_resource(base, lk->rid, url, sizeof(url));
@@ -378,6 +388,11 @@ static enum mdm_err lookup_device(const struct lookup *lk, struct outcome *oc)
 	    lk->sys_idx >= 0 ? &p[SCCM_SYSTEM].systems[lk->sys_idx] : NULL;
 	struct device d;
 	enum mdm_err e;
+
+	/* NIC-only: the system record fetched by ResourceId in step 2, when there is one. */
+	for (size_t i = 0; !sys && i < p[SCCM_SYSTEM].nrows; i++)
+		if (p[SCCM_SYSTEM].systems[i].resource_id == lk->rid)
+			sys = &p[SCCM_SYSTEM].systems[i];
 
 	e = sccm_fill_device(lk->rid, sys, p[SCCM_NIC].nics, p[SCCM_NIC].nrows,
 			     p[SCCM_CLIENT_SUMMARY].summaries, p[SCCM_CLIENT_SUMMARY].nrows,

@@ -742,6 +742,18 @@ static enum mdm_err url_by_resource(const char *base, enum sccm_class cls, long 
 	return build_url(base, cls, filter, out, outsz);
 }
 
+enum mdm_err sccm_url_system_by_resource(const char *base, long long resource_id, char *out,
+					 size_t outsz)
+{
+	char filter[48];
+
+	if (resource_id < 0)
+		return MDM_ERR_INVALID;
+	/* SMS_R_System spells it ResourceId (the SMS_G_ classes ResourceID); WMI ignores case. */
+	snprintf(filter, sizeof(filter), "ResourceId eq %lld", resource_id);
+	return build_url(base, SCCM_SYSTEM, filter, out, outsz);
+}
+
 enum mdm_err sccm_url_ci_by_resource(const char *base, long long resource_id, char *out,
 				     size_t outsz)
 {

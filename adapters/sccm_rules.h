@@ -144,6 +144,10 @@ enum mdm_err sccm_url_nic_by_mac(const char *base, const char *mac, char *out, s
  * longer than GUID_MAX.
  */
 enum mdm_err sccm_url_system_by_guid(const char *base, const char *guid, char *out, size_t outsz);
+/* <base>/wmi/SMS_R_System?$filter=ResourceId%20eq%20<id>&$select=<as by MAC>: the system
+ * record of a resource found through a NETWORK_ADAPTER row only (ISE's WQL joins it). */
+enum mdm_err sccm_url_system_by_resource(const char *base, long long resource_id, char *out,
+					 size_t outsz);
 /* <base>/wmi/SMS_G_System_CI_ComplianceState?$filter=ResourceID%20eq%20<id>&$select=ResourceID,
  * CI_UniqueID,ComplianceState,LocalizedDisplayName */
 enum mdm_err sccm_url_ci_by_resource(const char *base, long long resource_id, char *out,

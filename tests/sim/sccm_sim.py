@@ -317,6 +317,35 @@ def matches(node, row):
     return isinstance(value, int) and not isinstance(value, bool) and value == node[2]
 
 
+def filter_rows(sim, cls, tree):
+    """The rows of cls the filter tree matches, in data-set order. A single comparison (what
+    the adapter sends per MAC or resource) is answered from an index built on first use, so a
+    data set of thousands of devices is not scanned per request; anything else is scanned."""
+    rows = sim.rows[cls]
+    if tree[0] not in ("eq", "any"):
+        return [r for r in rows if matches(tree, r)]
+    op, name, want = tree
+    key = (cls, op, name.lower())
+    index = sim.index.get(key)
+    if index is None:
+        index = {}
+        for i, r in enumerate(rows):
+            v = row_get(r, name)
+            if op == "any":
+                vals = [x for x in v if isinstance(x, str)] if isinstance(v, list) else []
+            elif isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool)):
+                vals = [v]
+            else:
+                vals = []
+            for x in vals:
+                k = ("s", x.lower()) if isinstance(x, str) else ("i", x)
+                if not index.get(k) or index[k][-1] != i:
+                    index.setdefault(k, []).append(i)
+        sim.index[key] = index
+    k = ("s", want.lower()) if isinstance(want, str) else ("i", want)
+    return [rows[i] for i in index.get(k, [])]
+
+
 # --- the server -------------------------------------------------------------------------------
 
 class Sim:
@@ -336,6 +365,7 @@ class Sim:
                          else "str")
                     props[k.lower()] = (k, t)
             self.props[c] = props
+        self.index = {}  # (class, op, property) -> value -> row numbers; see filter_rows
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.faults = {}
@@ -576,7 +606,7 @@ class Handler(BaseHTTPRequestHandler):
             except FilterError as e:
                 return self.odata_error(400, "The query specified in the URI is not valid. %s"
                                         % e, cls)
-            rows = [r for r in rows if matches(tree, r)]
+            rows = filter_rows(sim, cls, tree)
         select = None
         if "$select" in opts:
             select = []

@@ -523,16 +523,17 @@ static const struct want cases[] = {
      "pc-multinic",
      1795391999999LL,
      {"005056A10007", "005056A10017", "005056A10027"}},
-    /* Only in NETWORK_ADAPTER: found without its SMS_R_System row (no name, no GUID). */
+    /* Only in NETWORK_ADAPTER: its SMS_R_System row is fetched by ResourceId, as ISE's join
+     * has it: name, GUID and the system's MACs, then the NIC's. */
     {"00:50:56:A1:00:18",
      OUTCOME_FOUND,
      "16777227",
      TRI_TRUE,
      "",
-     "",
-     "",
+     "GUID:5C3A1F20-0008-4A6B-9C7D-000000000008",
+     "pc-niconly",
      1795348800000LL,
-     {"005056A10018"}},
+     {"005056A10008", "005056A10018"}},
     /* Obsolete duplicate: the current record wins, compliant. */
     {"00:50:56:A1:00:0A",
      OUTCOME_FOUND,
@@ -630,6 +631,12 @@ static void test_lookup_request_count(void **state)
 	assert_int_equal(w.oc.kind, OUTCOME_NOT_ENROLLED);
 	wait_free(&w);
 	assert_int_equal(count(&g_sim, "requests", NULL), 6);
+	/* Known by a NIC row only: its system record by ResourceId too, in the second round. */
+	lookup(a, IDENT_MAC, "00:50:56:A1:00:18", 5000, &w);
+	assert_int_equal(w.oc.kind, OUTCOME_FOUND);
+	wait_free(&w);
+	assert_int_equal(count(&g_sim, "requests", NULL), 11);
+	assert_int_equal(count(&g_sim, "by_route", "SMS_R_System"), 4);
 	adapter_destroy(a);
 }
 

@@ -395,6 +395,12 @@ static void test_urls(void **state)
 	assert_int_equal(sccm_url_summary_by_resource(BASE, 16777220, url, sizeof(url)), MDM_OK);
 	assert_string_equal(url, BASE "/wmi/SMS_G_System_CH_ClientSummary?$filter=ResourceID%20eq%"
 				      "2016777220&$select=ResourceID,LastPolicyRequest");
+	assert_int_equal(sccm_url_system_by_resource(BASE, 16777227, url, sizeof(url)), MDM_OK);
+	assert_string_equal(url,
+			    BASE "/wmi/SMS_R_System?$filter=ResourceId%20eq%2016777227&$select="
+				 "ResourceId,Name,MACAddresses,Client,Active,Obsolete,"
+				 "Decommissioned,SMSUniqueIdentifier");
+	assert_int_equal(sccm_url_system_by_resource(BASE, -1, url, sizeof(url)), MDM_ERR_INVALID);
 }
 
 static void test_url_by_guid(void **state)
