@@ -983,3 +983,10 @@ def case_adapters_api_needs_admin(env):
     check(r.status == 405 and r.header("Allow") == "GET", "POST list: %d" % r.status)
     r = env.demo.request("POST", "/api/v1/adapters/inventory/test", user="demo")
     check(r.status == 403, "query role testing an adapter: %d" % r.status)
+    r = env.demo.request("POST", "/api/v1/adapters/inventory/test", user="boss")
+    doc = json.loads(r.body)
+    check(r.status == 200 and doc["adapter"] == "inventory" and doc["ok"] is True and
+          "devices loaded" in doc["message"], "admin testing inventory: %d %s" % (r.status, r.text))
+    r = env.demo.request("POST", "/api/v1/adapters/nosuch/test", user="boss")
+    check(r.status == 404 and b"no adapter named nosuch" in r.body, "unknown: %d %s" % (
+        r.status, r.text))
