@@ -183,14 +183,7 @@ enum mdm_err fanout_wait(struct fanout *f, int64_t deadline_ms)
 		left = deadline_ms - clock_mono_ms();
 		if (left <= 0)
 			break;
-		/* Condition variables wait on CLOCK_REALTIME by default: convert the budget. */
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += left / 1000;
-		ts.tv_nsec += (left % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		clock_realtime_after(left, &ts);
 		pthread_cond_timedwait(&f->cv, &f->mu, &ts);
 	}
 	if (f->pending > 0) {

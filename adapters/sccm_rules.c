@@ -731,6 +731,7 @@ enum mdm_err sccm_url_system_by_guid(const char *base, const char *guid, char *o
 	return build_url(base, SCCM_SYSTEM, filter, out, outsz);
 }
 
+/* SMS_R_System spells the key ResourceId, the SMS_G_ classes ResourceID; WMI ignores case. */
 static enum mdm_err url_by_resource(const char *base, enum sccm_class cls, long long id, char *out,
 				    size_t outsz)
 {
@@ -738,20 +739,15 @@ static enum mdm_err url_by_resource(const char *base, enum sccm_class cls, long 
 
 	if (id < 0)
 		return MDM_ERR_INVALID;
-	snprintf(filter, sizeof(filter), "ResourceID eq %lld", id);
+	snprintf(filter, sizeof(filter), "%s eq %lld",
+		 cls == SCCM_SYSTEM ? "ResourceId" : "ResourceID", id);
 	return build_url(base, cls, filter, out, outsz);
 }
 
 enum mdm_err sccm_url_system_by_resource(const char *base, long long resource_id, char *out,
 					 size_t outsz)
 {
-	char filter[48];
-
-	if (resource_id < 0)
-		return MDM_ERR_INVALID;
-	/* SMS_R_System spells it ResourceId (the SMS_G_ classes ResourceID); WMI ignores case. */
-	snprintf(filter, sizeof(filter), "ResourceId eq %lld", resource_id);
-	return build_url(base, SCCM_SYSTEM, filter, out, outsz);
+	return url_by_resource(base, SCCM_SYSTEM, resource_id, out, outsz);
 }
 
 enum mdm_err sccm_url_ci_by_resource(const char *base, long long resource_id, char *out,

@@ -66,3 +66,16 @@ enum mdm_err clock_iso(int64_t wall_ms, char out[CLOCK_ISO_SIZE])
 	snprintf(out + n, CLOCK_ISO_SIZE - n, ".%03dZ", (int)(wall_ms % 1000));
 	return MDM_OK;
 }
+
+void clock_realtime_after(int64_t ms, struct timespec *ts)
+{
+	if (ms < 0)
+		ms = 0;
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += (time_t)(ms / 1000);
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}

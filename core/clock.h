@@ -3,12 +3,19 @@
 #define MDM_CLOCK_H
 
 #include <stdint.h>
+#include <time.h>
+
 #include "err.h"
 
 /* clock_mono_ms: monotonic milliseconds, for deadlines and ages. */
 int64_t clock_mono_ms(void);
 /* clock_wall_ms: milliseconds since the Unix epoch, for timestamps on the wire. */
 int64_t clock_wall_ms(void);
+/*
+ * clock_realtime_after: the CLOCK_REALTIME instant ms from now, for pthread_cond_timedwait
+ * (condition variables wait on the real-time clock by default). ms < 0 counts as 0.
+ */
+void clock_realtime_after(int64_t ms, struct timespec *ts);
 /*
  * duration_parse: "<digits><unit>" with unit ms, s, m, h or d into milliseconds. No unit, an
  * empty string, a sign, a fraction or a value past 2^53 ms is MDM_ERR_INVALID.

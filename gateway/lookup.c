@@ -1433,13 +1433,7 @@ static void wait_until_locked(struct lookup *l, int64_t until)
 
 	if (left <= 0)
 		return;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += left / 1000;
-	ts.tv_nsec += (left % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	clock_realtime_after(left, &ts);
 	pthread_cond_timedwait(&l->loop_cv, &l->mu, &ts);
 }
 

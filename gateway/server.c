@@ -195,12 +195,7 @@ static void *reaper_main(void *arg)
 	while (!s->stopping) {
 		struct timespec ts;
 
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += REAPER_PERIOD_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		clock_realtime_after(REAPER_PERIOD_MS, &ts);
 		pthread_cond_timedwait(&s->stop_cv, &s->mu, &ts);
 		if (s->stopping)
 			break;
