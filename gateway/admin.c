@@ -61,7 +61,7 @@ static void render_metrics(struct ise_ctx *ctx, struct buf *b)
 {
 	const struct lookup_stats *ls = lookup_stats(ctx->lookup);
 
-	counter(b, "mdmgw_requests_total", "ISE API requests answered.", &ctx->stats.requests);
+	counter(b, "mdmgw_requests_total", "ISE API requests received.", &ctx->stats.requests);
 	counter(b, "mdmgw_answer_cache_hits_total",
 		"Single-device answers sent as rendered before (in-process tier).",
 		&ctx->stats.answer_hits);

@@ -24,6 +24,7 @@
 #define PEM_MAX (1024 * 1024)
 #define REAPER_PERIOD_MS 200
 #define MAX_ARGS 32
+#define SUSPENDED_SEND_MS 5000 /* at shutdown, for the answers to suspended requests to go */
 #define ADAPTER_TEST_DEADLINE_MS 30000 /* an adapter's own test ends by 10 s */
 
 /*
@@ -821,7 +822,8 @@ unsigned server_stop(struct server *s, int64_t grace_ms)
 		nanosleep(&ts, NULL);
 	/* MHD must not stop with a suspended connection: answer every one, then let them go. */
 	if (answer_overdue(s, true, "the gateway is shutting down; try again") > 0) {
-		until = clock_mono_ms() + 1000;
+		/* Short answers, already made: only a stalled client keeps us this long. */
+		until = clock_mono_ms() + SUSPENDED_SEND_MS;
 		while ((left = atomic_load(&s->inflight)) > 0 && clock_mono_ms() < until)
 			nanosleep(&ts, NULL);
 	}

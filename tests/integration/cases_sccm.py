@@ -315,7 +315,11 @@ def case_sccm_shutdown_answers_suspended(env):
                    for i in range(4)]
         for t in threads:
             t.start()
-        time.sleep(1.0 if not env.valgrind else 3.0)
+        # every request has reached the gateway and waits for SCCM
+        limit = time.monotonic() + (60 if env.valgrind else 15)
+        while gw.metrics().get("mdmgw_requests_total", 0) < 4 and time.monotonic() < limit:
+            time.sleep(0.2)
+        _check(gw.metrics().get("mdmgw_requests_total", 0) >= 4, "requests not in flight")
         t0 = time.monotonic()
         rc = gw.stop()
         for t in threads:
