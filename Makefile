@@ -124,7 +124,7 @@ test: deps-quiet
 	$(MAKE) --no-print-directory fuzz-replay
 	@$(PYTHON) tests/summary.py build/test-summary
 
-unit: unit-bins
+unit: unit-bins certs
 	@$(PYTHON) tests/run_unit.py --summary build/test-summary --label "unit/$(FLAVOUR)" $(UNIT_BIN)
 
 integration: $(BUILD)/mdmgw certs
