@@ -489,31 +489,34 @@ static enum MHD_Result wait_for_answer(struct server *s, struct MHD_Connection *
 				       struct request *rq)
 {
 	struct pending *p = rq->pend;
-	enum MHD_Result ret = MHD_YES;
+	bool closing;
 
+	/* Listed first, so the reaper and shutdown see it; they answer it if it is due. */
 	pthread_mutex_lock(&s->mu);
+	closing = s->closing;
+	if (!closing) {
+		p->next = s->pendings.next;
+		p->prev = &s->pendings;
+		s->pendings.next->prev = p;
+		s->pendings.next = p;
+		p->listed = true;
+	}
+	pthread_mutex_unlock(&s->mu);
 	pthread_mutex_lock(&p->mu);
-	if (!p->ready && s->closing) {
+	if (!p->ready && closing) {
 		ise_error(&p->res, 503, "the gateway is shutting down");
 		p->ready = true;
 	}
-	if (p->ready) {
+	if (!p->ready) {
+		p->suspended = true;
+		/* Under p->mu: whoever resumes must see the suspension done first. */
+		MHD_suspend_connection(mc);
 		pthread_mutex_unlock(&p->mu);
-		pthread_mutex_unlock(&s->mu);
-		rq->sent = true;
-		return send_answer(s, mc, &p->res);
+		return MHD_YES;
 	}
-	p->suspended = true;
-	/* Under p->mu: whoever resumes must see the suspension done first. */
-	MHD_suspend_connection(mc);
 	pthread_mutex_unlock(&p->mu);
-	p->next = s->pendings.next;
-	p->prev = &s->pendings;
-	s->pendings.next->prev = p;
-	s->pendings.next = p;
-	p->listed = true;
-	pthread_mutex_unlock(&s->mu);
-	return ret;
+	rq->sent = true;
+	return send_answer(s, mc, &p->res);
 }
 
 /* How long a suspended answer may take before the server answers 503 itself. */
