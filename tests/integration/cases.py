@@ -929,6 +929,313 @@ def case_sccm_sim_speaks_adminservice(env):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def case_mdm_sim_speaks_ise_api(env):
+    """The cloud MDM simulator (tests/sim/mdm_sim.py), checked with the real curl: mdminfo
+    negotiation, every criterion per version, the v1 path form, paging by paging_info, batch,
+    actions recorded exactly once, capitalised (Intune) and non-compliant-only modes, 401 / 403 /
+    instance 404, every fault switch, and certificates from another CA or expired. The gateway
+    is not involved."""
+    import shutil
+    from lib import MdmSim
+    tmp = tempfile.mkdtemp(prefix="mdmgw-mdm-sim-")
+    log = os.path.join(tmp, "actions.jsonl")
+    sims = []
+
+    def start(**kw):
+        if sims:
+            kw.setdefault("certs_dir", sims[0].dir)
+        s = MdmSim(**kw)
+        sims.append(s)
+        return s
+
+    def curl(sim, url, *opts, creds=True, cacert="ca.pem", max_time=10):
+        out, hdr = os.path.join(tmp, "body"), os.path.join(tmp, "headers")
+        cmd = ["curl", "-sS", "-g", "--max-time", str(max_time), "--cacert",
+               os.path.join(sim.dir, cacert), "-o", out, "-D", hdr, "-w", "%{http_code}"]
+        if creds:
+            cmd += ["-u", "%s:%s" % (sim.user, sim.password)]
+        r = subprocess.run(cmd + list(opts) + [url], capture_output=True, timeout=60)
+        res = {"rc": r.returncode, "code": int(r.stdout or b"0"), "stderr": r.stderr,
+               "body": b"", "headers": {}}
+        for f in (out, hdr):
+            if os.path.exists(f):
+                data = open(f, "rb").read()
+                os.unlink(f)
+                if f == out:
+                    res["body"] = data
+                else:
+                    for line in data.decode("latin-1").split("\r\n"):
+                        k, sep, v = line.partition(":")
+                        if sep:
+                            res["headers"][k.strip().lower()] = v.strip()
+        return res
+
+    def ok_xml(sim, url, *opts, **kw):
+        r = curl(sim, url, *opts, **kw)
+        check(r["rc"] == 0 and r["code"] == 200, "%s: curl rc %d HTTP %d %r %r" % (
+            url, r["rc"], r["code"], r["stderr"], r["body"][:300]))
+        check(r["headers"].get("content-type") == "application/xml; charset=utf-8",
+              "content type %r" % r["headers"])
+        return ET.fromstring(r["body"])
+
+    def devs(root):
+        """[(identifier tag, identifier value, attributes element)] of a devices answer."""
+        out = []
+        for d in root.find("deviceList"):
+            ident = [c for c in d if c.tag != "attributes"]
+            out.append((ident[0].tag if ident else None, ident[0].text if ident else None,
+                        d.find("attributes")))
+        return out
+
+    try:
+        sim = start(instance="acme", query_max_size=25, action_log=log)
+        api = sim.base + "/ciscoise/mdmapi"
+        t0 = time.monotonic()
+
+        # mdminfo: min(N, 3), no parameter is 1, 0 or junk is 400
+        for q, v in (("", 1), ("?ise_api_version=2", 2), ("?ise_api_version=3", 3),
+                     ("?ise_api_version=9", 3)):
+            root = ok_xml(sim, sim.base + "/ciscoise/mdminfo/" + q)
+            check(root.findtext("name") == "mdminfo" and root.findtext("api_version") == str(v)
+                  and root.findtext("api_path") == "/acme/ciscoise/mdmapi/v%d" % v and
+                  root.findtext("query_max_size") == "25" and root.findtext("vendor") == "Cisco",
+                  "mdminfo %s: %r" % (q, ET.tostring(root)))
+        check(ok_xml(sim, sim.base + "/ciscoise/mdminfo").findtext("api_version") == "1",
+              "no trailing slash")
+        for q in ("0", "-1", "x"):
+            r = curl(sim, sim.base + "/ciscoise/mdminfo/?ise_api_version=" + q)
+            check(r["code"] == 400, "ise_api_version=%s: %d" % (q, r["code"]))
+
+        # 401 (with the challenge), instance 404
+        r = curl(sim, sim.base + "/ciscoise/mdminfo/", creds=False)
+        check(r["code"] == 401 and r["headers"].get("www-authenticate", "").startswith("Basic "),
+              "no credentials %r" % r)
+        r = curl(sim, sim.base + "/ciscoise/mdminfo/", "-u", sim.user + ":wrong", creds=False)
+        check(r["code"] == 401, "wrong password %d" % r["code"])
+        for url in (sim.root + "/ciscoise/mdminfo/", sim.root + "/other/ciscoise/mdminfo/",
+                    api + "/v4/devices/"):
+            check(curl(sim, url)["code"] == 404, "instance/path 404: " + url)
+
+        # every criterion, in the versions that have it
+        q = api + "/v%d/devices/?paging=0&querycriteria=%s&value=%s&filter=all"
+        for v, crit, val, want in (
+                (1, "macaddress", "F018983A4B5C", ["F018983A4B5C"]),
+                (3, "macaddress", "f0:18:98:3a:4b:5c", ["F018983A4B5C"]),
+                (3, "macaddress", "0026-B424-FEB5", ["0026B424FEB5"]),  # a second NIC
+                (3, "macaddress", "0026B4000001", []),  # unknown: 200, empty list
+                (2, "udid", "00008110-000C1D2E3F40801E", ["A483E7445566"]),
+                (2, "imei", "490154203237518", ["3C286D112233"]),
+                (2, "meid", "99000112233445", ["5CF938A1B2C3"]),
+                (1, "username", "alice", ["F018983A4B5C", "0026B424FEB4"]),
+                (3, "guid", "1759C0FD-C8DA-49E8-B14F-19D85ACFACEA", ["0026B424FEB4"]),
+                (3, "guidhn", "erin-phone", ["3C286D112233"]),
+                (3, "hostname", "PC-ALICE", ["0026B424FEB4"])):
+            root = ok_xml(sim, q % (v, crit, val))
+            got = [i[1] for i in devs(root)]
+            check(got == want and root.findtext("api_version") == str(v),
+                  "%s=%s v%d: %r" % (crit, val, v, got))
+        for v, crit, val in ((1, "udid", "x"), (2, "guid", "x"), (3, "serial", "x"),
+                             (3, "macaddress", "nonsense"), (3, "compliance", "maybe")):
+            check(curl(sim, q % (v, crit, val))["code"] == 400, "%s on v%d" % (crit, v))
+        root = ok_xml(sim, api + "/v1/devices/0/macaddress/3C286D112233/all")
+        check([i[1] for i in devs(root)] == ["3C286D112233"], "v1 path form")
+        # version shapes: v2 has no v3-only elements, v3 has them
+        a2 = devs(ok_xml(sim, q % (2, "imei", "490154203237518")))[0][2]
+        r3 = ok_xml(sim, q % (3, "imei", "490154203237518"))
+        a3 = devs(r3)[0][2]
+        check(a2.find("guid") is None and a2.find("lastCheckinTimeStamp") is None and
+              a3.findtext("guid") == "4d0c9f2a-7b61-4e38-9d12-5a6b7c8d9e0f" and
+              a3.findtext("jail_broken") == "true" and
+              a3.findtext("compliance/failure_reason") == "Device is jail-broken (rooted)" and
+              r3.findtext("server_busy_wait_seconds") == "0", "v2/v3 shapes")
+        unreg = devs(ok_xml(sim, q % (3, "macaddress", "484BAA987654")))[0][2]
+        check(unreg.findtext("register_status") == "false" and
+              unreg.find("compliance") is None, "unregistered device")
+        r = curl(sim, q % (3, "macaddress", "0026B424FEB4"))
+        check(b"Baseline &quot;Domain-Members&quot; non-compliant &amp; &lt;policy 3&gt;" in
+              r["body"], "escaping as the gateway writes it")
+
+        # compliance listings; guid mode (a device without a GUID is listed by its MAC)
+        nc = devs(ok_xml(sim, q % (3, "compliance", "false")))
+        check(len(nc) == 15 and all(a.findtext("compliance/status") == "false"
+                                    for _, _, a in nc), "compliance=false: %d" % len(nc))
+        check(len(devs(ok_xml(sim, q % (2, "compliance", "true")))) == 25, "compliance=true")
+        root = ok_xml(sim, q % (3, "compliance", "false") + "&deviceidentifier=guid")
+        check(all(t == "guid" for t, _, _ in devs(root)), "guid mode")
+        first = devs(ok_xml(sim, api + "/v3/devices/?paging=0&deviceidentifier=guid&filter=all"))
+        check(("macaddress", "10DDB1CAFE01") in [(t, v) for t, v, _ in first] and
+              ("guid", "b1f6a2e0-1c3d-4e5f-8a9b-0c1d2e3f4a5b") in [(t, v) for t, v, _ in first],
+              "no-GUID device in guid mode")
+
+        # paging walk over all 67 devices, 25 a page, cursor re-sent verbatim
+        cursor, macs, cursors = "0", [], []
+        while True:
+            root = ok_xml(sim, api + "/v3/devices/?paging=%s&filter=all" % cursor)
+            page = devs(root)
+            check(len(page) <= 25, "page of %d" % len(page))
+            macs += [i[1] for i in page]
+            cursor = root.findtext("paging_info")
+            cursors.append(cursor)
+            if cursor == "0":
+                break
+        check(cursors == ["25", "50", "0"] and len(macs) == 67 and len(set(macs)) == 67,
+              "paging %r %d" % (cursors, len(macs)))
+        check(len(devs(ok_xml(sim, api + "/v3/devices/?paging=9999&filter=all"))) == 0,
+              "past the end")
+        check(curl(sim, api + "/v3/devices/?paging=abc&filter=all")["code"] == 400, "bad cursor")
+
+        # batchdevices: every <value>/<macaddress> text node, comma separated
+        root = ok_xml(sim, api + "/v3/batchdevices/?paging=0&querycriteria=macaddress&filter=all",
+                      "-X", "POST", "-H", "Content-Type: application/x-www-form-urlencoded",
+                      "--data-binary", "<ise_api><value>0026B424FEB4</value><value>F018983A4B5C,"
+                      "0026B4000001</value><macaddress>3c:28:6d:11:22:33</macaddress></ise_api>")
+        check([i[1] for i in devs(root)] == ["0026B424FEB4", "F018983A4B5C", "3C286D112233"],
+              "batch %r" % devs(root))
+
+        # actions: accepted ones logged exactly once; refusals answered false, not logged
+        def action(atype, body, *opts, form="?actionType="):
+            return ok_xml(sim, api + "/v3/action/" + form + atype, "-X", "POST", *(
+                opts or ("--data-binary", body)))
+
+        def result(root):
+            d = root.find("deviceList/device")
+            return (d[0].tag, d[0].text, d.findtext("result/action_status"),
+                    d.findtext("result/failure_reason"))
+        mac_body = "<ise_api><identifier><macaddress> %s </macaddress></identifier></ise_api>"
+        check(result(action("pin_lock", mac_body % "a4:83:e7:44:55:66")) ==
+              ("macaddress", "A483E7445566", "true", ""), "pin_lock accepted")
+        check(result(action("full_wipe", mac_body % "5CF938A1B2C3"))[2:] ==
+              ("false", "full wipe is not allowed on a personal device"), "personal full wipe")
+        check(result(action("corporate_wipe", mac_body % "0026B4000001"))[2:] ==
+              ("false", "unknown device"), "unknown device")
+        check(result(action("corporate_wipe", mac_body % "484BAA987654"))[2:] ==
+              ("false", "device is not enrolled"), "unregistered device")
+        guid_body = ("<ise_api><identifier><guid>6b7c8d9e-0f1a-4b2c-9d3e-4f5a6b7c8d9e</guid>"
+                     "</identifier></ise_api>")
+        check(result(action("corporate_wipe", None, "--form-string", "xml=" + guid_body,
+                            form="actionType="))[:3] ==
+              ("guid", "6b7c8d9e-0f1a-4b2c-9d3e-4f5a6b7c8d9e", "true"), "multipart, guid")
+        for bad in ("format_disk", ""):
+            check(curl(sim, api + "/v3/action/?actionType=" + bad, "-X", "POST", "--data-binary",
+                       mac_body % "A483E7445566")["code"] == 400, "actionType %r" % bad)
+        check(curl(sim, api + "/v3/action/?actionType=pin_lock", "-X", "POST",
+                   "--data-binary", "<ise_api/>")["code"] == 400, "no identifier")
+        lines = [json.loads(x) for x in open(log)]
+        check([(x["action"], x["macaddress"]) for x in lines] ==
+              [("pin_lock", "A483E7445566"), ("corporate_wipe", "5CF938A1B2C3")] and
+              [x["seq"] for x in lines] == [1, 2], "action log %r" % lines)
+        r = curl(sim, sim.root + "/_sim/actions", creds=False)
+        check([x["seq"] for x in json.loads(r["body"])["actions"]] == [1, 2], "_sim/actions")
+
+        # faults, set at run time through the control route
+        def fault(name, value):
+            r = curl(sim, sim.root + "/_sim/fault?name=%s&value=%s" % (name, value), "-X",
+                     "POST", creds=False)
+            check(r["code"] == 200, "fault %s=%s: %r" % (name, value, r))
+        mac_q = q % (3, "macaddress", "F018983A4B5C")
+        check(curl(sim, sim.root + "/_sim/reset", "-X", "POST", creds=False)["code"] == 200,
+              "reset")
+        for st in (401, 403, 404, 500):
+            fault("status", st)
+            r = curl(sim, mac_q)
+            check(r["code"] == st and ET.fromstring(r["body"]).findtext("status") == str(st),
+                  "status fault %d: %r" % (st, r))
+            check(st != 401 or "www-authenticate" in r["headers"], "401 fault challenge")
+        check(curl(sim, sim.root + "/_sim/fault?name=status&value=302", "-X", "POST",
+                   creds=False)["code"] == 400, "bad fault value accepted")
+        fault("status", 0)
+        fault("throttle", 7)
+        r = curl(sim, sim.base + "/ciscoise/mdminfo/")
+        check(r["code"] == 429 and r["headers"].get("retry-after") == "7", "429 %r" % r)
+        fault("throttle", 0)
+        fault("latency", 400)
+        t1 = time.monotonic()
+        ok_xml(sim, mac_q)
+        check(time.monotonic() - t1 >= 0.4, "latency fault not applied")
+        fault("latency", 0)
+        fault("server_busy", 30)
+        check(ok_xml(sim, mac_q).findtext("server_busy_wait_seconds") == "30", "server_busy")
+        check(ok_xml(sim, q % (2, "macaddress", "F018983A4B5C")).find(
+            "server_busy_wait_seconds") is None, "server_busy is v3 only")
+        fault("server_busy", 0)
+        fault("garbage", 1)
+        r = curl(sim, mac_q)
+        try:
+            ET.fromstring(r["body"])
+            check(False, "garbage fault answered XML")
+        except ET.ParseError:
+            pass
+        fault("garbage", 0)
+        fault("huge", 5)
+        r = curl(sim, mac_q)
+        check(r["code"] == 200 and len(r["body"]) > 5 << 20 and
+              ET.fromstring(r["body"]).find("deviceList/device") is not None,
+              "huge body %d bytes" % len(r["body"]))
+        fault("huge", 0)
+        counts = json.loads(curl(sim, sim.root + "/_sim/counts", creds=False)["body"])["counts"]
+        check(counts["by_route_status"]["devices"] == {"401": 1, "403": 1, "404": 1, "500": 1,
+                                                       "200": 5} and
+              counts["by_route_status"]["mdminfo"] == {"429": 1}, "counts %r" % counts)
+        fault("stall", 1)
+        t1 = time.monotonic()
+        r = curl(sim, mac_q, max_time=1)
+        check(r["rc"] == 28 and time.monotonic() - t1 < 5, "stall: curl rc %d" % r["rc"])
+
+        # Intune style: capitalised names, a default namespace, no <macaddress> when one device
+        cap = start(capitalised=True)
+        ns = "{urn:mdm-sim:intune-compliance}"
+        root = ok_xml(cap, cap.base + "/ciscoise/mdmapi/v3/devices/?paging=0&querycriteria="
+                      "macaddress&value=F018983A4B5C&filter=all")
+        dev = root.find(ns + "DeviceList/" + ns + "Device")
+        check(root.tag == ns + "ise_api" and [c.tag for c in dev] == [ns + "Attributes"] and
+              dev.findtext(ns + "Attributes/" + ns + "Compliance/" + ns + "Status") == "true",
+              "capitalised %r" % ET.tostring(root)[:400])
+        root = ok_xml(cap, cap.base + "/ciscoise/mdmapi/v3/devices/?paging=0&querycriteria="
+                      "compliance&value=false&filter=all")
+        check(root.find(ns + "DeviceList/" + ns + "Device/" + ns + "Macaddress") is not None,
+              "capitalised listing keeps the identifier")
+
+        # non-compliant only: full and compliance=true listings refused, the poll answered
+        nco = start(noncompliant_only=True)
+        nq = nco.base + "/ciscoise/mdmapi/v3/devices/?paging=0&%sfilter=all"
+        check(curl(nco, nq % "")["code"] == 403, "full listing not refused")
+        check(curl(nco, nq % "querycriteria=compliance&value=true&")["code"] == 403,
+              "compliance=true listing not refused")
+        check(len(devs(ok_xml(nco, nq % "querycriteria=compliance&value=false&"))) == 15,
+              "the poll")
+        check(len(devs(ok_xml(nco, nq % "querycriteria=macaddress&value=F018983A4B5C&"))) == 1,
+              "single query")
+
+        # an account without the REST API MDM role: 403 with the right password, 401 without
+        norole = start(role="none")
+        check(curl(norole, norole.base + "/ciscoise/mdminfo/")["code"] == 403, "role none")
+        check(curl(norole, norole.base + "/ciscoise/mdminfo/", "-u", "x:y",
+                   creds=False)["code"] == 401, "role none, bad password")
+
+        # certificates: expired (same CA) and from another CA are refused by curl
+        exp = start(cert="expired-server")
+        r = curl(exp, exp.base + "/ciscoise/mdminfo/")
+        check(r["rc"] == 60 and b"expired" in r["stderr"], "expired certificate: %r" % r)
+        r = curl(exp, exp.base + "/ciscoise/mdminfo/", "--insecure")
+        check(r["code"] == 200, "expired server otherwise fine")
+        oth = start(cert="other-server")
+        check(curl(oth, oth.base + "/ciscoise/mdminfo/")["rc"] == 60, "other CA accepted")
+        check(curl(oth, oth.base + "/ciscoise/mdminfo/", cacert="other-ca.pem")["code"] == 200,
+              "other CA server itself")
+
+        # SIGTERM stops each one with exit code 0, the first one with a stalled answer pending
+        for s in reversed(sims):
+            check(s.stop() == 0, "simulator exit code")
+        check(time.monotonic() - t0 < 40, "took %.1fs" % (time.monotonic() - t0))
+    finally:
+        for s in reversed(sims):
+            try:
+                s.stop()
+            except AssertionError:
+                pass
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 # --- operator tools and the adapter API ----------------------------------------------------------
 
 def case_cli_query_and_test_connection(env):

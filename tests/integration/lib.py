@@ -417,3 +417,102 @@ class SccmSim:
         for f in (self.proc.stdout, self.proc.stderr):
             f.close()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+MDM_SIM_USER, MDM_SIM_PASSWORD = "ise-api", "Str0ng:pw 'mdm'"
+
+
+class MdmSim:
+    """The cloud MDM simulator (tests/sim/mdm_sim.py, the ISE MDM API) as a separate process on
+    a free port, with certificates from tests/sim/make_certs.sh. cert is "server" (trusted by
+    ca.pem), "other-server" (another CA) or "expired-server" (ca.pem, expired). Several
+    simulators may share one certificate directory (certs_dir); the first one made owns it.
+    Stopped by pid."""
+
+    def __init__(self, cert="server", instance=None, query_max_size=None, role=None,
+                 capitalised=False, noncompliant_only=False, faults=(), data=None,
+                 action_log=None, certs_dir=None):
+        import sys
+        self.own_dir = certs_dir is None
+        self.dir = certs_dir or tempfile.mkdtemp(prefix="mdmgw-mdmsim-")
+        if self.own_dir:
+            rc = subprocess.run(["bash", os.path.join(SIM_DIR, "make_certs.sh"), self.dir],
+                                capture_output=True, timeout=60)
+            if rc.returncode != 0:
+                raise AssertionError("make_certs.sh: %r" % rc.stderr)
+        self.ca = os.path.join(self.dir, "ca.pem")  # what a client is told to trust
+        self.own_ca = os.path.join(self.dir, "other-ca.pem" if cert == "other-server"
+                                   else "ca.pem")
+        self.user, self.password = MDM_SIM_USER, MDM_SIM_PASSWORD
+        self.instance = instance
+        self.cert = cert
+        cmd = [sys.executable, os.path.join(SIM_DIR, "mdm_sim.py"), "--port", "0",
+               "--cert", os.path.join(self.dir, cert + ".pem"),
+               "--key", os.path.join(self.dir, cert + "-key.pem"),
+               "--data", data or os.path.join(SIM_DIR, "mdm_data.json"),
+               "--user", self.user, "--password", self.password]
+        if instance:
+            cmd += ["--instance", instance]
+        if query_max_size:
+            cmd += ["--query-max-size", str(query_max_size)]
+        if role:
+            cmd += ["--role", role]
+        if capitalised:
+            cmd += ["--capitalised"]
+        if noncompliant_only:
+            cmd += ["--noncompliant-only"]
+        if action_log:
+            cmd += ["--action-log", action_log]
+        for f in faults:
+            cmd += ["--fault", f]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.port = SccmSim._read_port(self)
+        self.root = "https://127.0.0.1:%d" % self.port
+        self.base = self.root + ("/" + instance if instance else "")
+
+    def control(self, method, path):
+        ctx = ssl.create_default_context(cafile=self.own_ca)
+        if self.cert == "expired-server":  # the control routes are for tests: no expiry check
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        c = http.client.HTTPSConnection("127.0.0.1", self.port, context=ctx, timeout=10)
+        try:
+            c.request(method, "/_sim/" + path)
+            r = c.getresponse()
+            body = r.read()
+            if r.status != 200:
+                raise AssertionError("sim %s %s: %d %r" % (method, path, r.status, body))
+            return json.loads(body) if body else None
+        finally:
+            c.close()
+
+    def fault(self, name, value):
+        self.control("POST", "fault?name=%s&value=%s" % (name, value))
+
+    def reset(self):
+        self.control("POST", "reset")
+
+    def counts(self):
+        return self.control("GET", "counts")["counts"]
+
+    def actions(self):
+        return self.control("GET", "actions")["actions"]
+
+    def stop(self):
+        """SIGTERM, then the exit code (killed after 10 s: an AssertionError)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            rc = None
+        for f in (self.proc.stdout, self.proc.stderr):
+            if not f.closed:
+                f.close()
+        if self.own_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        if rc is None:
+            raise AssertionError("mdm simulator did not stop on SIGTERM")
+        return rc
