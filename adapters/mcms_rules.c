@@ -1101,29 +1101,89 @@ static int64_t days_since_epoch(int y, int m, int d)
 	return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
 }
 
-/* IMF-fixdate, exactly "Sun, 06 Nov 1994 08:49:37 GMT", into epoch milliseconds. */
-static bool imf_fixdate(const char *s, size_t len, int64_t *ms)
+static const char *const wday_abbr[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
+static const char *const month_abbr[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+					 "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+/* The fields of an HTTP-date, whatever its form. */
+struct hdate {
+	int day, mon, year, hh, mm, ss; /* mon 0..11 */
+};
+
+/* "HH:MM:SS" at s. */
+static bool hms(const char *s, struct hdate *d)
 {
-	static const char *const wdays[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
-	static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-					     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	return s[2] == ':' && s[5] == ':' && digits(s, 2, &d->hh) && digits(s + 3, 2, &d->mm) &&
+	       digits(s + 6, 2, &d->ss);
+}
+
+/* IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT" (the form senders must use). */
+static bool imf_fixdate(const char *s, size_t len, struct hdate *d)
+{
+	return len == 29 && name_index(s, wday_abbr, 7) >= 0 && !memcmp(s + 3, ", ", 2) &&
+	       digits(s + 5, 2, &d->day) && s[7] == ' ' &&
+	       (d->mon = name_index(s + 8, month_abbr, 12)) >= 0 && s[11] == ' ' &&
+	       digits(s + 12, 4, &d->year) && s[16] == ' ' && hms(s + 17, d) &&
+	       !memcmp(s + 25, " GMT", 4);
+}
+
+/* RFC 850: "Sunday, 06-Nov-94 08:49:37 GMT". The two-digit year is read as 1970..2069, the
+ * usual pivot: the form has been obsolete since 1996, so a later reading cannot matter. */
+static bool rfc850_date(const char *s, size_t len, struct hdate *d)
+{
+	static const char *const wdays[] = {"Monday", "Tuesday",  "Wednesday", "Thursday",
+					    "Friday", "Saturday", "Sunday"};
+	const char *comma = memchr(s, ',', len);
+	size_t wl = comma ? (size_t)(comma - s) : 0;
+	bool wday_ok = false;
+
+	for (int i = 0; i < 7; i++)
+		wday_ok = wday_ok || (wl == strlen(wdays[i]) && !memcmp(s, wdays[i], wl));
+	if (!wday_ok || len != wl + 24)
+		return false;
+	s = comma + 1;
+	if (!(s[0] == ' ' && digits(s + 1, 2, &d->day) && s[3] == '-' &&
+	      (d->mon = name_index(s + 4, month_abbr, 12)) >= 0 && s[7] == '-' &&
+	      digits(s + 8, 2, &d->year) && s[10] == ' ' && hms(s + 11, d) &&
+	      !memcmp(s + 19, " GMT", 4)))
+		return false;
+	d->year += d->year < 70 ? 2000 : 1900;
+	return true;
+}
+
+/* asctime: "Sun Nov  6 08:49:37 1994" (the day padded with a space). */
+static bool asctime_date(const char *s, size_t len, struct hdate *d)
+{
+	char day[2];
+
+	if (len != 24 || name_index(s, wday_abbr, 7) < 0 || s[3] != ' ' ||
+	    (d->mon = name_index(s + 4, month_abbr, 12)) < 0 || s[7] != ' ')
+		return false;
+	day[0] = s[8] == ' ' ? '0' : s[8];
+	day[1] = s[9];
+	return digits(day, 2, &d->day) && s[10] == ' ' && hms(s + 11, d) && s[19] == ' ' &&
+	       digits(s + 20, 4, &d->year);
+}
+
+/* http_date: any of the three forms RFC 9110 5.6.7 makes recipients accept, to epoch ms. */
+static bool http_date(const char *s, size_t len, int64_t *ms)
+{
 	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-	int day, mon, year, hh, mm, ss;
+	struct hdate d;
 	bool leap;
 
-	if (len != 29 || name_index(s, wdays, 7) < 0 || memcmp(s + 3, ", ", 2) || s[7] != ' ' ||
-	    s[11] != ' ' || s[16] != ' ' || s[19] != ':' || s[22] != ':' ||
-	    memcmp(s + 25, " GMT", 4))
+	memset(&d, 0, sizeof(d));
+	if (len < 24 ||
+	    (!imf_fixdate(s, len, &d) && !rfc850_date(s, len, &d) && !asctime_date(s, len, &d)))
 		return false;
-	mon = name_index(s + 8, months, 12);
-	if (mon < 0 || !digits(s + 5, 2, &day) || !digits(s + 12, 4, &year) ||
-	    !digits(s + 17, 2, &hh) || !digits(s + 20, 2, &mm) || !digits(s + 23, 2, &ss))
+	leap = (d.year % 4 == 0 && d.year % 100 != 0) || d.year % 400 == 0;
+	/* second 60: a leap second, which the grammar allows */
+	if (d.day < 1 || d.day > mdays[d.mon] || (d.mon == 1 && d.day == 29 && !leap) ||
+	    d.hh > 23 || d.mm > 59 || d.ss > 60)
 		return false;
-	leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-	if (day < 1 || day > mdays[mon] || (mon == 1 && day == 29 && !leap) || hh > 23 || mm > 59 ||
-	    ss > 60)
-		return false;
-	*ms = (days_since_epoch(year, mon + 1, day) * 86400 + hh * 3600 + mm * 60 + ss) * 1000;
+	*ms =
+	    (days_since_epoch(d.year, d.mon + 1, d.day) * 86400 + d.hh * 3600 + d.mm * 60 + d.ss) *
+	    1000;
 	return true;
 }
 
@@ -1151,7 +1211,7 @@ enum mdm_err mcms_retry_after_parse(const char *header_value, int64_t now_wall_m
 		*delay_ms = (int64_t)secs * 1000;
 		return MDM_OK;
 	}
-	if (!imf_fixdate(s, len, &at))
+	if (!http_date(s, len, &at))
 		return MDM_ERR_INVALID;
 	at -= now_wall_ms;
 	*delay_ms = at < 0 ? 0 : (at > MCMS_RETRY_MAX_MS ? MCMS_RETRY_MAX_MS : at);

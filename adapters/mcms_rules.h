@@ -193,8 +193,10 @@ enum mdm_err mcms_url_action(const char *base, const char *api_path, enum action
 
 /*
  * mcms_retry_after_parse: a Retry-After header value (RFC 9110 10.2.3), surrounding white
- * space ignored, into a delay: delta-seconds (digits only), or an HTTP-date in the preferred
- * form "Sun, 06 Nov 1994 08:49:37 GMT" minus now_wall_ms (a date in the past is 0). The delay
+ * space ignored, into a delay: delta-seconds (digits only), or an HTTP-date minus now_wall_ms
+ * (a date in the past is 0). HTTP-dates in the three forms recipients must accept: IMF-fixdate
+ * "Sun, 06 Nov 1994 08:49:37 GMT", RFC 850 "Sunday, 06-Nov-94 08:49:37 GMT" (two-digit years
+ * read as 1970..2069) and asctime "Sun Nov  6 08:49:37 1994"; names in their exact case. The delay
  * is clamped to MCMS_RETRY_MAX_MS, so a server cannot park the adapter for a day.
  * MDM_ERR_INVALID for anything else (the caller then applies its own back-off); *delay_ms is
  * only written on success.

@@ -955,8 +955,19 @@ static void test_retry_after(void **state)
 	retry_bad("-5");
 	retry_bad("1.5");
 	retry_bad("12s");
-	retry_bad("Sunday, 06-Nov-94 08:49:37 GMT");
-	retry_bad("Sun Nov  6 08:49:37 1994");
+	/* the obsolete forms recipients must still accept */
+	retry_ok("Sunday, 06-Nov-94 08:49:37 GMT", RFC_DATE_MS - 1000, 1000);
+	retry_ok("Wednesday, 01-May-24 12:34:56 GMT", 1714566896000LL - 2000, 2000);
+	retry_ok("Sun Nov  6 08:49:37 1994", RFC_DATE_MS - 3000, 3000);
+	retry_ok("Wed May 01 12:34:56 2024", 1714566896000LL - 4000, 4000);
+	retry_bad("Sun, 06-Nov-94 08:49:37 GMT");
+	retry_bad("Sunday, 06-Nov-1994 08:49:37 GMT");
+	retry_bad("Sunday, 06 Nov 94 08:49:37 GMT");
+	retry_bad("Sundae, 06-Nov-94 08:49:37 GMT");
+	retry_bad("Sun Nov 6 08:49:37 1994");
+	retry_bad("Sun Nov  6 08:49:37 1994 GMT");
+	retry_bad("Sun Nov 31 08:49:37 1994");
+	retry_bad("sun, 06 nov 1994 08:49:37 gmt");
 	retry_bad("Sun, 06 Nov 1994 08:49:37 UTC");
 	retry_bad("Sun, 6 Nov 1994 08:49:37 GMT");
 	retry_bad("Xyz, 06 Nov 1994 08:49:37 GMT");
