@@ -29,7 +29,7 @@ struct journal {
 	struct journal_cfg cfg;
 	int fd;
 	int64_t size;	   /* bytes in the current file */
-	int64_t carry_len; /* bytes copied to its top at the last rotation */
+	int64_t rotate_at; /* size at which to rotate next */
 	bool need_nl;	   /* the file ends in a torn line: start the next append with '\n' */
 	struct journal_action *acts; /* in the order recorded */
 	size_t n, cap;
@@ -144,8 +144,10 @@ static enum mdm_err open_current(struct journal *j, char *why, size_t whysz)
 		err = fsync_dir(j->dir, why, whysz);
 	if (!err && fstat(j->fd, &sb) != 0)
 		err = MDM_ERR_IO;
-	if (!err)
+	if (!err) {
 		j->size = sb.st_size;
+		j->rotate_at = j->cfg.max_bytes;
+	}
 	return err;
 }
 
@@ -406,7 +408,9 @@ static enum mdm_err rotate(struct journal *j, char *why, size_t whysz)
 	} else {
 		close(j->fd);
 		j->fd = fd;
-		j->size = j->carry_len = (int64_t)carry.len;
+		j->size = (int64_t)carry.len;
+		/* The carry does not count, or a big one would rotate at every append. */
+		j->rotate_at = j->size + j->cfg.max_bytes;
 		j->need_nl = false;
 		log_info("journal: rotated; %zu bytes carried over", carry.len);
 	}
@@ -420,13 +424,16 @@ static enum mdm_err rotate(struct journal *j, char *why, size_t whysz)
  */
 static enum mdm_err append(struct journal *j, const struct buf *lines, char *why, size_t whysz)
 {
-	enum mdm_err err = MDM_OK;
+	char rwhy[256] = "";
 
-	/* Bytes copied at the last rotation do not count, or a big carry would rotate each time. */
-	if (j->size - j->carry_len >= j->cfg.max_bytes)
-		err = rotate(j, why, whysz);
-	if (err)
-		return err;
+	/*
+	 * A failed rotation only lets the file grow: refusing appends would stop outcomes of
+	 * actions already sent from being recorded. It is tried again a little later.
+	 */
+	if (j->size >= j->rotate_at && rotate(j, rwhy, sizeof(rwhy)) != MDM_OK) {
+		log_err("journal: rotation failed, appending to the current file: %s", rwhy);
+		j->rotate_at = j->size + j->cfg.max_bytes / 16 + 1;
+	}
 	if (j->need_nl) {
 		if (write_all(j->fd, "\n", 1))
 			goto io;

@@ -12,6 +12,9 @@
  * Records (field "t"): "intent", "outcome", "refused" (a policy refusal, final by itself) and
  * "resolve". Lines that do not parse are skipped and counted; a torn last line of the current
  * file (a crash mid-write) is expected, and the next append starts on a new line.
+ * Rotation copies open actions and recent keys to the top of the new file, so they outlive the
+ * files they were first written to; a rotation that fails is logged and tried again later while
+ * appends go on into the current file.
  *
  * All functions are thread-safe (one mutex per journal; every append happens under it).
  */
@@ -121,7 +124,7 @@ enum mdm_err journal_open(const char *dir, const struct journal_cfg *cfg, struct
 /* journal_close: closes the file and frees everything; NULL is fine. */
 void journal_close(struct journal *j);
 
-/* journal_stats: what the journal found at open and how many actions it knows now. */
+/* journal_get_stats: what the journal found at open and how many actions it knows now. */
 void journal_get_stats(struct journal *j, struct journal_stats *out);
 
 /*

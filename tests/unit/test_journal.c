@@ -521,6 +521,51 @@ static void test_rotation(void **state)
 	assert_true(parsed_lines(f->file) > 0);
 }
 
+/* Writes n finished actions; ids in ids[first...]. */
+static void finished(struct fix *f, struct journal *j, int first, int n,
+		     char ids[][JOURNAL_ID_LEN + 1])
+{
+	char dev[32], key[32];
+
+	for (int i = first; i < first + n; i++) {
+		snprintf(dev, sizeof(dev), "dev-%d", i);
+		snprintf(key, sizeof(key), "k-%d", i);
+		intent_ok(j, dev, key, ids[i]);
+		assert_int_equal(
+		    journal_outcome(j, ids[i], JOURNAL_SENT, "", f->why, sizeof(f->why)), MDM_OK);
+	}
+}
+
+static void test_rotation_fails(void **state)
+{
+	struct fix *f = *state;
+	struct journal_cfg cfg = {.max_bytes = 1024, .keep = 2};
+	struct journal *j = open_j(f, &cfg);
+	char ids[20][JOURNAL_ID_LEN + 1], blocker[256];
+	struct journal_stats st;
+	struct stat sb;
+
+	/* A directory where the new file must go makes every rotation fail. */
+	snprintf(blocker, sizeof(blocker), "%s.new", f->file);
+	assert_int_equal(mkdir(blocker, 0700), 0);
+	finished(f, j, 0, 10, ids); /* appends go on regardless */
+	assert_false(exists(f, 1));
+	assert_int_equal(stat(f->file, &sb), 0);
+	assert_true(sb.st_size > 3 * 1024);
+	assert_int_equal(rmdir(blocker), 0);
+	finished(f, j, 10, 10, ids); /* and rotation resumes */
+	assert_true(exists(f, 1));
+	journal_close(j);
+
+	j = open_j(f, &cfg);
+	journal_get_stats(j, &st);
+	assert_int_equal(st.records, 20);
+	assert_int_equal(st.bad_lines, 0);
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(state_of(j, ids[i]), JOURNAL_SENT);
+	journal_close(j);
+}
+
 struct worker {
 	struct journal *j;
 	int n;
@@ -663,6 +708,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_torn_last_line, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_garbage_middle, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rotation, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rotation_fails, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_list, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_strings, setup, teardown),
