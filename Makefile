@@ -43,7 +43,7 @@ BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 CONF ?= conf/demo.json
 
 .PHONY: all help deps run test unit integration test-asan test-valgrind fuzz fuzz-replay \
-	certs bench bench-cache bench-fanout clean format check-format lib unit-bins fuzz-lib
+	certs bench bench-cache bench-fanout clean format check-format check-merge-markers lib unit-bins fuzz-lib
 
 all: deps-quiet $(BUILD)/mdmgw
 
@@ -116,7 +116,7 @@ run: deps-quiet $(BUILD)/mdmgw certs
 
 # --- tests --------------------------------------------------------------------------------------
 # Each step prints its own "N passed, N failed" line; the last line sums them all.
-test: deps-quiet
+test: deps-quiet check-merge-markers
 	@rm -f build/test-summary
 	$(MAKE) --no-print-directory FLAVOUR=plain unit integration
 	$(MAKE) --no-print-directory FLAVOUR=asan unit integration
@@ -167,6 +167,12 @@ bench-fanout: deps-quiet $(BUILD)/mdmgw $(BUILD)/bench/burst certs
 # --- housekeeping -------------------------------------------------------------------------------
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
+
+# A merge that left its conflict markers in a tracked file once landed; never again.
+check-merge-markers:
+	@if git grep -n -I -E '^(<<<<<<< |>>>>>>> |=======$$)' -- . ':!*.md.orig' >/dev/null 2>&1; then \
+		git grep -n -I -E '^(<<<<<<< |>>>>>>> |=======$$)' -- .; \
+		echo "conflict markers left in tracked files"; exit 1; fi
 
 check-format:
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
