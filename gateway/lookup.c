@@ -13,6 +13,7 @@
 #include "../core/buf.h"
 #include "../core/clock.h"
 #include "../core/log.h"
+#include "guidroute.h"
 #include "lookup.h"
 
 #define REFRESH_QUEUE 1024
@@ -101,6 +102,7 @@ struct lookup {
 	pthread_mutex_t fmu;
 	struct failmemo fails[FAILMEMO_SLOTS];
 	size_t fails_next;
+	struct guidroute *routes; /* GUID -> the adapters that reported it */
 };
 
 /* What one adapter said (or is cached as having said) about one identifier. */
@@ -109,6 +111,7 @@ struct pair {
 	struct outcome oc;
 	enum cache_state state; /* CACHE_MISS: ask the adapter */
 	bool locked;		/* we hold the pointer's refresh lock */
+	bool routed;		/* not asked: the GUID belongs to another adapter */
 	size_t dev0, ndev;	/* its device keys in the request's device-key list */
 	int64_t fresh_until;	/* earliest fresh_until of the pointer and its records */
 };
@@ -677,7 +680,7 @@ static void plan(struct lookup *l, struct pair *p, size_t np, const struct ident
 	for (size_t k = 0; k < np; k++) {
 		enum mdm_err e;
 
-		if (dup_pair[k] != k)
+		if (dup_pair[k] != k || p[k].routed)
 			continue;
 		if (p[k].state == CACHE_FRESH) {
 			atomic_fetch_add(&l->stats.fresh_hits, 1);
@@ -806,6 +809,39 @@ static enum mdm_err request_init(struct lookup *l, const struct ident *ids, size
 	for (size_t k = 0; !e && k < np; k++)
 		rq->dup_pair[k] = rq->dup[k / l->cfg.nads] * l->cfg.nads + k % l->cfg.nads;
 	return e;
+}
+
+/*
+ * GUID routing: a GUID some adapter reported is asked of that adapter only. The others' parts
+ * become "not applicable" (they are no part of the answer), so an MDM that is down cannot make
+ * the answer about a device it never issued partial or unavailable.
+ */
+static void route_guids(struct lookup *l, struct request *rq, size_t n)
+{
+	size_t nads = l->cfg.nads;
+
+	for (size_t i = 0; i < n; i++) {
+		uint32_t mask;
+
+		if (rq->dup[i] != i || rq->idof[i * nads]->kind != IDENT_GUID)
+			continue;
+		mask = guidroute_get(l->routes, rq->idof[i * nads]->value);
+		if (mask == 0)
+			continue;
+		for (size_t j = 0; j < nads; j++) {
+			struct pair *p = &rq->p[i * nads + j];
+
+			if (mask & (1u << j))
+				continue;
+			outcome_clear(&p->oc);
+			p->oc.kind = OUTCOME_NOT_APPLICABLE;
+			snprintf(p->oc.why, sizeof(p->oc.why), "GUID issued by another MDM");
+			p->state = CACHE_FRESH;
+			p->fresh_until = 0;
+			p->routed = true;
+			atomic_fetch_add(&l->stats.guid_routed, 1);
+		}
+	}
 }
 
 /* Until when identifier i's whole answer was fresh: 0 if any part was stale or just asked. */
@@ -1017,6 +1053,18 @@ static bool failmemo_get(struct lookup *l, const char *pkey, int64_t since, stru
 }
 
 /* Moves the adapters' answers into the pairs, stores them, and lets go of the locks. */
+/* What an adapter's answer teaches about GUIDs: the ones it reported are its own, and a GUID it
+ * was asked about and does not know is no longer routed to it. */
+static void learn_guids(struct lookup *l, size_t j, const struct ident *id,
+			const struct outcome *oc)
+{
+	if (oc->kind == OUTCOME_FOUND)
+		for (size_t i = 0; i < oc->ndevs; i++)
+			guidroute_learn(l->routes, oc->devs[i].guid, (unsigned)j);
+	else if (oc->kind == OUTCOME_NOT_ENROLLED && id->kind == IDENT_GUID)
+		guidroute_forget(l->routes, id->value, (unsigned)j);
+}
+
 static void collect(struct lreq *r)
 {
 	struct lookup *l = r->l;
@@ -1036,6 +1084,7 @@ static void collect(struct lreq *r)
 					 fail_kind_name(p->oc.fail), p->oc.why);
 				failmemo_put(l, p->pkey, &p->oc);
 			}
+			learn_guids(l, j, &ak->ids[k], &p->oc);
 			store_pair(l, l->cfg.ads[j], p->pkey, &p->oc);
 			stored = true;
 		}
@@ -1156,6 +1205,7 @@ enum mdm_err lookup_start(struct lookup *l, const struct ident *ids, size_t n, l
 		lreq_free(r);
 		return e;
 	}
+	route_guids(l, &r->rq, n);
 	plan(l, r->rq.p, r->np, r->rq.idof, r->rq.adapter_of, r->rq.dup_pair, r->rq.need, &nneed,
 	     r->wait, &r->nwait);
 	nneed = recheck_locked(l, r->rq.p, r->rq.adapter_of, r->rq.need, nneed);
@@ -1578,7 +1628,9 @@ struct lookup *lookup_create(const struct lookup_config *cfg)
 		return NULL;
 	}
 	l->cfg.ns = l->ns;
-	if (memo_init(&l->memo) != MDM_OK) {
+	l->routes = guidroute_create(LOOKUP_GUID_ROUTES);
+	if (!l->routes || memo_init(&l->memo) != MDM_OK) {
+		guidroute_destroy(l->routes);
 		free(l);
 		return NULL;
 	}
@@ -1599,6 +1651,7 @@ fail:
 	pthread_cond_destroy(&l->loop_cv);
 	pthread_mutex_destroy(&l->fmu);
 	memo_free(&l->memo);
+	guidroute_destroy(l->routes);
 	free(l);
 	return NULL;
 }
@@ -1629,6 +1682,7 @@ void lookup_destroy(struct lookup *l)
 	pthread_cond_destroy(&l->loop_cv);
 	pthread_mutex_destroy(&l->fmu);
 	memo_free(&l->memo);
+	guidroute_destroy(l->routes);
 	free(l);
 }
 

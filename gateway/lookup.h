@@ -17,6 +17,8 @@
  * (timeout_ms, or lock_wait_ms if longer): its answer is read from the cache, its failure
  * (remembered in-process) is taken as this request's too, and a lock let go with nothing
  * stored is taken over by one waiter, which asks. Past the wait, the adapter is asked directly.
+ * A GUID some adapter reported in an answer is asked of that adapter only (guidroute.h): the
+ * MDM that issued a device's certificate is the one that knows its GUID.
  */
 #ifndef MDM_LOOKUP_H
 #define MDM_LOOKUP_H
@@ -30,6 +32,7 @@
 #include "merge.h"
 
 #define LOOKUP_MAX_ADAPTERS 32
+#define LOOKUP_GUID_ROUTES 65536 /* GUID routes kept (3 MiB); see guidroute.h */
 
 struct lookup_config {
 	struct adapter *const *ads;
@@ -57,6 +60,7 @@ struct lookup_stats {
 	atomic_ulong bad_entries;
 	atomic_ulong adapter_lookups[LOOKUP_MAX_ADAPTERS]; /* identifiers asked of each adapter */
 	atomic_ulong writes; /* answers written or purged: anything derived before is outdated */
+	atomic_ulong guid_routed; /* (GUID, adapter) pairs not asked: another adapter issued it */
 };
 
 struct lookup;

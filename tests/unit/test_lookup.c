@@ -916,6 +916,73 @@ static void test_partial_asks_only_the_failed(void **state)
 	fake_join(&down);
 }
 
+/* --- GUID routing: a GUID is asked of the MDM that reported it ------------------------------- */
+
+#define GUID_A "1759c0fd-c8da-49e8-b14f-19d85acfacea"
+
+static void test_guid_routed_to_its_mdm(void **state)
+{
+	struct fake owner, other;
+	struct adapter *ads[2] = {&other.base, &owner.base};
+	struct cache *c = make_cache();
+	struct lookup_config cfg = config(ads, 2, c);
+	struct lookup *l;
+	struct merge_result r;
+	struct ident g = mk_ident(IDENT_GUID, GUID_A);
+	struct ident g2 = mk_ident(IDENT_GUID, "00000000-0000-4000-8000-0000000000ff");
+	struct device *d;
+	size_t removed = 0;
+
+	(void)state;
+	fake_init(&owner, "owner", FAKE_ANSWER);
+	fake_init(&other, "other", FAKE_ANSWER);
+	d = fake_add(&owner, "own-1", MAC_A, TRI_TRUE);
+	pthread_mutex_lock(&owner.mu);
+	snprintf(d->guid, sizeof(d->guid), "%s", "1759c0fd-c8da-49e8-b14f-19d85acfacea");
+	pthread_mutex_unlock(&owner.mu);
+	l = lookup_create(&cfg);
+	assert_non_null(l);
+	/* a MAC query teaches the route (any answer carrying the GUID does) */
+	ask(l, MAC_A, &r);
+	assert_int_equal(r.verdict, MERGE_FOUND);
+	merge_result_clear(&r);
+	assert_int_equal(calls(&other), 1);
+	/* the other MDM goes down: the GUID query is not asked of it, the answer is whole */
+	fake_set_mode(&other, FAKE_FAIL, 0);
+	ask_id(l, &g, &r);
+	assert_int_equal(r.verdict, MERGE_FOUND);
+	assert_false(r.partial);
+	assert_string_equal(r.devs[0].vendor_id, "own-1");
+	merge_result_clear(&r);
+	assert_int_equal(calls(&other), 1);
+	assert_int_equal(stat_of(&lookup_stats(l)->guid_routed), 1);
+	/* a GUID nobody reported is asked of every adapter: the one down makes it unavailable */
+	ask_id(l, &g2, &r);
+	assert_int_equal(r.verdict, MERGE_UNAVAILABLE);
+	merge_result_clear(&r);
+	assert_int_equal(calls(&other), 2);
+	/* the owner forgets the device: its "not enrolled" removes the route, so the next GUID
+	 * query (cache purged) asks every adapter again */
+	pthread_mutex_lock(&owner.mu);
+	owner.ndevs = 0;
+	pthread_mutex_unlock(&owner.mu);
+	fake_set_mode(&other, FAKE_ANSWER, 0);
+	assert_int_equal(lookup_purge(l, &g, &removed), MDM_OK);
+	ask_id(l, &g, &r);
+	assert_int_equal(r.verdict, MERGE_NOT_ENROLLED);
+	merge_result_clear(&r);
+	assert_int_equal(calls(&other), 2);
+	assert_int_equal(lookup_purge(l, &g, &removed), MDM_OK);
+	ask_id(l, &g, &r);
+	assert_int_equal(r.verdict, MERGE_NOT_ENROLLED);
+	merge_result_clear(&r);
+	assert_int_equal(calls(&other), 3);
+	lookup_destroy(l);
+	cache_destroy(c);
+	fake_join(&owner);
+	fake_join(&other);
+}
+
 /* --- lookup: what one source says never erases another's ------------------------------------ */
 
 static void test_sources_keep_their_own_records(void **state)
@@ -2254,6 +2321,7 @@ int main(void)
 	    cmocka_unit_test(test_failing_adapter_alone),
 	    cmocka_unit_test(test_refused_call_is_unavailable),
 	    cmocka_unit_test(test_partial_asks_only_the_failed),
+	    cmocka_unit_test(test_guid_routed_to_its_mdm),
 	    cmocka_unit_test(test_sources_keep_their_own_records),
 	    cmocka_unit_test(test_mac_repointed),
 	    cmocka_unit_test(test_device_record_missing),
