@@ -86,15 +86,16 @@ struct http_request {
 	const char *const *headers; /* "Name: value" lines, NULL-terminated; may be NULL */
 	const char *body;	    /* POST body (copied); may be NULL */
 	size_t body_len;
-	int64_t not_before_ms; /* clock_mono_ms time before which it is not started (a server's
-				* Retry-After); 0: none. Later requests of the client may pass it. */
+	int64_t
+	    not_before_ms; /* clock_mono_ms time before which it is not started (a server's
+			    * Retry-After); 0: none. Later requests of the client may pass it. */
 };
 
 struct http_result {
-	enum fail_kind fail; /* FAIL_NONE when an HTTP status arrived (whatever the status) */
-	long status;	     /* HTTP status, 0 when none arrived */
-	struct buf body;     /* owned by the callback: buf_free it. Empty on failure. */
-	char why[256];	     /* on failure, a sentence an admin can act on; else "" */
+	enum fail_kind fail;  /* FAIL_NONE when an HTTP status arrived (whatever the status) */
+	long status;	      /* HTTP status, 0 when none arrived */
+	struct buf body;      /* owned by the callback: buf_free it. Empty on failure. */
+	char why[256];	      /* on failure, a sentence an admin can act on; else "" */
 	char retry_after[64]; /* the answer's Retry-After value, trimmed; "" when none */
 };
 

@@ -19,10 +19,10 @@
 #define NEGOTIATE_MS 10000	   /* one negotiation, shared by whoever waits for it */
 #define ACTION_MS 30000		   /* an action's request, queueing and any hold included */
 #define TEST_MS 10000
-#define LIST_PAGE 1000		/* devices per page of the bulk listing */
-#define LIST_DEVS_MAX 1000000	/* devices one listing accepts: bounds memory */
-#define WALK_PAGES_MAX 100000	/* pages one query follows */
-#define THROTTLE_DEF_MS 5000	/* a 429 or 503 without a readable Retry-After */
+#define LIST_PAGE 1000	      /* devices per page of the bulk listing */
+#define LIST_DEVS_MAX 1000000 /* devices one listing accepts: bounds memory */
+#define WALK_PAGES_MAX 100000 /* pages one query follows */
+#define THROTTLE_DEF_MS 5000  /* a 429 or 503 without a readable Retry-After */
 #define HOP_VIA_HDR "X-Mdmgw-Via: "
 #define HOP_COUNT_HDR "X-Mdmgw-Hops: "
 
@@ -33,8 +33,8 @@ struct listing {
 };
 
 /* A negotiation waiter: told the info, or why there is none. */
-typedef void (*info_cb)(void *arg, const struct mcms_info *info, unsigned gen,
-			enum fail_kind fail, const char *why);
+typedef void (*info_cb)(void *arg, const struct mcms_info *info, unsigned gen, enum fail_kind fail,
+			const char *why);
 
 struct info_wait {
 	struct info_wait *next;
@@ -45,7 +45,7 @@ struct info_wait {
 struct mcms {
 	struct adapter base;
 	struct http_client *http;
-	char origin[BASE_MAX + 1];	   /* url without trailing slashes */
+	char origin[BASE_MAX + 1];	 /* url without trailing slashes */
 	char instance[INSTANCE_MAX + 1]; /* "" for none */
 	char ca_file[1024];
 	size_t max_body;
@@ -297,8 +297,8 @@ static enum fail_kind info_from(struct mcms *s, const struct http_result *res,
 	}
 	if (res->status != 200)
 		return status_fail(res, "mdminfo", why, whysz);
-	e = mcms_mdminfo_parse(res->body.mem ? res->body.mem : "", res->body.len, s->max_body,
-			       info, pwhy, sizeof(pwhy));
+	e = mcms_mdminfo_parse(res->body.mem ? res->body.mem : "", res->body.len, s->max_body, info,
+			       pwhy, sizeof(pwhy));
 	if (e == MDM_OK)
 		return FAIL_NONE;
 	err_why(why, whysz, "mdminfo: %s", pwhy);
@@ -406,8 +406,8 @@ struct walk {
 
 static void walk_send(struct walk *w);
 
-static void walk_on_info(void *arg, const struct mcms_info *info, unsigned gen,
-			 enum fail_kind fail, const char *why)
+static void walk_on_info(void *arg, const struct mcms_info *info, unsigned gen, enum fail_kind fail,
+			 const char *why)
 {
 	struct walk *w = arg;
 
@@ -442,8 +442,8 @@ static void walk_send(struct walk *w)
 	char why[256];
 	enum fail_kind f;
 
-	if (mcms_url_devices(w->s->origin, w->info.api_path, w->info.api_version, w->crit,
-			     w->value, w->paging, w->url, sizeof(w->url)) != MDM_OK) {
+	if (mcms_url_devices(w->s->origin, w->info.api_path, w->info.api_version, w->crit, w->value,
+			     w->paging, w->url, sizeof(w->url)) != MDM_OK) {
 		err_why(why, sizeof(why), "devices by %s: cannot build the URL (bad value?)", what);
 		w->done(w, FAIL_INTERNAL, why);
 		return;
@@ -561,9 +561,8 @@ static void walk_on_answer(struct http_result *res, void *arg)
 		w->done(w, f, why);
 }
 
-static void walk_init(struct walk *w, struct mcms *s, enum mcms_criterion crit,
-		      const char *value, bool listing, int64_t deadline, walk_done_fn done,
-		      void *ctx)
+static void walk_init(struct walk *w, struct mcms *s, enum mcms_criterion crit, const char *value,
+		      bool listing, int64_t deadline, walk_done_fn done, void *ctx)
 {
 	memset(w, 0, sizeof(*w));
 	w->s = s;
@@ -775,8 +774,8 @@ static enum mdm_err action_ident(const char *vid, int v, struct ident *id)
 
 static void act_on_answer(struct http_result *res, void *arg);
 
-static void act_on_info(void *arg, const struct mcms_info *info, unsigned gen,
-			enum fail_kind fail, const char *why)
+static void act_on_info(void *arg, const struct mcms_info *info, unsigned gen, enum fail_kind fail,
+			const char *why)
 {
 	struct act *t = arg;
 	struct ident id;
@@ -867,8 +866,8 @@ struct list_job {
 	struct walk w;
 	adapter_list_cb cb;
 	void *arg;
-	bool noncompliant; /* this listing asks compliance=false */
-	struct outcome all;   /* the listing so far */
+	bool noncompliant;     /* this listing asks compliance=false */
+	struct outcome all;    /* the listing so far */
 	struct ident *leavers; /* previous non-compliant devices not listed now */
 	size_t nleavers, at;
 	struct ident *keys; /* this listing's non-compliant devices: the next one's previous */
@@ -1065,8 +1064,7 @@ static void confirm_next(struct list_job *job)
 		return;
 	}
 	id = &job->leavers[job->at];
-	walk_init(&job->w, job->w.s, criterion_of(id->kind), id->value, true, 0, confirm_done,
-		  job);
+	walk_init(&job->w, job->w.s, criterion_of(id->kind), id->value, true, 0, confirm_done, job);
 	walk_begin(&job->w, 0);
 }
 
@@ -1232,10 +1230,11 @@ static void test_transport_msg(const struct mcms *s, const struct http_result *r
 				"import the new certificate (or its CA) into %s (%s)",
 				s->ca_file, res->why);
 		else if (strncmp(res->why, "certificate not trusted", 23) == 0)
-			err_why(msg, sz,
-				"the MDM's certificate is not trusted: import the MDM's certificate "
-				"or its CA into %s (see certs/README) (%s)",
-				s->ca_file, res->why);
+			err_why(
+			    msg, sz,
+			    "the MDM's certificate is not trusted: import the MDM's certificate "
+			    "or its CA into %s (see certs/README) (%s)",
+			    s->ca_file, res->why);
 		else
 			err_why(msg, sz, "TLS with %s failed: %s", host_of(s), res->why);
 		break;
@@ -1253,19 +1252,21 @@ static void test_status_msg(const struct mcms *s, const struct http_result *res,
 
 	switch (res->status) {
 	case 401:
-		err_why(msg, sz,
-			"HTTP 401: wrong user name or password (or a valid MDM site that is not the "
-			"one the API account is on)");
+		err_why(
+		    msg, sz,
+		    "HTTP 401: wrong user name or password (or a valid MDM site that is not the "
+		    "one the API account is on)");
 		break;
 	case 403:
 		err_why(msg, sz, "HTTP 403: the API account lacks the REST API MDM role");
 		break;
 	case 404:
-		err_why(msg, sz,
-			"HTTP 404: an instance name was configured when not needed, or the instance "
-			"is wrong (instance: %s%s%s)",
-			s->instance[0] ? "\"" : "", s->instance[0] ? s->instance : "none",
-			s->instance[0] ? "\"" : "");
+		err_why(
+		    msg, sz,
+		    "HTTP 404: an instance name was configured when not needed, or the instance "
+		    "is wrong (instance: %s%s%s)",
+		    s->instance[0] ? "\"" : "", s->instance[0] ? s->instance : "none",
+		    s->instance[0] ? "\"" : "");
 		break;
 	case 508:
 		body_message(res, m, sizeof(m));
@@ -1486,8 +1487,8 @@ static void copy_config(struct mcms *s, const struct mcms_config *cfg)
 	s->hops_arg = cfg->hops_arg;
 }
 
-enum mdm_err mcms_create(struct http_engine *e, const struct mcms_config *cfg,
-			 struct adapter **out, char *why, size_t whysz)
+enum mdm_err mcms_create(struct http_engine *e, const struct mcms_config *cfg, struct adapter **out,
+			 char *why, size_t whysz)
 {
 	struct http_client_config cc;
 	struct mcms *s;
@@ -1522,9 +1523,9 @@ enum mdm_err mcms_create(struct http_engine *e, const struct mcms_config *cfg,
 	}
 	log_info("mcms %s: ISE MDM API at %s%s%s (listing: %s)", s->base.name, s->origin,
 		 s->instance[0] ? " instance " : "", s->instance,
-		 s->mode == MCMS_LIST_ALL	    ? "all"
+		 s->mode == MCMS_LIST_ALL	     ? "all"
 		 : s->mode == MCMS_LIST_NONCOMPLIANT ? "noncompliant_only"
-						    : "auto");
+						     : "auto");
 	*out = &s->base;
 	return MDM_OK;
 }

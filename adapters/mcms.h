@@ -90,7 +90,7 @@ struct mcms_config {
  * not an https origin, instance with characters outside A-Z a-z 0-9 - . _ ~ /, an HTTP client
  * that cannot be made: see http_client_create), MDM_ERR_NOMEM.
  */
-enum mdm_err mcms_create(struct http_engine *e, const struct mcms_config *cfg,
-			 struct adapter **out, char *why, size_t whysz);
+enum mdm_err mcms_create(struct http_engine *e, const struct mcms_config *cfg, struct adapter **out,
+			 char *why, size_t whysz);
 
 #endif
