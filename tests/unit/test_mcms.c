@@ -295,7 +295,8 @@ static long long count(const struct sim *s, const char *key, const char *route)
 	return n;
 }
 
-/* --- adapters ---------------------------------------------------------------------------------- */
+/* --- adapters ----------------------------------------------------------------------------------
+ */
 
 static char g_url[128];
 
@@ -374,7 +375,8 @@ static const struct device *find(const struct outcome *oc, const char *mac)
 	return NULL;
 }
 
-/* --- fixtures ---------------------------------------------------------------------------------- */
+/* --- fixtures ----------------------------------------------------------------------------------
+ */
 
 static int group_setup(void **state)
 {
@@ -431,7 +433,8 @@ static int reset(void **state)
 	return 0;
 }
 
-/* --- lookups ----------------------------------------------------------------------------------- */
+/* --- lookups -----------------------------------------------------------------------------------
+ */
 
 /* Every identifier the NAC asks by reaches the MDM with its own criterion. */
 static void test_lookup_every_kind(void **state)
@@ -522,8 +525,8 @@ static void test_lookup_every_kind(void **state)
 	assert_int_equal(count(&g_sim, "by_query", "imei"), 1);
 	assert_int_equal(count(&g_sim, "by_query", "meid"), 1);
 	assert_int_equal(count(&g_sim, "by_query", "username"), 1);
-	assert_int_equal(count(&g_sim, "by_query", "guidhn") + count(&g_sim, "by_query", "hostname"),
-			 1);
+	assert_int_equal(
+	    count(&g_sim, "by_query", "guidhn") + count(&g_sim, "by_query", "hostname"), 1);
 	adapter_destroy(a);
 }
 
@@ -645,7 +648,8 @@ static void test_shared_negotiation(void **state)
 	adapter_destroy(a);
 }
 
-/* --- listing ----------------------------------------------------------------------------------- */
+/* --- listing -----------------------------------------------------------------------------------
+ */
 
 /* 67 devices through pages of 25: every device once, cursors on the adapter's side. */
 static void test_list_pages(void **state)
@@ -738,7 +742,8 @@ static void test_list_noncompliant_confirmed(void **state)
 	sim_stop(&s);
 }
 
-/* --- throttling -------------------------------------------------------------------------------- */
+/* --- throttling --------------------------------------------------------------------------------
+ */
 
 /* 429 + Retry-After: nothing goes to the MDM before it ends; a listing waits it out. */
 static void test_retry_after_honoured(void **state)
@@ -805,7 +810,8 @@ static void test_server_busy(void **state)
 	adapter_destroy(a);
 }
 
-/* --- faults ------------------------------------------------------------------------------------ */
+/* --- faults ------------------------------------------------------------------------------------
+ */
 
 static void expect_failed(struct adapter *a, enum fail_kind fk, const char *text, int64_t ms)
 {
@@ -854,7 +860,8 @@ static void test_faults_fail(void **state)
 	adapter_destroy(a);
 }
 
-/* --- actions ----------------------------------------------------------------------------------- */
+/* --- actions -----------------------------------------------------------------------------------
+ */
 
 static void test_action_forwarding(void **state)
 {
@@ -918,7 +925,8 @@ static void test_action_forwarding(void **state)
 	adapter_destroy(a);
 }
 
-/* --- test_connection --------------------------------------------------------------------------- */
+/* --- test_connection ---------------------------------------------------------------------------
+ */
 
 static void expect_test(struct adapter *a, bool ok, const char *text)
 {
@@ -944,7 +952,8 @@ static void test_connection_causes(void **state)
 	(void)state;
 	/* success: version and query_max_size */
 	a = make_default();
-	expect_test(a, true, "Connection to server is successful: API version 3, query_max_size 25");
+	expect_test(a, true,
+		    "Connection to server is successful: API version 3, query_max_size 25");
 	expect_test(a, true, "vendor Cisco");
 	adapter_destroy(a);
 	/* wrong password: 401 */
@@ -1001,7 +1010,8 @@ static void test_connection_causes(void **state)
 	adapter_destroy(a);
 }
 
-/* --- hops, health, create ---------------------------------------------------------------------- */
+/* --- hops, health, create ----------------------------------------------------------------------
+ */
 
 static void hops_two(void *arg, char *via, size_t viasz, unsigned *hops)
 {
