@@ -121,8 +121,7 @@ static unsigned parse_count(const char *count)
 	return v > 1000 ? 1000 : (unsigned)v;
 }
 
-enum mdm_err hops_check(struct hops *h, const char *via, const char *count, char *why,
-			size_t whysz)
+enum mdm_err hops_check(struct hops *h, const char *via, const char *count, char *why, size_t whysz)
 {
 	unsigned n = parse_count(count);
 	const char *p = via ? via : "", *id;
@@ -132,10 +131,11 @@ enum mdm_err hops_check(struct hops *h, const char *via, const char *count, char
 	while (next_id(&p, &id, &len)) {
 		if (len == strlen(h->own) && memcmp(id, h->own, len) == 0) {
 			atomic_fetch_add(&h->refused, 1);
-			err_why(why, whysz,
-				"loop: this gateway (%s) is already in %s: %.160s: the request came "
-				"back through its own upstream",
-				h->own, HOPS_VIA_HEADER, via);
+			err_why(
+			    why, whysz,
+			    "loop: this gateway (%s) is already in %s: %.160s: the request came "
+			    "back through its own upstream",
+			    h->own, HOPS_VIA_HEADER, via);
 			log_warn("hops: refused a request: %s", why);
 			return MDM_ERR_FORBIDDEN;
 		}
