@@ -114,13 +114,23 @@ static void hold(struct mcms *s, int64_t delay_ms, const char *what)
 			 (long long)delay_ms);
 }
 
-/* note_throttle: a 429 or 503 answer holds further requests for its Retry-After. */
+/*
+ * throttled: a 429, or a 503 that says when to come back. A bare 503 is "unavailable" (what a
+ * gateway upstream answers when no source could answer): a failure, not a reason to wait.
+ */
+static bool throttled(const struct http_result *res)
+{
+	return res->fail == FAIL_NONE &&
+	       (res->status == 429 || (res->status == 503 && res->retry_after[0]));
+}
+
+/* note_throttle: a throttled answer holds further requests for its Retry-After (else 5 s). */
 static void note_throttle(struct mcms *s, const struct http_result *res)
 {
 	int64_t delay = THROTTLE_DEF_MS;
 	char what[96];
 
-	if (res->fail != FAIL_NONE || (res->status != 429 && res->status != 503))
+	if (!throttled(res))
 		return;
 	if (!res->retry_after[0] ||
 	    mcms_retry_after_parse(res->retry_after, clock_wall_ms(), &delay) != MDM_OK)
@@ -546,7 +556,7 @@ static void walk_on_answer(struct http_result *res, void *arg)
 		w->renegotiated = true;
 		walk_begin(w, w->info_gen);
 		return;
-	} else if ((res->status == 429 || res->status == 503) && walk_retry(w)) {
+	} else if (throttled(res) && walk_retry(w)) {
 		buf_free(&res->body);
 		return;
 	} else if (res->status != 200) {

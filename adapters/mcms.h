@@ -29,7 +29,8 @@
  * or 400) "noncompliant_only" from then on, logged. Any page or confirmation failing: the
  * whole listing is OUTCOME_FAILED (never a partial answer passed off as complete).
  *
- * Throttling: a 429 or 503 with Retry-After (else 5 s), and a <server_busy_wait_seconds>,
+ * Throttling: a 429 (its Retry-After, else 5 s), a 503 with a Retry-After (a bare 503 is an
+ * upstream gateway's "unavailable": a failure, no wait), and a <server_busy_wait_seconds>,
  * hold every further request to this MDM until then (the HTTP engine's not_before). A lookup
  * whose deadline falls before the end of the hold fails at once (FAIL_THROTTLED, saying so);
  * a listing page waits and retries while the hold ends within list_timeout of that page's
