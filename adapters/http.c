@@ -31,6 +31,7 @@ struct http_req {
 	size_t body_len;
 	enum http_method method;
 	int64_t deadline;
+	int64_t not_before;
 	http_done_cb cb;
 	void *arg;
 	int toobig; /* the write callback refused bytes past the cap */
@@ -130,6 +131,7 @@ static void finish(struct http_req *r, enum fail_kind fail, const char *why)
 	if (fail != FAIL_NONE) {
 		buf_free(&r->res.body);
 		r->res.status = 0;
+		r->res.retry_after[0] = '\0';
 		str_copy(r->res.why, sizeof(r->res.why), why);
 	}
 	pthread_mutex_lock(&e->mu);
@@ -286,6 +288,27 @@ static size_t on_write(char *data, size_t size, size_t n, void *user)
 	return size * n;
 }
 
+/* on_header: keeps Retry-After; a new status line (after a 100 or a 401 challenge) resets it. */
+static size_t on_header(char *data, size_t size, size_t n, void *user)
+{
+	struct http_req *r = user;
+	size_t len = size * n, k = 12;
+
+	if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+		r->res.retry_after[0] = '\0';
+	} else if (len > k && strncasecmp(data, "retry-after:", k) == 0) {
+		while (k < len && (data[k] == ' ' || data[k] == '\t'))
+			k++;
+		while (len > k && (data[len - 1] == '\r' || data[len - 1] == '\n' ||
+				   data[len - 1] == ' ' || data[len - 1] == '\t'))
+			len--;
+		if (str_copyn(r->res.retry_after, sizeof(r->res.retry_after), data + k, len - k) !=
+		    MDM_OK)
+			r->res.retry_after[0] = '\0'; /* too long to be a date or a delay */
+	}
+	return size * n;
+}
+
 static int redacted_header(const char *p, size_t len)
 {
 	static const char *const secret[] = {
@@ -402,6 +425,8 @@ static int setup_easy(CURL *h, struct http_req *r, int64_t now)
 	bad |= curl_easy_setopt(h, CURLOPT_USERAGENT, "mdmgw") != CURLE_OK;
 	bad |= curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write) != CURLE_OK;
 	bad |= curl_easy_setopt(h, CURLOPT_WRITEDATA, (void *)r) != CURLE_OK;
+	bad |= curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header) != CURLE_OK;
+	bad |= curl_easy_setopt(h, CURLOPT_HEADERDATA, (void *)r) != CURLE_OK;
 	if (r->hdrs)
 		bad |= curl_easy_setopt(h, CURLOPT_HTTPHEADER, r->hdrs) != CURLE_OK;
 	if (r->method == HTTP_POST) {
@@ -470,14 +495,22 @@ static void expire_queue(struct http_client *c, int64_t now)
 	c->queue = keep;
 }
 
-/* schedule: starts what the connection limit, the rate limit and the circuit allow. */
+/*
+ * schedule: starts what the connection limit, the rate limit and the circuit allow, in queue
+ * order; a request held back by its not_before keeps its place without blocking later ones.
+ */
 static void schedule(struct http_client *c, int64_t now)
 {
+	struct rq_list keep = {NULL, NULL};
+	struct http_req *r;
+
 	expire_queue(c, now);
 	tokens_refill(c, now);
-	while (c->queue.head && c->in_flight < c->max_conn && tokens_wait_ms(c) == 0) {
-		struct http_req *r = list_pop(&c->queue);
-
+	while ((r = list_pop(&c->queue))) {
+		if (r->not_before > now || c->in_flight >= c->max_conn || tokens_wait_ms(c) > 0) {
+			list_push(&keep, r);
+			continue;
+		}
 		if (brk_blocks(c, r, now, 1)) {
 			brk_fail_now(r, now);
 			continue;
@@ -486,6 +519,7 @@ static void schedule(struct http_client *c, int64_t now)
 			c->tokens -= 1.0;
 		start(r, now);
 	}
+	c->queue = keep;
 }
 
 /* --- outcome of a transfer ------------------------------------------------------------------- */
@@ -680,10 +714,16 @@ static int next_wake(struct http_client *head, int64_t now)
 	struct http_req *r;
 
 	for (c = head; c; c = c->next) {
-		for (r = c->queue.head; r; r = r->next)
+		for (r = c->queue.head; r; r = r->next) {
 			if (r->deadline - now < t)
 				t = r->deadline - now;
-		if (c->queue.head && c->in_flight < c->max_conn && tokens_wait_ms(c) < t)
+			if (r->not_before > now && r->not_before - now < t)
+				t = r->not_before - now;
+		}
+		/* A token short: wake when it comes (requests merely held by not_before are
+		 * covered above; a free slot and a token with nothing eligible is no reason). */
+		if (c->queue.head && c->in_flight < c->max_conn && tokens_wait_ms(c) > 0 &&
+		    tokens_wait_ms(c) < t)
 			t = tokens_wait_ms(c);
 	}
 	return t < 0 ? 0 : (int)t;
@@ -969,6 +1009,7 @@ enum mdm_err http_request(struct http_client *c, const struct http_request *rq, 
 	if (err != MDM_OK)
 		return err;
 	r->deadline = deadline_ms;
+	r->not_before = rq->not_before_ms;
 	r->cb = cb;
 	r->arg = arg;
 	e = c->e;

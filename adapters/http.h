@@ -86,13 +86,17 @@ struct http_request {
 	const char *const *headers; /* "Name: value" lines, NULL-terminated; may be NULL */
 	const char *body;	    /* POST body (copied); may be NULL */
 	size_t body_len;
+	int64_t
+	    not_before_ms; /* clock_mono_ms time before which it is not started (a server's
+			    * Retry-After); 0: none. Later requests of the client may pass it. */
 };
 
 struct http_result {
-	enum fail_kind fail; /* FAIL_NONE when an HTTP status arrived (whatever the status) */
-	long status;	     /* HTTP status, 0 when none arrived */
-	struct buf body;     /* owned by the callback: buf_free it. Empty on failure. */
-	char why[256];	     /* on failure, a sentence an admin can act on; else "" */
+	enum fail_kind fail;  /* FAIL_NONE when an HTTP status arrived (whatever the status) */
+	long status;	      /* HTTP status, 0 when none arrived */
+	struct buf body;      /* owned by the callback: buf_free it. Empty on failure. */
+	char why[256];	      /* on failure, a sentence an admin can act on; else "" */
+	char retry_after[64]; /* the answer's Retry-After value, trimmed; "" when none */
 };
 
 /*
@@ -108,6 +112,7 @@ typedef void (*http_done_cb)(struct http_result *res, void *arg);
  * MDM_OK: cb will be called exactly once. Anything else (MDM_ERR_INVALID for a missing or
  * non-https URL, MDM_ERR_NOMEM, MDM_ERR_UNAVAILABLE while the engine or client is closing):
  * cb is never called.
+ * A request with not_before_ms waits in the queue until then (its deadline still applies).
  * While the circuit is open the callback comes at once with FAIL_UNREACHABLE, "circuit open ...";
  * after the open period one probe goes; its success closes the circuit, its failure reopens it.
  * Failures for the breaker: any fail kind other than FAIL_NONE, and HTTP 5xx statuses.

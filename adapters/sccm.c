@@ -250,7 +250,7 @@ static void lookup_on_answer(struct http_result *res, void *arg)
 /* lookup_send: one request of the step; a request that cannot be queued counts as failed. */
 static void lookup_send(struct lookup *lk, enum sccm_class cls, const char *url, enum mdm_err built)
 {
-	struct http_request rq = {HTTP_GET, url, NULL, NULL, 0};
+	struct http_request rq = {HTTP_GET, url, NULL, NULL, 0, 0};
 	char why[256];
 	enum mdm_err e = built;
 
@@ -592,7 +592,7 @@ static void fetch_on_page(struct http_result *res, void *arg);
 static enum fail_kind fetch_send(struct class_fetch *f, char *why, size_t whysz)
 {
 	struct sccm *s = f->job->s;
-	struct http_request rq = {HTTP_GET, f->url, NULL, NULL, 0};
+	struct http_request rq = {HTTP_GET, f->url, NULL, NULL, 0, 0};
 	enum mdm_err e =
 	    http_request(s->http, &rq, clock_mono_ms() + s->list_timeout_ms, fetch_on_page, f);
 
@@ -1097,7 +1097,7 @@ static void test_on_answer(struct http_result *res, void *arg);
 /* test_send: the request of the current step; false (msg set) when it cannot be sent. */
 static bool test_send(struct conn_test *t, char *msg, size_t sz)
 {
-	struct http_request rq = {HTTP_GET, t->url, NULL, NULL, 0};
+	struct http_request rq = {HTTP_GET, t->url, NULL, NULL, 0, 0};
 	enum mdm_err e = http_request(t->s->http, &rq, t->deadline, test_on_answer, t);
 
 	if (e == MDM_OK)

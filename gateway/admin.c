@@ -96,6 +96,9 @@ static void render_metrics(struct ise_ctx *ctx, struct buf *b)
 	counter(b, "mdmgw_lookup_guid_routed_total",
 		"(GUID, adapter) pairs not asked because another adapter issued the GUID.",
 		&ls->guid_routed);
+	metric(b, "mdmgw_hops_refused_total", "counter",
+	       "ISE API requests refused with 508: a loop through this gateway, or too many hops.",
+	       (unsigned long)hops_refused(ctx->hops));
 	buf_addstr(b, "# HELP mdmgw_adapter_lookups_total Identifiers asked of each adapter.\n"
 		      "# TYPE mdmgw_adapter_lookups_total counter\n");
 	for (size_t j = 0; j < ctx->nads && j < LOOKUP_MAX_ADAPTERS; j++)

@@ -561,6 +561,16 @@ static const struct field listen_fields[] = {
 };
 #undef L
 
+/* A gateway id goes into a comma-separated header: no commas, spaces or controls. */
+static const char *check_gateway_id(const char *s)
+{
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || strchr("._:-", *s)))
+			return "may hold only A-Z, a-z, 0-9, '.', '_', ':' and '-'";
+	return NULL;
+}
+
 static const struct choice rule_choices[] = {{"all", 1}, {"any", 0}, {NULL, 0}};
 static const struct choice partial_choices[] = {{"answer", 0}, {"unavailable", 1}, {NULL, 0}};
 
@@ -574,6 +584,8 @@ static const struct field api_fields[] = {
     NUM("lookup_timeout", T_DUR, A, lookup_timeout_ms, 10, SECS(60), 150),
     CHOICE("compliance_rule", T_BOOLCHOICE, A, compliant_requires_all, rule_choices, 1, NULL, 0),
     CHOICE("partial_answer", T_BOOLCHOICE, A, partial_is_unavailable, partial_choices, 0, NULL, 0),
+    STR("gateway_id", A, gateway_id, 1, "", check_gateway_id, 0),
+    NUM("max_hops", T_UINT, A, max_hops, 1, 16, 4),
     END,
 };
 #undef A
@@ -687,7 +699,36 @@ static enum mdm_err check_sccm(struct ctx *x, void *base, const char *path)
 }
 
 static const struct choice adapter_choices[] = {
-    {"inventory", ADAPTER_INVENTORY}, {"sccm", ADAPTER_SCCM}, {NULL, 0}};
+    {"inventory", ADAPTER_INVENTORY}, {"sccm", ADAPTER_SCCM}, {"mcms", ADAPTER_MCMS}, {NULL, 0}};
+static const struct choice listing_choices[] = {{"auto", CONFIG_LIST_AUTO},
+						{"all", CONFIG_LIST_ALL},
+						{"noncompliant_only", CONFIG_LIST_NONCOMPLIANT},
+						{NULL, 0}};
+
+/* An origin only: the API's paths come from mdminfo, an instance from its own key. */
+static const char *check_https_origin(const char *s)
+{
+	const char *host = s + 8, *end;
+
+	if (strncmp(s, "https://", 8) == 0 && *host && *host != '/') {
+		end = host + strcspn(host, "/?#@ ");
+		while (*end == '/')
+			end++;
+		if (*end == '\0')
+			return NULL;
+	}
+	return "must be an https:// origin without a path, such as \"https://mdm.example.com\" "
+	       "(an instance goes into \"instance\")";
+}
+
+static const char *check_mdm_instance(const char *s)
+{
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || strchr("._~/-", *s)))
+			return "may hold only A-Z, a-z, 0-9, '.', '_', '~', '/' and '-'";
+	return NULL;
+}
 static const struct choice http_auth_choices[] = {{"negotiate", CONFIG_AUTH_NEGOTIATE},
 						  {"ntlm", CONFIG_AUTH_NTLM},
 						  {"basic", CONFIG_AUTH_BASIC},
@@ -695,6 +736,7 @@ static const struct choice http_auth_choices[] = {{"negotiate", CONFIG_AUTH_NEGO
 
 _Static_assert(sizeof(enum adapter_type) == sizeof(unsigned), "T_ENUM stores an unsigned");
 _Static_assert(sizeof(enum config_http_auth) == sizeof(unsigned), "T_ENUM stores an unsigned");
+_Static_assert(sizeof(enum config_listing) == sizeof(unsigned), "T_ENUM stores an unsigned");
 
 #define D struct config_adapter
 #define ADAPTER_COMMON                                                                             \
@@ -735,6 +777,30 @@ static const struct field sccm_fields[] = {
     NUM("list_timeout", T_DUR, D, sccm.list_timeout_ms, SECS(1), MINS(10), SECS(30)),
     END,
 };
+static const struct field mcms_fields[] = {
+    ADAPTER_COMMON,
+    STR("url", D, mcms.url, 1, "", check_https_origin, F_REQUIRED),
+    STR("instance", D, mcms.instance, 0, "", check_mdm_instance, 0),
+    PATH("ca_file", D, mcms.ca_file, "", F_REQUIRED | F_READABLE),
+    STR("pinned_key", D, mcms.pinned_key, 0, "", check_pin, 0),
+    STR("user", D, mcms.user, 1, "", NULL, F_REQUIRED),
+    {.key = "password",
+     .type = T_SECRET,
+     AT(D, mcms.password),
+     .size = MEMBER_SIZE(D, mcms.password),
+     .aux = offsetof(D, mcms.password_set),
+     .min = 1,
+     .flags = F_REQUIRED},
+    NUM("max_connections", T_UINT, D, mcms.max_connections, 1, 256, 4),
+    NUM("rate_per_sec", T_NUMBER, D, mcms.rate_per_sec, 0, 100000, 0),
+    NUM("max_body", T_SIZE, D, mcms.max_body, 1024, 268435456, 16777216),
+    NUM("connect_timeout", T_DUR, D, mcms.connect_timeout_ms, 10, SECS(60), SECS(5)),
+    NUM("breaker_failures", T_UINT, D, mcms.breaker_failures, 0, 1000, 5),
+    NUM("breaker_open", T_DUR, D, mcms.breaker_open_ms, SECS(1), HOURS(1), SECS(30)),
+    NUM("list_timeout", T_DUR, D, mcms.list_timeout_ms, SECS(1), MINS(10), SECS(30)),
+    CHOICE("listing", T_ENUM, D, mcms.listing, listing_choices, CONFIG_LIST_AUTO, NULL, 0),
+    END,
+};
 #undef ADAPTER_COMMON
 #undef D
 
@@ -745,6 +811,7 @@ static const struct section cache_section = {cache_fields, check_cache, NULL};
 static const struct section account_section = {account_fields, NULL, NULL};
 static const struct section inventory_section = {inventory_fields, NULL, " for type \"inventory\""};
 static const struct section sccm_section = {sccm_fields, check_sccm, " for type \"sccm\""};
+static const struct section mcms_section = {mcms_fields, NULL, " for type \"mcms\""};
 
 /* adapter_pick: the keys an adapter takes depend on its type, so the type is read first. */
 static enum mdm_err parse_choice(struct ctx *x, const struct field *f, json_t *v, char *p,
@@ -763,6 +830,8 @@ static const struct section *adapter_pick(struct ctx *x, json_t *e, const char *
 	}
 	if (parse_choice(x, &inventory_fields[1], t, (char *)&type, kp) != MDM_OK)
 		return NULL;
+	if (type == ADAPTER_MCMS)
+		return &mcms_section;
 	return type == ADAPTER_SCCM ? &sccm_section : &inventory_section;
 }
 
@@ -1358,6 +1427,29 @@ static enum mdm_err parse_root(struct ctx *x, const char *json, size_t len, stru
 	return rc;
 }
 
+/*
+ * default_gateway_id: "<hostname>:<listen.port>" when api.gateway_id is not given; bytes the id
+ * may not hold become '-', and a long host name is cut so the id fits.
+ */
+static void default_gateway_id(struct config *c)
+{
+	char host[256] = "";
+	char port[8];
+	size_t room, n;
+
+	if (c->api.gateway_id[0])
+		return;
+	if (gethostname(host, sizeof(host) - 1) != 0 || !host[0])
+		str_copy(host, sizeof(host), "mdmgw");
+	snprintf(port, sizeof(port), ":%u", c->listen.port);
+	room = sizeof(c->api.gateway_id) - 1 - strlen(port);
+	n = strnlen(host, room);
+	for (size_t i = 0; i < n; i++)
+		if (check_gateway_id((char[]){host[i], '\0'}))
+			host[i] = '-';
+	snprintf(c->api.gateway_id, sizeof(c->api.gateway_id), "%.*s%s", (int)n, host, port);
+}
+
 static enum mdm_err load(struct ctx *x, const char *json, size_t len, struct config *out)
 {
 	struct config *c = malloc(sizeof(*c));
@@ -1371,6 +1463,8 @@ static enum mdm_err load(struct ctx *x, const char *json, size_t len, struct con
 		rc = fail(x, "(file)", "file name is too long");
 	else
 		rc = parse_root(x, json, len, c);
+	if (rc == MDM_OK)
+		default_gateway_id(c);
 	if (rc == MDM_OK)
 		memcpy(out, c, sizeof(*c));
 	explicit_bzero(c, sizeof(*c));

@@ -53,6 +53,9 @@ struct config_api {
 	bool compliant_requires_all; /* true: compliant only if every source that found it says so
 				      * (key "compliance_rule": "all" | "any"); default all */
 	bool partial_is_unavailable; /* key "partial_answer": "answer" (default) | "unavailable" */
+	/* hops (gateway in front of gateway): see gateway/hops.h */
+	char gateway_id[64]; /* [A-Za-z0-9._:-], 1..63; default "<hostname>:<listen.port>" */
+	unsigned max_hops; /* a request that passed this many gateways is refused; 1..16, def. 4 */
 };
 
 struct config_auth {
@@ -96,7 +99,7 @@ struct config_cache {
 	int64_t lock_wait_ms; /* a miss another instance is filling: wait; default 100ms, 0..10s */
 };
 
-enum adapter_type { ADAPTER_INVENTORY = 0, ADAPTER_SCCM };
+enum adapter_type { ADAPTER_INVENTORY = 0, ADAPTER_SCCM, ADAPTER_MCMS };
 
 /* How an SCCM adapter authenticates to the AdminService ("negotiate" | "ntlm" | "basic"). */
 enum config_http_auth { CONFIG_AUTH_NEGOTIATE = 0, CONFIG_AUTH_NTLM, CONFIG_AUTH_BASIC };
@@ -126,11 +129,34 @@ struct config_sccm {
 	int64_t list_timeout_ms;    /* 1s..10m; default 30s */
 };
 
+/* How an mcms adapter lists devices ("auto" | "all" | "noncompliant_only"; adapters/mcms.h). */
+enum config_listing { CONFIG_LIST_AUTO = 0, CONFIG_LIST_ALL, CONFIG_LIST_NONCOMPLIANT };
+
+/* The keys of an adapter of type "mcms": a cloud MDM's ISE MDM API (see adapters/mcms.h). */
+struct config_mcms {
+	char url[513];			     /* https origin, no path; required */
+	char instance[256];		     /* optional path prefix, [A-Za-z0-9._~/-]; "" none */
+	char ca_file[CONFIG_PATH_MAX];	     /* PEM; required, readable when the config loads */
+	char pinned_key[CONFIG_PIN_LEN + 1]; /* "sha256//<base64>"; "" for none */
+	char user[256];			     /* the API account (Basic); required */
+	char password[256];		     /* secret; required */
+	bool password_set;
+	unsigned max_connections;    /* 1..256; default 4 */
+	double rate_per_sec;	     /* 0 (no limit)..100000; default 0 */
+	size_t max_body;	     /* 1024..268435456; default 16777216 */
+	int64_t connect_timeout_ms;  /* 10ms..60s; default 5s */
+	unsigned breaker_failures;   /* 0 (no breaker)..1000; default 5 */
+	int64_t breaker_open_ms;     /* 1s..1h; default 30s */
+	int64_t list_timeout_ms;     /* 1s..10m; default 30s */
+	enum config_listing listing; /* default auto */
+};
+
 struct config_adapter {
-	char name[64];		    /* unique, [A-Za-z0-9_-], 1..63 */
-	enum adapter_type type;	    /* "inventory" | "sccm"; each type takes only its own keys */
+	char name[64];		/* unique, [A-Za-z0-9_-], 1..63 */
+	enum adapter_type type; /* "inventory" | "sccm" | "mcms"; each takes only its own keys */
 	char file[CONFIG_PATH_MAX]; /* inventory: JSON device file (relative: config's dir) */
 	struct config_sccm sccm;    /* sccm */
+	struct config_mcms mcms;    /* mcms */
 };
 
 struct config {

@@ -12,6 +12,7 @@
 
 #include "../core/buf.h"
 #include "config.h"
+#include "hops.h"
 #include "lookup.h"
 #include "route.h"
 #include "snapshot.h"
@@ -42,6 +43,7 @@ struct ise_ctx {
 	size_t nads;
 	const struct snapshot *snap;
 	struct ise_stats stats;
+	struct hops *hops; /* loop and chain guard of the ISE API routes (NULL: none) */
 	/* filled by the server for /metrics: connections cut by the header and body deadlines */
 	atomic_ulong cut_header, cut_body;
 };

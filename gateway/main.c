@@ -23,6 +23,7 @@
 
 #include "../adapters/http.h"
 #include "../adapters/inventory.h"
+#include "../adapters/mcms.h"
 #include "../adapters/sccm.h"
 #include "../cache/cache.h"
 #include "../cache/entry.h"
@@ -30,6 +31,7 @@
 #include "../core/log.h"
 #include "auth.h"
 #include "config.h"
+#include "hops.h"
 #include "ise_api.h"
 #include "lookup.h"
 #include "server.h"
@@ -50,6 +52,7 @@ struct gateway {
 	struct auth *auth;
 	struct ise_ctx ise;
 	struct server *server;
+	struct hops *hops; /* made before the adapters: mcms adapters ask it for hop headers */
 };
 
 static void usage(FILE *f)
@@ -81,7 +84,7 @@ static int check_accounts(const struct config *cfg)
 
 static bool needs_network(const struct config_adapter *ca)
 {
-	return ca->type == ADAPTER_SCCM;
+	return ca->type == ADAPTER_SCCM || ca->type == ADAPTER_MCMS;
 }
 
 static enum http_auth http_auth_of(enum config_http_auth a)
@@ -131,6 +134,42 @@ static struct adapter *make_sccm(struct http_engine *e, const struct config_adap
 	return sccm_create(e, &sc, why, whysz);
 }
 
+static struct adapter *make_mcms(struct gateway *g, const struct config_adapter *ca, char *why,
+				 size_t whysz)
+{
+	static const enum mcms_listing listing[] = {MCMS_LIST_AUTO, MCMS_LIST_ALL,
+						    MCMS_LIST_NONCOMPLIANT};
+	const struct config_mcms *m = &ca->mcms;
+	struct mcms_config mc = {
+	    .name = ca->name,
+	    .url = m->url,
+	    .instance = m->instance,
+	    .http =
+		{
+		    .name = ca->name,
+		    .ca_file = m->ca_file,
+		    .pinned_key = m->pinned_key[0] ? m->pinned_key : NULL,
+		    .auth = HTTP_AUTH_BASIC,
+		    .user = m->user,
+		    .password = m->password,
+		    .max_connections = m->max_connections,
+		    .rate_per_sec = m->rate_per_sec,
+		    .max_body = m->max_body,
+		    .connect_timeout_ms = m->connect_timeout_ms,
+		    .breaker_failures = m->breaker_failures,
+		    .breaker_open_ms = m->breaker_open_ms,
+		},
+	    .list_timeout_ms = m->list_timeout_ms,
+	    .listing = listing[m->listing],
+	    .hops = g->hops ? hops_provide : NULL,
+	    .hops_arg = g->hops,
+	};
+	struct adapter *a = NULL;
+
+	mcms_create(g->http, &mc, &a, why, whysz);
+	return a;
+}
+
 static struct adapter *make_adapter(struct gateway *g, const struct config_adapter *ca, char *why,
 				    size_t whysz)
 {
@@ -139,6 +178,8 @@ static struct adapter *make_adapter(struct gateway *g, const struct config_adapt
 		return inventory_create(ca->name, ca->file, why, whysz);
 	case ADAPTER_SCCM:
 		return make_sccm(g->http, ca, why, whysz);
+	case ADAPTER_MCMS:
+		return make_mcms(g, ca, why, whysz);
 	}
 	err_why(why, whysz, "unknown adapter type");
 	return NULL;
@@ -157,7 +198,8 @@ static int make_engine(struct gateway *g, const struct config_adapter *only)
 		const struct config_adapter *ca = &g->cfg.adapters[i];
 
 		if ((!only || ca == only) && needs_network(ca))
-			conns += ca->sccm.max_connections;
+			conns += ca->type == ADAPTER_MCMS ? ca->mcms.max_connections
+							  : ca->sccm.max_connections;
 	}
 	if (conns == 0)
 		return 0;
@@ -176,6 +218,11 @@ static int make_adapters(struct gateway *g, const struct config_adapter *only)
 {
 	char why[512];
 
+	g->hops = hops_create(g->cfg.api.gateway_id, g->cfg.api.max_hops);
+	if (!g->hops) {
+		fprintf(stderr, "%s: api.gateway_id: cannot set up hop checks\n", g->cfg.path);
+		return -1;
+	}
 	if (make_engine(g, only) != 0)
 		return -1;
 	for (size_t i = 0; i < g->cfg.nadapters; i++) {
@@ -208,6 +255,8 @@ static void free_gateway(struct gateway *g)
 	/* after the adapters: destroying the engine frees any client still open */
 	http_engine_destroy(g->http);
 	g->http = NULL;
+	hops_destroy(g->hops);
+	g->hops = NULL;
 }
 
 /* load_config: the configuration and its log level (all the command-line tools need). */
@@ -351,6 +400,8 @@ static int build_services(struct gateway *g)
 	g->ise.ads = g->ads;
 	g->ise.nads = g->nads;
 	g->ise.snap = g->snap;
+	g->ise.hops = g->hops;
+	log_info("gateway id %s, at most %u hops", g->cfg.api.gateway_id, g->cfg.api.max_hops);
 	return 0;
 }
 

@@ -528,6 +528,28 @@ static int64_t answer_deadline(const struct server *s)
 	return clock_mono_ms() + 2 * cfg->api.lookup_timeout_ms + cfg->cache.lock_wait_ms + 1000;
 }
 
+/*
+ * hop_refused: whether an ISE API request came through this gateway already, or through too
+ * many (gateway/hops.h); then res holds the 508 answer.
+ */
+static bool hop_refused(struct server *s, struct MHD_Connection *mc, const struct request *rq,
+			struct ise_response *res)
+{
+	enum route_kind k = rq->route.kind;
+	char why[320];
+
+	if (!s->deps.ise->hops ||
+	    (k != ROUTE_MDMINFO && k != ROUTE_DEVICES && k != ROUTE_BATCH && k != ROUTE_ACTION))
+		return false;
+	if (hops_check(s->deps.ise->hops,
+		       MHD_lookup_connection_value(mc, MHD_HEADER_KIND, HOPS_VIA_HEADER),
+		       MHD_lookup_connection_value(mc, MHD_HEADER_KIND, HOPS_COUNT_HEADER), why,
+		       sizeof(why)) == MDM_OK)
+		return false;
+	ise_error(res, 508, why);
+	return true;
+}
+
 static enum MHD_Result answer(struct server *s, struct MHD_Connection *mc, struct request *rq,
 			      const char *method, const char *url)
 {
@@ -556,6 +578,8 @@ static enum MHD_Result answer(struct server *s, struct MHD_Connection *mc, struc
 			now = false;
 		if (rq->pend)
 			admin_test_adapter(s->deps.ise, rq->route.value, on_answer_ready, rq->pend);
+	} else if (hop_refused(s, mc, rq, &res)) {
+		/* 508: answered below */
 	} else {
 		rq->pend = pending_new(mc, answer_deadline(s));
 		if (!rq->pend)

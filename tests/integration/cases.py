@@ -33,9 +33,11 @@ class Env:
 
 
 def all_cases():
+    import cases_mcms
     import cases_sccm
     found = dict(globals())
     found.update(vars(cases_sccm))
+    found.update(vars(cases_mcms))
     return [(n, f) for n, f in sorted(found.items()) if n.startswith("case_")]
 
 

@@ -27,7 +27,8 @@ import xml.etree.ElementTree as ET
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from xml.sax.saxutils import escape as _escape
 
-FAULTS = ("status", "throttle", "latency", "stall", "garbage", "huge", "server_busy")
+FAULTS = ("status", "throttle", "latency", "stall", "garbage", "huge", "server_busy",
+          "max_version")
 STATUS_FAULTS = (401, 403, 404, 429, 500, 503)
 ACTIONS = ("corporate_wipe", "full_wipe", "pin_lock")
 # criteria per API version (v1: macaddress, compliance, username; v2 adds udid, imei, meid;
@@ -72,6 +73,7 @@ class Sim:
             d["macaddress"] = mac
             d["macs"] = [mac] + [norm_mac(m) for m in d.get("extra_macaddresses", [])]
             self.devices.append(d)
+        self.pristine = json.loads(json.dumps(self.devices))
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.faults = {}
@@ -94,6 +96,8 @@ class Sim:
         if name == "status" and v not in (0,) + STATUS_FAULTS:
             raise ValueError("status fault must be one of %s (0 clears)"
                              % ", ".join(map(str, STATUS_FAULTS)))
+        if name == "max_version" and v > 3:
+            raise ValueError("max_version must be 1, 2 or 3 (0 clears)")
         with self.lock:
             if v:
                 self.faults[name] = v
@@ -299,6 +303,9 @@ class Handler(BaseHTTPRequestHandler):
                     self.tail = tail
         with sim.lock:
             faults = dict(sim.faults)
+        mv = faults.get("max_version")
+        if mv and version is not None and version > mv:
+            route = "other"  # an API version the MDM no longer serves: 404
         if route != "other":
             if faults.get("latency") and sim.stop.wait(faults["latency"] / 1000.0):
                 self.close_connection = True
@@ -368,7 +375,7 @@ class Handler(BaseHTTPRequestHandler):
         raw = params.get("ise_api_version", "1")
         if not re.fullmatch(r"[0-9]{1,6}", raw.strip()) or int(raw) < 1:
             return self.error(400, "ise_api_version must be a positive integer", "mdminfo")
-        v = min(int(raw), 3)
+        v = min(int(raw), 3, faults.get("max_version") or 3)
         prefix = "/" + sim.args.instance if sim.args.instance else ""
         info = sim.server_info
         x = Xml(sim.args.capitalised)
@@ -609,6 +616,7 @@ class Handler(BaseHTTPRequestHandler):
             with sim.lock:
                 sim.faults.clear()
                 sim.actions = []
+                sim.devices = json.loads(json.dumps(sim.pristine))
             sim.reset_counts()
             return self.send(200, b'{"reset": true}', js)
         if path == "/_sim/fault" and self.command == "POST":
@@ -617,7 +625,24 @@ class Handler(BaseHTTPRequestHandler):
             except ValueError as e:
                 return self.send(400, json.dumps({"error": str(e)}).encode(), js)
             return self.send(200, json.dumps(sim.snapshot()["faults"]).encode(), js)
+        if path == "/_sim/device" and self.command == "POST":
+            return self.change_device(sim, q, js)
         return self.send(404, b'{"error": "no such control route"}', js)
+
+    def change_device(self, sim, q, js):
+        """POST /_sim/device?mac=M&compliant=true|false, or &remove=1 (unenrolled: gone)."""
+        mac = norm_mac(q.get("mac", ""))
+        with sim.lock:
+            found = [d for d in sim.devices if d["macaddress"] == mac]
+            if not found:
+                return self.send(404, b'{"error": "no such device"}', js)
+            if q.get("remove") == "1":
+                sim.devices = [d for d in sim.devices if d["macaddress"] != mac]
+            elif q.get("compliant") in ("true", "false"):
+                found[0]["compliant"] = q["compliant"] == "true"
+            else:
+                return self.send(400, b'{"error": "compliant=true|false or remove=1"}', js)
+        return self.send(200, b'{"changed": true}', js)
 
 
 class Server(ThreadingHTTPServer):

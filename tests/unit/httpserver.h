@@ -3,8 +3,9 @@
  * a slow route does not block the others), with test certificates made by the openssl command.
  *
  * Routes: /ok (200 "hello"), /slow?ms=N (200 after N ms), /big?n=N (N bytes of 'x'),
- * /status?code=N (status N), /basic (200 with Authorization "Basic alice:s3cret", else 401),
- * /count (200 "requests=R conns=C"); anything else 404. Every request and connection is counted.
+ * /status?code=N (status N; 429 and 503 with "Retry-After:  7 "), /basic (200 with Authorization
+ * "Basic alice:s3cret", else 401), /count (200 "requests=R conns=C"); anything else 404. Every
+ * request and connection is counted.
  */
 #ifndef MDM_TEST_HTTPSERVER_H
 #define MDM_TEST_HTTPSERVER_H
@@ -78,6 +79,8 @@ static enum MHD_Result hsrv_reply(struct MHD_Connection *conn, unsigned code, co
 		return MHD_NO;
 	if (code == 401)
 		MHD_add_response_header(rsp, "WWW-Authenticate", "Basic realm=\"test\"");
+	if (code == 429 || code == 503)
+		MHD_add_response_header(rsp, "Retry-After", " 7 ");
 	ret = MHD_queue_response(conn, code, rsp);
 	MHD_destroy_response(rsp);
 	return ret;

@@ -93,6 +93,9 @@ static void check_defaults(const struct config *c)
 	assert_int_equal(c->api.lookup_timeout_ms, 150);
 	assert_true(c->api.compliant_requires_all);
 	assert_false(c->api.partial_is_unavailable);
+	assert_int_equal(c->api.max_hops, 4);
+	/* "" from config_defaults, hostname:port once loaded */
+	assert_true(!c->api.gateway_id[0] || strstr(c->api.gateway_id, ":8443"));
 	assert_int_equal(c->auth.verify_cache_ttl_ms, 600000);
 	assert_int_equal(c->auth.verify_cache_size, 1024);
 	assert_int_equal(c->auth.max_concurrent_hashes, 2);
@@ -356,7 +359,7 @@ static const struct bad bad_cases[] = {
     {"{" LISTEN ", " ACCOUNTS ", 'adapters': [{'name': 'inv', 'type': 'inventory'}]}",
      "t.json: adapters[0].file: required"},
     {"{" LISTEN ", " ACCOUNTS ", 'adapters': [{'name': 'inv', 'type': 'ldap', 'file': 'x'}]}",
-     "t.json: adapters[0].type: unknown value \"ldap\" (inventory, sccm)"},
+     "t.json: adapters[0].type: unknown value \"ldap\" (inventory, sccm, mcms)"},
     {"{" LISTEN ", " ACCOUNTS "}", "t.json: adapters: required"},
     /* listen */
     {"{'listen': {'key_file': 'k.pem'}, " ACCOUNTS ", " ADAPTERS "}",
@@ -876,7 +879,7 @@ static const struct bad sccm_bad_cases[] = {
     {SCCM(", 'file': 'x.json'"), S0 "file: unknown key for type \"sccm\""},
     {"{" LISTEN ", " ACCOUNTS ", 'adapters': [{'name': 'x', 'file': 'x'}]}", S0 "type: required"},
     {"{" LISTEN ", " ACCOUNTS ", 'adapters': [{'name': 'x', 'type': 'SCCM'}]}",
-     S0 "type: unknown value \"SCCM\" (inventory, sccm)"},
+     S0 "type: unknown value \"SCCM\" (inventory, sccm, mcms)"},
     /* url */
     {"{" LISTEN ", " ACCOUNTS ", 'adapters': [{'name': 'cm', 'type': 'sccm', 'ca_file': '" CA
      "'}]}",
@@ -991,6 +994,135 @@ static void test_sccm_bad(void **state)
 	free(c);
 }
 
+/* --- adapters of type mcms and the hop settings ------------------------------------------------
+ */
+
+#define MCMS_BASE                                                                                  \
+	"'name': 'cloud', 'type': 'mcms', 'url': 'https://mdm.example.com', 'user': 'ise-api', "   \
+	"'password': 'pw'"
+#define MCMS(extra)                                                                                \
+	"{" LISTEN ", " ACCOUNTS ", 'adapters': [{" MCMS_BASE ", 'ca_file': '" CA "'" extra "}]}"
+#define MCMS_URL(url)                                                                              \
+	"{" LISTEN ", " ACCOUNTS ", 'adapters': [{'name': 'c', 'type': 'mcms', 'user': 'u', "      \
+	"'password': 'p', 'ca_file': '" CA "', 'url': '" url "'}]}"
+
+static void test_mcms_keys(void **state)
+{
+	struct config *c = cfg_new();
+	const struct config_mcms *m = &c->adapters[0].mcms;
+
+	(void)state;
+	load_ok("t.json", MCMS(""), c);
+	assert_int_equal(c->adapters[0].type, ADAPTER_MCMS);
+	assert_string_equal(m->url, "https://mdm.example.com");
+	assert_string_equal(m->instance, "");
+	assert_string_equal(m->ca_file, CA);
+	assert_string_equal(m->user, "ise-api");
+	assert_true(m->password_set);
+	assert_string_equal(m->password, "pw");
+	assert_int_equal(m->max_connections, 4);
+	assert_int_equal(m->max_body, 16777216);
+	assert_int_equal(m->connect_timeout_ms, 5000);
+	assert_int_equal(m->breaker_failures, 5);
+	assert_int_equal(m->breaker_open_ms, 30000);
+	assert_int_equal(m->list_timeout_ms, 30000);
+	assert_int_equal(m->listing, CONFIG_LIST_AUTO);
+	load_ok("t.json",
+		MCMS(", 'instance': 'tenant-7/eu', 'pinned_key': '" PIN "', 'max_connections': 16, "
+		     "'rate_per_sec': 20, 'max_body': 1024, 'connect_timeout': '2s', "
+		     "'breaker_failures': 0, 'breaker_open': '1m', 'list_timeout': '2m', "
+		     "'listing': 'noncompliant_only'"),
+		c);
+	assert_string_equal(m->instance, "tenant-7/eu");
+	assert_string_equal(m->pinned_key, PIN);
+	assert_int_equal(m->max_connections, 16);
+	assert_true(m->rate_per_sec == 20.0);
+	assert_int_equal(m->list_timeout_ms, 120000);
+	assert_int_equal(m->listing, CONFIG_LIST_NONCOMPLIANT);
+	load_ok("t.json", MCMS(", 'listing': 'all'"), c);
+	assert_int_equal(m->listing, CONFIG_LIST_ALL);
+	load_ok("t.json", MCMS_URL("https://mdm.example.com:8443/"), c);
+	assert_string_equal(m->url, "https://mdm.example.com:8443/");
+	load_ok("t.json",
+		"{" LISTEN ", 'api': {'gateway_id': 'gw-a.corp:8443', 'max_hops': 16}, " ACCOUNTS
+		", 'adapters': [" ADAPTER "]}",
+		c);
+	assert_string_equal(c->api.gateway_id, "gw-a.corp:8443");
+	assert_int_equal(c->api.max_hops, 16);
+	{
+		char host[256] = "", want[80];
+
+		/* not given: "<hostname>:<listen port>" (the test host's name is a plain one) */
+		load_ok("t.json", MCMS(""), c);
+		gethostname(host, sizeof(host) - 1);
+		snprintf(want, sizeof(want), "%.50s:%u", host, c->listen.port);
+		assert_string_equal(c->api.gateway_id, want);
+		assert_int_equal(c->api.max_hops, 4);
+	}
+	free(c);
+}
+
+static const struct bad mcms_bad_cases[] = {
+    {"{" LISTEN ", " ACCOUNTS ", 'adapters': [{'name': 'c', 'type': 'mcms', 'ca_file': '" CA
+     "', 'user': 'u', 'password': 'p'}]}",
+     S0 "url: required"},
+    {MCMS_URL("https://mdm.example.com/ciscoise"),
+     S0 "url: must be an https:// origin without a path, such as \"https://mdm.example.com\" "
+	"(an instance goes into \"instance\")"},
+    {MCMS_URL("http://mdm.example.com"),
+     S0 "url: must be an https:// origin without a path, such as \"https://mdm.example.com\" "
+	"(an instance goes into \"instance\")"},
+    {"{" LISTEN ", " ACCOUNTS ", 'adapters': [{" MCMS_BASE "}]}", S0 "ca_file: required"},
+    {"{" LISTEN ", " ACCOUNTS ", 'adapters': [{" MCMS_BASE ", 'ca_file': 'certs/nope.pem'}]}",
+     S0 "ca_file: cannot read \"certs/nope.pem\": No such file or directory"},
+    {"{" LISTEN ", " ACCOUNTS ", 'adapters': [{'name': 'c', 'type': 'mcms', 'url': "
+     "'https://m.example', 'ca_file': '" CA "', 'password': 'p'}]}",
+     S0 "user: required"},
+    {"{" LISTEN ", " ACCOUNTS ", 'adapters': [{'name': 'c', 'type': 'mcms', 'url': "
+     "'https://m.example', 'ca_file': '" CA "', 'user': 'u'}]}",
+     S0 "password: required"},
+    {MCMS(", 'instance': 'a b'"),
+     S0 "instance: may hold only A-Z, a-z, 0-9, '.', '_', '~', '/' and '-'"},
+    {MCMS(", 'listing': 'some'"),
+     S0 "listing: unknown value \"some\" (auto, all, noncompliant_only)"},
+    {MCMS(", 'auth': 'basic'"), S0 "auth: unknown key for type \"mcms\""},
+    {MCMS(", 'max_connections': 0"), S0 "max_connections: must be an integer from 1 to 256"},
+    {MCMS(", 'list_timeout': '11m'"), S0 "list_timeout: must be from 1s to 10m"},
+    {"{" LISTEN ", 'api': {'gateway_id': 'gw a'}, " ACCOUNTS ", 'adapters': [" ADAPTER "]}",
+     "t.json: api.gateway_id: may hold only A-Z, a-z, 0-9, '.', '_', ':' and '-'"},
+    {"{" LISTEN ", 'api': {'gateway_id': 'a,b'}, " ACCOUNTS ", 'adapters': [" ADAPTER "]}",
+     "t.json: api.gateway_id: may hold only A-Z, a-z, 0-9, '.', '_', ':' and '-'"},
+    {"{" LISTEN ", 'api': {'gateway_id': '" LONG64 "'}, " ACCOUNTS ", 'adapters': [" ADAPTER "]}",
+     "t.json: api.gateway_id: is too long (at most 63 bytes)"},
+    {"{" LISTEN ", 'api': {'max_hops': 0}, " ACCOUNTS ", 'adapters': [" ADAPTER "]}",
+     "t.json: api.max_hops: must be an integer from 1 to 16"},
+    {"{" LISTEN ", 'api': {'max_hops': 17}, " ACCOUNTS ", 'adapters': [" ADAPTER "]}",
+     "t.json: api.max_hops: must be an integer from 1 to 16"},
+};
+
+static void test_mcms_bad(void **state)
+{
+	struct config *c = cfg_new();
+	char why[1024];
+	int failures = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(mcms_bad_cases) / sizeof(mcms_bad_cases[0]); i++) {
+		const struct bad *b = &mcms_bad_cases[i];
+		enum mdm_err rc;
+
+		why[0] = '\0';
+		rc = load_as("t.json", b->json, c, why, sizeof(why));
+		if (rc != MDM_ERR_CONFIG || strcmp(why, b->msg) != 0 || strchr(why, '\n')) {
+			print_error("case %zu: rc %d\n  got:  %s\n  want: %s\n", i, rc, why,
+				    b->msg);
+			failures++;
+		}
+	}
+	assert_int_equal(failures, 0);
+	free(c);
+}
+
 static void test_sccm_only_ci_count(void **state)
 {
 	struct config *c = cfg_new();
@@ -1072,6 +1204,8 @@ int main(void)
 	    cmocka_unit_test(test_sccm_defaults),
 	    cmocka_unit_test(test_sccm_full),
 	    cmocka_unit_test(test_sccm_bad),
+	    cmocka_unit_test(test_mcms_keys),
+	    cmocka_unit_test(test_mcms_bad),
 	    cmocka_unit_test(test_sccm_only_ci_count),
 	    cmocka_unit_test(test_sccm_files),
 	};

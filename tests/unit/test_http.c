@@ -95,7 +95,7 @@ static void url_of(char *url, size_t sz, const struct hsrv *s, const char *path)
 
 static void submit(struct http_client *c, const char *url, int64_t timeout_ms, int i)
 {
-	struct http_request rq = {HTTP_GET, url, NULL, NULL, 0};
+	struct http_request rq = {HTTP_GET, url, NULL, NULL, 0, 0};
 
 	assert_int_equal(http_request(c, &rq, clock_mono_ms() + timeout_ms, on_done, &g_slots[i]),
 			 MDM_OK);
@@ -226,6 +226,51 @@ static void test_status_passthrough(void **state)
 	http_client_stats(c, &st);
 	assert_int_equal(st.requests, 3);
 	assert_int_equal(st.failures[FAIL_PROTOCOL] + st.failures[FAIL_UNREACHABLE], 0);
+	http_engine_destroy(e);
+}
+
+/* Retry-After reaches the caller trimmed; not_before holds a request back that long. */
+static void test_retry_after_and_not_before(void **state)
+{
+	struct http_engine *e = http_engine_create(NULL);
+	struct http_client_config cc;
+	struct http_client *c;
+	struct http_request rq = {HTTP_GET, NULL, NULL, NULL, 0, 0};
+	struct waiter w;
+	char url[256];
+	int64_t t0;
+
+	(void)state;
+	base_config(&cc);
+	c = client_new(e, &cc);
+	waiter_init(&w);
+	get(&w, c, &g_srv, "/status?code=429", 5000);
+	assert_int_equal(w.c[0].res.status, 429);
+	assert_string_equal(w.c[0].res.retry_after, "7");
+	waiter_free(&w);
+	waiter_init(&w);
+	get(&w, c, &g_srv, "/status?code=404", 5000);
+	assert_string_equal(w.c[0].res.retry_after, "");
+	waiter_free(&w);
+	waiter_init(&w);
+	url_of(url, sizeof(url), &g_srv, "/ok");
+	rq.url = url;
+	t0 = clock_mono_ms();
+	rq.not_before_ms = t0 + 300;
+	assert_int_equal(http_request(c, &rq, t0 + 5000, on_done, &g_slots[0]), MDM_OK);
+	assert_int_equal(waiter_wait(&w, 1), 1);
+	assert_int_equal(w.c[0].res.status, 200);
+	assert_true(clock_mono_ms() - t0 >= 300);
+	waiter_free(&w);
+	/* A deadline before not_before: the request times out in the queue, never sent. */
+	waiter_init(&w);
+	t0 = clock_mono_ms();
+	rq.not_before_ms = t0 + 2000;
+	assert_int_equal(http_request(c, &rq, t0 + 200, on_done, &g_slots[0]), MDM_OK);
+	assert_int_equal(waiter_wait(&w, 1), 1);
+	assert_int_equal(w.c[0].res.fail, FAIL_TIMEOUT);
+	assert_true(clock_mono_ms() - t0 < 1500);
+	waiter_free(&w);
 	http_engine_destroy(e);
 }
 
@@ -720,7 +765,7 @@ static void test_invalid_requests(void **state)
 	struct http_engine *e = http_engine_create(NULL);
 	struct http_client_config cc;
 	struct http_client *c;
-	struct http_request rq = {HTTP_GET, "http://127.0.0.1/ok", NULL, NULL, 0};
+	struct http_request rq = {HTTP_GET, "http://127.0.0.1/ok", NULL, NULL, 0, 0};
 	struct http_client_stats st;
 	struct waiter w;
 
@@ -750,7 +795,7 @@ static void test_post_with_headers(void **state)
 	struct http_client *c;
 	struct waiter w;
 	char url[256];
-	struct http_request rq = {HTTP_POST, url, hdrs, "{\"a\":1}", 7};
+	struct http_request rq = {HTTP_POST, url, hdrs, "{\"a\":1}", 7, 0};
 
 	(void)state;
 	base_config(&cc);
@@ -771,6 +816,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_ok_body),
 	    cmocka_unit_test(test_status_passthrough),
+	    cmocka_unit_test(test_retry_after_and_not_before),
 	    cmocka_unit_test(test_deadline_timeout),
 	    cmocka_unit_test(test_connection_refused),
 	    cmocka_unit_test(test_name_does_not_resolve),

@@ -240,7 +240,7 @@ static void on_http(struct http_result *res, void *arg)
 static char *ctl(const struct sim *s, enum http_method m, const char *path)
 {
 	char url[256];
-	struct http_request rq = {m, url, NULL, NULL, 0};
+	struct http_request rq = {m, url, NULL, NULL, 0, 0};
 	struct wait w;
 	char *body = NULL;
 
