@@ -854,7 +854,7 @@ static enum mdm_err fill_action(struct journal_action *a, const struct journal_i
 		err =
 		    take_str(a->device, sizeof(a->device), in->device, true, "device", why, whysz);
 	if (!err)
-		err = take_str(a->mdm, sizeof(a->mdm), in->mdm, true, "mdm", why, whysz);
+		err = take_str(a->mdm, sizeof(a->mdm), in->mdm, need_key, "mdm", why, whysz);
 	if (!err)
 		err = take_str(a->vendor_id, sizeof(a->vendor_id), in->vendor_id, false,
 			       "vendor_id", why, whysz);
