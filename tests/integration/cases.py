@@ -33,9 +33,11 @@ class Env:
 
 
 def all_cases():
+    import cases_actions
     import cases_sccm
     found = dict(globals())
     found.update(vars(cases_sccm))
+    found.update(vars(cases_actions))
     return [(n, f) for n, f in sorted(found.items()) if n.startswith("case_")]
 
 
