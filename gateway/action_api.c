@@ -130,8 +130,8 @@ static void reply_action(struct ise_response *res, int status, const struct jour
  * A JSON object body with only the keys in allowed (NULL-terminated), within the size bound.
  * NULL (res answered 400) otherwise. An empty body is {} when empty_ok.
  */
-static json_t *strict_body(const char *body, size_t len, const char *const *allowed,
-			   bool empty_ok, struct ise_response *res)
+static json_t *strict_body(const char *body, size_t len, const char *const *allowed, bool empty_ok,
+			   struct ise_response *res)
 {
 	json_error_t jerr;
 	const char *key;
@@ -338,7 +338,7 @@ static void resolve(struct ise_ctx *ctx, const struct route *r, const char *body
 		return json_error(res, 400, "\"note\" must be a string of at most 511 bytes");
 	}
 	verified = strcmp(json_string_value(result), "sent") == 0 ? JOURNAL_RESOLVED_SENT
-								    : JOURNAL_RESOLVED_NOT_SENT;
+								  : JOURNAL_RESOLVED_NOT_SENT;
 	e = ctx->journal ? journal_resolve(ctx->journal, r->value, verified,
 					   note ? json_string_value(note) : NULL, who->user, why,
 					   sizeof(why))
@@ -362,7 +362,8 @@ static void resolve(struct ise_ctx *ctx, const struct route *r, const char *body
 	reply_action(res, 200, &a);
 }
 
-/* --- blocks ------------------------------------------------------------------------------------ */
+/* --- blocks ------------------------------------------------------------------------------------
+ */
 
 static json_t *block_json(const struct block_entry *e, bool *bad)
 {
@@ -410,9 +411,9 @@ static void block_put(struct ise_ctx *ctx, const struct route *r, const char *bo
 		json_decref(root);
 		return json_error(res, 503, "blocking is not enabled on this gateway");
 	}
-	err = block_add(ctx->blocks, id.value, who->user,
-			json_is_string(note) ? json_string_value(note) : NULL, &e, why,
-			sizeof(why));
+	err =
+	    block_add(ctx->blocks, id.value, who->user,
+		      json_is_string(note) ? json_string_value(note) : NULL, &e, why, sizeof(why));
 	json_decref(root);
 	if (err == MDM_ERR_TOOBIG || err == MDM_ERR_INVALID)
 		return json_error(res, 400, why);
@@ -436,8 +437,8 @@ static void block_delete(struct ise_ctx *ctx, const struct route *r,
 
 	if (!parse_device(r->value, &id, res))
 		return;
-	err = ctx->blocks ? block_remove(ctx->blocks, id.value, why, sizeof(why))
-			  : MDM_ERR_NOTFOUND;
+	err =
+	    ctx->blocks ? block_remove(ctx->blocks, id.value, why, sizeof(why)) : MDM_ERR_NOTFOUND;
 	if (err == MDM_ERR_NOTFOUND)
 		return json_error(res, 404, "the device is not blocked");
 	if (err) {

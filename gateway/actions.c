@@ -232,7 +232,8 @@ static void refuse(struct op *op, bool keyed, const char *fmt, ...)
 	else if (e == MDM_OK && journal_get(op->x->d.journal, op->id, &got) == MDM_OK)
 		answer_action(&op->ans, &got, 403);
 	else
-		answer_error(&op->ans, 503, "the action journal is unavailable (%s); nothing was sent",
+		answer_error(&op->ans, 503,
+			     "the action journal is unavailable (%s); nothing was sent",
 			     e ? why : "record lost");
 	finish(op);
 }
@@ -278,7 +279,8 @@ static void on_action(void *arg, struct action_result *res)
 		snprintf(detail, sizeof(detail), "%s: %s", fail_kind_name(res->fail), res->reason);
 	} else {
 		st = JOURNAL_REJECTED;
-		str_copy(detail, sizeof(detail), res->reason[0] ? res->reason : "rejected by the MDM");
+		str_copy(detail, sizeof(detail),
+			 res->reason[0] ? res->reason : "rejected by the MDM");
 	}
 	if (journal_outcome(j, op->id, st, detail, why, sizeof(why)) != MDM_OK)
 		log_err("action %s: the outcome (%s) could not be journalled: %s", op->id,
@@ -339,8 +341,8 @@ static void send_action(struct op *op)
 		return finish(op);
 	}
 	if (e) {
-		answer_error(&op->ans, 503, "the action journal is unavailable (%s); nothing was sent",
-			     why);
+		answer_error(&op->ans, 503,
+			     "the action journal is unavailable (%s); nothing was sent", why);
 		return finish(op);
 	}
 	/* On disk: from here the MDM may be asked. */
@@ -376,10 +378,11 @@ static void on_found(void *arg)
 	op->ad = x->d.nads;
 	for (size_t i = 0; i < x->d.nads; i++) {
 		if (oc[i].kind == OUTCOME_FAILED)
-			return refuse(op, false,
-				      "cannot tell which MDM manages the device: %s did not answer: "
-				      "%s",
-				      x->d.ads[i]->name, oc[i].why[0] ? oc[i].why : "no reason given");
+			return refuse(
+			    op, false,
+			    "cannot tell which MDM manages the device: %s did not answer: "
+			    "%s",
+			    x->d.ads[i]->name, oc[i].why[0] ? oc[i].why : "no reason given");
 	}
 	for (size_t i = 0; i < x->d.nads; i++) {
 		size_t mine = 0;
@@ -455,7 +458,8 @@ static void *deadline_main(void *arg)
 			due->listed = false;
 			atomic_fetch_add(&due->refs, 1);
 			pthread_mutex_unlock(&x->mu);
-			fanout_expire(due->f); /* done (on_found) runs here, unless it ran already */
+			fanout_expire(
+			    due->f); /* done (on_found) runs here, unless it ran already */
 			op_unref(due);
 			pthread_mutex_lock(&x->mu);
 			continue;
@@ -507,7 +511,8 @@ void actions_destroy(struct actions *x)
 	}
 	if (x->inflight > 0) {
 		/* An MDM still holds a call: its callback would find x freed. Leak instead. */
-		log_err("actions: %zu actions still waiting for their MDM at shutdown", x->inflight);
+		log_err("actions: %zu actions still waiting for their MDM at shutdown",
+			x->inflight);
 		pthread_mutex_unlock(&x->mu);
 		return;
 	}

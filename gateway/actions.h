@@ -31,9 +31,9 @@ struct actions_deps {
 
 /* One request. Strings are copied by actions_start. */
 struct action_request {
-	const char *user;  /* the authenticated account */
-	unsigned roles;	   /* its ROLE_* bits */
-	const char *addr;  /* client address */
+	const char *user; /* the authenticated account */
+	unsigned roles;	  /* its ROLE_* bits */
+	const char *addr; /* client address */
 	enum action_kind kind;
 	struct ident device; /* IDENT_MAC (normalised) or IDENT_GUID */
 	const char *key;     /* admin API: the Idempotency-Key; NULL: derive the ISE API's key */

@@ -23,7 +23,7 @@ struct block {
 	char dir[BPATH_MAX];
 	struct block_entry *ents; /* in the order blocked */
 	size_t n, cap;
-	uint32_t *index; /* open addressing: 1 + index into ents; 0 empty */
+	uint32_t *index;  /* open addressing: 1 + index into ents; 0 empty */
 	size_t index_cap; /* power of two, at least twice n */
 };
 
@@ -80,8 +80,14 @@ static enum mdm_err path_of(const struct block *b, const char *name, char out[BP
 
 static json_t *entry_json(const struct block_entry *e)
 {
-	return json_pack("{s:s, s:s, s:I, s:s?}", "device", e->device, "by", e->by, "at",
-			 (json_int_t)e->at_ms, "note", e->has_note ? e->note : NULL);
+	json_t *o = json_pack("{s:s, s:s, s:I}", "device", e->device, "by", e->by, "at",
+			      (json_int_t)e->at_ms);
+
+	if (o && e->has_note && json_object_set_new(o, "note", json_string(e->note)) != 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
 }
 
 /* Writes ents[0..n) (skipping index skip, -1 for none, plus extra if not NULL) atomically. */
@@ -193,10 +199,11 @@ static enum mdm_err load(struct block *b, char *why, size_t whysz)
 		return MDM_OK;
 	root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
-		snprintf(why, whysz,
-			 "%s: line %d column %d: %s (a torn or corrupt block list: restore it from a "
-			 "backup, or fix it by hand)",
-			 path, jerr.line, jerr.column, jerr.text);
+		snprintf(
+		    why, whysz,
+		    "%s: line %d column %d: %s (a torn or corrupt block list: restore it from a "
+		    "backup, or fix it by hand)",
+		    path, jerr.line, jerr.column, jerr.text);
 		return MDM_ERR_PARSE;
 	}
 	arr = json_object_get(root, "blocks");
@@ -302,7 +309,8 @@ enum mdm_err block_add(struct block *b, const char *device, const char *user, co
 		goto out;
 	pthread_rwlock_wrlock(&b->lock);
 	if (at >= 0) {
-		/* Kept where it was: the file lists it last, the next save puts it back in order. */
+		/* Kept where it was: the file lists it last, the next save puts it back in order.
+		 */
 		b->ents[at] = ne;
 	} else if (b->n == b->cap) {
 		size_t cap = b->cap ? b->cap * 2 : 16;
@@ -317,7 +325,8 @@ enum mdm_err block_add(struct block *b, const char *device, const char *user, co
 	}
 	if (!e && at < 0) {
 		b->ents[b->n++] = ne;
-		e = index_rebuild(b, b->n); /* frees nothing on failure: the old index still works */
+		e = index_rebuild(b,
+				  b->n); /* frees nothing on failure: the old index still works */
 		if (e)
 			b->n--;
 	}

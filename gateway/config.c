@@ -812,8 +812,7 @@ static const struct section journal_section = {journal_fields, NULL, NULL};
 static const struct field actions_fields[] = {
     {.key = "roles", .type = T_SECTION, AT(X, roles), .sub = &action_roles_section},
     NUM("allow_full_wipe_personal", T_BOOL, X, allow_full_wipe_personal, 0, 1, 0),
-    NUM("allow_full_wipe_unknown_ownership", T_BOOL, X, allow_full_wipe_unknown_ownership, 0, 1,
-	0),
+    NUM("allow_full_wipe_unknown_ownership", T_BOOL, X, allow_full_wipe_unknown_ownership, 0, 1, 0),
     NUM("ise_key_window", T_DUR, X, ise_key_window_ms, SECS(1), HOURS(24), MINS(15)),
     NUM("lookup_timeout", T_DUR, X, lookup_timeout_ms, 100, SECS(60), SECS(10)),
     {.key = "journal", .type = T_SECTION, AT(X, journal), .sub = &journal_section},

@@ -139,9 +139,9 @@ struct config_action_roles { /* ROLE_* bits that may use each action; default "a
 };
 
 struct config_journal {
-	size_t max_bytes;	/* rotate past this; 65536..1073741824, default 16 MiB */
-	unsigned keep;		/* rotated files kept; 1..99, default 5 */
-	int64_t key_window_ms;	/* keys outlive rotation this long; 1m..30d, default 24h */
+	size_t max_bytes;      /* rotate past this; 65536..1073741824, default 16 MiB */
+	unsigned keep;	       /* rotated files kept; 1..99, default 5 */
+	int64_t key_window_ms; /* keys outlive rotation this long; 1m..30d, default 24h */
 };
 
 struct config_actions {
@@ -149,7 +149,7 @@ struct config_actions {
 	bool allow_full_wipe_personal;		/* default false */
 	bool allow_full_wipe_unknown_ownership; /* default false */
 	int64_t ise_key_window_ms;		/* ISE action key window; 1s..24h, default 15m */
-	int64_t lookup_timeout_ms;		/* fresh ask of every MDM; 100ms..60s, default 10s */
+	int64_t lookup_timeout_ms; /* fresh ask of every MDM; 100ms..60s, default 10s */
 	struct config_journal journal;
 };
 
@@ -165,7 +165,7 @@ struct config {
 	size_t nadapters;		 /* at least 1 */
 	char state_dir[CONFIG_PATH_MAX]; /* default "state" next to the config file */
 	struct config_actions actions;
-	char log_level[16];		 /* "error" | "warn" | "info" (default) | "debug" */
+	char log_level[16]; /* "error" | "warn" | "info" (default) | "debug" */
 };
 
 /*

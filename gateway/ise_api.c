@@ -332,10 +332,9 @@ static void render_answers(struct ise_ctx *ctx, const struct route *r, const str
 		xml_open(&w, "deviceList");
 		for (size_t i = 0; i < n; i++)
 			for (size_t j = 0; mr[i].verdict == MERGE_FOUND && j < mr[i].ndevs; j++)
-				render_device(
-				    &w, &mr[i].devs[j], r->api_version,
-				    single_key(&asked[i], &mr[i].devs[j], r->api_version),
-				    block_device(ctx->blocks, &mr[i].devs[j]));
+				render_device(&w, &mr[i].devs[j], r->api_version,
+					      single_key(&asked[i], &mr[i].devs[j], r->api_version),
+					      block_device(ctx->blocks, &mr[i].devs[j]));
 		xml_close(&w, "deviceList");
 	}
 	xml_close(&w, "ise_api");
@@ -677,8 +676,8 @@ static bool handle_action(struct ise_ctx *ctx, const struct route *r, const char
 	} else if (parse_asked(ctx, kind, ap->item.value, &a, res)) {
 		str_copy(ap->item.value, sizeof(ap->item.value), a.as_sent);
 		if (!ctx->actions) {
-			render_action(r, &ap->item, false, "actions are not enabled on this gateway",
-				      res);
+			render_action(r, &ap->item, false,
+				      "actions are not enabled on this gateway", res);
 			free(ap);
 			return true;
 		}

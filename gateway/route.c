@@ -501,8 +501,7 @@ static void route_adapters(const char *method, const struct segs *sg, struct rou
 /* One path segment into r->value; false (r answered 400) when it does not fit. */
 static bool take_value(struct route *r, const struct segs *sg, size_t i)
 {
-	if (sg->len[i] == 0 || str_copyn(r->value, sizeof(r->value), sg->s[i], sg->len[i]))
-	{
+	if (sg->len[i] == 0 || str_copyn(r->value, sizeof(r->value), sg->s[i], sg->len[i])) {
 		bad(r, 400, "identifier is empty or too long");
 		return false;
 	}
@@ -541,7 +540,8 @@ static void route_actions_admin(const char *method, const struct segs *sg,
 			bool dev = strcmp(args[i].key, "device") == 0;
 
 			if (!dev && strcmp(args[i].key, "state") != 0)
-				return bad(r, 400, "unknown query parameter (device and state only)");
+				return bad(r, 400,
+					   "unknown query parameter (device and state only)");
 			if (!*v)
 				return bad(r, 400, "device and state must not be empty");
 			if (dev && str_copy(r->value, sizeof(r->value), v))
@@ -616,11 +616,9 @@ void route_parse(const char *method, const char *path, const struct route_arg *r
 	if (sg.n >= 3 && seg_is(&sg, 0, "api") && seg_is(&sg, 1, "v1") &&
 	    seg_is(&sg, 2, "adapters"))
 		return route_adapters(method, &sg, r);
-	if (sg.n >= 3 && seg_is(&sg, 0, "api") && seg_is(&sg, 1, "v1") &&
-	    seg_is(&sg, 2, "devices"))
+	if (sg.n >= 3 && seg_is(&sg, 0, "api") && seg_is(&sg, 1, "v1") && seg_is(&sg, 2, "devices"))
 		return route_devices_admin(method, &sg, r);
-	if (sg.n >= 3 && seg_is(&sg, 0, "api") && seg_is(&sg, 1, "v1") &&
-	    seg_is(&sg, 2, "actions"))
+	if (sg.n >= 3 && seg_is(&sg, 0, "api") && seg_is(&sg, 1, "v1") && seg_is(&sg, 2, "actions"))
 		return route_actions_admin(method, &sg, args, nargs, r);
 	if (sg.n == 3 && seg_is(&sg, 0, "api") && seg_is(&sg, 1, "v1") &&
 	    seg_is(&sg, 2, "blocks")) {

@@ -69,7 +69,7 @@ struct route {
 	bool key_by_guid;		 /* deviceidentifier=guid (v3 bulk) */
 	bool has_action;
 	enum action_kind action;
-	char state[24]; /* ROUTE_ACTIONS: the state= filter as sent ("" for none) */
+	char state[24];	 /* ROUTE_ACTIONS: the state= filter as sent ("" for none) */
 	bool has_device; /* ROUTE_ACTIONS: device= was given (value holds it) */
 };
 

@@ -119,8 +119,8 @@ static void fake_destroy(struct adapter *a)
 	(void)a;
 }
 
-static const struct adapter_ops fake_ops = {"fake",	  fake_lookup, fake_list,   fake_action,
-					    fake_test,	  NULL,	       fake_destroy};
+static const struct adapter_ops fake_ops = {"fake",    fake_lookup, fake_list,	 fake_action,
+					    fake_test, NULL,	    fake_destroy};
 
 static void fake_init(struct fake *f, const char *name, const char *vendor_id, const char *mac,
 		      enum ownership own)
@@ -468,8 +468,9 @@ static void test_rejected_and_failed(void **state)
 static void test_unknown_after_reopen(void **state)
 {
 	struct fix *f = *state;
-	struct journal_intent in = {"alice", "192.0.2.9", ACTION_CORPORATE_WIPE, "0026B424FEB4",
-				    "intune", "dev-1", "crash", NULL};
+	struct journal_intent in = {"alice",	    "192.0.2.9", ACTION_CORPORATE_WIPE,
+				    "0026B424FEB4", "intune",	 "dev-1",
+				    "crash",	    NULL};
 	struct journal_action ja;
 	struct action_answer a;
 	char id[JOURNAL_ID_LEN + 1], hash[80], why[256];
