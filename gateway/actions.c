@@ -1,5 +1,6 @@
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -569,7 +570,7 @@ void actions_start(struct actions *x, const struct action_request *rq, actions_d
 		return;
 	}
 	op->x = x;
-	atomic_init(&op->refs, 2); /* the pipeline's, and ours until fanout_start returns */
+	atomic_init(&op->refs, 1); /* the pipeline's */
 	op->kind = rq->kind;
 	op->dev = rq->device;
 	op->done = done;
@@ -580,7 +581,6 @@ void actions_start(struct actions *x, const struct action_request *rq, actions_d
 	pthread_mutex_lock(&x->mu);
 	x->inflight++;
 	pthread_mutex_unlock(&x->mu);
-	atomic_store(&op->refs, 1);
 	if ((unsigned)rq->kind >= ACTION_COUNT) {
 		answer_error(&op->ans, 400, "unknown action");
 		return finish(op);
@@ -605,6 +605,8 @@ void actions_start(struct actions *x, const struct action_request *rq, actions_d
 		answer_error(&op->ans, 500, "out of memory");
 		return finish(op);
 	}
+	/* Ours too until fanout_start returns: the last answer may finish the op inside it, and
+	 * fanout_start still reads the fanout after that answer. */
 	atomic_store(&op->refs, 2);
 	fanout_on_done(op->f, on_found, op);
 	lookup_ms = x->d.cfg->lookup_timeout_ms > 0 ? x->d.cfg->lookup_timeout_ms : 10000;
