@@ -90,8 +90,11 @@ static json_t *entry_json(const struct block_entry *e)
 	return o;
 }
 
-/* Writes ents[0..n) (skipping index skip, -1 for none, plus extra if not NULL) atomically. */
-static enum mdm_err save(struct block *b, long skip, const struct block_entry *extra, char *why,
+/*
+ * Writes ents[0..n) atomically, with entry at (-1: none) left out, or replaced by extra when
+ * extra is given; with at -1, extra (if given) goes last.
+ */
+static enum mdm_err save(struct block *b, long at, const struct block_entry *extra, char *why,
 			 size_t whysz)
 {
 	char tmp[BPATH_MAX], dst[BPATH_MAX];
@@ -105,10 +108,13 @@ static enum mdm_err save(struct block *b, long skip, const struct block_entry *e
 		json_decref(arr);
 		goto out;
 	}
-	for (size_t i = 0; i < b->n; i++)
-		if ((long)i != skip && json_array_append_new(arr, entry_json(&b->ents[i])) != 0)
+	for (size_t i = 0; i < b->n; i++) {
+		const struct block_entry *ent = (long)i == at ? extra : &b->ents[i];
+
+		if (ent && json_array_append_new(arr, entry_json(ent)) != 0)
 			goto out;
-	if (extra && json_array_append_new(arr, entry_json(extra)) != 0)
+	}
+	if (at < 0 && extra && json_array_append_new(arr, entry_json(extra)) != 0)
 		goto out;
 	text = json_dumps(root, JSON_INDENT(1) | JSON_ENSURE_ASCII);
 	if (!text)

@@ -150,6 +150,13 @@ static void test_persisted_and_reloaded(void **state)
 	b = open_b(f);
 	assert_int_equal(block_list(b, collect, names), MDM_OK);
 	assert_string_equal(names, "B,A,");
+	/* Blocking again updates in place, on disk too. */
+	assert_int_equal(block_add(b, "B", "z", NULL, NULL, f->why, sizeof(f->why)), MDM_OK);
+	block_close(b);
+	b = open_b(f);
+	names[0] = '\0';
+	assert_int_equal(block_list(b, collect, names), MDM_OK);
+	assert_string_equal(names, "B,A,");
 	block_close(b);
 }
 
