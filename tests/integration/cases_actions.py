@@ -370,3 +370,32 @@ def case_actions_50_concurrent_same_key(env):
         rc = gw.stop()
         gw.cleanup()
     check(rc == 0, "exit code %s" % rc)
+
+
+def case_actions_two_mdms_ambiguous(env):
+    """The same device reported registered by two MDMs: which one to wipe cannot be guessed."""
+    gw = _gateway(env)
+    inv = gw.config["adapters"][0]["file"]
+    gw.config["adapters"] = [{"name": "inventory", "type": "inventory", "file": inv},
+                             {"name": "inventory2", "type": "inventory", "file": DEMO_INV}]
+    with open(gw.config_path, "w") as f:
+        json.dump(gw.config, f, indent=1)
+    gw.start()
+    try:
+        r = act(gw, "0026B424FEB4", "corporate_wipe", key="amb-1")
+        a = js(r)
+        check(r.status == 403 and a["state"] == "refused" and
+              a["detail"] == "managed by several MDMs (inventory, inventory2): ambiguous" and
+              a["mdm"] == "", "two MDMs: %d %s" % (r.status, r.text))
+        status, reason = ise_action(gw, "/ciscoise/mdmapi/v3/action/?actionType=pin_lock",
+                                    "0026B424FEB4")
+        check(status == "false" and "ambiguous" in reason, "ISE: " + reason)
+        # Only in the extra inventory: one MDM, so it goes there.
+        r = act(gw, NO_OWNER_MAC, "pin_lock", key="amb-2")
+        check(r.status == 200 and js(r)["mdm"] == "inventory", r.text)
+        check("action corporate_wipe on" not in gw.log() and
+              "action pin_lock on inv-0001" not in gw.log(), "an ambiguous action was sent")
+    finally:
+        rc = gw.stop()
+        gw.cleanup()
+    check(rc == 0, "exit code %s" % rc)
