@@ -1,4 +1,5 @@
 #include <jansson.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,14 @@ struct inventory {
 	size_t ndevs;
 	struct slot *index;
 	size_t index_cap; /* power of two */
+	/* Actions change device state as an MDM would: lookups and listings read under it. */
+	pthread_rwlock_t lock;
+	struct inv_action *acts; /* per device, ndevs of them */
+};
+
+struct inv_action {
+	unsigned count;
+	enum action_kind last;
 };
 
 static void index_put(struct inventory *inv, enum ident_kind kind, const char *v, uint32_t dev)
@@ -333,6 +342,7 @@ static enum mdm_err inv_lookup(struct adapter *a, const struct ident *id, int64_
 
 	(void)deadline_ms;
 	outcome_init(&oc);
+	pthread_rwlock_rdlock(&inv->lock);
 	for (i = h & (inv->index_cap - 1); inv->index[i].hash; i = (i + 1) & (inv->index_cap - 1)) {
 		const struct device *d = &inv->devs[inv->index[i].dev];
 		bool dup = false;
@@ -349,6 +359,7 @@ static enum mdm_err inv_lookup(struct adapter *a, const struct ident *id, int64_
 			break;
 		oc.devs[oc.ndevs - 1].fetched_at_ms = now;
 	}
+	pthread_rwlock_unlock(&inv->lock);
 	if (e) {
 		outcome_clear(&oc);
 		outcome_set(&oc, OUTCOME_FAILED, FAIL_INTERNAL, "out of memory");
@@ -373,32 +384,89 @@ static enum mdm_err inv_list(struct adapter *a, const char *cursor, adapter_list
 	}
 	memset(&page, 0, sizeof(page));
 	outcome_init(&page.oc);
+	pthread_rwlock_rdlock(&inv->lock);
 	for (i = start; i < inv->ndevs && i < start + INVENTORY_PAGE; i++) {
 		if (outcome_add(&page.oc, &inv->devs[i]) != MDM_OK) {
+			pthread_rwlock_unlock(&inv->lock);
 			outcome_clear(&page.oc);
 			return MDM_ERR_NOMEM;
 		}
 		page.oc.devs[page.oc.ndevs - 1].fetched_at_ms = now;
 	}
+	pthread_rwlock_unlock(&inv->lock);
 	if (i < inv->ndevs)
 		snprintf(page.next_cursor, sizeof(page.next_cursor), "%zu", i);
 	cb(arg, &page);
 	return MDM_OK;
 }
 
+/* The device whose vendor id is vendor_id, or -1. */
+static long find_vendor_id(const struct inventory *inv, const char *vendor_id)
+{
+	for (size_t i = 0; i < inv->ndevs; i++)
+		if (strcmp(inv->devs[i].vendor_id, vendor_id) == 0)
+			return (long)i;
+	return -1;
+}
+
+/*
+ * An action changes what the inventory reports, as an MDM would: a PIN lock turns pin_lock on,
+ * a wipe unenrols the device (registered false, compliance no longer reported).
+ */
 static enum mdm_err inv_action(struct adapter *a, const char *vendor_id, enum action_kind kind,
 			       adapter_action_cb cb, void *arg)
 {
+	struct inventory *inv = a->priv;
 	struct action_result res;
+	struct device *d;
+	unsigned count = 0;
+	long at;
 
-	(void)a;
-	(void)vendor_id;
-	(void)kind;
 	memset(&res, 0, sizeof(res));
-	res.accepted = false;
-	snprintf(res.reason, sizeof(res.reason), "the inventory adapter does not accept actions");
+	pthread_rwlock_wrlock(&inv->lock);
+	at = find_vendor_id(inv, vendor_id);
+	if (at >= 0) {
+		d = &inv->devs[at];
+		if (kind == ACTION_PIN_LOCK) {
+			d->pin_lock = TRI_TRUE;
+		} else {
+			d->registered = TRI_FALSE;
+			d->compliant = TRI_UNSET;
+			d->failure_reason[0] = '\0';
+			d->remediation[0] = '\0';
+		}
+		inv->acts[at].last = kind;
+		count = ++inv->acts[at].count;
+		res.accepted = true;
+	} else {
+		snprintf(res.reason, sizeof(res.reason), "no device with id %s in this inventory",
+			 vendor_id);
+	}
+	pthread_rwlock_unlock(&inv->lock);
+	if (at >= 0)
+		log_info("inventory %s: action %s on %s accepted (actions on it: %u)", a->name,
+			 action_kind_name(kind), vendor_id, count);
 	cb(arg, &res);
 	return MDM_OK;
+}
+
+enum mdm_err inventory_action_count(struct adapter *a, const char *vendor_id, unsigned *count,
+				    enum action_kind *last)
+{
+	struct inventory *inv = a->priv;
+	enum mdm_err e = MDM_ERR_NOTFOUND;
+	long at;
+
+	pthread_rwlock_rdlock(&inv->lock);
+	at = find_vendor_id(inv, vendor_id);
+	if (at >= 0) {
+		*count = inv->acts[at].count;
+		if (last)
+			*last = inv->acts[at].last;
+		e = MDM_OK;
+	}
+	pthread_rwlock_unlock(&inv->lock);
+	return e;
 }
 
 static enum mdm_err inv_test(struct adapter *a, adapter_test_cb cb, void *arg)
@@ -419,6 +487,8 @@ static void inv_destroy(struct adapter *a)
 
 	free(inv->devs);
 	free(inv->index);
+	free(inv->acts);
+	pthread_rwlock_destroy(&inv->lock);
 	free(inv);
 }
 
@@ -442,6 +512,7 @@ struct adapter *inventory_create(const char *name, const char *path, char *why, 
 	}
 	inv->base.ops = &inventory_ops;
 	inv->base.priv = inv;
+	pthread_rwlock_init(&inv->lock, NULL);
 	if (str_copy(inv->base.name, sizeof(inv->base.name), name) != MDM_OK ||
 	    str_copy(inv->path, sizeof(inv->path), path) != MDM_OK) {
 		snprintf(why, whysz, "inventory: name or path too long");
@@ -451,6 +522,8 @@ struct adapter *inventory_create(const char *name, const char *path, char *why, 
 	e = load_file(inv, why, whysz);
 	if (!e)
 		e = index_build(inv);
+	if (!e && !(inv->acts = calloc(inv->ndevs ? inv->ndevs : 1, sizeof(*inv->acts))))
+		e = MDM_ERR_NOMEM;
 	if (e) {
 		if (e == MDM_ERR_NOMEM)
 			snprintf(why, whysz, "%s: out of memory", path);

@@ -24,6 +24,15 @@
 /* inventory_create: loads path; NULL with a one-line reason in why on any error. */
 struct adapter *inventory_create(const char *name, const char *path, char *why, size_t whysz);
 
+/*
+ * Actions are accepted for any device of the file and change what it reports from then on (in
+ * memory only), as an MDM would: pin_lock turns pin_lock on; corporate_wipe and full_wipe
+ * unenrol the device (registered false, no compliance). An unknown vendor id is rejected.
+ * inventory_action_count: how many actions device vendor_id took, and the last one.
+ */
+enum mdm_err inventory_action_count(struct adapter *a, const char *vendor_id, unsigned *count,
+				    enum action_kind *last);
+
 /* inventory_count: how many devices an inventory adapter holds. */
 size_t inventory_count(const struct adapter *a);
 

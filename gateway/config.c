@@ -859,6 +859,37 @@ static const struct array_spec adapters_spec = {
 static const struct choice level_choices[] = {
     {"error", 0}, {"warn", 0}, {"info", 0}, {"debug", 0}, {NULL, 0}};
 
+#define R struct config_action_roles
+static const struct field action_roles_fields[] = {
+    {.key = "corporate_wipe", .type = T_ROLES, AT(R, corporate_wipe), .def = ROLE_ACTION},
+    {.key = "full_wipe", .type = T_ROLES, AT(R, full_wipe), .def = ROLE_ACTION},
+    {.key = "pin_lock", .type = T_ROLES, AT(R, pin_lock), .def = ROLE_ACTION},
+    END,
+};
+#undef R
+#define J struct config_journal
+static const struct field journal_fields[] = {
+    NUM("max_bytes", T_SIZE, J, max_bytes, 65536, 1073741824, 16 * 1024 * 1024),
+    NUM("keep", T_UINT, J, keep, 1, 99, 5),
+    NUM("key_window", T_DUR, J, key_window_ms, MINS(1), DAYS(30), HOURS(24)),
+    END,
+};
+#undef J
+static const struct section action_roles_section = {action_roles_fields, NULL, NULL};
+static const struct section journal_section = {journal_fields, NULL, NULL};
+#define X struct config_actions
+static const struct field actions_fields[] = {
+    {.key = "roles", .type = T_SECTION, AT(X, roles), .sub = &action_roles_section},
+    NUM("allow_full_wipe_personal", T_BOOL, X, allow_full_wipe_personal, 0, 1, 0),
+    NUM("allow_full_wipe_unknown_ownership", T_BOOL, X, allow_full_wipe_unknown_ownership, 0, 1, 0),
+    NUM("ise_key_window", T_DUR, X, ise_key_window_ms, SECS(1), HOURS(24), MINS(15)),
+    NUM("lookup_timeout", T_DUR, X, lookup_timeout_ms, 100, SECS(60), SECS(10)),
+    {.key = "journal", .type = T_SECTION, AT(X, journal), .sub = &journal_section},
+    END,
+};
+#undef X
+static const struct section actions_section = {actions_fields, NULL, NULL};
+
 #define G struct config
 static const struct field top_fields[] = {
     {.key = "listen", .type = T_SECTION, AT(G, listen), .sub = &listen_section},
@@ -877,11 +908,26 @@ static const struct field top_fields[] = {
      .flags = F_REQUIRED},
     PATH("state_dir", G, state_dir, "state", 0),
     CHOICE("log_level", T_STRCHOICE, G, log_level, level_choices, 0, "info", 0),
+    {.key = "actions", .type = T_SECTION, AT(G, actions), .sub = &actions_section},
     END,
 };
 #undef G
 
 static const struct section top_section = {top_fields, NULL, NULL};
+
+unsigned config_action_roles_of(const struct config_actions *a, int k)
+{
+	switch (k) {
+	case 0:
+		return a->roles.corporate_wipe;
+	case 1:
+		return a->roles.full_wipe;
+	case 2:
+		return a->roles.pin_lock;
+	default:
+		return 0;
+	}
+}
 
 /* --- defaults -------------------------------------------------------------------------------- */
 
@@ -931,7 +977,7 @@ static void field_default(const struct field *f, void *base)
 		*(bool *)((char *)base + f->aux) = false;
 		break;
 	case T_ROLES:
-		*(unsigned *)(void *)p = 0;
+		*(unsigned *)(void *)p = (unsigned)f->def;
 		break;
 	case T_SERVERS:
 		((struct config_cache *)base)->nservers = 0;

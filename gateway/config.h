@@ -159,6 +159,26 @@ struct config_adapter {
 	struct config_mcms mcms;    /* mcms */
 };
 
+/* --- actions (wipe, PIN lock): who may ask, policy, idempotency and the journal --- */
+struct config_action_roles { /* ROLE_* bits that may use each action; default "action" */
+	unsigned corporate_wipe, full_wipe, pin_lock;
+};
+
+struct config_journal {
+	size_t max_bytes;      /* rotate past this; 65536..1073741824, default 16 MiB */
+	unsigned keep;	       /* rotated files kept; 1..99, default 5 */
+	int64_t key_window_ms; /* keys outlive rotation this long; 1m..30d, default 24h */
+};
+
+struct config_actions {
+	struct config_action_roles roles;
+	bool allow_full_wipe_personal;		/* default false */
+	bool allow_full_wipe_unknown_ownership; /* default false */
+	int64_t ise_key_window_ms;		/* ISE action key window; 1s..24h, default 15m */
+	int64_t lookup_timeout_ms; /* fresh ask of every MDM; 100ms..60s, default 10s */
+	struct config_journal journal;
+};
+
 struct config {
 	char path[CONFIG_PATH_MAX]; /* the file this came from */
 	struct config_listen listen;
@@ -170,7 +190,8 @@ struct config {
 	struct config_adapter adapters[CONFIG_MAX_ADAPTERS];
 	size_t nadapters;		 /* at least 1 */
 	char state_dir[CONFIG_PATH_MAX]; /* default "state" next to the config file */
-	char log_level[16];		 /* "error" | "warn" | "info" (default) | "debug" */
+	struct config_actions actions;
+	char log_level[16]; /* "error" | "warn" | "info" (default) | "debug" */
 };
 
 /*
@@ -210,5 +231,8 @@ enum mdm_err config_secret(const void *json, const char *name, const char *key, 
 
 /* role_parse: "query" | "action" | "admin" -> ROLE_* bit; 0 for anything else. */
 unsigned role_parse(const char *name);
+
+/* config_action_roles_of: the roles allowed action kind k (enum action_kind order); 0 past it. */
+unsigned config_action_roles_of(const struct config_actions *a, int k);
 
 #endif

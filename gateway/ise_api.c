@@ -6,11 +6,12 @@
 #include "../core/clock.h"
 #include "../core/log.h"
 #include "../core/xml.h"
+#include "actions.h"
+#include "block.h"
 #include "ise_api.h"
 #include "reqxml.h"
 
 #define XML_TYPE "application/xml; charset=utf-8"
-#define NO_ACTION_MDM "no MDM that accepts actions manages this device"
 
 void ise_response_init(struct ise_response *res)
 {
@@ -105,11 +106,18 @@ static void tri_if(struct xml_writer *w, const char *tag, enum tri v)
 		xml_bool(w, tag, v == TRI_TRUE);
 }
 
-static void render_attributes(struct xml_writer *w, const struct device *d, int version)
+static void render_attributes(struct xml_writer *w, const struct device *d, int version,
+			      bool blocked)
 {
 	xml_open(w, "attributes");
 	tri_if(w, "register_status", d->registered);
-	if (d->compliant != TRI_UNSET) {
+	if (blocked) {
+		/* An administrator's block wins over whatever the MDMs say. */
+		xml_open(w, "compliance");
+		xml_bool(w, "status", false);
+		xml_text(w, "failure_reason", BLOCK_REASON);
+		xml_close(w, "compliance");
+	} else if (d->compliant != TRI_UNSET) {
 		xml_open(w, "compliance");
 		xml_bool(w, "status", d->compliant == TRI_TRUE);
 		text_if(w, "failure_reason", d->failure_reason);
@@ -165,12 +173,12 @@ static struct device_key bulk_key(const struct device *d, int version, bool by_g
 }
 
 static void render_device(struct xml_writer *w, const struct device *d, int version,
-			  struct device_key k)
+			  struct device_key k, bool blocked)
 {
 	xml_open(w, "device");
 	if (k.tag)
 		xml_text(w, k.tag, k.value);
-	render_attributes(w, d, version);
+	render_attributes(w, d, version, blocked);
 	xml_close(w, "device");
 }
 
@@ -188,13 +196,45 @@ static void open_attributes_doc(struct xml_writer *w, struct buf *out, int versi
 
 /* --- bulk answers from the snapshot -------------------------------------------------------- */
 
+/*
+ * The listing `which` with blocked devices moved: a compliance=false listing includes them, a
+ * compliance=true one leaves them out (in the snapshot's order). Only with blocks set; NULL:
+ * no memory. Offsets into it are stable while the blocks and the snapshot are.
+ */
+static uint32_t *blocked_list(struct ise_ctx *ctx, const struct snapshot *s,
+			      enum snapshot_list which, size_t *n)
+{
+	uint32_t *out = malloc((s->ndevs ? s->ndevs : 1) * sizeof(*out));
+	unsigned char *in = calloc(s->ndevs ? s->ndevs : 1, 1);
+
+	*n = 0;
+	if (!out || !in) {
+		free(out);
+		free(in);
+		return NULL;
+	}
+	for (size_t i = 0; i < s->nlist[which]; i++)
+		in[s->list[which][i]] = 1;
+	for (size_t i = 0; i < s->nlist[SNAP_ALL]; i++) {
+		uint32_t d = s->list[SNAP_ALL][i];
+		bool blocked = block_device(ctx->blocks, &s->devs[d]);
+
+		if (which == SNAP_NONCOMPLIANT ? (in[d] || blocked) : (in[d] && !blocked))
+			out[(*n)++] = d;
+	}
+	free(in);
+	return out;
+}
+
 static void handle_bulk(struct ise_ctx *ctx, const struct route *r, struct ise_response *res)
 {
 	const struct snapshot *s = ctx->snap;
 	enum snapshot_list which = SNAP_ALL;
 	struct xml_writer w;
 	size_t n, end, emitted = 0;
-	uint32_t next;
+	uint32_t next, *moved = NULL;
+	const uint32_t *list;
+	bool any_blocked = block_count(ctx->blocks) > 0;
 
 	if (!s || !s->complete) {
 		atomic_fetch_add(&ctx->stats.unavailable, 1);
@@ -205,9 +245,18 @@ static void handle_bulk(struct ise_ctx *ctx, const struct route *r, struct ise_r
 	if (r->crit == CRIT_COMPLIANCE)
 		which = r->compliant_value ? SNAP_COMPLIANT : SNAP_NONCOMPLIANT;
 	n = s->nlist[which];
-	if (r->paging > n)
+	list = s->list[which];
+	if (any_blocked && which != SNAP_ALL) {
+		moved = blocked_list(ctx, s, which, &n);
+		if (!moved)
+			return ise_error(res, 500, "out of memory");
+		list = moved;
+	}
+	if (r->paging > n) {
+		free(moved);
 		return ise_error(res, 400,
 				 "paging is not a paging_info value this server returned");
+	}
 	end = r->paging + ctx->cfg->api.query_max_size;
 	if (end > n)
 		end = n;
@@ -218,19 +267,21 @@ static void handle_bulk(struct ise_ctx *ctx, const struct route *r, struct ise_r
 	} else {
 		xml_open(&w, "deviceList");
 		for (size_t i = r->paging; i < end; i++) {
-			const struct device *d = &s->devs[s->list[which][i]];
+			const struct device *d = &s->devs[list[i]];
 			struct device_key k = bulk_key(d, r->api_version, r->key_by_guid);
 
 			/* A device with no identifier this answer can carry cannot be named. */
 			if (!k.tag)
 				continue;
-			render_device(&w, d, r->api_version, k);
+			render_device(&w, d, r->api_version, k,
+				      any_blocked && block_device(ctx->blocks, d));
 			emitted++;
 		}
 		xml_close(&w, "deviceList");
 	}
 	xml_close(&w, "ise_api");
 	finish(res, &w, 200);
+	free(moved);
 	log_debug("bulk %s page at %u: %zu devices, next %u", criterion_name(r->crit), r->paging,
 		  emitted, next);
 }
@@ -281,9 +332,9 @@ static void render_answers(struct ise_ctx *ctx, const struct route *r, const str
 		xml_open(&w, "deviceList");
 		for (size_t i = 0; i < n; i++)
 			for (size_t j = 0; mr[i].verdict == MERGE_FOUND && j < mr[i].ndevs; j++)
-				render_device(
-				    &w, &mr[i].devs[j], r->api_version,
-				    single_key(&asked[i], &mr[i].devs[j], r->api_version));
+				render_device(&w, &mr[i].devs[j], r->api_version,
+					      single_key(&asked[i], &mr[i].devs[j], r->api_version),
+					      block_device(ctx->blocks, &mr[i].devs[j]));
 		xml_close(&w, "deviceList");
 	}
 	xml_close(&w, "ise_api");
@@ -564,10 +615,46 @@ static bool action_ident_kind(const char *tag, enum ident_kind *kind)
 	return true;
 }
 
-static void handle_action(struct ise_ctx *ctx, const struct route *r, const char *body, size_t len,
-			  const char *content_type, const char *user, struct ise_response *res)
+/* An action on its way through the pipeline: what the answer needs to name the device. */
+struct action_pend {
+	struct route r;
+	struct reqxml_item item; /* the identifier as the client sent it (trimmed) */
+	ise_done_cb done;
+	void *arg;
+};
+
+/* The ISE API always answers 200 XML: action_status says whether the MDM accepted it. */
+static void on_action(void *arg, const struct action_answer *ans)
 {
-	struct reqxml_item item;
+	struct action_pend *ap = arg;
+	struct ise_response res;
+	char reason[JOURNAL_TEXT_MAX + 128] = "";
+	bool ok = false;
+
+	ise_response_init(&res);
+	if (!ans->has_action) {
+		str_copy(reason, sizeof(reason), ans->error);
+	} else if (ans->status == 409) {
+		snprintf(reason, sizeof(reason),
+			 "the device has an action in progress or in doubt (%s %s, %s)",
+			 action_kind_name(ans->act.action), ans->act.id,
+			 journal_state_name(ans->act.state));
+	} else {
+		ok = ans->act.state == JOURNAL_SENT || ans->act.state == JOURNAL_RESOLVED_SENT;
+		str_copy(reason, sizeof(reason), ok ? "" : ans->act.detail);
+	}
+	render_action(&ap->r, &ap->item, ok, reason, &res);
+	ap->done(ap->arg, &res);
+	ise_response_clear(&res);
+	free(ap);
+}
+
+static bool handle_action(struct ise_ctx *ctx, const struct route *r, const char *body, size_t len,
+			  const char *content_type, const char *user, unsigned roles,
+			  const char *addr, struct ise_response *res, ise_done_cb done, void *arg)
+{
+	struct action_request rq;
+	struct action_pend *ap;
 	struct asked a;
 	enum ident_kind kind;
 	const char *part;
@@ -575,25 +662,52 @@ static void handle_action(struct ise_ctx *ctx, const struct route *r, const char
 	char why[192];
 
 	atomic_fetch_add(&ctx->stats.actions, 1);
-	if (multipart_first_part(content_type, body ? body : "", len, &part, &plen) != MDM_OK)
-		return ise_error(res, 400, "the multipart body is malformed");
-	if (reqxml_action(part, plen, &item, why, sizeof(why)) != MDM_OK)
-		return ise_error(res, 400, why);
-	if (!action_ident_kind(item.tag, &kind))
-		return ise_error(res, 400, "unsupported identifier in the action body");
-	if (!parse_asked(ctx, kind, item.value, &a, res))
-		return;
-	/* Actions reach a vendor only through the journalled pipeline, which no adapter offers
-	 * yet: refuse plainly rather than pretend. */
-	log_info("action %s for %s %s by %s: refused: %s", action_kind_name(r->action),
-		 ident_kind_name(kind), a.id.value, user ? user : "-", NO_ACTION_MDM);
-	str_copy(item.value, sizeof(item.value), a.as_sent);
-	render_action(r, &item, false, NO_ACTION_MDM, res);
+	ap = calloc(1, sizeof(*ap));
+	if (!ap) {
+		ise_error(res, 500, "out of memory");
+		return true;
+	}
+	if (multipart_first_part(content_type, body ? body : "", len, &part, &plen) != MDM_OK) {
+		ise_error(res, 400, "the multipart body is malformed");
+	} else if (reqxml_action(part, plen, &ap->item, why, sizeof(why)) != MDM_OK) {
+		ise_error(res, 400, why);
+	} else if (!action_ident_kind(ap->item.tag, &kind)) {
+		ise_error(res, 400, "unsupported identifier in the action body");
+	} else if (parse_asked(ctx, kind, ap->item.value, &a, res)) {
+		str_copy(ap->item.value, sizeof(ap->item.value), a.as_sent);
+		if (!ctx->actions) {
+			render_action(r, &ap->item, false,
+				      "actions are not enabled on this gateway", res);
+			free(ap);
+			return true;
+		}
+		ap->r = *r;
+		ap->done = done;
+		ap->arg = arg;
+		memset(&rq, 0, sizeof(rq));
+		rq.user = user ? user : "";
+		rq.roles = roles;
+		rq.addr = addr ? addr : "-";
+		rq.kind = r->action;
+		rq.device = a.id;
+		rq.key = NULL; /* derived from account, device, action and the time window */
+		actions_start(ctx->actions, &rq, on_action, ap);
+		return false;
+	}
+	free(ap);
+	return true;
 }
 
 bool ise_start(struct ise_ctx *ctx, const struct route *r, const char *body, size_t len,
 	       const char *content_type, const char *user, struct ise_response *res,
 	       ise_done_cb done, void *arg)
+{
+	return ise_start_from(ctx, r, body, len, content_type, user, ~0u, "-", res, done, arg);
+}
+
+bool ise_start_from(struct ise_ctx *ctx, const struct route *r, const char *body, size_t len,
+		    const char *content_type, const char *user, unsigned roles, const char *addr,
+		    struct ise_response *res, ise_done_cb done, void *arg)
 {
 	atomic_fetch_add(&ctx->stats.requests, 1);
 	switch (r->kind) {
@@ -605,8 +719,8 @@ bool ise_start(struct ise_ctx *ctx, const struct route *r, const char *body, siz
 	case ROUTE_BATCH:
 		return handle_batch(ctx, r, body, len, content_type, res, done, arg);
 	case ROUTE_ACTION:
-		handle_action(ctx, r, body, len, content_type, user, res);
-		return true;
+		return handle_action(ctx, r, body, len, content_type, user, roles, addr, res, done,
+				     arg);
 	case ROUTE_SENDMESSAGE:
 		ise_error(res, 501, "messaging is not supported (messaging_support is false)");
 		return true;

@@ -28,8 +28,15 @@ struct ise_stats {
 	atomic_ulong local_macs; /* queries for locally administered (randomised) MACs */
 };
 
+struct actions;
+struct journal;
+struct block;
+
 struct ise_ctx {
 	const struct config *cfg;
+	struct actions *actions; /* the action pipeline (NULL: every action is refused) */
+	struct journal *journal; /* the admin API reads actions from it */
+	struct block *blocks;	 /* devices blocked by an administrator (NULL: none) */
 	struct lookup *lookup;
 	struct cache *cache;
 	/*
@@ -78,6 +85,15 @@ typedef void (*ise_done_cb)(void *arg, struct ise_response *res);
 bool ise_start(struct ise_ctx *ctx, const struct route *r, const char *body, size_t len,
 	       const char *content_type, const char *user, struct ise_response *res,
 	       ise_done_cb done, void *arg);
+
+/*
+ * ise_start_from: ise_start for an account with roles (ROLE_* bits) calling from addr (for
+ * the action journal). ise_start is this with every role and address "-". An action may be
+ * answered through done even before this returns (it then returns false all the same).
+ */
+bool ise_start_from(struct ise_ctx *ctx, const struct route *r, const char *body, size_t len,
+		    const char *content_type, const char *user, unsigned roles, const char *addr,
+		    struct ise_response *res, ise_done_cb done, void *arg);
 
 /*
  * ise_handle: ise_start, waiting for the answer (tests and tools; never on a server thread):

@@ -23,15 +23,42 @@
 #define LOAD_MAX ((int64_t)1 << 30)
 #define LINE_MAX_BYTES (64 * 1024)
 
+/*
+ * One action in memory: the fixed fields, and every string once, NUL-terminated, in one
+ * allocation sized to fit (a typical action takes ~250 bytes here, against ~2 KiB for a
+ * struct journal_action). Callers only ever see journal_action copies (rec_unpack).
+ */
+enum rec_str {
+	S_USER,
+	S_ADDR,
+	S_DEVICE,
+	S_MDM,
+	S_VENDOR,
+	S_KEY,
+	S_HASH,
+	S_DETAIL,
+	S_BY,
+	S_NOTE,
+	S_COUNT
+};
+
+struct jrec {
+	int64_t at_ms, done_ms, resolved_ms;
+	char id[JOURNAL_ID_LEN + 1];
+	unsigned char state, action;
+	uint16_t off[S_COUNT]; /* of each string in s; every bound sums to well under 64 KiB */
+	char s[];
+};
+
 struct journal {
 	pthread_mutex_t mu;
 	char dir[JPATH_MAX];
 	struct journal_cfg cfg;
 	int fd;
-	int64_t size;	   /* bytes in the current file */
-	int64_t rotate_at; /* size at which to rotate next */
-	bool need_nl;	   /* the file ends in a torn line: start the next append with '\n' */
-	struct journal_action *acts; /* in the order recorded */
+	int64_t size;	    /* bytes in the current file */
+	int64_t rotate_at;  /* size at which to rotate next */
+	bool need_nl;	    /* the file ends in a torn line: start the next append with '\n' */
+	struct jrec **acts; /* in the order recorded */
 	size_t n, cap;
 	json_t *by_id;	/* id -> index into acts */
 	json_t *by_key; /* idempotency key -> index */
@@ -181,20 +208,91 @@ static enum mdm_err idx_set(json_t *map, const char *k, size_t i)
 									     : MDM_ERR_NOMEM;
 }
 
+/* --- compact records ------------------------------------------------------------------------ */
+
+static const char *rec_str(const struct jrec *r, enum rec_str k)
+{
+	return r->s + r->off[k];
+}
+
+/* A compact copy of a; NULL: no memory. */
+static struct jrec *rec_pack(const struct journal_action *a)
+{
+	const char *str[S_COUNT] = {a->user, a->addr,	  a->device, a->mdm,	     a->vendor_id,
+				    a->key,  a->key_hash, a->detail, a->resolved_by, a->note};
+	size_t len[S_COUNT], total = 0;
+	struct jrec *r;
+
+	for (int k = 0; k < S_COUNT; k++)
+		total += (len[k] = strlen(str[k])) + 1;
+	r = malloc(sizeof(*r) + total);
+	if (!r)
+		return NULL;
+	r->at_ms = a->at_ms;
+	r->done_ms = a->done_ms;
+	r->resolved_ms = a->resolved_ms;
+	memcpy(r->id, a->id, sizeof(r->id));
+	r->state = (unsigned char)a->state;
+	r->action = (unsigned char)a->action;
+	total = 0;
+	for (int k = 0; k < S_COUNT; k++) {
+		r->off[k] = (uint16_t)total;
+		memcpy(r->s + total, str[k], len[k] + 1);
+		total += len[k] + 1;
+	}
+	return r;
+}
+
+/* The journal_action r stands for (every string fits: it came from one). */
+static void rec_unpack(const struct jrec *r, struct journal_action *a)
+{
+	char *dst[S_COUNT] = {a->user, a->addr,	    a->device, a->mdm,	       a->vendor_id,
+			      a->key,  a->key_hash, a->detail, a->resolved_by, a->note};
+	size_t size[S_COUNT] = {sizeof(a->user),     sizeof(a->addr),	   sizeof(a->device),
+				sizeof(a->mdm),	     sizeof(a->vendor_id), sizeof(a->key),
+				sizeof(a->key_hash), sizeof(a->detail),	   sizeof(a->resolved_by),
+				sizeof(a->note)};
+
+	memcpy(a->id, r->id, sizeof(a->id));
+	a->state = (enum journal_state)r->state;
+	a->action = (enum action_kind)r->action;
+	a->at_ms = r->at_ms;
+	a->done_ms = r->done_ms;
+	a->resolved_ms = r->resolved_ms;
+	for (int k = 0; k < S_COUNT; k++)
+		str_copy(dst[k], size[k], rec_str(r, (enum rec_str)k));
+}
+
+/* Replaces record i by a compact copy of a; MDM_ERR_NOMEM leaves it as it was. */
+static enum mdm_err rec_replace(struct journal *j, size_t i, const struct journal_action *a)
+{
+	struct jrec *r = rec_pack(a);
+
+	if (!r)
+		return MDM_ERR_NOMEM;
+	free(j->acts[i]);
+	j->acts[i] = r;
+	return MDM_OK;
+}
+
 /* Adds a copy of a to the index: by id, by key (the first action under a key wins), by device. */
 static enum mdm_err add_action(struct journal *j, const struct journal_action *a)
 {
+	struct jrec *r;
 	enum mdm_err err;
 
 	if (j->n == j->cap) {
 		size_t cap = j->cap ? j->cap * 2 : 64;
-		struct journal_action *p = realloc(j->acts, cap * sizeof(*p));
+		struct jrec **p = realloc(j->acts, cap * sizeof(*p));
 
 		if (!p)
 			return MDM_ERR_NOMEM;
 		j->acts = p;
 		j->cap = cap;
 	}
+	r = rec_pack(a);
+	if (!r)
+		return MDM_ERR_NOMEM;
 	err = idx_set(j->by_id, a->id, j->n);
 	if (!err && a->key[0] && idx_get(j->by_key, a->key) < 0)
 		err = idx_set(j->by_key, a->key, j->n);
@@ -202,26 +300,26 @@ static enum mdm_err add_action(struct journal *j, const struct journal_action *a
 		err = idx_set(j->by_dev, a->device, j->n);
 	if (err) {
 		json_object_del(j->by_id, a->id);
+		free(r);
 		return err;
 	}
-	j->acts[j->n++] = *a;
+	j->acts[j->n++] = r;
 	return MDM_OK;
 }
 
-static struct journal_action *find(struct journal *j, const char *id)
+/* The index of action id, or -1. */
+static long find(struct journal *j, const char *id)
 {
-	long i = idx_get(j->by_id, id);
-
-	return i < 0 ? NULL : &j->acts[i];
+	return idx_get(j->by_id, id);
 }
 
-/* The action stops holding its device (its state has just become final). */
-static void release_device(struct journal *j, const struct journal_action *a)
+/* Action i stops holding its device (its state has just become final). */
+static void release_device(struct journal *j, size_t i)
 {
-	long i = idx_get(j->by_dev, a->device);
+	const char *device = rec_str(j->acts[i], S_DEVICE);
 
-	if (i >= 0 && &j->acts[i] == a)
-		json_object_del(j->by_dev, a->device);
+	if (idx_get(j->by_dev, device) == (long)i)
+		json_object_del(j->by_dev, device);
 }
 
 /* --- encoding --------------------------------------------------------------------------------- */
@@ -329,20 +427,25 @@ static enum mdm_err add_history(struct buf *b, const struct journal_action *a)
 /* --- appending and rotation ------------------------------------------------------------------- */
 
 /* Whether a survives the loss of its original lines: it is open, or its key is recent. */
-static bool carried(const struct journal *j, const struct journal_action *a, int64_t now)
+static bool carried(const struct journal *j, const struct jrec *r, int64_t now)
 {
-	return holds_device(a->state) || (a->key[0] && now - a->at_ms < j->cfg.key_window_ms);
+	return holds_device((enum journal_state)r->state) ||
+	       (rec_str(r, S_KEY)[0] && now - r->at_ms < j->cfg.key_window_ms);
 }
 
 static enum mdm_err build_carry(struct journal *j, struct buf *b)
 {
 	int64_t now = clock_wall_ms();
-	enum mdm_err err = MDM_OK;
+	struct journal_action *a = malloc(sizeof(*a));
+	enum mdm_err err = a ? MDM_OK : MDM_ERR_NOMEM;
 
 	for (size_t i = 0; i < j->n && !err; i++) {
-		if (carried(j, &j->acts[i], now))
-			err = add_history(b, &j->acts[i]);
+		if (!carried(j, j->acts[i], now))
+			continue;
+		rec_unpack(j->acts[i], a);
+		err = add_history(b, a);
 	}
+	free(a);
 	return err;
 }
 
@@ -508,7 +611,7 @@ static enum mdm_err load_intent(struct journal *j, json_t *o, bool refused)
 	    !get_str(o, "key_hash", a.key_hash, sizeof(a.key_hash)) ||
 	    (refused && !get_str(o, "reason", a.detail, sizeof(a.detail))))
 		return MDM_ERR_PARSE;
-	if (find(j, a.id))
+	if (find(j, a.id) >= 0)
 		return MDM_OK; /* a copy made at rotation */
 	a.state = refused ? JOURNAL_REFUSED : JOURNAL_PENDING;
 	return add_action(j, &a);
@@ -517,15 +620,17 @@ static enum mdm_err load_intent(struct journal *j, json_t *o, bool refused)
 static enum mdm_err load_outcome(struct journal *j, json_t *o)
 {
 	char id[JOURNAL_ID_LEN + 1], state[32];
-	struct journal_action *a;
+	struct journal_action act, *a = &act;
 	int64_t at;
+	long i;
 
 	if (!get_str(o, "id", id, sizeof(id)) || !get_ms(o, "at", &at) ||
 	    !get_str(o, "state", state, sizeof(state)))
 		return MDM_ERR_PARSE;
-	a = find(j, id);
-	if (!a || a->state != JOURNAL_PENDING)
-		return a ? MDM_OK : MDM_ERR_NOTFOUND; /* a copy, or its intent was dropped */
+	i = find(j, id);
+	if (i < 0 || j->acts[i]->state != JOURNAL_PENDING)
+		return i >= 0 ? MDM_OK : MDM_ERR_NOTFOUND; /* a copy, or its intent was dropped */
+	rec_unpack(j->acts[i], a);
 	if (strcmp(state, "sent") == 0)
 		a->state = JOURNAL_SENT;
 	else if (strcmp(state, "failed") == 0)
@@ -537,22 +642,27 @@ static enum mdm_err load_outcome(struct journal *j, json_t *o)
 	a->done_ms = at;
 	if (!get_str(o, "detail", a->detail, sizeof(a->detail)))
 		a->detail[0] = '\0';
-	release_device(j, a);
+	if (rec_replace(j, (size_t)i, a) != MDM_OK)
+		return MDM_ERR_NOMEM;
+	release_device(j, (size_t)i);
 	return MDM_OK;
 }
 
 static enum mdm_err load_resolve(struct journal *j, json_t *o)
 {
 	char id[JOURNAL_ID_LEN + 1], verified[16];
-	struct journal_action *a;
+	struct journal_action act, *a = &act;
 	int64_t at;
+	long i;
 
 	if (!get_str(o, "id", id, sizeof(id)) || !get_ms(o, "at", &at) ||
 	    !get_str(o, "verified", verified, sizeof(verified)))
 		return MDM_ERR_PARSE;
-	a = find(j, id);
-	if (!a || a->state != JOURNAL_PENDING) /* still pending: unknown is set after loading */
-		return a ? MDM_OK : MDM_ERR_NOTFOUND;
+	i = find(j, id);
+	/* still pending: unknown is set after loading */
+	if (i < 0 || j->acts[i]->state != JOURNAL_PENDING)
+		return i >= 0 ? MDM_OK : MDM_ERR_NOTFOUND;
+	rec_unpack(j->acts[i], a);
 	if (strcmp(verified, "sent") == 0)
 		a->state = JOURNAL_RESOLVED_SENT;
 	else if (strcmp(verified, "not_sent") == 0)
@@ -564,7 +674,9 @@ static enum mdm_err load_resolve(struct journal *j, json_t *o)
 		a->resolved_by[0] = '\0';
 	if (!get_str(o, "note", a->note, sizeof(a->note)))
 		a->note[0] = '\0';
-	release_device(j, a);
+	if (rec_replace(j, (size_t)i, a) != MDM_OK)
+		return MDM_ERR_NOMEM;
+	release_device(j, (size_t)i);
 	return MDM_OK;
 }
 
@@ -672,16 +784,17 @@ static enum mdm_err load_file(struct journal *j, int n, char *why, size_t whysz)
 static void mark_unknown(struct journal *j)
 {
 	for (size_t i = 0; i < j->n; i++) {
-		struct journal_action *a = &j->acts[i];
+		struct jrec *r = j->acts[i];
 
-		if (a->state != JOURNAL_PENDING)
+		if (r->state != JOURNAL_PENDING)
 			continue;
-		a->state = JOURNAL_UNKNOWN;
+		r->state = JOURNAL_UNKNOWN;
 		j->st.unknown++;
 		log_warn(
 		    "journal: action %s (%s of %s via %s) has no outcome: unknown, not re-sent; "
 		    "an admin must resolve it",
-		    a->id, action_kind_name(a->action), a->device, a->mdm);
+		    r->id, action_kind_name((enum action_kind)r->action), rec_str(r, S_DEVICE),
+		    rec_str(r, S_MDM));
 	}
 }
 
@@ -765,6 +878,8 @@ void journal_close(struct journal *j)
 	json_decref(j->by_id);
 	json_decref(j->by_key);
 	json_decref(j->by_dev);
+	for (size_t i = 0; i < j->n; i++)
+		free(j->acts[i]);
 	free(j->acts);
 	pthread_mutex_destroy(&j->mu);
 	free(j);
@@ -854,7 +969,7 @@ static enum mdm_err fill_action(struct journal_action *a, const struct journal_i
 		err =
 		    take_str(a->device, sizeof(a->device), in->device, true, "device", why, whysz);
 	if (!err)
-		err = take_str(a->mdm, sizeof(a->mdm), in->mdm, true, "mdm", why, whysz);
+		err = take_str(a->mdm, sizeof(a->mdm), in->mdm, need_key, "mdm", why, whysz);
 	if (!err)
 		err = take_str(a->vendor_id, sizeof(a->vendor_id), in->vendor_id, false,
 			       "vendor_id", why, whysz);
@@ -891,16 +1006,16 @@ static enum mdm_err check_free(struct journal *j, const struct journal_action *a
 
 	/* The key first: a repeat of a request whose action still holds the device is a repeat. */
 	if (k >= 0) {
-		str_copy(id_out, JOURNAL_ID_LEN + 1, j->acts[k].id);
+		str_copy(id_out, JOURNAL_ID_LEN + 1, j->acts[k]->id);
 		if (first)
-			*first = j->acts[k];
-		err_why(why, whysz, "journal: key already used by action %s", j->acts[k].id);
+			rec_unpack(j->acts[k], first);
+		err_why(why, whysz, "journal: key already used by action %s", j->acts[k]->id);
 		return MDM_ERR_FORBIDDEN;
 	}
 	if (d >= 0) {
-		str_copy(id_out, JOURNAL_ID_LEN + 1, j->acts[d].id);
-		err_why(why, whysz, "journal: device %s has action %s %s", a->device, j->acts[d].id,
-			journal_state_name(j->acts[d].state));
+		str_copy(id_out, JOURNAL_ID_LEN + 1, j->acts[d]->id);
+		err_why(why, whysz, "journal: device %s has action %s %s", a->device,
+			j->acts[d]->id, journal_state_name((enum journal_state)j->acts[d]->state));
 		return MDM_ERR_BUSY;
 	}
 	return MDM_OK;
@@ -965,47 +1080,69 @@ enum mdm_err journal_refused(struct journal *j, const struct journal_intent *in,
 	return err;
 }
 
-/* Under the lock: the action id, if it is in state want. */
-static enum mdm_err find_in(struct journal *j, const char *id, enum journal_state want,
-			    struct journal_action **out, char *why, size_t whysz)
+/* Under the lock: the index of action id and a copy of it, if it is in state want. */
+static enum mdm_err find_in(struct journal *j, const char *id, enum journal_state want, size_t *at,
+			    struct journal_action *out, char *why, size_t whysz)
 {
-	struct journal_action *a = id ? find(j, id) : NULL;
+	long i = id ? find(j, id) : -1;
+	enum journal_state st;
 
-	if (!a) {
+	if (i < 0) {
 		err_why(why, whysz, "journal: no action %s", id ? id : "(null)");
 		return MDM_ERR_NOTFOUND;
 	}
-	if (a->state != want) {
-		err_why(why, whysz, "journal: action %s is %s, not %s", id,
-			journal_state_name(a->state), journal_state_name(want));
-		return a->state == JOURNAL_PENDING ? MDM_ERR_BUSY : MDM_ERR_INVALID;
+	st = (enum journal_state)j->acts[i]->state;
+	if (st != want) {
+		err_why(why, whysz, "journal: action %s is %s, not %s", id, journal_state_name(st),
+			journal_state_name(want));
+		return st == JOURNAL_PENDING ? MDM_ERR_BUSY : MDM_ERR_INVALID;
 	}
-	*out = a;
+	*at = (size_t)i;
+	rec_unpack(j->acts[i], out);
+	return MDM_OK;
+}
+
+/* Appends line o (taken) and makes next record i; nothing changes unless both succeed. */
+static enum mdm_err update(struct journal *j, size_t i, json_t *o,
+			   const struct journal_action *next, char *why, size_t whysz)
+{
+	struct jrec *r = rec_pack(next);
+	enum mdm_err err;
+
+	if (!r) {
+		json_decref(o);
+		err_why(why, whysz, "journal: out of memory");
+		return MDM_ERR_NOMEM;
+	}
+	err = append_one(j, o, why, whysz);
+	if (err) {
+		free(r);
+		return err;
+	}
+	free(j->acts[i]);
+	j->acts[i] = r;
+	release_device(j, i);
 	return MDM_OK;
 }
 
 enum mdm_err journal_outcome(struct journal *j, const char *id, enum journal_state state,
 			     const char *detail, char *why, size_t whysz)
 {
-	struct journal_action *a, next;
+	struct journal_action next;
 	enum mdm_err err;
+	size_t i = 0;
 
 	if (state != JOURNAL_SENT && state != JOURNAL_FAILED && state != JOURNAL_REJECTED) {
 		err_why(why, whysz, "journal: an outcome is sent, failed or rejected");
 		return MDM_ERR_INVALID;
 	}
 	pthread_mutex_lock(&j->mu);
-	err = find_in(j, id, JOURNAL_PENDING, &a, why, whysz);
+	err = find_in(j, id, JOURNAL_PENDING, &i, &next, why, whysz);
 	if (!err) {
-		next = *a;
 		next.state = state;
 		next.done_ms = clock_wall_ms();
 		take_text(next.detail, detail);
-		err = append_one(j, enc_outcome(&next), why, whysz);
-	}
-	if (!err) {
-		*a = next;
-		release_device(j, a);
+		err = update(j, i, enc_outcome(&next), &next, why, whysz);
 	}
 	pthread_mutex_unlock(&j->mu);
 	return err;
@@ -1014,17 +1151,17 @@ enum mdm_err journal_outcome(struct journal *j, const char *id, enum journal_sta
 enum mdm_err journal_resolve(struct journal *j, const char *id, enum journal_state verified,
 			     const char *note, const char *user, char *why, size_t whysz)
 {
-	struct journal_action *a, next;
+	struct journal_action next;
 	enum mdm_err err;
+	size_t i = 0;
 
 	if (verified != JOURNAL_RESOLVED_SENT && verified != JOURNAL_RESOLVED_NOT_SENT) {
 		err_why(why, whysz, "journal: verified is sent or not_sent");
 		return MDM_ERR_INVALID;
 	}
 	pthread_mutex_lock(&j->mu);
-	err = find_in(j, id, JOURNAL_UNKNOWN, &a, why, whysz);
+	err = find_in(j, id, JOURNAL_UNKNOWN, &i, &next, why, whysz);
 	if (!err) {
-		next = *a;
 		next.state = verified;
 		next.resolved_ms = clock_wall_ms();
 		err = take_str(next.resolved_by, sizeof(next.resolved_by), user, true, "user", why,
@@ -1032,14 +1169,11 @@ enum mdm_err journal_resolve(struct journal *j, const char *id, enum journal_sta
 	}
 	if (!err) {
 		take_text(next.note, note);
-		err = append_one(j, enc_resolve(&next), why, whysz);
+		err = update(j, i, enc_resolve(&next), &next, why, whysz);
 	}
-	if (!err) {
-		*a = next;
-		release_device(j, a);
-		log_info("journal: action %s resolved %s by %s", a->id,
-			 journal_state_name(verified), a->resolved_by);
-	}
+	if (!err)
+		log_info("journal: action %s resolved %s by %s", next.id,
+			 journal_state_name(verified), next.resolved_by);
 	pthread_mutex_unlock(&j->mu);
 	return err;
 }
@@ -1056,7 +1190,7 @@ static enum mdm_err copy_from(struct journal *j, json_t *map, const char *k,
 	pthread_mutex_lock(&j->mu);
 	i = idx_get(map, k);
 	if (i >= 0)
-		*out = j->acts[i];
+		rec_unpack(j->acts[i], out);
 	pthread_mutex_unlock(&j->mu);
 	return i >= 0 ? MDM_OK : MDM_ERR_NOTFOUND;
 }
@@ -1079,18 +1213,21 @@ enum mdm_err journal_device_open(struct journal *j, const char *device, struct j
 enum mdm_err journal_list(struct journal *j, const char *device, int state, journal_cb cb,
 			  void *arg)
 {
-	enum mdm_err err = MDM_OK;
+	struct journal_action *a = malloc(sizeof(*a));
+	enum mdm_err err = a ? MDM_OK : MDM_ERR_NOMEM;
 
 	pthread_mutex_lock(&j->mu);
 	for (size_t i = 0; i < j->n && !err; i++) {
-		const struct journal_action *a = &j->acts[i];
+		const struct jrec *r = j->acts[i];
 
-		if (device && strcmp(device, a->device) != 0)
+		if (device && strcmp(device, rec_str(r, S_DEVICE)) != 0)
 			continue;
-		if (state >= 0 && (int)a->state != state)
+		if (state >= 0 && (int)r->state != state)
 			continue;
+		rec_unpack(r, a);
 		err = cb(a, arg);
 	}
 	pthread_mutex_unlock(&j->mu);
+	free(a);
 	return err;
 }

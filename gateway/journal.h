@@ -64,8 +64,9 @@ struct journal_cfg {
 
 /*
  * What the caller asks for. Every string must be valid UTF-8 within its bound (else
- * MDM_ERR_INVALID / MDM_ERR_TOOBIG): identities are never cut. device, mdm and (for an intent)
- * key are required; key_hash is "" or 64 lowercase hex digits.
+ * MDM_ERR_INVALID / MDM_ERR_TOOBIG): identities are never cut. device is required, and for an
+ * intent mdm and key too (a refusal may have no MDM: none or several manage the device);
+ * key_hash is "" or 64 lowercase hex digits.
  */
 struct journal_intent {
 	const char *user;

@@ -29,10 +29,13 @@
 #include "../cache/entry.h"
 #include "../core/clock.h"
 #include "../core/log.h"
+#include "actions.h"
 #include "auth.h"
+#include "block.h"
 #include "config.h"
 #include "hops.h"
 #include "ise_api.h"
+#include "journal.h"
 #include "lookup.h"
 #include "server.h"
 #include "snapshot.h"
@@ -53,6 +56,9 @@ struct gateway {
 	struct ise_ctx ise;
 	struct server *server;
 	struct hops *hops; /* made before the adapters: mcms adapters ask it for hop headers */
+	struct journal *journal; /* actions: in state_dir */
+	struct block *blocks;
+	struct actions *actions;
 };
 
 static void usage(FILE *f)
@@ -244,6 +250,12 @@ static int make_adapters(struct gateway *g, const struct config_adapter *only)
 
 static void free_gateway(struct gateway *g)
 {
+	actions_destroy(g->actions); /* before what its actions use */
+	g->actions = NULL;
+	journal_close(g->journal);
+	block_close(g->blocks);
+	g->journal = NULL;
+	g->blocks = NULL;
 	lookup_destroy(g->lookup);
 	cache_destroy(g->answers);
 	snapshot_free(g->snap);
@@ -360,6 +372,40 @@ static struct merge_policy policy_of(const struct config *c)
 	return p;
 }
 
+/* The action journal, the block list and the pipeline; either file unusable: no start. */
+static int build_actions(struct gateway *g)
+{
+	const struct config_journal *cj = &g->cfg.actions.journal;
+	struct journal_cfg jc = {(int64_t)cj->max_bytes, cj->keep, cj->key_window_ms};
+	struct journal_stats st;
+	struct actions_deps d = {&g->cfg.actions, NULL, g->ads, g->nads, g->lookup};
+	char why[1024];
+
+	if (journal_open(g->cfg.state_dir, &jc, &g->journal, why, sizeof(why)) != MDM_OK) {
+		log_err("%s: state_dir: the action journal cannot be opened: %s", g->cfg.path, why);
+		return -1;
+	}
+	if (block_open(g->cfg.state_dir, &g->blocks, why, sizeof(why)) != MDM_OK) {
+		log_err("%s: state_dir: the block list cannot be loaded: %s", g->cfg.path, why);
+		return -1;
+	}
+	journal_get_stats(g->journal, &st);
+	log_info("actions: journal in %s: %lu actions, %lu unknown (never resent: resolve them), "
+		 "%lu bad lines, %s; %zu devices blocked",
+		 g->cfg.state_dir, st.records, st.unknown, st.bad_lines,
+		 st.torn ? "a torn last line" : "no torn line", block_count(g->blocks));
+	d.journal = g->journal;
+	g->actions = actions_create(&d);
+	if (!g->actions) {
+		log_err("cannot start the action pipeline");
+		return -1;
+	}
+	g->ise.actions = g->actions;
+	g->ise.journal = g->journal;
+	g->ise.blocks = g->blocks;
+	return 0;
+}
+
 static int build_services(struct gateway *g)
 {
 	struct lookup_config lc = {
@@ -402,7 +448,7 @@ static int build_services(struct gateway *g)
 	g->ise.snap = g->snap;
 	g->ise.hops = g->hops;
 	log_info("gateway id %s, at most %u hops", g->cfg.api.gateway_id, g->cfg.api.max_hops);
-	return 0;
+	return build_actions(g);
 }
 
 static int cmd_check(const char *path)

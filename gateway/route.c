@@ -498,6 +498,76 @@ static void route_adapters(const char *method, const struct segs *sg, struct rou
 	r->kind = ROUTE_ADAPTER_TEST;
 }
 
+/* One path segment into r->value; false (r answered 400) when it does not fit. */
+static bool take_value(struct route *r, const struct segs *sg, size_t i)
+{
+	if (sg->len[i] == 0 || str_copyn(r->value, sizeof(r->value), sg->s[i], sg->len[i])) {
+		bad(r, 400, "identifier is empty or too long");
+		return false;
+	}
+	return true;
+}
+
+/* /api/v1/devices/{id}/actions, /api/v1/devices/{id}/block */
+static void route_devices_admin(const char *method, const struct segs *sg, struct route *r)
+{
+	if (sg->n != 5)
+		return;
+	if (seg_is(sg, 4, "actions")) {
+		if (strcmp(method, "POST") != 0)
+			return bad_method(r, "POST");
+		if (take_value(r, sg, 3))
+			r->kind = ROUTE_DEVICE_ACTION;
+		return;
+	}
+	if (!seg_is(sg, 4, "block"))
+		return;
+	if (strcmp(method, "PUT") != 0 && strcmp(method, "DELETE") != 0)
+		return bad_method(r, "PUT, DELETE");
+	if (take_value(r, sg, 3))
+		r->kind = strcmp(method, "PUT") == 0 ? ROUTE_BLOCK_PUT : ROUTE_BLOCK_DELETE;
+}
+
+/* /api/v1/actions, /api/v1/actions/{action_id}, /api/v1/actions/{action_id}/resolve */
+static void route_actions_admin(const char *method, const struct segs *sg,
+				const struct route_arg *args, size_t nargs, struct route *r)
+{
+	if (sg->n == 3) {
+		if (strcmp(method, "GET") != 0)
+			return bad_method(r, "GET");
+		for (size_t i = 0; i < nargs; i++) {
+			const char *v = args[i].value ? args[i].value : "";
+			bool dev = strcmp(args[i].key, "device") == 0;
+
+			if (!dev && strcmp(args[i].key, "state") != 0)
+				return bad(r, 400,
+					   "unknown query parameter (device and state only)");
+			if (!*v)
+				return bad(r, 400, "device and state must not be empty");
+			if (dev && str_copy(r->value, sizeof(r->value), v))
+				return bad(r, 400, "device is too long");
+			if (!dev && str_copy(r->state, sizeof(r->state), v))
+				return bad(r, 400, "state is not a known action state");
+			r->has_device |= dev;
+		}
+		r->kind = ROUTE_ACTIONS;
+		return;
+	}
+	if (sg->n == 4) {
+		if (strcmp(method, "GET") != 0)
+			return bad_method(r, "GET");
+		if (take_value(r, sg, 3))
+			r->kind = ROUTE_ACTION_GET;
+		return;
+	}
+	if (sg->n != 5 || !seg_is(sg, 4, "resolve"))
+		return;
+	if (strcmp(method, "POST") != 0)
+		return bad_method(r, "POST");
+	if (take_value(r, sg, 3))
+		r->kind = ROUTE_ACTION_RESOLVE;
+}
+
 void route_parse(const char *method, const char *path, const struct route_arg *raw_args,
 		 size_t nargs, const char *instance, struct route *r)
 {
@@ -546,6 +616,17 @@ void route_parse(const char *method, const char *path, const struct route_arg *r
 	if (sg.n >= 3 && seg_is(&sg, 0, "api") && seg_is(&sg, 1, "v1") &&
 	    seg_is(&sg, 2, "adapters"))
 		return route_adapters(method, &sg, r);
+	if (sg.n >= 3 && seg_is(&sg, 0, "api") && seg_is(&sg, 1, "v1") && seg_is(&sg, 2, "devices"))
+		return route_devices_admin(method, &sg, r);
+	if (sg.n >= 3 && seg_is(&sg, 0, "api") && seg_is(&sg, 1, "v1") && seg_is(&sg, 2, "actions"))
+		return route_actions_admin(method, &sg, args, nargs, r);
+	if (sg.n == 3 && seg_is(&sg, 0, "api") && seg_is(&sg, 1, "v1") &&
+	    seg_is(&sg, 2, "blocks")) {
+		if (strcmp(method, "GET") != 0)
+			return bad_method(r, "GET");
+		r->kind = ROUTE_BLOCKS;
+		return;
+	}
 	/* With an instance configured, every API path must carry it; without, none may. */
 	if (instance && *instance) {
 		if (!seg_is(&sg, 0, instance))

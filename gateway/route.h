@@ -29,6 +29,14 @@ enum route_kind {
 	ROUTE_PURGE,	    /* DELETE /api/v1/cache/devices/{identifier} (admin); value holds it */
 	ROUTE_ADAPTERS,	    /* GET /api/v1/adapters (admin) */
 	ROUTE_ADAPTER_TEST, /* POST /api/v1/adapters/{name}/test (admin); value holds the name */
+	/* the actions admin API (value: {id} of the device or action, as sent, decoded) */
+	ROUTE_DEVICE_ACTION,  /* POST /api/v1/devices/{id}/actions */
+	ROUTE_ACTION_GET,     /* GET /api/v1/actions/{action_id} */
+	ROUTE_ACTIONS,	      /* GET /api/v1/actions?device=&state= (value: device, state) */
+	ROUTE_ACTION_RESOLVE, /* POST /api/v1/actions/{action_id}/resolve */
+	ROUTE_BLOCK_PUT,      /* PUT /api/v1/devices/{id}/block */
+	ROUTE_BLOCK_DELETE,   /* DELETE /api/v1/devices/{id}/block */
+	ROUTE_BLOCKS,	      /* GET /api/v1/blocks */
 };
 
 enum criterion {
@@ -61,6 +69,8 @@ struct route {
 	bool key_by_guid;		 /* deviceidentifier=guid (v3 bulk) */
 	bool has_action;
 	enum action_kind action;
+	char state[24];	 /* ROUTE_ACTIONS: the state= filter as sent ("" for none) */
+	bool has_device; /* ROUTE_ACTIONS: device= was given (value holds it) */
 };
 
 /*

@@ -17,6 +17,8 @@
 #include "../core/buf.h"
 #include "../core/clock.h"
 #include "../core/log.h"
+#include "action_api.h"
+#include "actions.h"
 #include "admin.h"
 #include "route.h"
 #include "server.h"
@@ -26,6 +28,8 @@
 #define MAX_ARGS 32
 #define SUSPENDED_SEND_MS 5000 /* at shutdown, for the answers to suspended requests to go */
 #define ADAPTER_TEST_DEADLINE_MS 30000 /* an adapter's own test ends by 10 s */
+#define ROLE_JSON "{\"error\":\"this account's role does not allow this call\"}\n"
+#define ACTION_SEND_MS 60000 /* for the MDM to take an action, after the lookup */
 
 /*
  * Connection tracking for deadlines MHD does not have: MHD's timeout is an idle timeout, so a
@@ -74,6 +78,8 @@ struct request {
 	bool answered; /* a response was queued on the first call, or is being made */
 	bool sent;     /* the answer was queued */
 	char user[64];
+	unsigned roles;		     /* the account's ROLE_* bits */
+	char addr[INET6_ADDRSTRLEN]; /* the client's address */
 	struct route route;
 	int64_t started;
 };
@@ -359,16 +365,32 @@ static void client_address(struct MHD_Connection *mc, char *out, size_t sz)
 			  out, (socklen_t)sz);
 }
 
-/* The role a route needs; 0 for routes that answer an error whoever asks. */
-static unsigned route_role(enum route_kind k)
+/*
+ * The roles one of which a route needs; 0 for routes that answer an error whoever asks, and
+ * for the admin API's action route, whose role depends on the action in its body (the
+ * pipeline checks it). An ISE action needs a role configured for that action.
+ */
+static unsigned route_role(const struct config *cfg, const struct route *r)
 {
-	switch (k) {
+	if (r->kind == ROUTE_ACTION)
+		return config_action_roles_of(&cfg->actions, (int)r->action);
+	switch (r->kind) {
+	case ROUTE_ACTION_GET:
+	case ROUTE_ACTIONS:
+		return ROLE_ADMIN | ROLE_ACTION;
+	case ROUTE_ACTION_RESOLVE:
+	case ROUTE_BLOCK_PUT:
+	case ROUTE_BLOCK_DELETE:
+	case ROUTE_BLOCKS:
+		return ROLE_ADMIN;
+	default:
+		break;
+	}
+	switch (r->kind) {
 	case ROUTE_MDMINFO:
 	case ROUTE_DEVICES:
 	case ROUTE_BATCH:
 		return ROLE_QUERY;
-	case ROUTE_ACTION:
-		return ROLE_ACTION;
 	case ROUTE_METRICS:
 	case ROUTE_PURGE:
 	case ROUTE_ADAPTERS:
@@ -408,6 +430,8 @@ static enum MHD_Result first_call(struct server *s, struct MHD_Connection *mc, s
 	authz = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
 	e = auth_check(s->deps.auth, authz, addr, &ar);
 	str_copy(rq->user, sizeof(rq->user), ar.user);
+	str_copy(rq->addr, sizeof(rq->addr), addr);
+	rq->roles = ar.roles;
 	if (e == MDM_ERR_THROTTLED) {
 		rq->answered = true;
 		snprintf(retry, sizeof(retry), "%d", ar.retry_after_s);
@@ -424,10 +448,14 @@ static enum MHD_Result first_call(struct server *s, struct MHD_Connection *mc, s
 				  MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 				  "Basic realm=\"mdmgw\", charset=\"UTF-8\"");
 	}
-	if (route_role(rq->route.kind) && !(ar.roles & route_role(rq->route.kind))) {
+	if (route_role(s->deps.cfg, &rq->route) &&
+	    !(ar.roles & route_role(s->deps.cfg, &rq->route))) {
 		rq->answered = true;
 		log_info("server: %s %s by %s from %s: forbidden (role)", method, url, rq->user,
 			 addr);
+		if (action_api_route(rq->route.kind))
+			return send_response(s, mc, 403, "application/json", ROLE_JSON,
+					     strlen(ROLE_JSON), NULL, NULL);
 		return send_error(s, mc, 403, "this account's role does not allow this call", NULL,
 				  NULL);
 	}
@@ -550,6 +578,12 @@ static bool hop_refused(struct server *s, struct MHD_Connection *mc, const struc
 	return true;
 }
 
+/* An action asks every MDM (actions.lookup_timeout), then the one that manages the device. */
+static int64_t action_deadline(const struct server *s)
+{
+	return clock_mono_ms() + s->deps.cfg->actions.lookup_timeout_ms + ACTION_SEND_MS;
+}
+
 static enum MHD_Result answer(struct server *s, struct MHD_Connection *mc, struct request *rq,
 			      const char *method, const char *url)
 {
@@ -580,13 +614,28 @@ static enum MHD_Result answer(struct server *s, struct MHD_Connection *mc, struc
 			admin_test_adapter(s->deps.ise, rq->route.value, on_answer_ready, rq->pend);
 	} else if (hop_refused(s, mc, rq, &res)) {
 		/* 508: answered below */
-	} else {
-		rq->pend = pending_new(mc, answer_deadline(s));
+	} else if (action_api_route(rq->route.kind)) {
+		struct action_api_caller who = {rq->user, rq->roles, rq->addr};
+		const char *key =
+		    MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Idempotency-Key");
+
+		rq->pend = pending_new(mc, action_deadline(s));
 		if (!rq->pend)
 			ise_error(&res, 500, "out of memory");
 		else
-			now = ise_start(s->deps.ise, &rq->route, rq->body.mem, rq->body.len, ctype,
-					rq->user, &res, on_answer_ready, rq->pend);
+			now = action_api_start(s->deps.ise, &rq->route, rq->body.mem, rq->body.len,
+					       &who, key, &res, on_answer_ready, rq->pend);
+		if (rq->pend && now)
+			pending_unref(rq->pend);
+	} else {
+		rq->pend = pending_new(mc, rq->route.kind == ROUTE_ACTION ? action_deadline(s)
+									  : answer_deadline(s));
+		if (!rq->pend)
+			ise_error(&res, 500, "out of memory");
+		else
+			now = ise_start_from(s->deps.ise, &rq->route, rq->body.mem, rq->body.len,
+					     ctype, rq->user, rq->roles, rq->addr, &res,
+					     on_answer_ready, rq->pend);
 		if (rq->pend && now)
 			pending_unref(rq->pend); /* the answer's reference: it will not come */
 	}

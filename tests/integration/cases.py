@@ -33,11 +33,13 @@ class Env:
 
 
 def all_cases():
+    import cases_actions
     import cases_mcms
     import cases_sccm
     found = dict(globals())
     found.update(vars(cases_sccm))
     found.update(vars(cases_mcms))
+    found.update(vars(cases_actions))
     return [(n, f) for n, f in sorted(found.items()) if n.startswith("case_")]
 
 
@@ -247,7 +249,11 @@ def case_xml_attacks_refused(env):
         check("root:" not in r.text, "file content leaked")
 
 
-def action_body(mac=b"0026B424FEB4"):
+# The shared demo gateway must not wipe its devices: these target a MAC no demo MDM knows.
+NO_SUCH_MAC = b"0026B4FFFF01"
+
+
+def action_body(mac=NO_SUCH_MAC):
     return b"<ise_api><identifier><macaddress> %s </macaddress></identifier></ise_api>" % mac
 
 
@@ -259,17 +265,17 @@ def case_actions_all_forms_answer_false(env):
         r = gw.request("POST", target, user="wiper", body=action_body())
         x = xml(r)
         check(r.status == 200 and x.findtext("name") == "action", target)
-        check(x.findtext("deviceList/device/macaddress") == "0026B424FEB4", "mac echo")
+        check(x.findtext("deviceList/device/macaddress") == "0026B4FFFF01", "mac echo")
         check(x.findtext("deviceList/device/result/action_status") == "false", "status")
-        check("no MDM that accepts actions" in x.findtext("deviceList/device/result/"
-                                                          "failure_reason"), "reason")
+        check("no MDM manages this device" in x.findtext("deviceList/device/result/"
+                                                         "failure_reason"), "reason")
     boundary = "----mdmgwtest"
     mp = ("--%s\r\nContent-Disposition: form-data; name=\"file\"\r\nContent-Type: "
           "application/xml\r\n\r\n" % boundary).encode() + action_body() + \
         ("\r\n--%s--\r\n" % boundary).encode()
     r = gw.request("POST", "/ciscoise/mdmapi/v3/action/?actionType=pin_lock", user="wiper",
                    body=mp, headers={"Content-Type": "multipart/form-data; boundary=" + boundary})
-    check(r.status == 200 and b"<macaddress>0026B424FEB4</macaddress>" in r.body, r.text)
+    check(r.status == 200 and b"<macaddress>0026B4FFFF01</macaddress>" in r.body, r.text)
     r = gw.request("POST", "/ciscoise/mdmapi/v3/action/?actionType=format_c", user="wiper",
                    body=action_body())
     check(r.status == 400, "unknown action type")

@@ -126,6 +126,44 @@ static void test_defaults(void **state)
 	free(c);
 }
 
+static void test_actions_section(void **state)
+{
+	struct config *c = cfg_new();
+
+	(void)state;
+	load_ok("t.json", MINIMAL, c);
+	assert_int_equal(c->actions.roles.corporate_wipe, ROLE_ACTION);
+	assert_int_equal(c->actions.roles.full_wipe, ROLE_ACTION);
+	assert_int_equal(c->actions.roles.pin_lock, ROLE_ACTION);
+	assert_false(c->actions.allow_full_wipe_personal);
+	assert_false(c->actions.allow_full_wipe_unknown_ownership);
+	assert_int_equal(c->actions.ise_key_window_ms, 15 * 60 * 1000);
+	assert_int_equal(c->actions.lookup_timeout_ms, 10000);
+	assert_int_equal(c->actions.journal.max_bytes, 16 * 1024 * 1024);
+	assert_int_equal(c->actions.journal.keep, 5);
+	assert_int_equal(c->actions.journal.key_window_ms, 24LL * 3600 * 1000);
+	load_ok("t.json",
+		WITH("'actions': {'roles': {'full_wipe': ['admin'], 'pin_lock': ['query', "
+		     "'action']}, 'allow_full_wipe_personal': true, "
+		     "'allow_full_wipe_unknown_ownership': true, 'ise_key_window': '1h', "
+		     "'lookup_timeout': '3s', 'journal': {'max_bytes': 65536, 'keep': 2, "
+		     "'key_window': '2d'}}"),
+		c);
+	assert_int_equal(c->actions.roles.corporate_wipe, ROLE_ACTION);
+	assert_int_equal(c->actions.roles.full_wipe, ROLE_ADMIN);
+	assert_int_equal(c->actions.roles.pin_lock, ROLE_QUERY | ROLE_ACTION);
+	assert_int_equal(config_action_roles_of(&c->actions, 1), ROLE_ADMIN);
+	assert_int_equal(config_action_roles_of(&c->actions, 3), 0);
+	assert_true(c->actions.allow_full_wipe_personal);
+	assert_true(c->actions.allow_full_wipe_unknown_ownership);
+	assert_int_equal(c->actions.ise_key_window_ms, 3600 * 1000);
+	assert_int_equal(c->actions.lookup_timeout_ms, 3000);
+	assert_int_equal(c->actions.journal.max_bytes, 65536);
+	assert_int_equal(c->actions.journal.keep, 2);
+	assert_int_equal(c->actions.journal.key_window_ms, 2LL * 24 * 3600 * 1000);
+	free(c);
+}
+
 static void test_minimal(void **state)
 {
 	struct config *c = cfg_new();
@@ -404,6 +442,13 @@ static const struct bad bad_cases[] = {
     {WITH_LISTEN("'port': 1, 'port': 2"),
      "t.json: line 1, column 72: duplicate object key near '\"port\"'"},
     {"", "t.json: line 1, column 0: unexpected token near end of file"},
+    {WITH("'actions': {'roles': {'wipe': ['action']}}"), "t.json: actions.roles.wipe: unknown key"},
+    {WITH("'actions': {'roles': {'full_wipe': []}}"),
+     "t.json: actions.roles.full_wipe: must not be empty (query, action, admin)"},
+    {WITH("'actions': {'allow_full_wipe_personal': 'yes'}"),
+     "t.json: actions.allow_full_wipe_personal: must be true or false"},
+    {WITH("'actions': {'journal': {'keep': 0}}"),
+     "t.json: actions.journal.keep: must be an integer from 1 to 99"},
     {"[]", "t.json: (top): must be a JSON object"},
     {"\"x\"", "t.json: (top): must be a JSON object"},
     {MINIMAL " x", "t.json: line 1, column 210: end of file expected near 'x'"},
@@ -1189,6 +1234,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_defaults),
 	    cmocka_unit_test(test_minimal),
+	    cmocka_unit_test(test_actions_section),
 	    cmocka_unit_test(test_full),
 	    cmocka_unit_test(test_example),
 	    cmocka_unit_test(test_role_parse),

@@ -485,6 +485,62 @@ static int setup(void **state)
 	return 0;
 }
 
+static void on_action_result(void *arg, struct action_result *res)
+{
+	*(struct action_result *)arg = *res;
+}
+
+static void test_actions(void **state)
+{
+	struct adapter *a = load_ok(
+	    "{\"devices\": [{\"id\": \"d1\", \"macs\": [\"0026B424FEB4\"], \"registered\": true, "
+	    "\"compliant\": false, \"failure_reason\": \"old OS\", \"pin_lock\": false}, "
+	    "{\"id\": \"d2\", \"macs\": [\"0026B424FEB5\"], \"ownership\": \"personal\", "
+	    "\"registered\": true}]}");
+	struct action_result res;
+	struct outcome oc;
+	enum action_kind last;
+	unsigned count = 9;
+
+	(void)state;
+	assert_int_equal(inventory_action_count(a, "d1", &count, &last), MDM_OK);
+	assert_int_equal(count, 0);
+	assert_int_equal(inventory_action_count(a, "nope", &count, NULL), MDM_ERR_NOTFOUND);
+	/* PIN lock: the device reports its PIN lock on from now on. */
+	memset(&res, 0, sizeof(res));
+	assert_int_equal(adapter_action(a, "d1", ACTION_PIN_LOCK, on_action_result, &res), MDM_OK);
+	assert_true(res.accepted);
+	look(a, IDENT_MAC, "0026B424FEB4", &oc);
+	assert_int_equal(oc.kind, OUTCOME_FOUND);
+	assert_int_equal(oc.devs[0].pin_lock, TRI_TRUE);
+	assert_int_equal(oc.devs[0].registered, TRI_TRUE);
+	outcome_clear(&oc);
+	/* A wipe unenrols it, as an MDM would. */
+	assert_int_equal(adapter_action(a, "d1", ACTION_CORPORATE_WIPE, on_action_result, &res),
+			 MDM_OK);
+	assert_true(res.accepted);
+	look(a, IDENT_MAC, "0026B424FEB4", &oc);
+	assert_int_equal(oc.devs[0].registered, TRI_FALSE);
+	assert_int_equal(oc.devs[0].compliant, TRI_UNSET);
+	assert_string_equal(oc.devs[0].failure_reason, "");
+	outcome_clear(&oc);
+	assert_int_equal(inventory_action_count(a, "d1", &count, &last), MDM_OK);
+	assert_int_equal(count, 2);
+	assert_int_equal(last, ACTION_CORPORATE_WIPE);
+	/* Ownership reaches the record; the other device is untouched. */
+	look(a, IDENT_MAC, "0026B424FEB5", &oc);
+	assert_int_equal(oc.devs[0].ownership, OWN_PERSONAL);
+	assert_int_equal(oc.devs[0].registered, TRI_TRUE);
+	outcome_clear(&oc);
+	/* An unknown vendor id is rejected by the MDM, not failed. */
+	assert_int_equal(adapter_action(a, "nope", ACTION_FULL_WIPE, on_action_result, &res),
+			 MDM_OK);
+	assert_false(res.accepted);
+	assert_int_equal(res.fail, FAIL_NONE);
+	assert_non_null(strstr(res.reason, "nope"));
+	adapter_destroy(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -500,6 +556,7 @@ int main(void)
 	    cmocka_unit_test(test_top_level),
 	    cmocka_unit_test(test_device_refusals),
 	    cmocka_unit_test(test_zero_checkin_allowed),
+	    cmocka_unit_test(test_actions),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);

@@ -696,6 +696,62 @@ static void test_strings(void **state)
 	journal_close(j);
 }
 
+/* Every field at its longest round-trips through the compact in-memory record and the file. */
+static void test_compact_records(void **state)
+{
+	struct fix *f = *state;
+	struct journal *j = open_j(f, NULL);
+	char user[JOURNAL_USER_MAX + 1], addr[JOURNAL_ADDR_MAX + 1], dev[JOURNAL_DEVICE_MAX + 1];
+	char mdm[JOURNAL_MDM_MAX + 1], vid[JOURNAL_VENDOR_ID_MAX + 1], key[JOURNAL_KEY_MAX + 1];
+	char text[JOURNAL_TEXT_MAX + 1], id[JOURNAL_ID_LEN + 1], r2[JOURNAL_ID_LEN + 1];
+	struct journal_intent in;
+	struct journal_action a, b;
+	char *fill[] = {user, addr, dev, mdm, vid, key, text};
+	size_t size[] = {sizeof(user), sizeof(addr), sizeof(dev), sizeof(mdm),
+			 sizeof(vid),  sizeof(key),  sizeof(text)};
+
+	for (int i = 0; i < 7; i++) {
+		memset(fill[i], 'a' + i, size[i] - 1);
+		fill[i][size[i] - 1] = '\0';
+	}
+	in = req(dev, key);
+	in.user = user;
+	in.addr = addr;
+	in.mdm = mdm;
+	in.vendor_id = vid;
+	assert_int_equal(journal_intent(j, &in, id, NULL, f->why, sizeof(f->why)), MDM_OK);
+	in = req("short", "k-short");
+	in.mdm = "";
+	assert_int_equal(journal_refused(j, &in, text, r2, NULL, f->why, sizeof(f->why)), MDM_OK);
+	journal_close(j);
+	j = open_j(f, NULL); /* the intent is unknown now */
+	assert_int_equal(
+	    journal_resolve(j, id, JOURNAL_RESOLVED_SENT, text, user, f->why, sizeof(f->why)),
+	    MDM_OK);
+	for (int round = 0; round < 2; round++) {
+		assert_int_equal(journal_get(j, id, &a), MDM_OK);
+		assert_string_equal(a.user, user);
+		assert_string_equal(a.addr, addr);
+		assert_string_equal(a.device, dev);
+		assert_string_equal(a.mdm, mdm);
+		assert_string_equal(a.vendor_id, vid);
+		assert_string_equal(a.key, key);
+		assert_string_equal(a.key_hash, HASH_A);
+		assert_string_equal(a.note, text);
+		assert_string_equal(a.resolved_by, user);
+		assert_int_equal(a.state, JOURNAL_RESOLVED_SENT);
+		assert_true(a.at_ms > 0 && a.resolved_ms >= a.at_ms);
+		assert_int_equal(journal_find_key(j, "k-short", &b), MDM_OK);
+		assert_string_equal(b.id, r2);
+		assert_string_equal(b.detail, text);
+		assert_string_equal(b.mdm, "");
+		assert_int_equal(b.state, JOURNAL_REFUSED);
+		journal_close(j);
+		j = open_j(f, NULL);
+	}
+	journal_close(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -712,6 +768,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_list, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_strings, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_compact_records, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -827,9 +827,59 @@ static void test_adapter_routes(void **state)
 	expect_kind("GET", "/site1/api/v1/adapters", "site1", ROUTE_NOT_FOUND);
 }
 
+static void test_action_admin_routes(void **state)
+{
+	struct route_arg args[3] = {{"device", "00-26-b4-24-fe-b4"}, {"state", "unknown"}, {0, 0}};
+
+	(void)state;
+	expect_kind("POST", "/api/v1/devices/00:26:B4:24:FE:B4/actions", "", ROUTE_DEVICE_ACTION);
+	assert_string_equal(rt.value, "00:26:B4:24:FE:B4");
+	expect_kind("POST", "/api/v1/devices/a%2Fb/actions/", "site1", ROUTE_DEVICE_ACTION);
+	assert_string_equal(rt.value, "a/b");
+	expect_405("GET", "/api/v1/devices/0026B424FEB4/actions", "POST");
+	expect_kind("PUT", "/api/v1/devices/0026B424FEB4/block", "", ROUTE_BLOCK_PUT);
+	assert_string_equal(rt.value, "0026B424FEB4");
+	expect_kind("DELETE", "/api/v1/devices/0026B424FEB4/block", "", ROUTE_BLOCK_DELETE);
+	expect_405("POST", "/api/v1/devices/0026B424FEB4/block", "PUT, DELETE");
+	expect_kind("GET", "/api/v1/devices/0026B424FEB4", "", ROUTE_NOT_FOUND);
+	expect_kind("POST", "/api/v1/devices/0026B424FEB4/wipe", "", ROUTE_NOT_FOUND);
+
+	expect_kind("GET", "/api/v1/actions", "", ROUTE_ACTIONS);
+	assert_false(rt.has_device);
+	assert_string_equal(rt.state, "");
+	route_parse("GET", "/api/v1/actions", args, 2, "", &rt);
+	assert_int_equal(rt.kind, ROUTE_ACTIONS);
+	assert_true(rt.has_device);
+	assert_string_equal(rt.value, "00-26-b4-24-fe-b4");
+	assert_string_equal(rt.state, "unknown");
+	args[0].key = "devices";
+	route_parse("GET", "/api/v1/actions", args, 1, "", &rt);
+	assert_int_equal(rt.kind, ROUTE_BAD);
+	assert_int_equal(rt.status, 400);
+	args[0].key = "state";
+	args[0].value = "";
+	route_parse("GET", "/api/v1/actions", args, 1, "", &rt);
+	assert_int_equal(rt.kind, ROUTE_BAD);
+	expect_405("POST", "/api/v1/actions", "GET");
+
+	expect_kind("GET", "/api/v1/actions/0123456789abcdef0123456789abcdef", "",
+		    ROUTE_ACTION_GET);
+	assert_string_equal(rt.value, "0123456789abcdef0123456789abcdef");
+	expect_405("DELETE", "/api/v1/actions/x", "GET");
+	expect_kind("POST", "/api/v1/actions/abc/resolve", "", ROUTE_ACTION_RESOLVE);
+	assert_string_equal(rt.value, "abc");
+	expect_405("GET", "/api/v1/actions/abc/resolve", "POST");
+	expect_kind("POST", "/api/v1/actions/abc/cancel", "", ROUTE_NOT_FOUND);
+
+	expect_kind("GET", "/api/v1/blocks", "", ROUTE_BLOCKS);
+	expect_405("PUT", "/api/v1/blocks", "GET");
+	expect_kind("GET", "/site1/api/v1/blocks", "site1", ROUTE_NOT_FOUND);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_action_admin_routes),
 	    cmocka_unit_test(test_mdminfo_versions),
 	    cmocka_unit_test(test_mdminfo_bad_versions),
 	    cmocka_unit_test(test_instance),
