@@ -34,8 +34,11 @@ class Env:
 
 def all_cases():
     import cases_sccm
+    import cases_cli
     found = dict(globals())
     found.update(vars(cases_sccm))
+    # cli: only the stub case; cases_cli.GATEWAY_CASES wait for the admin actions API
+    found["case_cli_against_stub"] = cases_cli.case_cli_against_stub
     return [(n, f) for n, f in sorted(found.items()) if n.startswith("case_")]
 
 
