@@ -8,6 +8,7 @@
  *   mdmgw test-connection -c FILE NAME            test one adapter's connection; exit 0 or 1
  *   mdmgw query -c FILE [--kind KIND] IDENTIFIER  ask every adapter, bypassing the cache
  *   mdmgw version
+ *   mdmgw action|actions|resolve|block|unblock ...   admin API client (gateway/cli.h)
  */
 #define _POSIX_C_SOURCE 200809L
 #include <ctype.h>
@@ -32,6 +33,7 @@
 #include "actions.h"
 #include "auth.h"
 #include "block.h"
+#include "cli.h"
 #include "config.h"
 #include "hops.h"
 #include "ise_api.h"
@@ -70,6 +72,7 @@ static void usage(FILE *f)
 		   "       mdmgw query -c FILE [--kind "
 		   "mac|guid|udid|imei|meid|username|hostname|serial] IDENTIFIER\n"
 		   "       mdmgw version\n");
+	fprintf(f, "       mdmgw action|actions|resolve|block|unblock ... (see --help)\n");
 }
 
 /* Hash lines are checked here, where the auth module is known, not in the config loader. */
@@ -953,6 +956,8 @@ int main(int argc, char **argv)
 		return query ? cmd_query(ta.conf, ta.kind, ta.arg)
 			     : cmd_test_connection(ta.conf, ta.arg);
 	}
+	if (cli_is_command(cmd)) /* the admin API client: no gateway config involved */
+		return cli_main(argc, argv);
 	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
 		usage(stdout);
 		return 0;
