@@ -5,9 +5,7 @@ gateway/cli.h): the real binary as a client.
   actions API over real TLS with the dev certificates (make certs). Checks what goes on the wire
   (Idempotency-Key, Basic auth, bodies, paths under an instance), that only the given CA is
   trusted, and the exit code of each answer. Listed in cases.all_cases().
-- case_cli_gateway_*: against a real gateway on the demo inventory. The admin actions routes
-  come from another branch; until they are merged these cases probe GET /api/v1/actions and skip
-  (saying so) on a 404. They are NOT listed in all_cases() yet: see GATEWAY_CASES below.
+- case_cli_gateway_*: against a real gateway on the demo inventory (the admin actions API).
 """
 import base64
 import json
@@ -211,11 +209,7 @@ def case_cli_against_stub(env):
         subprocess.run(["rm", "-rf", d])
 
 
-# --- against a real gateway (after the admin actions API is merged) ---------------------------
-#
-# To enable: once GET /api/v1/actions exists on the gateway, add these to cases.all_cases()
-# (e.g. `found.update({n: f for n, f in vars(cases_cli).items() if n.startswith("case_cli_")})`
-# instead of listing only case_cli_against_stub). Until then each one skips on a 404.
+# --- against a real gateway ---------------------------------------------------------------------
 
 PW = {"boss": "boss-password-1", "wiper": "wiper-password-1", "demo": "mdmgw-demo"}
 CORPORATE = "64:31:50:10:DA:60"  # demo inventory: corporate, compliant
@@ -224,10 +218,8 @@ PERSONAL = "3C:28:6D:11:22:33"   # demo inventory: personal
 
 def _actions_api_or_skip(gw, name):
     r = gw.request("GET", "/api/v1/actions", user="boss")
-    if r.status == 404:
-        print("skip  %-48s the gateway has no /api/v1/actions (admin actions API not merged)"
-              % name, flush=True)
-        return False
+    if r.status != 200:
+        raise AssertionError("%s: GET /api/v1/actions answered %d" % (name, r.status))
     return True
 
 
