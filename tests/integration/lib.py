@@ -431,7 +431,7 @@ class MdmSim:
 
     def __init__(self, cert="server", instance=None, query_max_size=None, role=None,
                  capitalised=False, noncompliant_only=False, faults=(), data=None,
-                 action_log=None, certs_dir=None):
+                 action_log=None, certs_dir=None, report_ownership=False):
         import sys
         self.own_dir = certs_dir is None
         self.dir = certs_dir or tempfile.mkdtemp(prefix="mdmgw-mdmsim-")
@@ -463,6 +463,8 @@ class MdmSim:
             cmd += ["--noncompliant-only"]
         if action_log:
             cmd += ["--action-log", action_log]
+        if report_ownership:
+            cmd += ["--report-ownership"]
         for f in faults:
             cmd += ["--fault", f]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

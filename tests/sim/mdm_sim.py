@@ -28,7 +28,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from xml.sax.saxutils import escape as _escape
 
 FAULTS = ("status", "throttle", "latency", "stall", "garbage", "huge", "server_busy",
-          "max_version")
+          "max_version", "hold_action")
+# --report-ownership: <ownership> in <attributes> (not in the ISE MDM API; some MDMs send it)
+REPORT_OWNERSHIP = False
 STATUS_FAULTS = (401, 403, 404, 429, 500, 503)
 ACTIONS = ("corporate_wipe", "full_wipe", "pin_lock")
 # criteria per API version (v1: macaddress, compliance, username; v2 adds udid, imei, meid;
@@ -214,6 +216,8 @@ def render_device(x, d, version, ident, ident_value):
                    ("os_version", "os_version"), ("phone_number", "phone_number")):
         if d.get(src):
             x.el(4, k, d[src])
+    if REPORT_OWNERSHIP and d.get("ownership") in ("corporate", "personal"):
+        x.el(4, "ownership", d["ownership"])
     if version >= 3:
         if d.get("last_checkin"):
             x.el(4, "lastCheckinTimeStamp", d["last_checkin"])
@@ -557,6 +561,10 @@ class Handler(BaseHTTPRequestHandler):
         x.close(3, "result")
         x.close(2, "device")
         x.close(1, "deviceList")
+        if faults.get("hold_action"):
+            # the MDM took the command (recorded above) but its answer never comes: the
+            # gateway's crash window between sending and journalling the outcome
+            return self.send_stalled("action", x.body(), atype)
         self.finish_answer("action", x.body(), faults, atype)
 
     def send_huge(self, route, body, mb, query):
@@ -697,8 +705,12 @@ def main():
                     help="full and compliance=true listings are refused with 403")
     ap.add_argument("--fault", action="append", help="NAME=VALUE, e.g. status=500, latency=200")
     ap.add_argument("--action-log", help="append each accepted action as a JSON line")
+    ap.add_argument("--report-ownership", action="store_true",
+                    help="send <ownership> (corporate/personal) in <attributes>")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
+    global REPORT_OWNERSHIP
+    REPORT_OWNERSHIP = args.report_ownership
     if args.query_max_size < 1:
         ap.error("--query-max-size must be at least 1")
     if args.instance is not None and not re.fullmatch(r"[A-Za-z0-9._\-]+", args.instance):
