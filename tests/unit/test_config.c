@@ -277,11 +277,18 @@ static void test_example(void **state)
 	c = cfg_new();
 	assert_int_equal(setenv("MDMGW_CACHE_HMAC_KEY", "example-hmac-key-0123456789", 1), 0);
 	assert_int_equal(setenv("MDMGW_SCCM_PASSWORD", "example-password", 1), 0);
+	assert_int_equal(setenv("MDMGW_CLOUD_PASSWORD", "example-password", 1), 0);
 	if (config_load("conf/mdmgw.json.example", c, why, sizeof(why)) != MDM_OK)
 		fail_msg("%s", why);
 	unsetenv("MDMGW_SCCM_PASSWORD");
-	assert_int_equal(c->nadapters, 2);
+	unsetenv("MDMGW_CLOUD_PASSWORD");
+	assert_int_equal(c->nadapters, 3);
 	assert_int_equal(c->adapters[1].type, ADAPTER_SCCM);
+	assert_int_equal(c->adapters[2].type, ADAPTER_MCMS);
+	assert_string_equal(c->adapters[2].mcms.ca_file, "conf/../certs/ca.pem");
+	assert_string_equal(c->api.gateway_id, "gw1.corp.example");
+	assert_int_equal(c->actions.lookup_timeout_ms, 10000);
+	assert_false(c->actions.allow_full_wipe_personal);
 	assert_string_equal(c->adapters[1].sccm.ca_file, "conf/../certs/ca.pem");
 	assert_string_equal(c->adapters[1].sccm.user, "CORP\\svc-ise");
 	assert_string_equal(c->listen.cert_file, "conf/../certs/server.pem");
