@@ -11,6 +11,7 @@
 #include "../core/buf.h"
 #include "../core/clock.h"
 #include "../core/log.h"
+#include "pages.h"
 
 #define BASE_MAX 512
 #define INSTANCE_MAX 255
@@ -19,18 +20,11 @@
 #define NEGOTIATE_MS 10000	   /* one negotiation, shared by whoever waits for it */
 #define ACTION_MS 30000		   /* an action's request, queueing and any hold included */
 #define TEST_MS 10000
-#define LIST_PAGE 1000	      /* devices per page of the bulk listing */
 #define LIST_DEVS_MAX 1000000 /* devices one listing accepts: bounds memory */
 #define WALK_PAGES_MAX 100000 /* pages one query follows */
 #define THROTTLE_DEF_MS 5000  /* a 429 or 503 without a readable Retry-After */
 #define HOP_VIA_HDR "X-Mdmgw-Via: "
 #define HOP_COUNT_HDR "X-Mdmgw-Hops: "
-
-struct listing {
-	unsigned long long gen;
-	struct device *devs;
-	size_t n;
-};
 
 /* A negotiation waiter: told the info, or why there is none. */
 typedef void (*info_cb)(void *arg, const struct mcms_info *info, unsigned gen, enum fail_kind fail,
@@ -64,9 +58,8 @@ struct mcms {
 	char hold_why[128];
 	/* listing */
 	bool noncompliant_only; /* the effective mode ("auto" may have switched) */
-	struct listing *held;
-	unsigned long long gen;
-	struct ident *prev_nc; /* the previous non-compliant listing's devices, by one key each */
+	struct pages pages;	/* the latest listing, served in pages by cursor */
+	struct ident *prev_nc;	/* the previous non-compliant listing's devices, by one key each */
 	size_t nprev_nc;
 	/* health */
 	bool last_failed;
@@ -893,43 +886,6 @@ static void job_free(struct list_job *job)
 	free(job);
 }
 
-static void listing_free(struct listing *l)
-{
-	if (!l)
-		return;
-	free(l->devs);
-	free(l);
-}
-
-/* page_from: up to LIST_PAGE devices of generation gen from off, with the next cursor. */
-static void page_from(struct mcms *s, unsigned long long gen, size_t off, struct adapter_page *pg)
-{
-	const struct listing *l;
-	size_t end;
-
-	memset(pg, 0, sizeof(*pg));
-	outcome_init(&pg->oc);
-	pthread_mutex_lock(&s->mu);
-	l = s->held;
-	if (!l || l->gen != gen || off > l->n || (off == l->n && off != 0)) {
-		pthread_mutex_unlock(&s->mu);
-		outcome_set(&pg->oc, OUTCOME_FAILED, FAIL_PROTOCOL, "listing cursor expired");
-		return;
-	}
-	end = l->n - off > LIST_PAGE ? off + LIST_PAGE : l->n;
-	for (size_t i = off; i < end; i++) {
-		if (outcome_add(&pg->oc, &l->devs[i]) != MDM_OK) {
-			pthread_mutex_unlock(&s->mu);
-			outcome_clear(&pg->oc);
-			outcome_set(&pg->oc, OUTCOME_FAILED, FAIL_INTERNAL, "out of memory");
-			return;
-		}
-	}
-	if (end < l->n)
-		snprintf(pg->next_cursor, sizeof(pg->next_cursor), "g%llu:%zu", gen, end);
-	pthread_mutex_unlock(&s->mu);
-}
-
 /* key_of: the one identifier a device is confirmed by: its MAC, else GUID, UDID, IMEI, MEID. */
 static bool key_of(const struct device *d, struct ident *id)
 {
@@ -953,16 +909,11 @@ static void job_answer(struct list_job *job, enum fail_kind fail, const char *wh
 {
 	struct mcms *s = job->w.s;
 	struct adapter_page pg;
-	struct listing *l, *old;
 	unsigned long long gen;
+	size_t n;
 
 	memset(&pg, 0, sizeof(pg));
 	outcome_init(&pg.oc);
-	l = fail == FAIL_NONE ? calloc(1, sizeof(*l)) : NULL;
-	if (fail == FAIL_NONE && !l) {
-		fail = FAIL_INTERNAL;
-		why = "out of memory";
-	}
 	if (fail != FAIL_NONE) {
 		log_warn("mcms %s: listing failed: %s", s->base.name, why);
 		note_fail(s, why);
@@ -972,20 +923,14 @@ static void job_answer(struct list_job *job, enum fail_kind fail, const char *wh
 		job_free(job);
 		return;
 	}
-	l->devs = job->all.devs; /* the listing takes the records */
-	l->n = job->all.ndevs;
+	n = job->all.ndevs;
+	gen = pages_hold(&s->pages, job->all.devs, n); /* the store takes the records */
 	job->all.devs = NULL;
 	job->all.ndevs = job->all.cap = 0;
-	pthread_mutex_lock(&s->mu);
-	gen = l->gen = ++s->gen;
-	old = s->held;
-	s->held = l;
-	pthread_mutex_unlock(&s->mu);
-	listing_free(old);
-	log_info("mcms %s: listing of %zu devices (%s)", s->base.name, l->n,
+	log_info("mcms %s: listing of %zu devices (%s)", s->base.name, n,
 		 job->noncompliant ? "non-compliant only, leavers confirmed" : "all devices");
 	note_ok(s);
-	page_from(s, gen, 0, &pg);
+	pages_page(&s->pages, gen, 0, &pg);
 	job->cb(job->arg, &pg);
 	outcome_clear(&pg.oc);
 	job_free(job);
@@ -1147,44 +1092,17 @@ static void list_walk_done(struct walk *w, enum fail_kind fail, const char *why)
 	confirm_next(job);
 }
 
-/* parse_cursor: "g<gen>:<offset>", decimal, nothing else. */
-static bool parse_cursor(const char *cur, unsigned long long *gen, size_t *off)
-{
-	char *end;
-	unsigned long long o;
-
-	if (cur[0] != 'g' || !isdigit((unsigned char)cur[1]))
-		return false;
-	*gen = strtoull(cur + 1, &end, 10);
-	if (*end != ':' || !isdigit((unsigned char)end[1]))
-		return false;
-	o = strtoull(end + 1, &end, 10);
-	if (*end)
-		return false;
-	*off = (size_t)o;
-	return true;
-}
-
 static enum mdm_err mcms_list(struct adapter *a, const char *cursor, adapter_list_cb cb, void *arg)
 {
 	struct mcms *s = a->priv;
 	struct list_job *job;
 	struct adapter_page pg;
-	unsigned long long gen;
-	size_t off;
 	bool nc;
 
 	if (!cb)
 		return MDM_ERR_INVALID;
 	if (cursor && cursor[0]) {
-		if (parse_cursor(cursor, &gen, &off)) {
-			page_from(s, gen, off, &pg);
-		} else {
-			memset(&pg, 0, sizeof(pg));
-			outcome_init(&pg.oc);
-			outcome_set(&pg.oc, OUTCOME_FAILED, FAIL_PROTOCOL,
-				    "listing cursor expired");
-		}
+		pages_serve(&s->pages, cursor, &pg);
 		cb(arg, &pg);
 		outcome_clear(&pg.oc);
 		return MDM_OK;
@@ -1389,7 +1307,7 @@ static void mcms_health(struct adapter *a, struct adapter_health *out)
 
 static void mcms_free(struct mcms *s)
 {
-	listing_free(s->held);
+	pages_free(&s->pages);
 	free(s->prev_nc);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
@@ -1515,6 +1433,12 @@ enum mdm_err mcms_create(struct http_engine *e, const struct mcms_config *cfg, s
 		return MDM_ERR_CONFIG;
 	s = calloc(1, sizeof(*s));
 	if (!s || pthread_mutex_init(&s->mu, NULL) != 0) {
+		free(s);
+		err_why(why, whysz, "mcms %s: out of memory", cfg->name);
+		return MDM_ERR_NOMEM;
+	}
+	if (pages_init(&s->pages) != MDM_OK) {
+		pthread_mutex_destroy(&s->mu);
 		free(s);
 		err_why(why, whysz, "mcms %s: out of memory", cfg->name);
 		return MDM_ERR_NOMEM;

@@ -11,21 +11,20 @@
 #include "../core/buf.h"
 #include "../core/clock.h"
 #include "../core/log.h"
+#include "pages.h"
 
 #define BASE_MAX 512
 #define DEF_PAGE_ROWS 10000
 #define DEF_LIST_MS 30000
 #define DEF_MAX_BODY (1024 * 1024) /* the HTTP engine's own default cap */
-#define LIST_PAGE 1000		   /* devices per page of the bulk listing */
 #define CLASS_ROWS_MAX 1000000	   /* rows of one class a listing accepts: bounds memory */
 #define TEST_MS 10000
 #define NCLASSES 4
 /* A GUID SCCM never hands out: the connection test's query answers zero rows, cheaply. */
 #define TEST_GUID "GUID:00000000-0000-0000-0000-000000000000"
 
-/* One generation of the joined bulk listing, served in pages by cursor. */
+/* The joined bulk listing, before it is held as a generation (pages.h). */
 struct listing {
-	unsigned long long gen;
 	struct device *devs;
 	size_t n;
 };
@@ -46,8 +45,7 @@ struct sccm {
 	bool last_failed;
 	int64_t last_ok_ms, last_error_ms;
 	char last_error[256];
-	struct listing *held; /* the latest listing; older generations are gone */
-	unsigned long long gen;
+	struct pages pages; /* the latest listing; older generations are gone */
 };
 
 /* --- health bookkeeping ----------------------------------------------------------------------- */
@@ -821,56 +819,12 @@ out:
 	return e;
 }
 
-/* page_from: up to LIST_PAGE devices of generation gen from off, with the next cursor. */
-static void page_from(struct sccm *s, unsigned long long gen, size_t off, struct adapter_page *pg)
-{
-	const struct listing *l;
-	size_t end;
-
-	memset(pg, 0, sizeof(*pg));
-	outcome_init(&pg->oc);
-	pthread_mutex_lock(&s->mu);
-	l = s->held;
-	if (!l || l->gen != gen || off > l->n || (off == l->n && off != 0)) {
-		pthread_mutex_unlock(&s->mu);
-		outcome_set(&pg->oc, OUTCOME_FAILED, FAIL_PROTOCOL, "listing cursor expired");
-		return;
-	}
-	end = l->n - off > LIST_PAGE ? off + LIST_PAGE : l->n;
-	for (size_t i = off; i < end; i++) {
-		if (outcome_add(&pg->oc, &l->devs[i]) != MDM_OK) {
-			pthread_mutex_unlock(&s->mu);
-			outcome_clear(&pg->oc);
-			outcome_set(&pg->oc, OUTCOME_FAILED, FAIL_INTERNAL, "out of memory");
-			return;
-		}
-	}
-	if (end < l->n)
-		snprintf(pg->next_cursor, sizeof(pg->next_cursor), "g%llu:%zu", gen, end);
-	pthread_mutex_unlock(&s->mu);
-}
-
 static void listing_free(struct listing *l)
 {
 	if (!l)
 		return;
 	free(l->devs);
 	free(l);
-}
-
-/* Holds l as the newest generation (dropping the previous one); returns its number. */
-static unsigned long long listing_hold(struct sccm *s, struct listing *l)
-{
-	struct listing *old;
-	unsigned long long gen;
-
-	pthread_mutex_lock(&s->mu);
-	gen = l->gen = ++s->gen;
-	old = s->held;
-	s->held = l;
-	pthread_mutex_unlock(&s->mu);
-	listing_free(old);
-	return gen;
 }
 
 static void job_answer(struct list_job *job, struct adapter_page *pg)
@@ -912,7 +866,8 @@ static void job_done(struct list_job *job)
 		 "client summary rows)",
 		 job->s->base.name, l->n, job->f[SCCM_SYSTEM].n, job->f[SCCM_NIC].n,
 		 job->f[SCCM_CI_STATE].n, job->f[SCCM_CLIENT_SUMMARY].n);
-	page_from(job->s, listing_hold(job->s, l), 0, &pg);
+	pages_page(&job->s->pages, pages_hold(&job->s->pages, l->devs, l->n), 0, &pg);
+	free(l); /* its records are the store's now */
 	job_answer(job, &pg);
 }
 
@@ -940,43 +895,16 @@ static void job_start(struct list_job *job)
 	job_release(job, FAIL_NONE, NULL);
 }
 
-/* parse_cursor: "g<gen>:<offset>", decimal, nothing else. */
-static bool parse_cursor(const char *cur, unsigned long long *gen, size_t *off)
-{
-	char *end;
-	unsigned long long o;
-
-	if (cur[0] != 'g' || !isdigit((unsigned char)cur[1]))
-		return false;
-	*gen = strtoull(cur + 1, &end, 10);
-	if (*end != ':' || !isdigit((unsigned char)end[1]))
-		return false;
-	o = strtoull(end + 1, &end, 10);
-	if (*end)
-		return false;
-	*off = (size_t)o;
-	return true;
-}
-
 static enum mdm_err sccm_list(struct adapter *a, const char *cursor, adapter_list_cb cb, void *arg)
 {
 	struct sccm *s = a->priv;
 	struct list_job *job;
 	struct adapter_page pg;
-	unsigned long long gen;
-	size_t off;
 
 	if (!cb)
 		return MDM_ERR_INVALID;
 	if (cursor && cursor[0]) {
-		if (parse_cursor(cursor, &gen, &off)) {
-			page_from(s, gen, off, &pg);
-		} else {
-			memset(&pg, 0, sizeof(pg));
-			outcome_init(&pg.oc);
-			outcome_set(&pg.oc, OUTCOME_FAILED, FAIL_PROTOCOL,
-				    "listing cursor expired");
-		}
+		pages_serve(&s->pages, cursor, &pg);
 		cb(arg, &pg);
 		outcome_clear(&pg.oc);
 		return MDM_OK;
@@ -1202,7 +1130,7 @@ static void sccm_free(struct sccm *s)
 	for (size_t i = 0; i < s->nonly_ci; i++)
 		free(s->only_ci[i]);
 	free(s->only_ci);
-	listing_free(s->held);
+	pages_free(&s->pages);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
 }
@@ -1305,6 +1233,12 @@ struct adapter *sccm_create(struct http_engine *e, const struct sccm_config *cfg
 		return NULL;
 	s = calloc(1, sizeof(*s));
 	if (!s || pthread_mutex_init(&s->mu, NULL) != 0) {
+		free(s);
+		err_why(why, whysz, "sccm %s: out of memory", cfg->name);
+		return NULL;
+	}
+	if (pages_init(&s->pages) != MDM_OK) {
+		pthread_mutex_destroy(&s->mu);
 		free(s);
 		err_why(why, whysz, "sccm %s: out of memory", cfg->name);
 		return NULL;
