@@ -1,7 +1,7 @@
 """Integration cases for the operator CLI (`mdmgw action|actions|resolve|block|unblock`, see
 gateway/cli.h): the real binary as a client.
 
-- case_cli_against_stub: against tests/sim/admin_stub.py, a separate process speaking the admin
+- case_cli_against_admin_sim: against tests/sim/admin_sim.py, a separate process speaking the admin
   actions API over real TLS with the dev certificates (make certs). Checks what goes on the wire
   (Idempotency-Key, Basic auth, bodies, paths under an instance), that only the given CA is
   trusted, and the exit code of each answer. Listed in cases.all_cases().
@@ -19,7 +19,7 @@ import time
 
 from lib import CA, CERTS, ROOT, free_port
 
-STUB = os.path.join(ROOT, "tests", "sim", "admin_stub.py")
+ADMIN_SIM = os.path.join(ROOT, "tests", "sim", "admin_sim.py")
 ACTION_ID = "0123456789abcdef0123456789abcdef"
 
 
@@ -59,14 +59,14 @@ def client_config(d, url, user, password, ca=CA, name="client.json"):
     return path
 
 
-class AdminStub:
-    """tests/sim/admin_stub.py on a free port with the dev server certificate; stopped by pid."""
+class AdminSim:
+    """tests/sim/admin_sim.py on a free port with the dev server certificate; stopped by pid."""
 
     def __init__(self, d, user, password, instance="inst"):
-        self.log = os.path.join(d, "stub.log")
+        self.log = os.path.join(d, "admin-sim.log")
         open(self.log, "w").close()
         self.proc = subprocess.Popen(
-            [sys.executable, STUB, "--port", "0", "--cert", os.path.join(CERTS, "server.pem"),
+            [sys.executable, ADMIN_SIM, "--port", "0", "--cert", os.path.join(CERTS, "server.pem"),
              "--key", os.path.join(CERTS, "server-key.pem"), "--user", user, "--password",
              password, "--log", self.log, "--instance", instance],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -74,13 +74,13 @@ class AdminStub:
         while not line.endswith(b"\n"):
             left = limit - time.monotonic()
             if left <= 0 or self.proc.poll() is not None:
-                raise AssertionError("admin stub not READY: %r" % line)
+                raise AssertionError("admin simulator not READY: %r" % line)
             if select.select([self.proc.stdout], [], [], left)[0]:
                 c = os.read(self.proc.stdout.fileno(), 1)
                 if not c:
-                    raise AssertionError("admin stub exited: %r" % self.proc.stderr.read())
+                    raise AssertionError("admin simulator exited: %r" % self.proc.stderr.read())
                 line += c
-        _check(line.startswith(b"READY "), "admin stub said %r" % line)
+        _check(line.startswith(b"READY "), "admin simulator said %r" % line)
         self.port = int(line.split()[1])
         self.url = "https://127.0.0.1:%d/%s" % (self.port, instance)
 
@@ -109,14 +109,14 @@ def _other_ca(d):
     return pem
 
 
-def case_cli_against_stub(env):
+def case_cli_against_admin_sim(env):
     """The CLI's I/O path against a stand-in of the admin API: headers and bodies on the wire,
     the instance path, Basic auth, only the given CA trusted, and the exit code of 200, 403,
     409, 422, 502 (with and without an action object), 503, 401, 404, no server, a timeout."""
     d = tempfile.mkdtemp(prefix="mdmgw-cli-")
-    stub = AdminStub(d, "boss", "stub pw:1")
+    sim = AdminSim(d, "boss", "sim pw:1")
     try:
-        cc = client_config(d, stub.url + "/", "boss", "stub pw:1")
+        cc = client_config(d, sim.url + "/", "boss", "sim pw:1")
         run = dict(client_config=cc)
 
         # action without --key: a fresh key, printed first, sent as Idempotency-Key
@@ -124,25 +124,25 @@ def case_cli_against_stub(env):
                         "state         sent", **run)
         m = re.match(r"idempotency key: ([0-9a-f]{32})\n", out)
         _check(m, "no key printed first: %r" % out)
-        req = stub.requests()[-1]
+        req = sim.requests()[-1]
         _check(req["method"] == "POST" and req["path"] == "/api/v1/devices/dev-200/actions",
                "request %r" % req)
         _check(req["idempotency_key"] == m.group(1), "key sent %r" % req["idempotency_key"])
-        auth = "Basic " + base64.b64encode(b"boss:stub pw:1").decode()
+        auth = "Basic " + base64.b64encode(b"boss:sim pw:1").decode()
         _check(req["authorization"] == auth, "authorization %r" % req["authorization"])
         _check(req["content_type"] == "application/json", "content type %r" % req)
         _check(json.loads(req["body"]) == {"action": "corporate_wipe"}, "body %r" % req["body"])
         key1 = m.group(1)
         expect(env, ["action", "dev-200", "corporate_wipe"], 0, **run)
-        _check(stub.requests()[-1]["idempotency_key"] != key1, "the same key twice")
+        _check(sim.requests()[-1]["idempotency_key"] != key1, "the same key twice")
 
         # --key: sent as given, not printed; the flag overrides the file's URL
-        bad_cc = client_config(d, "https://127.0.0.1:%d" % free_port(), "boss", "stub pw:1",
+        bad_cc = client_config(d, "https://127.0.0.1:%d" % free_port(), "boss", "sim pw:1",
                                name="elsewhere.json")
-        out, _ = expect(env, ["action", "--url", stub.url, "--key", "retry-7", "dev-200",
+        out, _ = expect(env, ["action", "--url", sim.url, "--key", "retry-7", "dev-200",
                               "pin_lock"], 0, "action " + ACTION_ID, client_config=bad_cc)
         _check("idempotency key" not in out, "a given key is printed: %r" % out)
-        req = stub.requests()[-1]
+        req = sim.requests()[-1]
         _check(req["idempotency_key"] == "retry-7" and
                json.loads(req["body"]) == {"action": "pin_lock"}, "request %r" % req)
 
@@ -160,7 +160,7 @@ def case_cli_against_stub(env):
             expect(env, ["action", dev, "full_wipe"], rc, err=err, **run)
 
         # the other commands: method, path, query and body on the wire
-        n = len(stub.requests())
+        n = len(sim.requests())
         expect(env, ["actions", "--state", "unknown", "--device", "dev 9"], 0,
                "%s  unknown" % ACTION_ID, **run)
         expect(env, ["resolve", ACTION_ID, "not_sent", "--note", "checked \"console\""], 0,
@@ -171,7 +171,7 @@ def case_cli_against_stub(env):
         expect(env, ["block", "dev-2"], 0, "dev-2: blocked by boss", **run)
         expect(env, ["unblock", "dev-1"], 0, "dev-1: not blocked", **run)
         expect(env, ["unblock", "dev-404"], 1, err="device dev-404 is not blocked", **run)
-        got = [(r["method"], r["path"], r["query"], r["body"]) for r in stub.requests()[n:]]
+        got = [(r["method"], r["path"], r["query"], r["body"]) for r in sim.requests()[n:]]
         want = [("GET", "/api/v1/actions", {"device": "dev 9", "state": "unknown"}, ""),
                 ("POST", "/api/v1/actions/%s/resolve" % ACTION_ID, {},
                  '{"result":"not_sent","note":"checked \\"console\\""}'),
@@ -182,20 +182,20 @@ def case_cli_against_stub(env):
                 ("DELETE", "/api/v1/devices/dev-1/block", {}, ""),
                 ("DELETE", "/api/v1/devices/dev-404/block", {}, "")]
         _check(got == want, "requests on the wire:\n%r\nwant\n%r" % (got, want))
-        _check(all(r["idempotency_key"] is None for r in stub.requests()[n:]),
+        _check(all(r["idempotency_key"] is None for r in sim.requests()[n:]),
                "an Idempotency-Key on a call that is not an action")
 
         # credentials from the flags and environment; a wrong password is a 401: exit 2
-        n = len(stub.requests())
-        flags = ["--url", stub.url, "--user", "boss", "--ca", CA]
-        expect(env, ["actions"] + flags, 0, password="stub pw:1")
+        n = len(sim.requests())
+        flags = ["--url", sim.url, "--user", "boss", "--ca", CA]
+        expect(env, ["actions"] + flags, 0, password="sim pw:1")
         expect(env, ["actions"] + flags, 2, err="authentication failed (HTTP 401)",
                password="wrong")
 
         # only the given CA: another one makes the handshake fail before anything is sent
         expect(env, ["action", "--ca", _other_ca(d), "dev-200", "pin_lock"], 2,
                err="TLS: the gateway's certificate is not trusted by", **run)
-        _check(len(stub.requests()) == n + 1, "a request went through an untrusted TLS link")
+        _check(len(sim.requests()) == n + 1, "a request went through an untrusted TLS link")
 
         # no server; no answer in time (the key to repeat the request with is given)
         expect(env, ["actions", "--url", "https://127.0.0.1:%d" % free_port()], 2,
@@ -205,7 +205,7 @@ def case_cli_against_stub(env):
         key = re.match(r"idempotency key: ([0-9a-f]{32})\n", out).group(1)
         _check("repeat the same command with --key %s " % key in err, "no hint: %r" % err)
     finally:
-        stub.stop()
+        sim.stop()
         subprocess.run(["rm", "-rf", d])
 
 

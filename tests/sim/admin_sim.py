@@ -3,11 +3,11 @@
 enough to test the `mdmgw action|actions|resolve|block|unblock` client's I/O path: TLS, Basic
 auth, headers, bodies and what the client does with each status.
 
-  admin_stub.py --port 0 --cert PEM --key PEM --user U --password P --log FILE [--instance I]
+  admin_sim.py --port 0 --cert PEM --key PEM --user U --password P --log FILE [--instance I]
 
 Prints `READY <port>` once listening; SIGTERM stops it (exit 0). Every request that reaches a
 route is appended to FILE as one JSON line {method, path, query, idempotency_key, authorization,
-content_type, body}. The device (or action id) picks the answer, so one stub serves every case:
+content_type, body}. The device (or action id) picks the answer, so one simulator serves every case:
 
   device dev-200  -> 200 action "sent"          device dev-403  -> 403 action "refused"
   device dev-403e -> 403 {"error"}              device dev-409  -> 409 action "unknown"
@@ -32,7 +32,7 @@ ACTION_ID = "0123456789abcdef0123456789abcdef"
 
 def action(device, state, detail="", act="corporate_wipe", user="boss"):
     return {"action_id": ACTION_ID, "state": state, "action": act, "device": device,
-            "mdm": "stub-mdm", "vendor_id": "v-" + device, "user": user,
+            "mdm": "sim-mdm", "vendor_id": "v-" + device, "user": user,
             "source": "127.0.0.1", "detail": detail,
             "requested_at": "2024-05-01T12:00:00.000Z",
             "completed_at": None if state in ("pending", "unknown") else
