@@ -5,6 +5,7 @@
 
 #include "../core/clock.h"
 #include "../core/log.h"
+#include "jout.h"
 #include "action_api.h"
 #include "actions.h"
 #include "block.h"
@@ -21,44 +22,9 @@ bool action_api_route(enum route_kind k)
 
 /* --- JSON helpers -------------------------------------------------------------------------- */
 
-/* A JSON string; bytes that are not UTF-8 (a vendor's message) become '?'. */
-static json_t *jstr(const char *s)
-{
-	json_t *v = json_string(s);
-	char *copy;
-
-	if (v || !(copy = strdup(s)))
-		return v;
-	for (char *p = copy; *p; p++)
-		if ((unsigned char)*p >= 0x80)
-			*p = '?';
-	v = json_string(copy);
-	free(copy);
-	return v;
-}
-
-static json_t *jtime(int64_t wall_ms)
-{
-	char when[CLOCK_ISO_SIZE];
-
-	if (wall_ms <= 0 || clock_iso(wall_ms, when) != MDM_OK)
-		return json_null();
-	return json_string(when);
-}
-
-static void set(json_t *o, const char *key, json_t *v, bool *bad)
-{
-	if (!o) {
-		json_decref(v);
-		*bad = true;
-	} else if (json_object_set_new(o, key, v) != 0) {
-		*bad = true;
-	}
-}
-
 static void json_error(struct ise_response *res, int status, const char *msg)
 {
-	json_t *o = json_pack("{s:o}", "error", jstr(msg));
+	json_t *o = json_pack("{s:o}", "error", jout_str(msg));
 	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 
 	json_decref(o);
@@ -90,7 +56,7 @@ static void json_reply(struct ise_response *res, int status, json_t *root, bool 
 
 static json_t *or_null(const char *s)
 {
-	return s && *s ? jstr(s) : json_null();
+	return s && *s ? jout_str(s) : json_null();
 }
 
 static json_t *action_json(const struct journal_action *a, bool *bad)
@@ -102,19 +68,19 @@ static json_t *action_json(const struct journal_action *a, bool *bad)
 		completed = a->at_ms; /* a refusal is final as it is made */
 	if (!completed && a->resolved_ms)
 		completed = a->resolved_ms;
-	set(o, "action_id", jstr(a->id), bad);
-	set(o, "state", json_string(journal_state_name(a->state)), bad);
-	set(o, "action", json_string(action_kind_name(a->action)), bad);
-	set(o, "device", jstr(a->device), bad);
-	set(o, "mdm", jstr(a->mdm), bad);
-	set(o, "vendor_id", jstr(a->vendor_id), bad);
-	set(o, "user", jstr(a->user), bad);
-	set(o, "source", jstr(a->addr), bad);
-	set(o, "detail", jstr(a->detail), bad);
-	set(o, "requested_at", jtime(a->at_ms), bad);
-	set(o, "completed_at", jtime(completed), bad);
-	set(o, "resolved_by", or_null(a->resolved_by), bad);
-	set(o, "note", a->resolved_ms ? or_null(a->note) : json_null(), bad);
+	jout_set(o, "action_id", jout_str(a->id), bad);
+	jout_set(o, "state", json_string(journal_state_name(a->state)), bad);
+	jout_set(o, "action", json_string(action_kind_name(a->action)), bad);
+	jout_set(o, "device", jout_str(a->device), bad);
+	jout_set(o, "mdm", jout_str(a->mdm), bad);
+	jout_set(o, "vendor_id", jout_str(a->vendor_id), bad);
+	jout_set(o, "user", jout_str(a->user), bad);
+	jout_set(o, "source", jout_str(a->addr), bad);
+	jout_set(o, "detail", jout_str(a->detail), bad);
+	jout_set(o, "requested_at", jout_time(a->at_ms), bad);
+	jout_set(o, "completed_at", jout_time(completed), bad);
+	jout_set(o, "resolved_by", or_null(a->resolved_by), bad);
+	jout_set(o, "note", a->resolved_ms ? or_null(a->note) : json_null(), bad);
 	return o;
 }
 
@@ -197,8 +163,8 @@ static void on_action(void *arg, const struct action_answer *ans)
 		bool bad = false;
 		json_t *o = json_object();
 
-		set(o, "error", jstr(ans->error), &bad);
-		set(o, "action_id", jstr(ans->act.id), &bad);
+		jout_set(o, "error", jout_str(ans->error), &bad);
+		jout_set(o, "action_id", jout_str(ans->act.id), &bad);
 		json_reply(&res, 422, o, bad);
 	} else {
 		json_error(&res, ans->status, ans->error);
@@ -310,7 +276,7 @@ static void list_actions(struct ise_ctx *ctx, const struct route *r, struct ise_
 	if (ctx->journal)
 		journal_list(ctx->journal, r->has_device ? dev.value : NULL, state, list_one, &l);
 	root = json_object();
-	set(root, "actions", l.arr, &l.bad);
+	jout_set(root, "actions", l.arr, &l.bad);
 	json_reply(res, 200, root, l.bad);
 }
 
@@ -369,11 +335,11 @@ static json_t *block_json(const struct block_entry *e, bool *bad)
 {
 	json_t *o = json_object();
 
-	set(o, "device", jstr(e->device), bad);
-	set(o, "blocked", json_true(), bad);
-	set(o, "by", jstr(e->by), bad);
-	set(o, "at", jtime(e->at_ms), bad);
-	set(o, "note", e->has_note ? jstr(e->note) : json_null(), bad);
+	jout_set(o, "device", jout_str(e->device), bad);
+	jout_set(o, "blocked", json_true(), bad);
+	jout_set(o, "by", jout_str(e->by), bad);
+	jout_set(o, "at", jout_time(e->at_ms), bad);
+	jout_set(o, "note", e->has_note ? jout_str(e->note) : json_null(), bad);
 	return o;
 }
 
@@ -448,8 +414,8 @@ static void block_delete(struct ise_ctx *ctx, const struct route *r,
 	forget(ctx, &id);
 	log_info("device %s unblocked by %s from %s", id.value, who->user, who->addr);
 	o = json_object();
-	set(o, "device", jstr(id.value), &bad);
-	set(o, "blocked", json_false(), &bad);
+	jout_set(o, "device", jout_str(id.value), &bad);
+	jout_set(o, "blocked", json_false(), &bad);
 	json_reply(res, 200, o, bad);
 }
 
@@ -476,7 +442,7 @@ static void list_blocks(struct ise_ctx *ctx, struct ise_response *res)
 		l.bad = true;
 	else if (ctx->blocks)
 		block_list(ctx->blocks, list_block, &l);
-	set(root, "blocks", l.arr, &l.bad);
+	jout_set(root, "blocks", l.arr, &l.bad);
 	json_reply(res, 200, root, l.bad);
 }
 

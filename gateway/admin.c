@@ -6,6 +6,7 @@
 
 #include "../core/clock.h"
 #include "../core/log.h"
+#include "jout.h"
 #include "admin.h"
 
 #define TEXT_TYPE "text/plain; version=0.0.4; charset=utf-8"
@@ -164,43 +165,6 @@ static void handle_purge(struct ise_ctx *ctx, const struct route *r, struct ise_
 
 /* --- adapters ------------------------------------------------------------------------------- */
 
-/* jstr: a JSON string of s; bytes that are not UTF-8 (from a vendor's message) become '?'. */
-static json_t *jstr(const char *s)
-{
-	json_t *v = json_string(s);
-	char *copy;
-
-	if (v || !(copy = strdup(s)))
-		return v;
-	for (char *p = copy; *p; p++)
-		if ((unsigned char)*p >= 0x80)
-			*p = '?';
-	v = json_string(copy);
-	free(copy);
-	return v;
-}
-
-/* jtime: wall_ms as ISO 8601, or null when it is 0 (never happened). */
-static json_t *jtime(int64_t wall_ms)
-{
-	char when[CLOCK_ISO_SIZE];
-
-	if (wall_ms <= 0 || clock_iso(wall_ms, when) != MDM_OK)
-		return json_null();
-	return json_string(when);
-}
-
-/* set: adds v under key, remembering a failure (v NULL: out of memory) in *bad. */
-static void set(json_t *o, const char *key, json_t *v, bool *bad)
-{
-	if (!o) {
-		json_decref(v);
-		*bad = true;
-	} else if (json_object_set_new(o, key, v) != 0) { /* it released v */
-		*bad = true;
-	}
-}
-
 static json_t *adapter_json(struct adapter *a, bool *bad)
 {
 	struct adapter_health h;
@@ -209,17 +173,17 @@ static json_t *adapter_json(struct adapter *a, bool *bad)
 	adapter_health(a, &h);
 	if (h.last_error_ms > 0) {
 		err = json_object();
-		set(err, "at", jtime(h.last_error_ms), bad);
-		set(err, "message", jstr(h.last_error), bad);
+		jout_set(err, "at", jout_time(h.last_error_ms), bad);
+		jout_set(err, "message", jout_str(h.last_error), bad);
 	}
-	set(o, "name", jstr(a->name), bad);
-	set(o, "type", jstr(a->ops->type), bad);
-	set(o, "healthy", json_boolean(h.healthy), bad);
-	set(o, "breaker", json_string(adapter_breaker_name(h.breaker)), bad);
-	set(o, "requests", json_integer((json_int_t)h.requests), bad);
-	set(o, "failures", json_integer((json_int_t)h.failures), bad);
-	set(o, "last_ok", jtime(h.last_ok_ms), bad);
-	set(o, "last_error", err, bad);
+	jout_set(o, "name", jout_str(a->name), bad);
+	jout_set(o, "type", jout_str(a->ops->type), bad);
+	jout_set(o, "healthy", json_boolean(h.healthy), bad);
+	jout_set(o, "breaker", json_string(adapter_breaker_name(h.breaker)), bad);
+	jout_set(o, "requests", json_integer((json_int_t)h.requests), bad);
+	jout_set(o, "failures", json_integer((json_int_t)h.failures), bad);
+	jout_set(o, "last_ok", jout_time(h.last_ok_ms), bad);
+	jout_set(o, "last_error", err, bad);
 	return o;
 }
 
@@ -247,7 +211,7 @@ static void handle_adapters(struct ise_ctx *ctx, struct ise_response *res)
 	for (size_t i = 0; i < ctx->nads; i++)
 		if (json_array_append_new(list, adapter_json(ctx->ads[i], &bad)) != 0)
 			bad = true;
-	set(root, "adapters", list, &bad);
+	jout_set(root, "adapters", list, &bad);
 	json_reply(res, 200, root, bad);
 }
 
@@ -267,15 +231,15 @@ static void on_test(void *arg, struct adapter_test *t)
 {
 	struct admin_test *at = arg;
 	struct ise_response res;
-	json_t *o = json_object(), *msg = jstr(t->message); /* as UTF-8, for the log too */
+	json_t *o = json_object(), *msg = jout_str(t->message); /* as UTF-8, for the log too */
 	bool bad = false;
 
 	ise_response_init(&res);
 	log_info("admin: adapter %s test: %s: %s", at->name, t->ok ? "ok" : "failed",
 		 msg ? json_string_value(msg) : "(out of memory)");
-	set(o, "adapter", jstr(at->name), &bad);
-	set(o, "ok", json_boolean(t->ok), &bad);
-	set(o, "message", msg, &bad);
+	jout_set(o, "adapter", jout_str(at->name), &bad);
+	jout_set(o, "ok", json_boolean(t->ok), &bad);
+	jout_set(o, "message", msg, &bad);
 	json_reply(&res, t->ok ? 200 : 502, o, bad);
 	test_reply(at, &res);
 	free(at);
