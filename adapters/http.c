@@ -1034,3 +1034,55 @@ void http_client_stats(const struct http_client *c, struct http_client_stats *ou
 	*out = c->st;
 	pthread_mutex_unlock(&c->e->mu);
 }
+
+/* --- health ------------------------------------------------------------------------------- */
+
+enum mdm_err http_health_init(struct http_health *h)
+{
+	memset(h, 0, sizeof(*h));
+	return pthread_mutex_init(&h->mu, NULL) == 0 ? MDM_OK : MDM_ERR_NOMEM;
+}
+
+void http_health_destroy(struct http_health *h)
+{
+	pthread_mutex_destroy(&h->mu);
+}
+
+void http_health_ok(struct http_health *h)
+{
+	pthread_mutex_lock(&h->mu);
+	h->last_failed = false;
+	h->last_ok_ms = clock_wall_ms();
+	pthread_mutex_unlock(&h->mu);
+}
+
+void http_health_fail(struct http_health *h, const char *why)
+{
+	pthread_mutex_lock(&h->mu);
+	h->last_failed = true;
+	h->last_error_ms = clock_wall_ms();
+	str_copyn(h->last_error, sizeof(h->last_error), why,
+		  strnlen(why, sizeof(h->last_error) - 1));
+	pthread_mutex_unlock(&h->mu);
+}
+
+void http_health_report(struct http_health *h, const struct http_client *c,
+			struct adapter_health *out)
+{
+	struct http_client_stats st;
+
+	http_client_stats(c, &st);
+	memset(out, 0, sizeof(*out));
+	out->requests = st.requests;
+	for (int k = FAIL_NONE + 1; k <= FAIL_INTERNAL; k++)
+		out->failures += st.failures[k];
+	out->breaker = st.breaker_probing ? BREAKER_PROBING
+		       : st.breaker_open  ? BREAKER_OPEN
+					  : BREAKER_CLOSED;
+	pthread_mutex_lock(&h->mu);
+	out->healthy = !h->last_failed;
+	out->last_ok_ms = h->last_ok_ms;
+	out->last_error_ms = h->last_error_ms;
+	str_copy(out->last_error, sizeof(out->last_error), h->last_error);
+	pthread_mutex_unlock(&h->mu);
+}

@@ -12,12 +12,15 @@
 #ifndef MDM_HTTP_H
 #define MDM_HTTP_H
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "../core/buf.h"
 #include "../core/device.h"
 #include "../core/err.h"
+#include "adapter.h"
 
 struct http_engine;
 struct http_client;
@@ -134,5 +137,25 @@ struct http_client_stats {
 
 /* http_client_stats: a consistent snapshot of c's counters. Thread-safe. */
 void http_client_stats(const struct http_client *c, struct http_client_stats *out);
+
+/*
+ * http_health: what a network adapter remembers of its vendor calls, for its health op
+ * (GET /api/v1/adapters): whether the last call failed, when the last success and the last
+ * failure were, and why. Thread-safe (its own mutex).
+ */
+struct http_health {
+	pthread_mutex_t mu;
+	bool last_failed;
+	int64_t last_ok_ms, last_error_ms; /* clock_wall_ms; 0: never */
+	char last_error[256];
+};
+
+enum mdm_err http_health_init(struct http_health *h); /* MDM_ERR_NOMEM when no mutex */
+void http_health_destroy(struct http_health *h);
+void http_health_ok(struct http_health *h);
+void http_health_fail(struct http_health *h, const char *why); /* why cut to 255 bytes */
+/* http_health_report: out from h and from c's counters and circuit breaker. */
+void http_health_report(struct http_health *h, const struct http_client *c,
+			struct adapter_health *out);
 
 #endif

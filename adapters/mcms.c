@@ -47,7 +47,7 @@ struct mcms {
 	enum mcms_listing mode;
 	mcms_hops_fn hops;
 	void *hops_arg;
-	pthread_mutex_t mu; /* guards everything below */
+	pthread_mutex_t mu; /* guards everything below but pages and health (their own locks) */
 	/* negotiation */
 	bool have_info, negotiating;
 	struct mcms_info info;
@@ -62,30 +62,8 @@ struct mcms {
 	struct ident *prev_nc;	/* the previous non-compliant listing's devices, by one key each */
 	size_t nprev_nc;
 	/* health */
-	bool last_failed;
-	int64_t last_ok_ms, last_error_ms;
-	char last_error[256];
+	struct http_health health; /* last success and failure, for the health op */
 };
-
-/* --- health bookkeeping ----------------------------------------------------------------------- */
-
-static void note_ok(struct mcms *s)
-{
-	pthread_mutex_lock(&s->mu);
-	s->last_failed = false;
-	s->last_ok_ms = clock_wall_ms();
-	pthread_mutex_unlock(&s->mu);
-}
-
-static void note_fail(struct mcms *s, const char *why)
-{
-	pthread_mutex_lock(&s->mu);
-	s->last_failed = true;
-	s->last_error_ms = clock_wall_ms();
-	str_copyn(s->last_error, sizeof(s->last_error), why,
-		  strnlen(why, sizeof(s->last_error) - 1));
-	pthread_mutex_unlock(&s->mu);
-}
 
 /* --- throttling ------------------------------------------------------------------------------- */
 
@@ -667,10 +645,10 @@ static void lookup_done(struct walk *w, enum fail_kind fail, const char *why)
 		outcome_set(&oc, OUTCOME_FAILED, fail, why);
 		log_warn("mcms %s: lookup of %s %s failed: %s", w->s->base.name,
 			 ident_kind_name(lk->id.kind), lk->id.value, why);
-		note_fail(w->s, why);
+		http_health_fail(&w->s->health, why);
 	} else if (w->not_applicable) {
 		outcome_set(&oc, OUTCOME_NOT_APPLICABLE, FAIL_NONE, NULL);
-		note_ok(w->s);
+		http_health_ok(&w->s->health);
 	} else {
 		outcome_move(&oc, &w->acc);
 		for (size_t i = 0; i < oc.ndevs; i++) {
@@ -678,7 +656,7 @@ static void lookup_done(struct walk *w, enum fail_kind fail, const char *why)
 				carry_ident(&oc.devs[i], &lk->id);
 			oc.devs[i].fetched_at_ms = now;
 		}
-		note_ok(w->s);
+		http_health_ok(&w->s->health);
 	}
 	lk->cb(lk->arg, &oc);
 	outcome_clear(&oc);
@@ -743,12 +721,12 @@ static void act_finish(struct act *t, bool accepted, enum fail_kind fail, const 
 	if (fail != FAIL_NONE) {
 		log_warn("mcms %s: %s of %s not sent or not answered: %s", t->s->base.name,
 			 action_kind_name(t->kind), t->vendor_id, res.reason);
-		note_fail(t->s, res.reason);
+		http_health_fail(&t->s->health, res.reason);
 	} else {
 		log_info("mcms %s: %s of %s: %s%s%s", t->s->base.name, action_kind_name(t->kind),
 			 t->vendor_id, accepted ? "accepted" : "refused", res.reason[0] ? ": " : "",
 			 res.reason);
-		note_ok(t->s);
+		http_health_ok(&t->s->health);
 	}
 	t->cb(t->arg, &res);
 	buf_free(&t->body);
@@ -916,7 +894,7 @@ static void job_answer(struct list_job *job, enum fail_kind fail, const char *wh
 	outcome_init(&pg.oc);
 	if (fail != FAIL_NONE) {
 		log_warn("mcms %s: listing failed: %s", s->base.name, why);
-		note_fail(s, why);
+		http_health_fail(&s->health, why);
 		outcome_set(&pg.oc, OUTCOME_FAILED, fail, why);
 		job->cb(job->arg, &pg);
 		outcome_clear(&pg.oc);
@@ -929,7 +907,7 @@ static void job_answer(struct list_job *job, enum fail_kind fail, const char *wh
 	job->all.ndevs = job->all.cap = 0;
 	log_info("mcms %s: listing of %zu devices (%s)", s->base.name, n,
 		 job->noncompliant ? "non-compliant only, leavers confirmed" : "all devices");
-	note_ok(s);
+	http_health_ok(&s->health);
 	pages_page(&s->pages, gen, 0, &pg);
 	job->cb(job->arg, &pg);
 	outcome_clear(&pg.oc);
@@ -1249,9 +1227,9 @@ static void test_on_answer(struct http_result *res, void *arg)
 	}
 	buf_free(&res->body);
 	if (out.ok)
-		note_ok(s);
+		http_health_ok(&s->health);
 	else
-		note_fail(s, out.message);
+		http_health_fail(&s->health, out.message);
 	t->cb(t->arg, &out);
 	free(t);
 }
@@ -1275,7 +1253,7 @@ static enum mdm_err mcms_test(struct adapter *a, adapter_test_cb cb, void *arg)
 	f = mdminfo_send(s, clock_mono_ms() + TEST_MS, test_on_answer, t, out.message,
 			 sizeof(out.message));
 	if (f != FAIL_NONE) {
-		note_fail(s, out.message);
+		http_health_fail(&s->health, out.message);
 		cb(arg, &out);
 		free(t);
 	}
@@ -1287,27 +1265,14 @@ static enum mdm_err mcms_test(struct adapter *a, adapter_test_cb cb, void *arg)
 static void mcms_health(struct adapter *a, struct adapter_health *out)
 {
 	struct mcms *s = a->priv;
-	struct http_client_stats st;
 
-	http_client_stats(s->http, &st);
-	memset(out, 0, sizeof(*out));
-	out->requests = st.requests;
-	for (int k = FAIL_NONE + 1; k <= FAIL_INTERNAL; k++)
-		out->failures += st.failures[k];
-	out->breaker = st.breaker_probing ? BREAKER_PROBING
-		       : st.breaker_open  ? BREAKER_OPEN
-					  : BREAKER_CLOSED;
-	pthread_mutex_lock(&s->mu);
-	out->healthy = !s->last_failed;
-	out->last_ok_ms = s->last_ok_ms;
-	out->last_error_ms = s->last_error_ms;
-	str_copy(out->last_error, sizeof(out->last_error), s->last_error);
-	pthread_mutex_unlock(&s->mu);
+	http_health_report(&s->health, s->http, out);
 }
 
 static void mcms_free(struct mcms *s)
 {
 	pages_free(&s->pages);
+	http_health_destroy(&s->health);
 	free(s->prev_nc);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
@@ -1438,6 +1403,13 @@ enum mdm_err mcms_create(struct http_engine *e, const struct mcms_config *cfg, s
 		return MDM_ERR_NOMEM;
 	}
 	if (pages_init(&s->pages) != MDM_OK) {
+		pthread_mutex_destroy(&s->mu);
+		free(s);
+		err_why(why, whysz, "mcms %s: out of memory", cfg->name);
+		return MDM_ERR_NOMEM;
+	}
+	if (http_health_init(&s->health) != MDM_OK) {
+		pages_free(&s->pages);
 		pthread_mutex_destroy(&s->mu);
 		free(s);
 		err_why(why, whysz, "mcms %s: out of memory", cfg->name);

@@ -41,32 +41,9 @@ struct sccm {
 	bool no_rows_compliant;
 	size_t page_rows, max_body;
 	int64_t list_timeout_ms;
-	pthread_mutex_t mu; /* guards everything below */
-	bool last_failed;
-	int64_t last_ok_ms, last_error_ms;
-	char last_error[256];
-	struct pages pages; /* the latest listing; older generations are gone */
+	struct pages pages;	   /* the latest listing; older generations are gone */
+	struct http_health health; /* last success and failure, for the health op */
 };
-
-/* --- health bookkeeping ----------------------------------------------------------------------- */
-
-static void note_ok(struct sccm *s)
-{
-	pthread_mutex_lock(&s->mu);
-	s->last_failed = false;
-	s->last_ok_ms = clock_wall_ms();
-	pthread_mutex_unlock(&s->mu);
-}
-
-static void note_fail(struct sccm *s, const char *why)
-{
-	pthread_mutex_lock(&s->mu);
-	s->last_failed = true;
-	s->last_error_ms = clock_wall_ms();
-	str_copyn(s->last_error, sizeof(s->last_error), why,
-		  strnlen(why, sizeof(s->last_error) - 1));
-	pthread_mutex_unlock(&s->mu);
-}
 
 /* --- answers into pages ----------------------------------------------------------------------- */
 
@@ -369,9 +346,9 @@ static void lookup_finish(struct lookup *lk, struct outcome *oc)
 	if (oc->kind == OUTCOME_FAILED) {
 		log_warn("sccm %s: lookup of %s %s failed: %s", lk->s->base.name,
 			 ident_kind_name(lk->id.kind), lk->id.value, oc->why);
-		note_fail(lk->s, oc->why);
+		http_health_fail(&lk->s->health, oc->why);
 	} else {
-		note_ok(lk->s);
+		http_health_ok(&lk->s->health);
 	}
 	lk->cb(lk->arg, oc);
 	outcome_clear(oc); /* in case the callback kept nothing */
@@ -831,9 +808,9 @@ static void job_answer(struct list_job *job, struct adapter_page *pg)
 {
 	if (pg->oc.kind == OUTCOME_FAILED) {
 		log_warn("sccm %s: listing failed: %s", job->s->base.name, pg->oc.why);
-		note_fail(job->s, pg->oc.why);
+		http_health_fail(&job->s->health, pg->oc.why);
 	} else {
-		note_ok(job->s);
+		http_health_ok(&job->s->health);
 	}
 	job->cb(job->arg, pg);
 	outcome_clear(&pg->oc);
@@ -1013,9 +990,9 @@ static void test_finish(struct conn_test *t, bool ok, const char *msg)
 	res.ok = ok;
 	str_copyn(res.message, sizeof(res.message), msg, strnlen(msg, sizeof(res.message) - 1));
 	if (ok)
-		note_ok(t->s);
+		http_health_ok(&t->s->health);
 	else
-		note_fail(t->s, msg);
+		http_health_fail(&t->s->health, msg);
 	t->cb(t->arg, &res);
 	free(t);
 }
@@ -1107,22 +1084,8 @@ static enum mdm_err sccm_test(struct adapter *a, adapter_test_cb cb, void *arg)
 static void sccm_health(struct adapter *a, struct adapter_health *out)
 {
 	struct sccm *s = a->priv;
-	struct http_client_stats st;
 
-	http_client_stats(s->http, &st);
-	memset(out, 0, sizeof(*out));
-	out->requests = st.requests;
-	for (int k = FAIL_NONE + 1; k <= FAIL_INTERNAL; k++)
-		out->failures += st.failures[k];
-	out->breaker = st.breaker_probing ? BREAKER_PROBING
-		       : st.breaker_open  ? BREAKER_OPEN
-					  : BREAKER_CLOSED;
-	pthread_mutex_lock(&s->mu);
-	out->healthy = !s->last_failed;
-	out->last_ok_ms = s->last_ok_ms;
-	out->last_error_ms = s->last_error_ms;
-	str_copy(out->last_error, sizeof(out->last_error), s->last_error);
-	pthread_mutex_unlock(&s->mu);
+	http_health_report(&s->health, s->http, out);
 }
 
 static void sccm_free(struct sccm *s)
@@ -1131,7 +1094,7 @@ static void sccm_free(struct sccm *s)
 		free(s->only_ci[i]);
 	free(s->only_ci);
 	pages_free(&s->pages);
-	pthread_mutex_destroy(&s->mu);
+	http_health_destroy(&s->health);
 	free(s);
 }
 
@@ -1232,13 +1195,13 @@ struct adapter *sccm_create(struct http_engine *e, const struct sccm_config *cfg
 	if (check_config(cfg, why, whysz) != MDM_OK)
 		return NULL;
 	s = calloc(1, sizeof(*s));
-	if (!s || pthread_mutex_init(&s->mu, NULL) != 0) {
+	if (!s || pages_init(&s->pages) != MDM_OK) {
 		free(s);
 		err_why(why, whysz, "sccm %s: out of memory", cfg->name);
 		return NULL;
 	}
-	if (pages_init(&s->pages) != MDM_OK) {
-		pthread_mutex_destroy(&s->mu);
+	if (http_health_init(&s->health) != MDM_OK) {
+		pages_free(&s->pages);
 		free(s);
 		err_why(why, whysz, "sccm %s: out of memory", cfg->name);
 		return NULL;
