@@ -14,7 +14,7 @@ BUILD ?= build/$(FLAVOUR)
 PKGS := libmicrohttpd jansson libcurl expat libcrypto libmemcached
 DEB_PKGS := build-essential pkg-config libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev \
 	libssl-dev libmemcached-dev libcmocka-dev libexpat1-dev clang libclang-rt-14-dev \
-	valgrind wrk memcached openssl curl python3 procps
+	valgrind wrk memcached openssl curl python3 procps freeradius freeradius-utils
 
 WARN_COMMON := -std=c11 -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wformat=2 -Wvla
 # gcc's truncation warning fires on every deliberate snprintf bound; clang does not know it.
