@@ -912,12 +912,17 @@ static enum mdm_err let_go(struct trans *t, const struct cycle_work *w, uint64_t
 		return MDM_OK;
 	if (!engaged)
 		t->held_since_ms = now;
-	log_err("trans: change guard %s: generation %" PRIu64 ": %zu transitions of %zu known "
-		"devices (%.1f %% > %.1f %%%s); %zu CoA events held; POST "
-		"/api/v1/reconciler/release lets them go (epoch %" PRIu64 ")",
-		engaged ? "still engaged" : "engaged", gen, w->n, known, share * 100.0,
-		t->cfg.guard_share * 100.0, engaged ? ", or already holding" : "", t->nheld,
-		epoch);
+	if (engaged)
+		log_err("trans: change guard still engaged: generation %" PRIu64
+			": %zu new transitions join the held batch, now %zu CoA events (epoch %" PRIu64
+			")",
+			gen, w->n, t->nheld, epoch);
+	else
+		log_err("trans: change guard engaged: generation %" PRIu64
+			": %zu transitions of %zu known devices (%.1f %% > %.1f %%); %zu CoA events "
+			"held; POST /api/v1/reconciler/release lets them go (epoch %" PRIu64 ")",
+			gen, w->n, known, share * 100.0, t->cfg.guard_share * 100.0, t->nheld,
+			epoch);
 	e = save_held(t);
 	return e;
 }
