@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "../../gateway/config.h"
 #include "../../gateway/trans.h"
 
 #define MAXEV 4096
@@ -383,6 +384,48 @@ static void test_memory_100k(void **state)
 	free(guids);
 }
 
+/* The config keys (the "reconciler" section): defaults, values, and refusals naming the key. */
+#define CFG_BASE                                                                                   \
+	"{\"listen\": {\"cert_file\": \"c.pem\", \"key_file\": \"k.pem\"}, \"accounts\": "     \
+	"[{\"user\": \"a\", \"password_hash\": \"$scrypt$x\", \"roles\": [\"admin\"]}], "      \
+	"\"adapters\": [{\"name\": \"inv\", \"type\": \"inventory\", \"file\": \"i.json\"}]"
+
+static void cfg_load(const char *json, struct config *c, enum mdm_err want, const char *why_part)
+{
+	char why[512] = "";
+
+	assert_int_equal(config_load_mem("t.json", json, strlen(json), c, why, sizeof(why)), want);
+	if (why_part)
+		assert_non_null(strstr(why, why_part));
+}
+
+static void test_config_keys(void **state)
+{
+	struct config *c = calloc(1, sizeof(*c));
+
+	(void)state;
+	assert_non_null(c);
+	cfg_load(CFG_BASE "}", c, MDM_OK, NULL);
+	assert_true(c->reconciler.coa_on_compliant);
+	assert_false(c->reconciler.unregistered_disconnect);
+	assert_true(c->reconciler.guard_share > 0.1999 && c->reconciler.guard_share < 0.2001);
+	assert_int_equal(c->reconciler.guard_min, 10);
+	cfg_load(CFG_BASE ", \"reconciler\": {\"coa_on_compliant\": false, \"unregistered_action\": "
+			  "\"disconnect\", \"guard_share\": 0.5, \"guard_min\": 3}}",
+		 c, MDM_OK, NULL);
+	assert_false(c->reconciler.coa_on_compliant);
+	assert_true(c->reconciler.unregistered_disconnect);
+	assert_true(c->reconciler.guard_share == 0.5);
+	assert_int_equal(c->reconciler.guard_min, 3);
+	cfg_load(CFG_BASE ", \"reconciler\": {\"guard_share\": 1.5}}", c, MDM_ERR_CONFIG,
+		 "t.json: reconciler.guard_share:");
+	cfg_load(CFG_BASE ", \"reconciler\": {\"unregistered_action\": \"wipe\"}}", c,
+		 MDM_ERR_CONFIG, "reconciler.unregistered_action");
+	cfg_load(CFG_BASE ", \"reconciler\": {\"coa_on_compliant\": 1}}", c, MDM_ERR_CONFIG,
+		 "reconciler.coa_on_compliant");
+	free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -396,6 +439,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_block, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_memory_100k, setup, teardown),
+	    cmocka_unit_test(test_config_keys),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
