@@ -891,13 +891,12 @@ static const struct field actions_fields[] = {
 static const struct section actions_section = {actions_fields, NULL, NULL};
 
 /* reconciler: the keys of the transitions engine (gateway/trans.h) */
-static const struct choice unreg_choices[] = {
-    {"reauthenticate", 0}, {"disconnect", 1}, {NULL, 0}};
+static const struct choice unreg_choices[] = {{"reauthenticate", 0}, {"disconnect", 1}, {NULL, 0}};
 #define RC struct config_reconciler
 static const struct field reconciler_fields[] = {
     NUM("coa_on_compliant", T_BOOL, RC, coa_on_compliant, 0, 1, 1),
-    CHOICE("unregistered_action", T_BOOLCHOICE, RC, unregistered_disconnect, unreg_choices, 0,
-	   NULL, 0),
+    CHOICE("unregistered_action", T_BOOLCHOICE, RC, unregistered_disconnect, unreg_choices, 0, NULL,
+	   0),
     NUM("guard_share", T_NUMBER, RC, guard_share, 0, 1, 0), /* 0.20: see config_defaults */
     NUM("guard_min", T_UINT, RC, guard_min, 0, 100000000, 10),
     END,

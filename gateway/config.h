@@ -185,7 +185,8 @@ struct config_reconciler {
 	bool unregistered_disconnect; /* "unregistered_action": "reauthenticate" (default) |
 				       * "disconnect" */
 	double guard_share;	      /* hold a cycle's CoAs above this share; 0..1, default 0.20 */
-	unsigned guard_min; /* the guard needs this many devices with a previous state; default 10 */
+	unsigned
+	    guard_min; /* the guard needs this many devices with a previous state; default 10 */
 };
 
 struct config {

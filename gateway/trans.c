@@ -396,8 +396,8 @@ static enum mdm_err rec_line(const struct trans *t, const struct rec *r, struct 
 	      : buf_addf(b,
 			 ",\"registered\":%s,\"compliant\":%s,\"jail_broken\":%s,\"gen\":%" PRIu64
 			 ",\"seen\":%" PRId64 "}\n",
-			 tri_json(r->registered), tri_json(r->compliant),
-			 tri_json(r->jail_broken), r->gen, r->seen_ms);
+			 tri_json(r->registered), tri_json(r->compliant), tri_json(r->jail_broken),
+			 r->gen, r->seen_ms);
 	return e;
 }
 
@@ -409,10 +409,11 @@ static enum mdm_err save_devices(struct trans *t)
 	enum mdm_err e = af_open(t, TRANS_FILE, &f);
 
 	if (e == MDM_OK) {
-		af_line_done(&f, buf_addf(&f.b,
-					  "{\"format\":\"mdmgw-trans\",\"version\":%d,\"gen\":%" PRIu64
-					  ",\"saved\":%" PRId64 "}\n",
-					  TRANS_FORMAT_VERSION, t->last_gen, now));
+		af_line_done(&f,
+			     buf_addf(&f.b,
+				      "{\"format\":\"mdmgw-trans\",\"version\":%d,\"gen\":%" PRIu64
+				      ",\"saved\":%" PRId64 "}\n",
+				      TRANS_FORMAT_VERSION, t->last_gen, now));
 		for (size_t i = 0; i < t->nrecs && !f.bad; i++)
 			if (now - t->recs[i].seen_ms < FORGET_MS)
 				af_line_done(&f, rec_line(t, &t->recs[i], &f.b));
@@ -464,10 +465,12 @@ static enum mdm_err save_held(struct trans *t)
 	}
 	e = af_open(t, TRANS_HELD_FILE, &f);
 	if (e == MDM_OK) {
-		af_line_done(&f, buf_addf(&f.b,
-					  "{\"format\":\"mdmgw-trans-held\",\"version\":%d,\"since\":%" PRId64
-					  "}\n",
-					  TRANS_FORMAT_VERSION, t->held_since_ms));
+		af_line_done(
+		    &f,
+		    buf_addf(&f.b,
+			     "{\"format\":\"mdmgw-trans-held\",\"version\":%d,\"since\":%" PRId64
+			     "}\n",
+			     TRANS_FORMAT_VERSION, t->held_since_ms));
 		for (size_t i = 0; i < t->nheld && !f.bad; i++)
 			af_line_done(&f, event_line(&t->held[i], &f.b));
 		e = af_commit(t, &f);
@@ -518,8 +521,7 @@ static enum mdm_err load_rec(struct trans *t, json_t *o)
 
 	if (!json_is_object(o) || !str_of(o, "key", KEY_MAX, &key) || !*key ||
 	    !str_of(o, "mac", MAC_STR_LEN, &mac) || !str_of(o, "guid", GUID_MAX, &guid) ||
-	    !str_of(o, "source", 255, &source) ||
-	    !tri_of(json_object_get(o, "registered"), &reg) ||
+	    !str_of(o, "source", 255, &source) || !tri_of(json_object_get(o, "registered"), &reg) ||
 	    !tri_of(json_object_get(o, "compliant"), &comp) ||
 	    !tri_of(json_object_get(o, "jail_broken"), &jail) || !json_is_integer(gen) ||
 	    json_integer_value(gen) < 0 || !json_is_integer(seen) || find(t, key))
@@ -694,8 +696,8 @@ static uint32_t changes_of(const struct trans *t, const struct rec *r, const str
 }
 
 /* update: the record takes the device's reported values (unset ones keep the last known). */
-static enum mdm_err update(struct trans *t, struct rec *r, const struct trans_dev *d,
-			   uint64_t gen, int64_t now)
+static enum mdm_err update(struct trans *t, struct rec *r, const struct trans_dev *d, uint64_t gen,
+			   int64_t now)
 {
 	if (d->registered != TRI_UNSET)
 		r->registered = (uint8_t)d->registered;
@@ -865,8 +867,8 @@ static enum mdm_err compare(struct trans *t, struct cycle_work *w, uint64_t gen,
 			return MDM_ERR_NOMEM;
 	}
 	if (skipped)
-		log_warn("trans: generation %" PRIu64 ": %zu rows without a usable key skipped", gen,
-			 skipped);
+		log_warn("trans: generation %" PRIu64 ": %zu rows without a usable key skipped",
+			 gen, skipped);
 	return MDM_OK;
 }
 
@@ -913,16 +915,17 @@ static enum mdm_err let_go(struct trans *t, const struct cycle_work *w, uint64_t
 	if (!engaged)
 		t->held_since_ms = now;
 	if (engaged)
-		log_err("trans: change guard still engaged: generation %" PRIu64
-			": %zu new transitions join the held batch, now %zu CoA events (epoch %" PRIu64
-			")",
-			gen, w->n, t->nheld, epoch);
+		log_err(
+		    "trans: change guard still engaged: generation %" PRIu64
+		    ": %zu new transitions join the held batch, now %zu CoA events (epoch %" PRIu64
+		    ")",
+		    gen, w->n, t->nheld, epoch);
 	else
-		log_err("trans: change guard engaged: generation %" PRIu64
-			": %zu transitions of %zu known devices (%.1f %% > %.1f %%); %zu CoA events "
-			"held; POST /api/v1/reconciler/release lets them go (epoch %" PRIu64 ")",
-			gen, w->n, known, share * 100.0, t->cfg.guard_share * 100.0, t->nheld,
-			epoch);
+		log_err(
+		    "trans: change guard engaged: generation %" PRIu64
+		    ": %zu transitions of %zu known devices (%.1f %% > %.1f %%); %zu CoA events "
+		    "held; POST /api/v1/reconciler/release lets them go (epoch %" PRIu64 ")",
+		    gen, w->n, known, share * 100.0, t->cfg.guard_share * 100.0, t->nheld, epoch);
 	e = save_held(t);
 	return e;
 }
@@ -1059,10 +1062,9 @@ enum mdm_err trans_status_json(struct trans *t, struct buf *b)
 	e = buf_addf(b, "{\"devices\":%zu,\"held\":%zu,\"held_since\":", t->nrecs, t->nheld);
 	e = e ? e : since[0] ? jstr(b, since) : buf_addstr(b, "null");
 	if (!e && t->had_cycle)
-		e = buf_addf(b,
-			     ",\"last_cycle\":{\"gen\":%" PRIu64
-			     ",\"transitions\":%zu,\"share\":%.4f}}",
-			     t->last_gen, t->last_transitions, t->last_share);
+		e = buf_addf(
+		    b, ",\"last_cycle\":{\"gen\":%" PRIu64 ",\"transitions\":%zu,\"share\":%.4f}}",
+		    t->last_gen, t->last_transitions, t->last_share);
 	else if (!e)
 		e = buf_addstr(b, ",\"last_cycle\":null}");
 	pthread_mutex_unlock(&t->mu);

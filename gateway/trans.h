@@ -37,7 +37,7 @@
 #define TRANS_FORMAT_VERSION 1
 
 struct trans_config {
-	bool coa_on_compliant;	 /* non-compliant -> compliant is a transition (default true) */
+	bool coa_on_compliant; /* non-compliant -> compliant is a transition (default true) */
 	bool unregistered_disconnect; /* registered -> unregistered: COA_DISCONNECT, not reauth */
 	double guard_share;	      /* 0..1: hold above this share (default 0.20) */
 	unsigned guard_min; /* the guard needs at least this many known devices (default 10) */

@@ -28,7 +28,8 @@ void trans_api_handle(struct ise_ctx *ctx, const struct route *r, struct ise_res
 	if (r->kind != ROUTE_RECON_RELEASE)
 		return reply(res, 404, "{\"error\":\"no such resource\"}");
 	if (!ctx->trans)
-		return reply(res, 503, "{\"error\":\"the reconciler is not enabled on this gateway\"}");
+		return reply(res, 503,
+			     "{\"error\":\"the reconciler is not enabled on this gateway\"}");
 	e = trans_release(ctx->trans, &n);
 	if (e == MDM_ERR_NOTFOUND)
 		return reply(res, 409, "{\"error\":\"nothing held\"}");

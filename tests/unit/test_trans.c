@@ -43,7 +43,7 @@ static int setup(void **state)
 		snprintf(f->keys[i], sizeof(f->keys[i]), "0050560000%02zX", i);
 		snprintf(f->guids[i], sizeof(f->guids[i]), "guid-%zu", i);
 		f->devs[i] = (struct trans_dev){f->keys[i], f->keys[i], f->guids[i], "intune",
-						TRI_TRUE, TRI_TRUE, TRI_FALSE, false};
+						TRI_TRUE,   TRI_TRUE,	TRI_FALSE,   false};
 	}
 	*state = f;
 	return 0;
@@ -359,8 +359,8 @@ static void test_memory_100k(void **state)
 	for (size_t i = 0; i < BIG; i++) {
 		snprintf(keys[i], 16, "0050%08zX", i);
 		snprintf(guids[i], 40, "6f1c2a4e-0000-4000-8000-%012zx", i);
-		devs[i] = (struct trans_dev){keys[i], keys[i], guids[i], "intune", TRI_TRUE,
-					     TRI_TRUE, TRI_FALSE, false};
+		devs[i] = (struct trans_dev){keys[i],  keys[i],	 guids[i],  "intune",
+					     TRI_TRUE, TRI_TRUE, TRI_FALSE, false};
 	}
 	before = mallinfo2();
 	start(f);
@@ -386,8 +386,8 @@ static void test_memory_100k(void **state)
 
 /* The config keys (the "reconciler" section): defaults, values, and refusals naming the key. */
 #define CFG_BASE                                                                                   \
-	"{\"listen\": {\"cert_file\": \"c.pem\", \"key_file\": \"k.pem\"}, \"accounts\": "     \
-	"[{\"user\": \"a\", \"password_hash\": \"$scrypt$x\", \"roles\": [\"admin\"]}], "      \
+	"{\"listen\": {\"cert_file\": \"c.pem\", \"key_file\": \"k.pem\"}, \"accounts\": "         \
+	"[{\"user\": \"a\", \"password_hash\": \"$scrypt$x\", \"roles\": [\"admin\"]}], "          \
 	"\"adapters\": [{\"name\": \"inv\", \"type\": \"inventory\", \"file\": \"i.json\"}]"
 
 static void cfg_load(const char *json, struct config *c, enum mdm_err want, const char *why_part)
@@ -410,8 +410,9 @@ static void test_config_keys(void **state)
 	assert_false(c->reconciler.unregistered_disconnect);
 	assert_true(c->reconciler.guard_share > 0.1999 && c->reconciler.guard_share < 0.2001);
 	assert_int_equal(c->reconciler.guard_min, 10);
-	cfg_load(CFG_BASE ", \"reconciler\": {\"coa_on_compliant\": false, \"unregistered_action\": "
-			  "\"disconnect\", \"guard_share\": 0.5, \"guard_min\": 3}}",
+	cfg_load(CFG_BASE
+		 ", \"reconciler\": {\"coa_on_compliant\": false, \"unregistered_action\": "
+		 "\"disconnect\", \"guard_share\": 0.5, \"guard_min\": 3}}",
 		 c, MDM_OK, NULL);
 	assert_false(c->reconciler.coa_on_compliant);
 	assert_true(c->reconciler.unregistered_disconnect);
