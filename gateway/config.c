@@ -890,6 +890,33 @@ static const struct field actions_fields[] = {
 #undef X
 static const struct section actions_section = {actions_fields, NULL, NULL};
 
+/* reconciler: jitter is a fraction, which the integer bounds of T_NUMBER cannot say. */
+static enum mdm_err check_reconciler(struct ctx *x, void *base, const char *path)
+{
+	const struct config_reconciler *r = base;
+	char kp[KEYPATH_MAX];
+
+	if (r->interval_ms > 0 && r->interval_ms < SECS(1)) {
+		key_join(kp, path, "interval");
+		return fail(x, kp, "must be \"0\" (timer off) or from 1s to 7d");
+	}
+	if (r->jitter <= 0.5)
+		return MDM_OK;
+	key_join(kp, path, "jitter");
+	return fail(x, kp, "must be a fraction from 0 to 0.5");
+}
+
+#define RC struct config_reconciler
+static const struct field reconciler_fields[] = {
+    NUM("interval", T_DUR, RC, interval_ms, 0, DAYS(7), MINS(15)),
+    NUM("jitter", T_NUMBER, RC, jitter, 0, 1, 0), /* default 0.1: config_defaults */
+    NUM("vendor_checkin", T_DUR, RC, vendor_checkin_ms, MINS(1), DAYS(7), MINS(30)),
+    NUM("page_timeout", T_DUR, RC, page_timeout_ms, SECS(1), MINS(10), SECS(60)),
+    END,
+};
+#undef RC
+static const struct section reconciler_section = {reconciler_fields, check_reconciler, NULL};
+
 #define G struct config
 static const struct field top_fields[] = {
     {.key = "listen", .type = T_SECTION, AT(G, listen), .sub = &listen_section},
@@ -909,6 +936,7 @@ static const struct field top_fields[] = {
     PATH("state_dir", G, state_dir, "state", 0),
     CHOICE("log_level", T_STRCHOICE, G, log_level, level_choices, 0, "info", 0),
     {.key = "actions", .type = T_SECTION, AT(G, actions), .sub = &actions_section},
+    {.key = "reconciler", .type = T_SECTION, AT(G, reconciler), .sub = &reconciler_section},
     END,
 };
 #undef G
@@ -1001,6 +1029,7 @@ void config_defaults(struct config *c)
 {
 	memset(c, 0, sizeof(*c));
 	section_defaults(&top_section, c);
+	c->reconciler.jitter = 0.1;
 }
 
 unsigned role_parse(const char *name)

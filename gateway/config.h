@@ -179,6 +179,14 @@ struct config_actions {
 	struct config_journal journal;
 };
 
+/* --- the polling reconciler (gateway/recon.h) --- */
+struct config_reconciler {
+	int64_t interval_ms;	   /* 0 (timer off) or 1s..7d; default 15m */
+	double jitter;		   /* each wait is interval * (1 +- jitter); 0..0.5, default 0.1 */
+	int64_t vendor_checkin_ms; /* the vendors' device check-in period; 1m..7d, default 30m */
+	int64_t page_timeout_ms;   /* one listing page; 1s..10m, default 60s */
+};
+
 struct config {
 	char path[CONFIG_PATH_MAX]; /* the file this came from */
 	struct config_listen listen;
@@ -192,6 +200,7 @@ struct config {
 	char state_dir[CONFIG_PATH_MAX]; /* default "state" next to the config file */
 	struct config_actions actions;
 	char log_level[16]; /* "error" | "warn" | "info" (default) | "debug" */
+	struct config_reconciler reconciler;
 };
 
 /*
