@@ -37,6 +37,9 @@ enum route_kind {
 	ROUTE_BLOCK_PUT,      /* PUT /api/v1/devices/{id}/block */
 	ROUTE_BLOCK_DELETE,   /* DELETE /api/v1/devices/{id}/block */
 	ROUTE_BLOCKS,	      /* GET /api/v1/blocks */
+	/* the reconciler (recon_api.h) */
+	ROUTE_RECON_RUN,    /* POST /api/v1/reconciler/run */
+	ROUTE_RECON_STATUS, /* GET /api/v1/reconciler */
 };
 
 enum criterion {
