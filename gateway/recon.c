@@ -255,7 +255,7 @@ static void ask_page(struct recon *r, struct lane *ln, size_t i)
 	}
 }
 
-/* Takes an arrived page of lane i into its rowset and asks the next one. */
+/* Takes an arrived page of lane i into its rowset; the next page is asked by the caller. */
 static void take_page(struct recon *r, struct lane *ln, size_t i, struct adapter_page *pg,
 		      struct recon_cycle *c)
 {
@@ -272,7 +272,7 @@ static void take_page(struct recon *r, struct lane *ln, size_t i, struct adapter
 		return;
 	}
 	memcpy(ln->cursor, pg->next_cursor, sizeof(ln->cursor));
-	ask_page(r, ln, i);
+	ln->asked = false;
 }
 
 /* Whether to give up the cycle: destroy, or the lead lost (asked between pages). */
@@ -345,8 +345,10 @@ static bool list_all(struct recon *r, struct lane *lanes, struct recon_cycle *c)
 			take_page(r, &lanes[got], (size_t)got, &pg, c);
 			outcome_clear(&pg.oc);
 		}
-		if (abandon(r, c))
+		if (abandon(r, c)) /* before asking more: a lost lead stops between pages */
 			return false;
+		if (got >= 0 && !lanes[got].done && !lanes[got].asked)
+			ask_page(r, &lanes[got], (size_t)got);
 	}
 }
 
