@@ -97,6 +97,9 @@ size_t snapshot_count(const struct snapshot *s);
 size_t snapshot_list(const struct snapshot *s, enum snapshot_list which, const uint32_t **idx);
 /* snapshot_get: expands (merges) record i (< snapshot_count) into out. */
 void snapshot_get(const struct snapshot *s, size_t i, struct device *out);
+/* snapshot_ids: only out's MACs (nmacs, macs: every row's, in order) and GUID (the first), the
+ * rest untouched: what a block check needs, without merging the whole record. */
+void snapshot_ids(const struct snapshot *s, size_t i, struct device *out);
 
 /* The compact state of one merged device, for transitions. Strings live as long as s; "" when
  * the device has none. stale: some row of it comes from a stale set; listed_at_ms: the oldest
@@ -142,7 +145,7 @@ struct snapstore;
 struct snapstore *snapstore_create(int64_t retain_ms);
 /* snapstore_publish: makes s current (takes the caller's reference); the previous current one
  * stays readable for retain_ms. At most SNAPSTORE_KEEP_MAX replaced generations are kept. */
-#define SNAPSTORE_KEEP_MAX 1024
+#define SNAPSTORE_KEEP_MAX 1000
 void snapstore_publish(struct snapstore *st, struct snapshot *s);
 /* snapstore_current: a new reference to the current generation, or NULL before any publish. */
 struct snapshot *snapstore_current(struct snapstore *st);
