@@ -1,4 +1,3 @@
-#define _DEFAULT_SOURCE
 #include "unit.h"
 
 #include <jansson.h>
