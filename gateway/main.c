@@ -44,6 +44,7 @@
 #include "snapshot.h"
 
 #define SNAPSHOT_RETAIN_MS (10 * 60 * 1000) /* a paging walk sees one generation */
+#define FIRST_CYCLE_WAIT_MS 10000 /* start-up waits this long for generation 1, then serves */
 
 struct gateway {
 	struct config cfg;
@@ -453,6 +454,12 @@ static int build_services(struct gateway *g)
 			log_err("cannot start the reconciler: out of memory");
 			return -1;
 		}
+		/* Most starts list in well under a second: serve with the snapshot then. A slow vendor
+		 * does not hold the start longer; bulk answers say 503 until its cycle ends. */
+		if (!recon_wait(g->recon, 1, FIRST_CYCLE_WAIT_MS))
+			log_warn("reconciler: first cycle still running after %d ms: serving; bulk "
+				 "queries answer 503 until it publishes",
+				 FIRST_CYCLE_WAIT_MS);
 	}
 	g->ise.cfg = &g->cfg;
 	g->ise.lookup = g->lookup;
