@@ -43,6 +43,7 @@
 #include "snapshot.h"
 
 #define SNAPSHOT_BUILD_MS 60000
+#define SETS_MAX_START 255 /* adapters a snapshot merges */
 
 struct gateway {
 	struct config cfg;
@@ -53,7 +54,7 @@ struct gateway {
 	struct cache *cache;
 	struct cache *answers;
 	struct lookup *lookup;
-	struct snapshot *snap;
+	struct snapstore *snaps;
 	struct auth *auth;
 	struct ise_ctx ise;
 	struct server *server;
@@ -261,7 +262,8 @@ static void free_gateway(struct gateway *g)
 	g->blocks = NULL;
 	lookup_destroy(g->lookup);
 	cache_destroy(g->answers);
-	snapshot_free(g->snap);
+	snapstore_destroy(g->snaps);
+	g->snaps = NULL;
 	auth_destroy(g->auth);
 	cache_destroy(g->cache);
 	for (size_t i = 0; i < g->nads; i++)
@@ -367,6 +369,46 @@ static struct cache *make_answer_cache(const struct config_cache *cc)
 	return cache_mem_create(&mc);
 }
 
+/*
+ * start_snapshot: generation 1 of the device snapshot, every adapter listed once, published
+ * into a store that keeps replaced generations SNAPSHOT_RETAIN_MS (the reconciler publishes
+ * the next ones). An adapter that fails leaves the snapshot incomplete (bulk queries answer
+ * 503) but built. -1: out of memory.
+ */
+#define SNAPSHOT_RETAIN_MS (10 * 60 * 1000)
+static int start_snapshot(struct gateway *g, const struct merge_policy *p)
+{
+	struct rowset *sets[SETS_MAX_START] = {0};
+	struct snapshot *s = NULL;
+	int64_t deadline = clock_mono_ms() + SNAPSHOT_BUILD_MS;
+	size_t n = 0, noncompliant;
+	const uint32_t *list;
+	int rc = -1;
+
+	g->snaps = snapstore_create(SNAPSHOT_RETAIN_MS);
+	if (!g->snaps || g->nads > SETS_MAX_START)
+		goto out;
+	for (n = 0; n < g->nads; n++)
+		if (snapshot_list_adapter(g->ads[n], deadline, &sets[n]) != MDM_OK)
+			goto out;
+	if (snapshot_make(sets, NULL, n, p, 1, &s) != MDM_OK)
+		goto out;
+	if (snapshot_why(s))
+		log_warn("device snapshot incomplete: %s; bulk queries answer 503",
+			 snapshot_why(s));
+	noncompliant = snapshot_list(s, SNAP_NONCOMPLIANT, &list);
+	log_info("device snapshot: %zu devices, %zu non-compliant", snapshot_count(s),
+		 noncompliant);
+	snapstore_publish(g->snaps, s);
+	rc = 0;
+out:
+	if (rc)
+		log_err("cannot build the device snapshot: out of memory");
+	for (size_t i = 0; i < n; i++)
+		rowset_unref(sets[i]);
+	return rc;
+}
+
 /* policy_of: the merge policy the configuration asks for (lookups, snapshot, query). */
 static struct merge_policy policy_of(const struct config *c)
 {
@@ -433,22 +475,15 @@ static int build_services(struct gateway *g)
 		log_err("cannot set up the cache, lookup or auth");
 		return -1;
 	}
-	if (snapshot_build(g->ads, g->nads, &lc.policy, clock_mono_ms() + SNAPSHOT_BUILD_MS,
-			   &g->snap) != MDM_OK) {
-		log_err("cannot build the device snapshot: out of memory");
+	if (start_snapshot(g, &lc.policy) != 0)
 		return -1;
-	}
-	if (!g->snap->complete)
-		log_warn("device snapshot incomplete: %s; bulk queries answer 503", g->snap->why);
-	log_info("device snapshot: %zu devices, %zu non-compliant", g->snap->ndevs,
-		 g->snap->nlist[SNAP_NONCOMPLIANT]);
 	g->ise.cfg = &g->cfg;
 	g->ise.lookup = g->lookup;
 	g->ise.cache = g->cache;
 	g->ise.answers = g->answers;
 	g->ise.ads = g->ads;
 	g->ise.nads = g->nads;
-	g->ise.snap = g->snap;
+	g->ise.snaps = g->snaps;
 	g->ise.hops = g->hops;
 	log_info("gateway id %s, at most %u hops", g->cfg.api.gateway_id, g->cfg.api.max_hops);
 	return build_actions(g);
