@@ -48,7 +48,7 @@ struct ise_ctx {
 	struct cache *answers;
 	struct adapter *const *ads;
 	size_t nads;
-	const struct snapshot *snap;
+	struct snapstore *snaps; /* generations for bulk answers and indexed lookups (NULL: none) */
 	struct ise_stats stats;
 	struct hops *hops; /* loop and chain guard of the ISE API routes (NULL: none) */
 	/* filled by the server for /metrics: connections cut by the header and body deadlines */
