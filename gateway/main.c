@@ -454,8 +454,9 @@ static int build_services(struct gateway *g)
 			log_err("cannot start the reconciler: out of memory");
 			return -1;
 		}
-		/* Most starts list in well under a second: serve with the snapshot then. A slow vendor
-		 * does not hold the start longer; bulk answers say 503 until its cycle ends. */
+		/* Most starts list in well under a second: serve with the snapshot then. A slow
+		 * vendor does not hold the start longer; bulk answers say 503 until its cycle ends.
+		 */
 		if (!recon_wait(g->recon, 1, FIRST_CYCLE_WAIT_MS))
 			log_warn("reconciler: first cycle still running after %d ms: serving; bulk "
 				 "queries answer 503 until it publishes",

@@ -127,13 +127,13 @@ static uint64_t fnv_str(uint64_t h, const char *s)
  */
 static uint64_t record_digest(const struct device *d)
 {
-	const char *strs[] = {d->vendor_id, d->guid,	      d->udid,	      d->imei,
-			      d->meid,	    d->serial,	      d->hostname,    d->username,
+	const char *strs[] = {d->vendor_id,	 d->guid,	 d->udid,	  d->imei,
+			      d->meid,		 d->serial,	 d->hostname,	  d->username,
 			      d->failure_reason, d->remediation, d->manufacturer, d->model,
 			      d->os_version,	 d->phone_number};
-	int nums[] = {(int)d->nmacs,	  d->mac_local,	 (int)d->ownership, (int)d->registered,
-		      (int)d->compliant, (int)d->disk_encrypted, (int)d->pin_lock,
-		      (int)d->jail_broken};
+	int nums[] = {(int)d->nmacs,	  d->mac_local,	      (int)d->ownership,
+		      (int)d->registered, (int)d->compliant,  (int)d->disk_encrypted,
+		      (int)d->pin_lock,	  (int)d->jail_broken};
 	uint64_t h = 14695981039346656037ull;
 
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)

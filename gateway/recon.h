@@ -43,10 +43,11 @@ struct recon_cycle {
 	int64_t last_page_ms; /* when the cycle's last listing page arrived */
 	int64_t wall_ms, cpu_ms;
 	size_t devices, noncompliant;
-	size_t writes;	 /* devices written through to the cache */
-	bool complete;	 /* every adapter listed fully */
-	bool published;	 /* a generation was made and swapped in */
-	char skipped[128]; /* why no generation was made ("not the leader" ...); "" when published */
+	size_t writes;	/* devices written through to the cache */
+	bool complete;	/* every adapter listed fully */
+	bool published; /* a generation was made and swapped in */
+	char
+	    skipped[128]; /* why no generation was made ("not the leader" ...); "" when published */
 	struct recon_adapter adapters[RECON_MAX_ADAPTERS];
 	size_t nadapters;
 };

@@ -307,7 +307,8 @@ static void test_pages(void **state)
 
 	(void)state;
 	assert_true(fd >= 0);
-	assert_int_equal(write(fd, INVENTORY, sizeof(INVENTORY) - 1), (ssize_t)sizeof(INVENTORY) - 1);
+	assert_int_equal(write(fd, INVENTORY, sizeof(INVENTORY) - 1),
+			 (ssize_t)sizeof(INVENTORY) - 1);
 	close(fd);
 	inv = inventory_create("inv", path, why, sizeof(why));
 	assert_non_null(inv);
@@ -655,9 +656,9 @@ static void test_status_json(void **state)
 	assert_int_equal(json_integer_value(json_object_get(lc, "devices")), 8);
 	assert_int_equal(json_integer_value(json_object_get(lc, "noncompliant")), 2);
 	assert_true(json_is_true(json_object_get(lc, "complete")));
-	for (const char *const *k = (const char *const[]){"started_ms", "finished_ms",
-							   "last_page_ms", "wall_ms", "cpu_ms",
-							   NULL};
+	for (const char *const *k =
+		 (const char *const[]){"started_ms", "finished_ms", "last_page_ms", "wall_ms",
+				       "cpu_ms", NULL};
 	     *k; k++)
 		assert_true(json_is_integer(json_object_get(lc, *k)));
 	ad = json_array_get(json_object_get(lc, "adapters"), 0);
@@ -675,10 +676,14 @@ static void test_status_json(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_pages),	      cmocka_unit_test(test_failed_page_keeps_stale),
-	    cmocka_unit_test(test_page_timeout),      cmocka_unit_test(test_leader),
-	    cmocka_unit_test(test_run_now_coalesces), cmocka_unit_test(test_interval),
-	    cmocka_unit_test(test_write_through),     cmocka_unit_test(test_status_json),
+	    cmocka_unit_test(test_pages),
+	    cmocka_unit_test(test_failed_page_keeps_stale),
+	    cmocka_unit_test(test_page_timeout),
+	    cmocka_unit_test(test_leader),
+	    cmocka_unit_test(test_run_now_coalesces),
+	    cmocka_unit_test(test_interval),
+	    cmocka_unit_test(test_write_through),
+	    cmocka_unit_test(test_status_json),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
