@@ -134,6 +134,17 @@ def case_recon_run_now_and_roles(env):
         gw = _gateway(env, [_cloud(mdm)], "0").start()
         st = _wait_generation(gw, 0)  # the first cycle runs at start, even with no timer
         _check(not st["enabled"] and st["cycles"] == 1, "status: %r" % st)
+        _check(st["last_cycle"]["writes"] == st["last_cycle"]["devices"] == 67,
+               "written through: %r" % st)
+        # written through: a login by MAC is a cache hit, the vendor is not asked
+        asked = mdm.counts()["requests"]
+        r = gw.request("GET", "/ciscoise/mdmapi/v3/devices/?querycriteria=macaddress"
+                       "&value=A483E7445566&filter=all")
+        _check(r.status == 200, "MAC query: %d %r" % (r.status, r.body))
+        x = ET.fromstring(r.body)
+        _check(x.findtext("deviceList/device/attributes/compliance/status") == "false",
+               "MAC answer: %r" % r.body)
+        _check(mdm.counts()["requests"] == asked, "the vendor was asked: %r" % mdm.counts())
         time.sleep(0.5)
         _check(_status(gw)["cycles"] == 1, "a cycle ran with the timer off")
         r = gw.request("POST", STATUS + "/run", user="boss", body=b"")
