@@ -579,8 +579,7 @@ static struct rowset *rowset_of(const char *adapter, const struct device *devs, 
 	return rs;
 }
 
-static struct snapshot *make(struct rowset *const *sets, const bool *stale, size_t n,
-			     uint64_t gen)
+static struct snapshot *make(struct rowset *const *sets, const bool *stale, size_t n, uint64_t gen)
 {
 	struct snapshot *s = NULL;
 
@@ -716,8 +715,8 @@ static void test_unchanged_listing_shares_memory(void **state)
 	free(devs);
 }
 
-static size_t find(const struct snapshot *s, enum ident_kind kind, const char *value,
-		   uint32_t *out, size_t max)
+static size_t find(const struct snapshot *s, enum ident_kind kind, const char *value, uint32_t *out,
+		   size_t max)
 {
 	struct ident id;
 	char why[128];
