@@ -593,8 +593,8 @@ static bool indexed_kind(enum ident_kind k)
  * Answers asked from the current generation when its index knows the identifier: true with
  * res filled. false: not there (or no snapshot), the live lookup answers.
  */
-static bool answer_from_snapshot(struct ise_ctx *ctx, const struct route *r,
-				 const struct asked *a, struct ise_response *res)
+static bool answer_from_snapshot(struct ise_ctx *ctx, const struct route *r, const struct asked *a,
+				 struct ise_response *res)
 {
 	struct snapshot *s;
 	struct merge_result mr = {0};

@@ -140,12 +140,15 @@ enum {
 	F_COUNT
 };
 
-#define FLD(f) {offsetof(struct device, f), sizeof(((struct device *)0)->f)}
+#define FLD(f)                                                                                     \
+	{                                                                                          \
+		offsetof(struct device, f), sizeof(((struct device *)0)->f)                        \
+	}
 static const struct {
 	size_t off, size;
 } FIELDS[F_COUNT] = {
-    FLD(vendor_id), FLD(guid),	      FLD(udid),	FLD(imei),	   FLD(meid),
-    FLD(serial),    FLD(hostname),    FLD(username),	FLD(failure_reason), FLD(remediation),
+    FLD(vendor_id),    FLD(guid),     FLD(udid),       FLD(imei),	    FLD(meid),
+    FLD(serial),       FLD(hostname), FLD(username),   FLD(failure_reason), FLD(remediation),
     FLD(manufacturer), FLD(model),    FLD(os_version), FLD(phone_number),
 };
 
@@ -239,7 +242,8 @@ static struct rowdata *rowdata_new(const char *adapter)
 	if (!d)
 		return NULL;
 	d->refs = 1;
-	str_copyn(d->adapter, sizeof(d->adapter), adapter, strnlen(adapter, sizeof(d->adapter) - 1));
+	str_copyn(d->adapter, sizeof(d->adapter), adapter,
+		  strnlen(adapter, sizeof(d->adapter) - 1));
 	d->pool = sm_alloc(1);
 	if (!d->pool) {
 		rowdata_free(d);
@@ -382,7 +386,8 @@ static enum mdm_err intern(struct rowset *rs, const char *s, size_t len, uint32_
 		return MDM_OK;
 	if ((rs->icount + 1) * 2 > rs->icap && (e = itab_grow(rs)) != MDM_OK)
 		return e;
-	for (i = fnv(s, len, FNV_INIT) & (rs->icap - 1); rs->itab[i]; i = (i + 1) & (rs->icap - 1)) {
+	for (i = fnv(s, len, FNV_INIT) & (rs->icap - 1); rs->itab[i];
+	     i = (i + 1) & (rs->icap - 1)) {
 		const char *p = d->pool + rs->itab[i];
 
 		if (strncmp(p, s, len) == 0 && p[len] == '\0') {
@@ -1079,7 +1084,8 @@ static enum mdm_err add_key(struct core *c, struct rec *r, const struct order *o
 
 static const char *rec_key(const struct core *c, const struct rec *r)
 {
-	return r->key_set == KEY_OWN ? c->keys + r->key_off : c->data[r->key_set]->pool + r->key_off;
+	return r->key_set == KEY_OWN ? c->keys + r->key_off
+				     : c->data[r->key_set]->pool + r->key_off;
 }
 
 /*
@@ -1455,7 +1461,8 @@ void snapshot_ids(const struct snapshot *s, size_t i, struct device *out)
 		uint32_t ref = c->refs_[r->ref_off + j];
 
 		for (unsigned m = 0; m < ref_row(c, ref)->nmacs; m++)
-			if (out->nmacs < DEVICE_MACS_MAX && !device_has_mac(out, ref_mac(c, ref, m)))
+			if (out->nmacs < DEVICE_MACS_MAX &&
+			    !device_has_mac(out, ref_mac(c, ref, m)))
 				str_copy(out->macs[out->nmacs++], sizeof(out->macs[0]),
 					 ref_mac(c, ref, m));
 		if (!out->guid[0])
@@ -1707,8 +1714,8 @@ static bool rowdata_valid(const struct rowdata *d)
 			if (!pool_str_ok(d, r->str[f], FIELDS[f].size))
 				return false;
 		if (r->nmacs > DEVICE_MACS_MAX || r->mac_off > d->nmacs ||
-		    r->nmacs > d->nmacs - r->mac_off || (r->bits & ~7u) || ((r->bits >> 1) & 3u) > 2 ||
-		    (r->tris >> (2 * T_COUNT)))
+		    r->nmacs > d->nmacs - r->mac_off || (r->bits & ~7u) ||
+		    ((r->bits >> 1) & 3u) > 2 || (r->tris >> (2 * T_COUNT)))
 			return false;
 		for (int t = 0; t < T_COUNT; t++)
 			if (tri_at(r->tris, t) > TRI_TRUE)
