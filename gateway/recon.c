@@ -368,8 +368,8 @@ static void forget_asks(struct recon *r)
 
 /*
  * Writes through the records of set rs (adapter i, listed fully this cycle) that are new or
- * changed since the digests of the last full listing, and replaces those digests. A set
- * shared with the previous cycle (the snapshot module found its rows equal) writes nothing.
+ * changed since the digests of the last full listing, and replaces those digests: 16 bytes a
+ * record kept between cycles, so a quiet cycle writes nothing without keeping old records.
  */
 static enum mdm_err write_through(struct recon *r, size_t i, struct rowset *rs, size_t *writes)
 {
@@ -378,7 +378,7 @@ static enum mdm_err write_through(struct recon *r, size_t i, struct rowset *rs, 
 	struct device *d;
 	enum mdm_err e;
 
-	if (!r->p.lookup || rs == r->prev[i])
+	if (!r->p.lookup)
 		return MDM_OK;
 	if (!(d = malloc(sizeof(*d))))
 		return MDM_ERR_NOMEM;
