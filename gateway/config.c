@@ -890,10 +890,30 @@ static const struct field actions_fields[] = {
 #undef X
 static const struct section actions_section = {actions_fields, NULL, NULL};
 
-/* reconciler: the keys of the transitions engine (gateway/trans.h) */
+/* reconciler: the polling cycle (gateway/recon.h), the transitions and guard (gateway/trans.h) */
 static const struct choice unreg_choices[] = {{"reauthenticate", 0}, {"disconnect", 1}, {NULL, 0}};
+/* reconciler: jitter is a fraction, which the integer bounds of T_NUMBER cannot say. */
+static enum mdm_err check_reconciler(struct ctx *x, void *base, const char *path)
+{
+	const struct config_reconciler *r = base;
+	char kp[KEYPATH_MAX];
+
+	if (r->interval_ms > 0 && r->interval_ms < SECS(1)) {
+		key_join(kp, path, "interval");
+		return fail(x, kp, "must be \"0\" (timer off) or from 1s to 7d");
+	}
+	if (r->jitter <= 0.5)
+		return MDM_OK;
+	key_join(kp, path, "jitter");
+	return fail(x, kp, "must be a fraction from 0 to 0.5");
+}
+
 #define RC struct config_reconciler
 static const struct field reconciler_fields[] = {
+    NUM("interval", T_DUR, RC, interval_ms, 0, DAYS(7), MINS(15)),
+    NUM("jitter", T_NUMBER, RC, jitter, 0, 1, 0), /* default 0.1: config_defaults */
+    NUM("vendor_checkin", T_DUR, RC, vendor_checkin_ms, MINS(1), DAYS(7), MINS(30)),
+    NUM("page_timeout", T_DUR, RC, page_timeout_ms, SECS(1), MINS(10), SECS(60)),
     NUM("coa_on_compliant", T_BOOL, RC, coa_on_compliant, 0, 1, 1),
     CHOICE("unregistered_action", T_BOOLCHOICE, RC, unregistered_disconnect, unreg_choices, 0, NULL,
 	   0),
@@ -902,7 +922,7 @@ static const struct field reconciler_fields[] = {
     END,
 };
 #undef RC
-static const struct section reconciler_section = {reconciler_fields, NULL, NULL};
+static const struct section reconciler_section = {reconciler_fields, check_reconciler, NULL};
 
 #define G struct config
 static const struct field top_fields[] = {
@@ -1017,6 +1037,7 @@ void config_defaults(struct config *c)
 	memset(c, 0, sizeof(*c));
 	section_defaults(&top_section, c);
 	c->reconciler.guard_share = 0.20; /* field defaults are whole numbers */
+	c->reconciler.jitter = 0.1;
 }
 
 unsigned role_parse(const char *name)

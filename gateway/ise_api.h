@@ -49,7 +49,7 @@ struct ise_ctx {
 	struct cache *answers;
 	struct adapter *const *ads;
 	size_t nads;
-	const struct snapshot *snap;
+	struct snapstore *snaps; /* generations for bulk answers and indexed lookups (NULL: none) */
 	struct ise_stats stats;
 	struct hops *hops; /* loop and chain guard of the ISE API routes (NULL: none) */
 	/* trans: the transitions engine (NULL: none), and what an admin block or unblock calls

@@ -39,11 +39,13 @@
 #include "ise_api.h"
 #include "journal.h"
 #include "lookup.h"
+#include "recon.h"
 #include "server.h"
 #include "snapshot.h"
 #include "trans.h"
 
-#define SNAPSHOT_BUILD_MS 60000
+#define SNAPSHOT_RETAIN_MS (10 * 60 * 1000) /* a paging walk sees one generation */
+#define FIRST_CYCLE_WAIT_MS 10000 /* start-up waits this long for generation 1, then serves */
 
 struct gateway {
 	struct config cfg;
@@ -54,7 +56,8 @@ struct gateway {
 	struct cache *cache;
 	struct cache *answers;
 	struct lookup *lookup;
-	struct snapshot *snap;
+	struct snapstore *snaps; /* generations of the device snapshot (bulk answers) */
+	struct recon *recon;	 /* fills snaps every polling interval */
 	struct auth *auth;
 	struct ise_ctx ise;
 	struct server *server;
@@ -257,6 +260,8 @@ static void free_gateway(struct gateway *g)
 {
 	trans_destroy(g->trans);
 	g->trans = NULL;
+	recon_destroy(g->recon); /* first: it lists the adapters and writes through the lookup */
+	g->recon = NULL;
 	actions_destroy(g->actions); /* before what its actions use */
 	g->actions = NULL;
 	journal_close(g->journal);
@@ -265,7 +270,8 @@ static void free_gateway(struct gateway *g)
 	g->blocks = NULL;
 	lookup_destroy(g->lookup);
 	cache_destroy(g->answers);
-	snapshot_free(g->snap);
+	snapstore_destroy(g->snaps);
+	g->snaps = NULL;
 	auth_destroy(g->auth);
 	cache_destroy(g->cache);
 	for (size_t i = 0; i < g->nads; i++)
@@ -472,22 +478,36 @@ static int build_services(struct gateway *g)
 		log_err("cannot set up the cache, lookup or auth");
 		return -1;
 	}
-	if (snapshot_build(g->ads, g->nads, &lc.policy, clock_mono_ms() + SNAPSHOT_BUILD_MS,
-			   &g->snap) != MDM_OK) {
-		log_err("cannot build the device snapshot: out of memory");
-		return -1;
+	/* The reconciler's first cycle runs at once on its own thread: bulk queries answer 503
+	 * until it publishes generation 1, and no server thread waits for a vendor listing. */
+	{
+		struct recon_params rp = {.cfg = &g->cfg,
+					  .ads = g->ads,
+					  .nads = g->nads,
+					  .lookup = g->lookup,
+					  .policy = lc.policy,
+					  .run_at_start = true};
+
+		rp.store = g->snaps = snapstore_create(SNAPSHOT_RETAIN_MS);
+		if (!g->snaps || !(g->recon = recon_create(&rp))) {
+			log_err("cannot start the reconciler: out of memory");
+			return -1;
+		}
+		/* Most starts list in well under a second: serve with the snapshot then. A slow
+		 * vendor does not hold the start longer; bulk answers say 503 until its cycle ends.
+		 */
+		if (!recon_wait(g->recon, 1, FIRST_CYCLE_WAIT_MS))
+			log_warn("reconciler: first cycle still running after %d ms: serving; bulk "
+				 "queries answer 503 until it publishes",
+				 FIRST_CYCLE_WAIT_MS);
 	}
-	if (!g->snap->complete)
-		log_warn("device snapshot incomplete: %s; bulk queries answer 503", g->snap->why);
-	log_info("device snapshot: %zu devices, %zu non-compliant", g->snap->ndevs,
-		 g->snap->nlist[SNAP_NONCOMPLIANT]);
 	g->ise.cfg = &g->cfg;
 	g->ise.lookup = g->lookup;
 	g->ise.cache = g->cache;
 	g->ise.answers = g->answers;
 	g->ise.ads = g->ads;
 	g->ise.nads = g->nads;
-	g->ise.snap = g->snap;
+	g->ise.snaps = g->snaps;
 	g->ise.hops = g->hops;
 	log_info("gateway id %s, at most %u hops", g->cfg.api.gateway_id, g->cfg.api.max_hops);
 	if (build_actions(g) != 0)
@@ -945,6 +965,7 @@ static int cmd_run(const char *path)
 	deps.cfg = &g.cfg;
 	deps.auth = g.auth;
 	deps.ise = &g.ise;
+	deps.recon = g.recon;
 	if (server_start(&deps, &g.server, why, sizeof(why)) != MDM_OK) {
 		log_err("server: %s", why);
 		free_gateway(&g);

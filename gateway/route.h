@@ -39,6 +39,9 @@ enum route_kind {
 	ROUTE_BLOCKS,	      /* GET /api/v1/blocks */
 	/* trans: the change guard */
 	ROUTE_RECON_RELEASE, /* POST /api/v1/reconciler/release */
+	/* the reconciler (recon_api.h) */
+	ROUTE_RECON_RUN,    /* POST /api/v1/reconciler/run */
+	ROUTE_RECON_STATUS, /* GET /api/v1/reconciler */
 };
 
 enum criterion {
