@@ -19,14 +19,16 @@
  * the finished reply. --nak answers NAKs (42, 45) with Error-Cause 506 (Session Context Not Found)
  * instead, to exercise a gateway's failure path.
  *
- * Every packet received is recorded (up to REC_MAX) with its CLOCK_REALTIME ms; on SIGTERM or
- * SIGINT the records are written to --out (default stdout), one line each:
+ * Every packet received is recorded with its CLOCK_REALTIME ms, taken as recvfrom returns, in
+ * --out (default stdout), one line each, written once the reply is sent (so the record never
+ * delays the reply) and flushed (so a benchmark can read it while the responder runs):
  *
  *   <ms> <code> <id> <calling-station-id or -> <verdict>
  *
  * where verdict is "ack", "nak", "no-ma-ack" (answered, the request had no Message-Authenticator),
- * "bad-auth", "bad-ma" or "bad-packet" (dropped), then "end <packets> <answered> <dropped>".
- * Exit 0 after a signal, 1 on usage or socket errors.
+ * "bad-auth", "bad-ma" or "bad-packet" (dropped). On SIGTERM or SIGINT a last line
+ * "end <packets> <answered> <dropped>" is written. Exit 0 after a signal, 1 on usage or I/O
+ * errors.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -51,7 +53,6 @@
 #define MA_LEN 18
 #define CSI_TYPE 31
 #define ERROR_CAUSE_TYPE 101
-#define REC_MAX 1000000u
 #define CSI_MAX 64
 
 enum verdict { V_ACK, V_NAK, V_NO_MA_ACK, V_BAD_AUTH, V_BAD_MA, V_BAD_PACKET };
@@ -275,30 +276,20 @@ static int open_socket(const struct opts *o)
 	return fd;
 }
 
-static int write_records(const struct opts *o, const struct rec *r, size_t n, size_t answered)
+static void write_record(FILE *f, const struct rec *r)
 {
-	FILE *f = o->out ? fopen(o->out, "w") : stdout;
-
-	if (!f) {
-		perror(o->out);
-		return 1;
-	}
-	for (size_t i = 0; i < n; i++)
-		fprintf(f, "%lld %u %u %s %s\n", (long long)r[i].ms, r[i].code, r[i].id, r[i].csi,
-			verdict_names[r[i].verdict]);
-	fprintf(f, "end %zu %zu %zu\n", n, answered, n - answered);
-	if (f != stdout)
-		return fclose(f) == 0 ? 0 : 1;
-	return fflush(f) == 0 ? 0 : 1;
+	fprintf(f, "%lld %u %u %s %s\n", (long long)r->ms, r->code, r->id, r->csi,
+		verdict_names[r->verdict]);
+	fflush(f);
 }
 
 int main(int argc, char **argv)
 {
 	struct opts o;
 	struct sigaction sa;
-	struct rec *recs = NULL;
+	FILE *f = NULL;
 	size_t nrec = 0, answered = 0;
-	int fd, rc = 1;
+	int fd = -1, rc = 1;
 
 	if (parse_opts(argc, argv, &o))
 		return 1;
@@ -306,10 +297,14 @@ int main(int argc, char **argv)
 	sa.sa_handler = on_signal; /* no SA_RESTART: recvfrom returns EINTR */
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
-	recs = calloc(REC_MAX, sizeof(*recs));
+	f = o.out ? fopen(o.out, "w") : stdout;
+	if (!f) {
+		perror(o.out);
+		return 1;
+	}
 	fd = open_socket(&o);
-	if (!recs || fd < 0) {
-		perror("coa_responder");
+	if (fd < 0) {
+		perror("coa_responder: socket");
 		goto out;
 	}
 	while (!stop_flag) {
@@ -342,13 +337,15 @@ int main(int argc, char **argv)
 		if (rlen &&
 		    sendto(fd, reply, rlen, 0, (struct sockaddr *)&from, fl) == (ssize_t)rlen)
 			answered++;
-		if (nrec < REC_MAX)
-			recs[nrec++] = r;
+		nrec++;
+		write_record(f, &r);
 	}
-	rc = write_records(&o, recs, nrec, answered);
+	fprintf(f, "end %zu %zu %zu\n", nrec, answered, nrec - answered);
+	rc = fflush(f) == 0 && !ferror(f) ? 0 : 1;
 out:
 	if (fd >= 0)
 		close(fd);
-	free(recs);
+	if (f && f != stdout && fclose(f) != 0)
+		rc = 1;
 	return rc;
 }
