@@ -825,7 +825,7 @@ def main():
     ap.add_argument("--cert", required=True, help="PEM chain to serve")
     ap.add_argument("--key", required=True)
     ap.add_argument("--data", help="JSON data set (tests/sim/mdm_data.json)")
-    ap.add_argument("--generate", type=int, default=0, metavar="N",
+    ap.add_argument("--generate", type=int, metavar="N",
                     help="add N generated devices (MACs 00:1A:2C:xx:xx:xx), for benchmarks")
     ap.add_argument("--seed", type=int, default=1, help="--generate's random seed")
     ap.add_argument("--noncompliant-share", type=float, default=0.1,
@@ -850,8 +850,9 @@ def main():
     REPORT_OWNERSHIP = args.report_ownership
     if args.query_max_size < 1:
         ap.error("--query-max-size must be at least 1")
-    if not args.data and not args.generate:
-        ap.error("--data or --generate is required")
+    if not args.data and args.generate is None:
+        ap.error("--data or --generate is required (--generate 0: a simulator listing nothing)")
+    args.generate = args.generate or 0
     if not 0 <= args.generate <= 0xFFFFFF:
         ap.error("--generate must be 0 to 16777215")
     if not 0.0 <= args.noncompliant_share <= 1.0:
