@@ -157,6 +157,7 @@ static enum verdict check_request(const uint8_t *pkt, size_t len, const char *se
 	uint8_t copy[PKT_MAX], want[16], got[16];
 	size_t ma_off;
 
+	snprintf(csi, csisz, "-"); /* also for a packet too broken to scan */
 	if (len < HDR_LEN || ((size_t)pkt[2] << 8 | pkt[3]) != len ||
 	    !scan_attrs(pkt, len, &ma_off, csi, csisz))
 		return V_BAD_PACKET;
