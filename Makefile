@@ -128,7 +128,7 @@ test: deps-quiet check-merge-markers
 unit: unit-bins certs
 	@$(PYTHON) tests/run_unit.py --summary build/test-summary --label "unit/$(FLAVOUR)" $(UNIT_BIN)
 
-integration: $(BUILD)/mdmgw certs
+integration: $(BUILD)/mdmgw $(BUILD)/bench/coa_responder certs
 	@$(PYTHON) tests/integration/run.py --binary $(BUILD)/mdmgw --summary build/test-summary \
 		--label "integration/$(FLAVOUR)"
 

@@ -38,7 +38,9 @@ def all_cases():
     import cases_mcms_actions
     import cases_sccm
     import cases_cli
+    import cases_bench  # bench-reconcile's simulators and CoA responder
     found = dict(globals())
+    found.update(vars(cases_bench))
     found.update(vars(cases_sccm))
     found.update(vars(cases_mcms))
     found.update(vars(cases_actions))
