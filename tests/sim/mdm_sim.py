@@ -4,7 +4,8 @@ standard library only. It serves the ISE MDM API (shared/spec/ise-mdm-api.md), t
 gateway serves, so the gateway's cloud MDM adapter has something to be a client of.
 
   mdm_sim.py --port P --cert server.pem --key server-key.pem [--data mdm_data.json]
-             [--generate N [--seed S] [--noncompliant-share F]] --user U --password PW [--instance NAME] [--query-max-size N] [--role rest|none]
+             [--generate N [--seed S] [--noncompliant-share F]] --user U --password PW
+             [--instance NAME] [--query-max-size N] [--role rest|none]
              [--capitalised] [--noncompliant-only] [--fault NAME=VALUE ...]
              [--action-log FILE] [--verbose]
 
