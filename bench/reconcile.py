@@ -5,7 +5,8 @@ reconciler against 100k simulated devices. See bench/README.md, section bench-re
   reconcile.py --gateway build/plain/mdmgw --responder build/plain/bench/coa_responder --out DIR
 
 Env: DEVICES (100000, split between the SCCM and the cloud MDM simulator), SHARE (0.1, the
-non-compliant share), SEED (1), CYCLES (3), POLLS (20), FLIPS (20, split between the two).
+non-compliant share), SEED (1), CYCLES (3), POLLS (20), FLIPS (20, split between the two),
+CACHE_MAX_ENTRIES (unset: the gateway's default; set, cache.max_entries of both gateways).
 
 Every figure printed is measured in this run; a part the gateway under test does not offer (its
 config refuses the section, or its admin route answers 404) is named as not measured and the
@@ -131,6 +132,8 @@ class Run:
             {"name": "cloud", "type": "mcms", "url": "https://127.0.0.1:%d" % mdm_port,
              "ca_file": ca, "user": MDM_USER, "password": {"env": "MDMGW_BENCH_MDM_PW"},
              "breaker_failures": 0}]
+        if os.environ.get("CACHE_MAX_ENTRIES"):  # to tell the snapshot's memory from the cache's
+            cfg.setdefault("cache", {})["max_entries"] = int(os.environ["CACHE_MAX_ENTRIES"])
         cfg["state_dir"] = os.path.join(self.out, name + "-state")
         cfg["log_level"] = "info"
         cfg["reconciler"] = {"interval": "0"}
