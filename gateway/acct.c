@@ -10,36 +10,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include "../core/clock.h"
 #include "../core/ident.h"
 #include "../core/log.h"
 #include "acct.h"
+#include "radius.h"
 
 #define POLL_MS 200	      /* how soon acct_stop is noticed */
 #define EXPIRE_EVERY_MS 30000 /* stale sessions are swept this often */
-#define HDR 20		      /* code, identifier, length, authenticator */
-#define AUTH_OFF 4
-#define AUTH_LEN 16
 
-/* RADIUS codes and attributes this listener reads (RFC 2865, 2866, 3162, 3579). */
-enum {
-	CODE_ACCT_REQUEST = 4,
-	CODE_ACCT_RESPONSE = 5,
-	ATTR_USER_NAME = 1,
-	ATTR_NAS_IP = 4,
-	ATTR_NAS_PORT = 5,
-	ATTR_CALLING_STATION = 31,
-	ATTR_NAS_ID = 32,
-	ATTR_STATUS_TYPE = 40,
-	ATTR_ACCT_SESSION_ID = 44,
-	ATTR_MESSAGE_AUTH = 80,
-	ATTR_NAS_IPV6 = 95,
-};
-
-enum { ST_START = 1, ST_STOP = 2, ST_INTERIM = 3, ST_ON = 7, ST_OFF = 8 };
+enum { ATTR_NAS_IPV6 = 95 }; /* NAS-IPv6-Address (RFC 3162), which radius.h does not name */
 
 struct acct {
 	int fd;
@@ -52,167 +32,37 @@ struct acct {
 	struct acct_stats stats;
 };
 
-/* What one Accounting-Request says, once parsed. */
-struct acct_req {
-	unsigned status; /* Acct-Status-Type; 0 when absent */
-	const unsigned char *msg_auth; /* the Message-Authenticator's value, NULL when absent */
-	const unsigned char *calling;  /* Calling-Station-Id */
-	size_t calling_len;
-	struct coa_session s; /* the other fields, "" where absent or unusable */
-	bool has_nas_ip;
-};
-
-/* --- the minimal RADIUS codec (the radius branch's codec replaces it once merged) --------- */
-
-/* md5 over the packet with its authenticator field replaced by auth, then the secret. */
-static bool rad_md5(const unsigned char *pkt, size_t len, const unsigned char *auth,
-		    const char *secret, unsigned char out[16])
+/* A printable attribute value into a fixed field; "" when absent, too long or not text. */
+static void take_text(const struct radius_pkt *p, uint8_t type, char *dst, size_t size)
 {
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	unsigned int n = 0;
-	bool ok = md && EVP_DigestInit_ex(md, EVP_md5(), NULL) == 1 &&
-		  EVP_DigestUpdate(md, pkt, AUTH_OFF) == 1 &&
-		  EVP_DigestUpdate(md, auth, AUTH_LEN) == 1 &&
-		  EVP_DigestUpdate(md, pkt + HDR, len - HDR) == 1 &&
-		  EVP_DigestUpdate(md, secret, strlen(secret)) == 1 &&
-		  EVP_DigestFinal_ex(md, out, &n) == 1 && n == 16;
-
-	EVP_MD_CTX_free(md);
-	return ok;
-}
-
-/*
- * Request Authenticator of an Accounting-Request (RFC 2866 3): MD5 of the packet with 16 zero
- * octets in the field, then the secret.
- */
-static bool request_auth_ok(const unsigned char *pkt, size_t len, const char *secret)
-{
-	static const unsigned char zero[AUTH_LEN];
-	unsigned char want[16];
-
-	return rad_md5(pkt, len, zero, secret, want) &&
-	       str_eq_ct(want, pkt + AUTH_OFF, AUTH_LEN);
-}
-
-/*
- * Message-Authenticator (RFC 3579 3.2) of a request: HMAC-MD5 keyed with the secret over the
- * packet with the authenticator field and the attribute's own value zeroed.
- */
-static bool message_auth_ok(const unsigned char *pkt, size_t len, const unsigned char *value,
-			    const char *secret)
-{
-	unsigned char copy[ACCT_PACKET_MAX], mac[EVP_MAX_MD_SIZE];
-	unsigned int n = 0;
-
-	memcpy(copy, pkt, len);
-	memset(copy + AUTH_OFF, 0, AUTH_LEN);
-	memset(copy + (value - pkt), 0, 16);
-	if (!HMAC(EVP_md5(), secret, (int)strlen(secret), copy, len, mac, &n) || n != 16)
-		return false;
-	return str_eq_ct(mac, value, 16);
-}
-
-/* A printable attribute value into a fixed field; "" when it does not fit or is not text. */
-static void take_text(char *dst, size_t size, const unsigned char *v, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if (v[i] < 0x20 || v[i] == 0x7f) {
+	if (radius_attr_str(p, type, dst, size) != MDM_OK) {
+		dst[0] = '\0';
+		return;
+	}
+	for (const char *c = dst; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f) {
 			dst[0] = '\0';
 			return;
 		}
-	if (str_copyn(dst, size, (const char *)v, len) != MDM_OK)
-		dst[0] = '\0';
 }
 
-static uint32_t be32(const unsigned char *p)
+/* The session an Accounting-Request describes (MAC not yet: the caller parses it). */
+static void take_session(const struct radius_pkt *p, struct coa_session *s)
 {
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
+	const struct radius_attr *a;
 
-/* One attribute into r. false: malformed (a fixed-size attribute of the wrong size). */
-static bool take_attr(struct acct_req *r, unsigned type, const unsigned char *v, size_t len)
-{
-	struct coa_session *s = &r->s;
-
-	switch (type) {
-	case ATTR_USER_NAME:
-		take_text(s->user_name, sizeof(s->user_name), v, len);
-		return true;
-	case ATTR_NAS_ID:
-		take_text(s->nas_id, sizeof(s->nas_id), v, len);
-		return true;
-	case ATTR_ACCT_SESSION_ID:
-		take_text(s->acct_session_id, sizeof(s->acct_session_id), v, len);
-		return true;
-	case ATTR_CALLING_STATION:
-		r->calling = v;
-		r->calling_len = len;
-		return true;
-	case ATTR_NAS_IP:
-		if (len != 4)
-			return false;
-		r->has_nas_ip = inet_ntop(AF_INET, v, s->nas_ip, sizeof(s->nas_ip)) != NULL;
-		return true;
-	case ATTR_NAS_IPV6:
-		if (len != 16)
-			return false;
-		if (!r->has_nas_ip) /* NAS-IP-Address wins when both are sent */
-			r->has_nas_ip =
-			    inet_ntop(AF_INET6, v, s->nas_ip, sizeof(s->nas_ip)) != NULL;
-		return true;
-	case ATTR_NAS_PORT:
-		if (len != 4)
-			return false;
-		s->nas_port = be32(v);
-		s->has_nas_port = true;
-		return true;
-	case ATTR_STATUS_TYPE:
-		if (len != 4)
-			return false;
-		r->status = be32(v);
-		return true;
-	case ATTR_MESSAGE_AUTH:
-		if (len != 16 || r->msg_auth)
-			return false;
-		r->msg_auth = v;
-		return true;
-	default:
-		return true;
-	}
-}
-
-/*
- * The packet's header and attributes into r. Returns the packet's own length (octets past it
- * are padding, RFC 2865 3), or 0 when it is no well-formed Accounting-Request.
- */
-static size_t parse_request(const unsigned char *pkt, size_t got, struct acct_req *r)
-{
-	size_t len, at;
-
-	memset(r, 0, sizeof(*r));
-	if (got < HDR || pkt[0] != CODE_ACCT_REQUEST)
-		return 0;
-	len = (size_t)pkt[2] << 8 | pkt[3];
-	if (len < HDR || len > got)
-		return 0;
-	for (at = HDR; at < len; at += pkt[at + 1]) {
-		if (len - at < 2 || pkt[at + 1] < 2 || pkt[at + 1] > len - at)
-			return 0;
-		if (!take_attr(r, pkt[at], pkt + at + 2, (size_t)pkt[at + 1] - 2))
-			return 0;
-	}
-	return len;
-}
-
-/* The Accounting-Response to pkt: no attributes, Response Authenticator (RFC 2866 3). */
-static bool make_response(const unsigned char *req, const char *secret, unsigned char out[HDR])
-{
-	out[0] = CODE_ACCT_RESPONSE;
-	out[1] = req[1];
-	out[2] = 0;
-	out[3] = HDR;
-	memset(out + AUTH_OFF, 0, AUTH_LEN);
-	return rad_md5(out, HDR, req + AUTH_OFF, secret, out + AUTH_OFF);
+	memset(s, 0, sizeof(*s));
+	take_text(p, RADIUS_USER_NAME, s->user_name, sizeof(s->user_name));
+	take_text(p, RADIUS_NAS_IDENTIFIER, s->nas_id, sizeof(s->nas_id));
+	take_text(p, RADIUS_ACCT_SESSION_ID, s->acct_session_id, sizeof(s->acct_session_id));
+	s->has_nas_port = radius_attr_u32(p, RADIUS_NAS_PORT, &s->nas_port) == MDM_OK;
+	/* NAS-IP-Address wins when both are sent; neither: the caller uses the source. */
+	a = radius_attr_find(p, 0, RADIUS_NAS_IP_ADDRESS, 0, NULL);
+	if (a && a->len == 4 && inet_ntop(AF_INET, a->value, s->nas_ip, sizeof(s->nas_ip)))
+		return;
+	a = radius_attr_find(p, 0, ATTR_NAS_IPV6, 0, NULL);
+	if (!a || a->len != 16 || !inet_ntop(AF_INET6, a->value, s->nas_ip, sizeof(s->nas_ip)))
+		s->nas_ip[0] = '\0';
 }
 
 /* --- clients ------------------------------------------------------------------------------ */
@@ -264,58 +114,80 @@ static const struct config_acct_client *find_client(const struct acct *a, int fa
 /* --- one request -------------------------------------------------------------------------- */
 
 /* Start and Interim-Update: the session, refreshed. */
-static void put_session(struct acct *a, struct acct_req *r, const char *src)
+static void put_session(struct acct *a, const struct coa_session *s, const char *src)
 {
-	enum mdm_err e = sessions_put(a->sessions, &r->s);
+	enum mdm_err e = sessions_put(a->sessions, s);
 
 	/* A full table logs and counts itself (mdmgw_sessions_refused_total). */
 	if (e != MDM_OK && e != MDM_ERR_TOOBIG)
-		log_warn("acct: session of %s from %s not stored: %s", r->s.mac, src,
+		log_warn("acct: session of %s from %s not stored: %s", s->mac, src,
 			 err_str(e));
 }
 
 /* What the request asks of the table. The answer is sent whatever happens here. */
-static void apply(struct acct *a, struct acct_req *r, const char *src)
+static void apply(struct acct *a, const struct radius_pkt *p, struct coa_session *s,
+		  const char *src)
 {
+	const struct radius_attr *calling;
+	uint32_t status = 0;
 	bool local;
 	size_t n;
 
-	if (r->status == ST_ON || r->status == ST_OFF) {
+	radius_attr_u32(p, RADIUS_ACCT_STATUS_TYPE, &status);
+	if (status == RADIUS_ACCT_ON || status == RADIUS_ACCT_OFF) {
 		atomic_fetch_add(&a->stats.nas_resets, 1);
-		n = sessions_clear_nas(a->sessions, r->s.nas_ip, r->s.nas_id);
-		log_info("acct: Accounting-%s from NAS %s (%s): %zu sessions dropped",
-			 r->status == ST_ON ? "On" : "Off", r->s.nas_ip,
-			 r->s.nas_id[0] ? r->s.nas_id : "-", n);
+		n = sessions_clear_nas(a->sessions, s->nas_ip, s->nas_id);
+		log_info("acct: %s from NAS %s (%s): %zu sessions dropped",
+			 radius_acct_status_name(status), s->nas_ip, s->nas_id[0] ? s->nas_id : "-",
+			 n);
 		return;
 	}
-	if (r->status != ST_START && r->status != ST_STOP && r->status != ST_INTERIM)
-		return; /* Tunnel-*, Failed...: nothing to keep */
-	atomic_fetch_add(r->status == ST_START	  ? &a->stats.starts
-			 : r->status == ST_STOP	  ? &a->stats.stops
-						  : &a->stats.interims,
+	if (status != RADIUS_ACCT_START && status != RADIUS_ACCT_STOP &&
+	    status != RADIUS_ACCT_INTERIM_UPDATE)
+		return; /* Tunnel-*, Accounting-Failed...: nothing to keep */
+	atomic_fetch_add(status == RADIUS_ACCT_START	? &a->stats.starts
+			 : status == RADIUS_ACCT_STOP	? &a->stats.stops
+							: &a->stats.interims,
 			 1);
-	if (!r->calling ||
-	    mac_parse((const char *)r->calling, r->calling_len, r->s.mac, &local, NULL, 0)) {
+	calling = radius_attr_find(p, 0, RADIUS_CALLING_STATION_ID, 0, NULL);
+	if (!calling ||
+	    mac_parse((const char *)calling->value, calling->len, s->mac, &local, NULL, 0)) {
 		atomic_fetch_add(&a->stats.no_mac, 1);
 		return;
 	}
-	if (r->status == ST_STOP) {
-		sessions_remove(a->sessions, r->s.mac, r->s.nas_ip, r->s.nas_id,
-				r->s.acct_session_id);
+	if (status == RADIUS_ACCT_STOP) {
+		sessions_remove(a->sessions, s->mac, s->nas_ip, s->nas_id, s->acct_session_id);
 		return;
 	}
-	r->s.updated_ms = clock_wall_ms();
-	put_session(a, r, src);
+	s->updated_ms = clock_wall_ms();
+	put_session(a, s, src);
 }
 
-static void handle(struct acct *a, unsigned char *pkt, size_t got,
+/* The Accounting-Response to req: no attributes, Response Authenticator (RFC 2866 3). */
+static void answer(struct acct *a, const struct radius_pkt *req, const char *secret,
+		   const struct sockaddr_storage *to, socklen_t tolen, const char *src)
+{
+	struct radius_builder b;
+
+	radius_builder_init(&b, RADIUS_ACCOUNTING_RESPONSE, req->id);
+	if (radius_finish_response(&b, req->auth, secret) != MDM_OK ||
+	    sendto(a->fd, b.buf, b.len, 0, (const struct sockaddr *)to, tolen) !=
+		(ssize_t)b.len) {
+		log_warn("acct: cannot answer %s: %s", src, strerror(errno));
+		return;
+	}
+	atomic_fetch_add(&a->stats.responses, 1);
+}
+
+static void handle(struct acct *a, const uint8_t *buf, size_t got,
 		   const struct sockaddr_storage *from, socklen_t fromlen)
 {
 	const struct config_acct_client *c;
-	unsigned char addr[16], resp[HDR];
+	unsigned char addr[16];
 	char src[INET6_ADDRSTRLEN] = "?";
-	struct acct_req r;
-	size_t len;
+	struct radius_pkt p;
+	struct coa_session s;
+	enum mdm_err e;
 	int family = source_addr(from, addr, src, sizeof(src));
 
 	c = family == AF_UNSPEC ? NULL : find_client(a, family, addr);
@@ -324,34 +196,30 @@ static void handle(struct acct *a, unsigned char *pkt, size_t got,
 		log_debug("acct: datagram from %s dropped: not a configured client", src);
 		return;
 	}
-	len = parse_request(pkt, got, &r);
-	if (!len) {
+	if (radius_parse(buf, got, &p) != MDM_OK || p.code != RADIUS_ACCOUNTING_REQUEST) {
 		atomic_fetch_add(&a->stats.malformed, 1);
 		log_debug("acct: datagram from %s dropped: not an Accounting-Request", src);
 		return;
 	}
-	if (!request_auth_ok(pkt, len, c->secret) ||
-	    (r.msg_auth && !message_auth_ok(pkt, len, r.msg_auth, c->secret))) {
-		atomic_fetch_add(&a->stats.bad_auth, 1);
-		log_debug("acct: request from %s dropped: bad authenticator (secret?)", src);
+	e = radius_verify_request(buf, got, c->secret, false);
+	if (e != MDM_OK) {
+		atomic_fetch_add(e == MDM_ERR_AUTH ? &a->stats.bad_auth : &a->stats.malformed, 1);
+		log_debug("acct: request from %s dropped: %s", src,
+			  e == MDM_ERR_AUTH ? "bad authenticator (secret?)" : "malformed");
 		return;
 	}
 	atomic_fetch_add(&a->stats.requests, 1);
-	if (!r.has_nas_ip)
-		str_copy(r.s.nas_ip, sizeof(r.s.nas_ip), src);
-	apply(a, &r, src);
-	if (!make_response(pkt, c->secret, resp) ||
-	    sendto(a->fd, resp, HDR, 0, (const struct sockaddr *)from, fromlen) != HDR) {
-		log_warn("acct: cannot answer %s: %s", src, strerror(errno));
-		return;
-	}
-	atomic_fetch_add(&a->stats.responses, 1);
+	take_session(&p, &s);
+	if (!s.nas_ip[0])
+		str_copy(s.nas_ip, sizeof(s.nas_ip), src);
+	apply(a, &p, &s, src);
+	answer(a, &p, c->secret, from, fromlen, src);
 }
 
 static void *run(void *arg)
 {
 	struct acct *a = arg;
-	unsigned char pkt[ACCT_PACKET_MAX + 1];
+	uint8_t pkt[ACCT_PACKET_MAX + 1];
 	int64_t next_expire = clock_mono_ms() + EXPIRE_EVERY_MS;
 
 	while (!atomic_load(&a->stop)) {
