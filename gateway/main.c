@@ -30,6 +30,7 @@
 #include "../cache/entry.h"
 #include "../core/clock.h"
 #include "../core/log.h"
+#include "acct.h"
 #include "actions.h"
 #include "auth.h"
 #include "block.h"
@@ -40,6 +41,7 @@
 #include "journal.h"
 #include "lookup.h"
 #include "server.h"
+#include "sessions.h"
 #include "snapshot.h"
 
 #define SNAPSHOT_BUILD_MS 60000
@@ -61,6 +63,8 @@ struct gateway {
 	struct journal *journal; /* actions: in state_dir */
 	struct block *blocks;
 	struct actions *actions;
+	struct sessions *sessions; /* always: the admin API feeds it even without accounting */
+	struct acct *acct;	   /* accounting.listen set */
 };
 
 static void usage(FILE *f)
@@ -253,6 +257,10 @@ static int make_adapters(struct gateway *g, const struct config_adapter *only)
 
 static void free_gateway(struct gateway *g)
 {
+	acct_stop(g->acct); /* before the table it feeds */
+	sessions_destroy(g->sessions);
+	g->acct = NULL;
+	g->sessions = NULL;
 	actions_destroy(g->actions); /* before what its actions use */
 	g->actions = NULL;
 	journal_close(g->journal);
@@ -409,6 +417,28 @@ static int build_actions(struct gateway *g)
 	return 0;
 }
 
+/* The session table, and the accounting listener feeding it when configured. */
+static int build_sessions(struct gateway *g)
+{
+	const struct config_accounting *ca = &g->cfg.accounting;
+	char why[512];
+
+	g->sessions = sessions_create(ca->max_sessions, ca->session_ttl_ms);
+	if (!g->sessions) {
+		log_err("cannot create the session table");
+		return -1;
+	}
+	g->ise.sessions = g->sessions;
+	if (!ca->listen[0])
+		return 0;
+	if (acct_start(ca, g->sessions, &g->acct, why, sizeof(why)) != MDM_OK) {
+		log_err("%s: %s", g->cfg.path, why);
+		return -1;
+	}
+	g->ise.acct = g->acct;
+	return 0;
+}
+
 static int build_services(struct gateway *g)
 {
 	struct lookup_config lc = {
@@ -451,7 +481,7 @@ static int build_services(struct gateway *g)
 	g->ise.snap = g->snap;
 	g->ise.hops = g->hops;
 	log_info("gateway id %s, at most %u hops", g->cfg.api.gateway_id, g->cfg.api.max_hops);
-	return build_actions(g);
+	return build_sessions(g) != 0 ? -1 : build_actions(g);
 }
 
 static int cmd_check(const char *path)

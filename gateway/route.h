@@ -37,6 +37,11 @@ enum route_kind {
 	ROUTE_BLOCK_PUT,      /* PUT /api/v1/devices/{id}/block */
 	ROUTE_BLOCK_DELETE,   /* DELETE /api/v1/devices/{id}/block */
 	ROUTE_BLOCKS,	      /* GET /api/v1/blocks */
+	/* the sessions admin API (value: the {mac} as sent, decoded) */
+	ROUTE_SESSION_PUT,    /* PUT /api/v1/sessions/{mac} */
+	ROUTE_SESSION_DELETE, /* DELETE /api/v1/sessions/{mac} */
+	ROUTE_SESSION_GET,    /* GET /api/v1/sessions/{mac} */
+	ROUTE_SESSIONS,	      /* GET /api/v1/sessions?limit=N (limit) */
 };
 
 enum criterion {
@@ -71,6 +76,7 @@ struct route {
 	enum action_kind action;
 	char state[24];	 /* ROUTE_ACTIONS: the state= filter as sent ("" for none) */
 	bool has_device; /* ROUTE_ACTIONS: device= was given (value holds it) */
+	uint32_t limit;	 /* ROUTE_SESSIONS: limit= 1..100000; 0 when absent */
 };
 
 /*
