@@ -74,7 +74,8 @@ static int source_addr(const struct sockaddr_storage *ss, unsigned char addr[16]
 	if (ss->ss_family == AF_INET) {
 		memcpy(addr, &((const struct sockaddr_in *)(const void *)ss)->sin_addr, 4);
 	} else if (ss->ss_family == AF_INET6) {
-		const struct in6_addr *a6 = &((const struct sockaddr_in6 *)(const void *)ss)->sin6_addr;
+		const struct in6_addr *a6 =
+		    &((const struct sockaddr_in6 *)(const void *)ss)->sin6_addr;
 
 		if (!IN6_IS_ADDR_V4MAPPED(a6)) {
 			memcpy(addr, a6, 16);
@@ -120,8 +121,7 @@ static void put_session(struct acct *a, const struct coa_session *s, const char 
 
 	/* A full table logs and counts itself (mdmgw_sessions_refused_total). */
 	if (e != MDM_OK && e != MDM_ERR_TOOBIG)
-		log_warn("acct: session of %s from %s not stored: %s", s->mac, src,
-			 err_str(e));
+		log_warn("acct: session of %s from %s not stored: %s", s->mac, src, err_str(e));
 }
 
 /* What the request asks of the table. The answer is sent whatever happens here. */
@@ -145,9 +145,9 @@ static void apply(struct acct *a, const struct radius_pkt *p, struct coa_session
 	if (status != RADIUS_ACCT_START && status != RADIUS_ACCT_STOP &&
 	    status != RADIUS_ACCT_INTERIM_UPDATE)
 		return; /* Tunnel-*, Accounting-Failed...: nothing to keep */
-	atomic_fetch_add(status == RADIUS_ACCT_START	? &a->stats.starts
-			 : status == RADIUS_ACCT_STOP	? &a->stats.stops
-							: &a->stats.interims,
+	atomic_fetch_add(status == RADIUS_ACCT_START  ? &a->stats.starts
+			 : status == RADIUS_ACCT_STOP ? &a->stats.stops
+						      : &a->stats.interims,
 			 1);
 	calling = radius_attr_find(p, 0, RADIUS_CALLING_STATION_ID, 0, NULL);
 	if (!calling ||
@@ -171,8 +171,7 @@ static void answer(struct acct *a, const struct radius_pkt *req, const char *sec
 
 	radius_builder_init(&b, RADIUS_ACCOUNTING_RESPONSE, req->id);
 	if (radius_finish_response(&b, req->auth, secret) != MDM_OK ||
-	    sendto(a->fd, b.buf, b.len, 0, (const struct sockaddr *)to, tolen) !=
-		(ssize_t)b.len) {
+	    sendto(a->fd, b.buf, b.len, 0, (const struct sockaddr *)to, tolen) != (ssize_t)b.len) {
 		log_warn("acct: cannot answer %s: %s", src, strerror(errno));
 		return;
 	}
@@ -257,16 +256,15 @@ static enum mdm_err open_socket(struct acct *a, const struct config_accounting *
 	socklen_t sl;
 
 	memset(&ss, 0, sizeof(ss));
-	if (inet_pton(AF_INET, cfg->listen_addr,
-		      &((struct sockaddr_in *)(void *)&ss)->sin_addr) == 1) {
+	if (inet_pton(AF_INET, cfg->listen_addr, &((struct sockaddr_in *)(void *)&ss)->sin_addr) ==
+	    1) {
 		ss.ss_family = AF_INET;
 		((struct sockaddr_in *)(void *)&ss)->sin_port = htons((uint16_t)cfg->listen_port);
 		sl = sizeof(struct sockaddr_in);
 	} else if (inet_pton(AF_INET6, cfg->listen_addr,
 			     &((struct sockaddr_in6 *)(void *)&ss)->sin6_addr) == 1) {
 		ss.ss_family = AF_INET6;
-		((struct sockaddr_in6 *)(void *)&ss)->sin6_port =
-		    htons((uint16_t)cfg->listen_port);
+		((struct sockaddr_in6 *)(void *)&ss)->sin6_port = htons((uint16_t)cfg->listen_port);
 		sl = sizeof(struct sockaddr_in6);
 	} else {
 		err_why(why, whysz, "accounting.listen: bad address \"%s\"", cfg->listen_addr);
@@ -275,18 +273,17 @@ static enum mdm_err open_socket(struct acct *a, const struct config_accounting *
 	a->fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (a->fd < 0 || bind(a->fd, (struct sockaddr *)&ss, sl) != 0 ||
 	    getsockname(a->fd, (struct sockaddr *)&ss, &sl) != 0) {
-		err_why(why, whysz, "accounting: cannot listen on %s port %u: %s",
-			cfg->listen_addr, cfg->listen_port, strerror(errno));
+		err_why(why, whysz, "accounting: cannot listen on %s port %u: %s", cfg->listen_addr,
+			cfg->listen_port, strerror(errno));
 		return MDM_ERR_IO;
 	}
-	a->port = ntohs(ss.ss_family == AF_INET
-			    ? ((struct sockaddr_in *)(void *)&ss)->sin_port
-			    : ((struct sockaddr_in6 *)(void *)&ss)->sin6_port);
+	a->port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)(void *)&ss)->sin_port
+						: ((struct sockaddr_in6 *)(void *)&ss)->sin6_port);
 	return MDM_OK;
 }
 
-enum mdm_err acct_start(const struct config_accounting *cfg, struct sessions *t,
-			struct acct **out, char *why, size_t whysz)
+enum mdm_err acct_start(const struct config_accounting *cfg, struct sessions *t, struct acct **out,
+			char *why, size_t whysz)
 {
 	struct acct *a;
 	enum mdm_err rc;
@@ -358,16 +355,14 @@ void acct_metrics(const struct acct *a, struct buf *b)
 	buf_addf(b, "mdmgw_acct_status_total{type=\"start\"} %lu\n", atomic_load(&s->starts));
 	buf_addf(b, "mdmgw_acct_status_total{type=\"interim\"} %lu\n", atomic_load(&s->interims));
 	buf_addf(b, "mdmgw_acct_status_total{type=\"stop\"} %lu\n", atomic_load(&s->stops));
-	buf_addf(b, "mdmgw_acct_status_total{type=\"on_off\"} %lu\n",
-		 atomic_load(&s->nas_resets));
+	buf_addf(b, "mdmgw_acct_status_total{type=\"on_off\"} %lu\n", atomic_load(&s->nas_resets));
 	metric(b, "mdmgw_acct_no_mac_total", "counter",
 	       "Start/Interim/Stop without a usable Calling-Station-Id (answered, not stored).",
 	       atomic_load(&s->no_mac));
 	metric(b, "mdmgw_sessions", "gauge", "Network sessions held.",
 	       (unsigned long)sessions_count(a->sessions));
 	metric(b, "mdmgw_sessions_refused_total", "counter",
-	       "New sessions refused: the session table was full.",
-	       sessions_refused(a->sessions));
+	       "New sessions refused: the session table was full.", sessions_refused(a->sessions));
 }
 
 void acct_stop(struct acct *a)

@@ -43,8 +43,8 @@ struct acct;
  * and starts the listener thread feeding t, which must outlive it. The clients and secrets
  * are copied. On failure why says what (bind error...) and *out is NULL.
  */
-enum mdm_err acct_start(const struct config_accounting *cfg, struct sessions *t,
-			struct acct **out, char *why, size_t whysz);
+enum mdm_err acct_start(const struct config_accounting *cfg, struct sessions *t, struct acct **out,
+			char *why, size_t whysz);
 
 /* acct_port: the UDP port the listener is bound to. */
 unsigned acct_port(const struct acct *a);

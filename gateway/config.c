@@ -973,7 +973,8 @@ static enum mdm_err check_accounting(struct ctx *x, void *base, const char *path
 
 	if (!a->listen[0]) {
 		key_join(kp, path, "listen");
-		return a->nclients ? fail(x, kp, "required when accounting.clients is set") : MDM_OK;
+		return a->nclients ? fail(x, kp, "required when accounting.clients is set")
+				   : MDM_OK;
 	}
 	if ((why = split_addr_port(a->listen, a->listen_addr, &a->listen_port)) != NULL) {
 		key_join(kp, path, "listen");

@@ -51,8 +51,10 @@ struct ise_ctx {
 	const struct snapshot *snap;
 	struct ise_stats stats;
 	struct hops *hops; /* loop and chain guard of the ISE API routes (NULL: none) */
-	struct sessions *sessions; /* network sessions by MAC (accounting, admin API); NULL: none */
-	struct acct *acct;	   /* the RADIUS accounting listener, for /metrics; NULL: off */
+	/* network sessions by MAC (accounting, admin API), and the RADIUS accounting listener
+	 * (for /metrics; NULL when off) */
+	struct sessions *sessions;
+	struct acct *acct;
 	/* filled by the server for /metrics: connections cut by the header and body deadlines */
 	atomic_ulong cut_header, cut_body;
 };

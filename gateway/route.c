@@ -595,7 +595,7 @@ static void route_sessions_admin(const char *method, const struct segs *sg,
 		return bad_method(r, "GET,PUT,DELETE");
 	if (!take_value(r, sg, 3))
 		return;
-	r->kind = strcmp(method, "GET") == 0	 ? ROUTE_SESSION_GET
+	r->kind = strcmp(method, "GET") == 0   ? ROUTE_SESSION_GET
 		  : strcmp(method, "PUT") == 0 ? ROUTE_SESSION_PUT
 					       : ROUTE_SESSION_DELETE;
 }

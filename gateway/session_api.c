@@ -64,8 +64,7 @@ static bool parse_mac(const struct route *r, char mac[MAC_STR_LEN + 1], struct i
 }
 
 /* An optional text member into a fixed field: printable, shorter than size. */
-static bool take_str(json_t *root, const char *key, char *dst, size_t size, char *why,
-		     size_t whysz)
+static bool take_str(json_t *root, const char *key, char *dst, size_t size, char *why, size_t whysz)
 {
 	json_t *v = json_object_get(root, key);
 	const char *s;
@@ -78,8 +77,9 @@ static bool take_str(json_t *root, const char *key, char *dst, size_t size, char
 		if ((unsigned char)*c < 0x20 || *c == 0x7f)
 			s = NULL;
 	if (!s || str_copy(dst, size, s) != MDM_OK) {
-		snprintf(why, whysz, "\"%s\" must be a string of printable characters, at most %zu "
-				     "bytes",
+		snprintf(why, whysz,
+			 "\"%s\" must be a string of printable characters, at most %zu "
+			 "bytes",
 			 key, size - 1);
 		return false;
 	}
@@ -108,8 +108,8 @@ static bool session_body(json_t *root, struct coa_session *s, char *why, size_t 
 	}
 	if (!take_str(root, "nas_ip", s->nas_ip, sizeof(s->nas_ip), why, whysz) ||
 	    !take_str(root, "nas_id", s->nas_id, sizeof(s->nas_id), why, whysz) ||
-	    !take_str(root, "acct_session_id", s->acct_session_id, sizeof(s->acct_session_id),
-		      why, whysz) ||
+	    !take_str(root, "acct_session_id", s->acct_session_id, sizeof(s->acct_session_id), why,
+		      whysz) ||
 	    !take_str(root, "user_name", s->user_name, sizeof(s->user_name), why, whysz))
 		return false;
 	/* A CoA goes to the NAS: without its address the session is of no use. */
@@ -122,7 +122,8 @@ static bool session_body(json_t *root, struct coa_session *s, char *why, size_t 
 	if (v && !json_is_null(v)) {
 		if (!json_is_integer(v) || json_integer_value(v) < 0 ||
 		    json_integer_value(v) > 4294967295LL) {
-			snprintf(why, whysz, "\"nas_port\" must be an integer from 0 to 4294967295");
+			snprintf(why, whysz,
+				 "\"nas_port\" must be an integer from 0 to 4294967295");
 			return false;
 		}
 		s->nas_port = (uint32_t)json_integer_value(v);
@@ -205,7 +206,8 @@ void session_api_handle(struct ise_ctx *ctx, const struct route *r, const char *
 		return session_delete(ctx, r, user, addr, res);
 	case ROUTE_SESSION_GET:
 		if (parse_mac(r, mac, res))
-			json_reply(res, 200, sessions_json(ctx->sessions, mac, SESSIONS_DEFAULT_MAX));
+			json_reply(res, 200,
+				   sessions_json(ctx->sessions, mac, SESSIONS_DEFAULT_MAX));
 		return;
 	case ROUTE_SESSIONS:
 		return json_reply(res, 200,

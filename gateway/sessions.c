@@ -145,6 +145,8 @@ static void node_drop(struct sessions *t, uint32_t *link)
 	atomic_fetch_sub(&t->count, 1);
 }
 
+static size_t expire_locked(struct sessions *t, int64_t now_ms);
+
 static void log_full(struct sessions *t, const char *mac)
 {
 	int64_t now = clock_mono_ms();
@@ -177,7 +179,7 @@ enum mdm_err sessions_put(struct sessions *t, const struct coa_session *s)
 		t->nodes[i].s = copy;
 		goto out;
 	}
-	if (atomic_load(&t->count) >= t->max) {
+	if (atomic_load(&t->count) >= t->max && expire_locked(t, clock_wall_ms()) == 0) {
 		log_full(t, s->mac);
 		rc = MDM_ERR_TOOBIG;
 		goto out;
@@ -244,8 +246,7 @@ struct sweep {
 	int64_t now_ms;
 };
 
-static bool sweep_hit(const struct sessions *t, const struct coa_session *s,
-		      const struct sweep *w)
+static bool sweep_hit(const struct sessions *t, const struct coa_session *s, const struct sweep *w)
 {
 	if (!w->nas_ip && !w->nas_id)
 		return stale(t, s, w->now_ms);
@@ -253,11 +254,10 @@ static bool sweep_hit(const struct sessions *t, const struct coa_session *s,
 	       (!*w->nas_id || strcmp(s->nas_id, w->nas_id) == 0);
 }
 
-static size_t sweep(struct sessions *t, const struct sweep *w)
+static size_t sweep_locked(struct sessions *t, const struct sweep *w)
 {
 	size_t n = 0;
 
-	pthread_mutex_lock(&t->mu);
 	for (uint32_t b = 0; b <= t->mask; b++) {
 		uint32_t *link = &t->buckets[b];
 
@@ -270,8 +270,28 @@ static size_t sweep(struct sessions *t, const struct sweep *w)
 			}
 		}
 	}
+	return n;
+}
+
+static size_t sweep(struct sessions *t, const struct sweep *w)
+{
+	size_t n;
+
+	pthread_mutex_lock(&t->mu);
+	n = sweep_locked(t, w);
 	pthread_mutex_unlock(&t->mu);
 	return n;
+}
+
+/*
+ * A full table drops its stale sessions before refusing a new one: without the accounting
+ * listener (whose thread sweeps) nothing else would. Locked.
+ */
+static size_t expire_locked(struct sessions *t, int64_t now_ms)
+{
+	struct sweep w = {NULL, NULL, now_ms};
+
+	return sweep_locked(t, &w);
 }
 
 size_t sessions_clear_nas(struct sessions *t, const char *nas_ip, const char *nas_id)
@@ -363,10 +383,10 @@ json_t *sessions_json(struct sessions *t, const char *mac, size_t max)
 	size_t total = 0;
 	bool bad = !root || !arr;
 
+	uint32_t first = mac ? mac_bucket(t, mac) : 0, last = mac ? first : t->mask;
+
 	pthread_mutex_lock(&t->mu);
-	for (uint32_t b = 0; b <= t->mask && !bad; b++) {
-		if (mac && b != mac_bucket(t, mac))
-			continue;
+	for (uint32_t b = first; b <= last && !bad; b++) {
 		for (uint32_t i = t->buckets[b]; i != NIL && !bad; i = t->nodes[i].next) {
 			const struct coa_session *s = &t->nodes[i].s;
 

@@ -34,8 +34,9 @@ void sessions_destroy(struct sessions *t);
 /*
  * sessions_put: inserts s, or replaces the session of the same MAC, nas_ip, nas_id and
  * acct_session_id (a retransmitted Start is the same upsert). s->mac must be 12 upper-case hex.
- * s->updated_ms 0 means now (clock_wall_ms). MDM_ERR_INVALID for a bad MAC, MDM_ERR_TOOBIG when
- * the table is full (logged, rate-limited), MDM_ERR_NOMEM.
+ * s->updated_ms 0 means now (clock_wall_ms). A full table first drops its stale sessions.
+ * MDM_ERR_INVALID for a bad MAC, MDM_ERR_TOOBIG when the table is still full (logged at most
+ * once a minute, counted), MDM_ERR_NOMEM.
  */
 enum mdm_err sessions_put(struct sessions *t, const struct coa_session *s);
 
@@ -80,7 +81,7 @@ json_t *sessions_session_json(const struct coa_session *s);
 
 /*
  * sessions_json: {"count": live sessions in the answer's scope, "sessions": [the first max]}
- * of mac (NULL: every MAC, in table order). NULL when out of memory.
+ * of mac (12 upper-case hex; NULL: every MAC, in table order). NULL when out of memory.
  */
 json_t *sessions_json(struct sessions *t, const char *mac, size_t max);
 

@@ -7,8 +7,7 @@
 #include "../../core/clock.h"
 #include "../../gateway/sessions.h"
 
-static struct coa_session sess(const char *mac, const char *nas_ip, const char *acct_id,
-			       int64_t at)
+static struct coa_session sess(const char *mac, const char *nas_ip, const char *acct_id, int64_t at)
 {
 	struct coa_session s;
 
@@ -157,6 +156,13 @@ static void test_bound(void **state)
 	s = sess("001122334499", "10.0.0.1", "A", 0);
 	assert_int_equal(sessions_put(t, &s), MDM_OK);
 	assert_int_equal(sessions_count(t), 3);
+	/* A full table drops its stale sessions before it refuses. */
+	s = sess("001122334403", "10.0.0.1", "A", clock_wall_ms() - 120000);
+	assert_int_equal(sessions_put(t, &s), MDM_OK); /* an update: stale now */
+	s = sess("0011223344A0", "10.0.0.1", "A", 0);
+	assert_int_equal(sessions_put(t, &s), MDM_OK);
+	assert_int_equal(sessions_count(t), 3);
+	assert_int_equal(sessions_refused(t), 2);
 	sessions_destroy(t);
 	assert_null(sessions_create(0, 1000));
 	assert_null(sessions_create(10, 0));
