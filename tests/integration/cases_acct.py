@@ -132,8 +132,9 @@ def case_acct_unknown_client(env):
         check(sessions_of(gw, "0026B4AA2001")["count"] == 0, "unknown client stored a session")
         check(gw.metrics()["mdmgw_acct_unknown_client_total"] >= 1, "not counted")
     finally:
-        gw.stop()
+        rc = gw.stop()
         gw.cleanup()
+    check(rc == 0, "exit code %r" % rc)
 
 
 def case_acct_sessions_api(env):
