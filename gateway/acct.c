@@ -359,10 +359,6 @@ void acct_metrics(const struct acct *a, struct buf *b)
 	metric(b, "mdmgw_acct_no_mac_total", "counter",
 	       "Start/Interim/Stop without a usable Calling-Station-Id (answered, not stored).",
 	       atomic_load(&s->no_mac));
-	metric(b, "mdmgw_sessions", "gauge", "Network sessions held.",
-	       (unsigned long)sessions_count(a->sessions));
-	metric(b, "mdmgw_sessions_refused_total", "counter",
-	       "New sessions refused: the session table was full.", sessions_refused(a->sessions));
 }
 
 void acct_stop(struct acct *a)

@@ -52,7 +52,7 @@ unsigned acct_port(const struct acct *a);
 /* acct_stats: the live counters (valid until acct_stop). */
 const struct acct_stats *acct_stats(const struct acct *a);
 
-/* acct_metrics: appends the listener's and the session table's Prometheus lines to b. */
+/* acct_metrics: appends the listener's Prometheus lines to b. */
 void acct_metrics(const struct acct *a, struct buf *b);
 
 /* acct_stop: stops the thread (within a poll interval), closes the socket, frees. NULL ok. */

@@ -107,6 +107,8 @@ static void render_metrics(struct ise_ctx *ctx, struct buf *b)
 		buf_addf(b, "mdmgw_adapter_lookups_total{adapter=\"%s\"} %lu\n", ctx->ads[j]->name,
 			 atomic_load(&ls->adapter_lookups[j]));
 	cache_metrics(b, ctx->cache);
+	if (ctx->sessions)
+		sessions_metrics(ctx->sessions, b);
 	if (ctx->acct)
 		acct_metrics(ctx->acct, b);
 }

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../core/buf.h"
 #include "../core/err.h"
 #include "coa_sink.h"
 
@@ -75,6 +76,9 @@ size_t sessions_count(const struct sessions *t);
 
 /* sessions_refused: how many new sessions were refused because the table was full. */
 unsigned long sessions_refused(const struct sessions *t);
+
+/* sessions_metrics: appends mdmgw_sessions and mdmgw_sessions_refused_total to b. */
+void sessions_metrics(const struct sessions *t, struct buf *b);
 
 /* sessions_session_json: one session as the admin API shows it (NULL: out of memory). */
 json_t *sessions_session_json(const struct coa_session *s);
