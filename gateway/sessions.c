@@ -317,21 +317,23 @@ size_t sessions_find(struct sessions *t, const char *mac, struct coa_session *ou
 	size_t n = 0;
 	bool local;
 
-	if (!t || !mac || mac_parse(mac, strlen(mac), norm, &local, NULL, 0) != MDM_OK)
+	if (!t || !mac || !max || mac_parse(mac, strlen(mac), norm, &local, NULL, 0) != MDM_OK)
 		return 0;
 	pthread_mutex_lock(&t->mu);
-	for (uint32_t i = t->buckets[mac_bucket(t, norm)]; i != NIL && n < max;
-	     i = t->nodes[i].next) {
+	for (uint32_t i = t->buckets[mac_bucket(t, norm)]; i != NIL; i = t->nodes[i].next) {
 		const struct coa_session *s = &t->nodes[i].s;
 		size_t j;
 
 		if (strcmp(s->mac, norm) != 0 || stale(t, s, now))
 			continue;
-		/* Insertion by recency: the session the device used last comes first. */
-		for (j = n; j > 0 && out[j - 1].updated_ms < s->updated_ms; j--)
+		/* Insertion by recency, keeping the max most recent: the session the device used
+		 * last comes first. */
+		if (n == max && out[n - 1].updated_ms >= s->updated_ms)
+			continue;
+		j = n < max ? n++ : n - 1;
+		for (; j > 0 && out[j - 1].updated_ms < s->updated_ms; j--)
 			out[j] = out[j - 1];
 		out[j] = *s;
-		n++;
 	}
 	pthread_mutex_unlock(&t->mu);
 	return n;

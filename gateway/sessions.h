@@ -59,9 +59,9 @@ size_t sessions_remove_mac(struct sessions *t, const char *mac);
 size_t sessions_clear_nas(struct sessions *t, const char *nas_ip, const char *nas_id);
 
 /*
- * sessions_find: copies up to max live sessions of mac (any form mac_parse knows) into out,
- * most recently updated first; returns how many. Stale ones are skipped. Matches the
- * `sessions` callback the CoA dispatcher takes (pass the table as arg).
+ * sessions_find: copies the (up to) max most recently updated live sessions of mac (any form
+ * mac_parse knows) into out, most recent first; returns how many. Stale ones are skipped. Matches
+ * the `sessions` callback the CoA dispatcher takes (pass the table as arg).
  */
 size_t sessions_find(struct sessions *t, const char *mac, struct coa_session *out, size_t max);
 

@@ -42,9 +42,9 @@ static void test_upsert_and_several_per_mac(void **state)
 	assert_int_equal(out[0].nas_port, 7);
 	assert_true(out[0].updated_ms >= now);
 	/* Wireless on another NAS, and another accounting session on the same NAS. */
-	s = sess("0011223344AA", "10.0.0.2", "W1", now + 10);
+	s = sess("0011223344AA", "10.0.0.2", "W1", now + 10000);
 	assert_int_equal(sessions_put(t, &s), MDM_OK);
-	s = sess("0011223344AA", "10.0.0.1", "A2", now + 5);
+	s = sess("0011223344AA", "10.0.0.1", "A2", now + 5000);
 	assert_int_equal(sessions_put(t, &s), MDM_OK);
 	s = sess("0011223344BB", "10.0.0.1", "B1", now);
 	assert_int_equal(sessions_put(t, &s), MDM_OK);
@@ -53,6 +53,11 @@ static void test_upsert_and_several_per_mac(void **state)
 	assert_string_equal(out[0].acct_session_id, "W1"); /* most recent first */
 	assert_string_equal(out[1].acct_session_id, "A2");
 	assert_int_equal(sessions_find(t, "0011223344AA", out, 2), 2);
+	assert_string_equal(out[0].acct_session_id, "W1"); /* the two most recent, whatever */
+	assert_string_equal(out[1].acct_session_id, "A2"); /* the order in the table */
+	assert_int_equal(sessions_find(t, "0011223344AA", out, 1), 1);
+	assert_string_equal(out[0].acct_session_id, "W1");
+	assert_int_equal(sessions_find(t, "0011223344AA", out, 0), 0);
 	assert_int_equal(sessions_find(t, "0011223344CC", out, 4), 0);
 	assert_int_equal(sessions_find(t, "not a mac", out, 4), 0);
 	s = sess("0011223344bb", "10.0.0.1", "x", 0); /* lower case is not the table's form */
