@@ -18,6 +18,9 @@
 
 #define POLL_MS 200	      /* how soon acct_stop is noticed */
 #define EXPIRE_EVERY_MS 30000 /* stale sessions are swept this often */
+#define WARN_EVERY_MS 60000   /* a flood of bad datagrams warns once a minute per kind */
+
+enum drop_kind { DROP_CLIENT = 0, DROP_MALFORMED, DROP_AUTH, DROP_KINDS };
 
 enum { ATTR_NAS_IPV6 = 95 }; /* NAS-IPv6-Address (RFC 3162), which radius.h does not name */
 
@@ -30,6 +33,7 @@ struct acct {
 	struct config_acct_client clients[CONFIG_MAX_ACCT_CLIENTS];
 	size_t nclients;
 	struct acct_stats stats;
+	int64_t warned_ms[DROP_KINDS]; /* listener thread only */
 };
 
 /* A printable attribute value into a fixed field; "" when absent, too long or not text. */
@@ -114,6 +118,24 @@ static const struct config_acct_client *find_client(const struct acct *a, int fa
 
 /* --- one request -------------------------------------------------------------------------- */
 
+/*
+ * A dropped datagram: a warning once a minute per kind (a wrong secret or a missing client
+ * entry is a configuration error someone must see), debug lines otherwise.
+ */
+static void dropped(struct acct *a, enum drop_kind k, const char *src, const char *why)
+{
+	int64_t now = clock_mono_ms();
+
+	if (now - a->warned_ms[k] < WARN_EVERY_MS) {
+		log_debug("acct: datagram from %s dropped: %s", src, why);
+		return;
+	}
+	a->warned_ms[k] = now;
+	log_warn("acct: datagram from %s dropped: %s (warned once a minute; counted in "
+		 "mdmgw_acct_*_total)",
+		 src, why);
+}
+
 /* Start and Interim-Update: the session, refreshed. */
 static void put_session(struct acct *a, const struct coa_session *s, const char *src)
 {
@@ -192,19 +214,20 @@ static void handle(struct acct *a, const uint8_t *buf, size_t got,
 	c = family == AF_UNSPEC ? NULL : find_client(a, family, addr);
 	if (!c) {
 		atomic_fetch_add(&a->stats.unknown_client, 1);
-		log_debug("acct: datagram from %s dropped: not a configured client", src);
+		dropped(a, DROP_CLIENT, src, "not a configured accounting client");
 		return;
 	}
 	if (radius_parse(buf, got, &p) != MDM_OK || p.code != RADIUS_ACCOUNTING_REQUEST) {
 		atomic_fetch_add(&a->stats.malformed, 1);
-		log_debug("acct: datagram from %s dropped: not an Accounting-Request", src);
+		dropped(a, DROP_MALFORMED, src, "not a well-formed Accounting-Request");
 		return;
 	}
 	e = radius_verify_request(buf, got, c->secret, false);
 	if (e != MDM_OK) {
 		atomic_fetch_add(e == MDM_ERR_AUTH ? &a->stats.bad_auth : &a->stats.malformed, 1);
-		log_debug("acct: request from %s dropped: %s", src,
-			  e == MDM_ERR_AUTH ? "bad authenticator (secret?)" : "malformed");
+		dropped(a, e == MDM_ERR_AUTH ? DROP_AUTH : DROP_MALFORMED, src,
+			e == MDM_ERR_AUTH ? "bad authenticator (not this client's secret?)"
+					  : "not a well-formed Accounting-Request");
 		return;
 	}
 	atomic_fetch_add(&a->stats.requests, 1);
@@ -296,6 +319,8 @@ enum mdm_err acct_start(const struct config_accounting *cfg, struct sessions *t,
 		return MDM_ERR_NOMEM;
 	a->fd = -1;
 	a->sessions = t;
+	for (int k = 0; k < DROP_KINDS; k++)
+		a->warned_ms[k] = clock_mono_ms() - WARN_EVERY_MS;
 	a->nclients = cfg->nclients;
 	memcpy(a->clients, cfg->clients, cfg->nclients * sizeof(cfg->clients[0]));
 	rc = open_socket(a, cfg, why, whysz);
