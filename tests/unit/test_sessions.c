@@ -1,5 +1,6 @@
 #include "unit.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -204,6 +205,63 @@ static void test_many_and_json(void **state)
 	sessions_destroy(t);
 }
 
+/* Writers, readers and sweepers at once: every put lands, nothing is torn. */
+struct worker {
+	struct sessions *t;
+	int id;
+};
+
+static void *hammer(void *arg)
+{
+	struct worker *w = arg;
+	struct coa_session s, out[8];
+	char mac[13], sid[16];
+
+	for (int i = 0; i < 2000; i++) {
+		snprintf(mac, sizeof(mac), "02%02X%08X", w->id, i % 100);
+		snprintf(sid, sizeof(sid), "S%d", i % 3);
+		s = sess(mac, "10.0.0.1", sid, 0);
+		if (sessions_put(w->t, &s) != MDM_OK)
+			return (void *)1;
+		size_t n = sessions_find(w->t, mac, out, 8);
+		for (size_t j = 0; j < n; j++)
+			if (strcmp(out[j].mac, mac) != 0 || strcmp(out[j].user_name, "alice") != 0)
+				return (void *)1;
+		if (i % 7 == 0)
+			sessions_remove(w->t, mac, "10.0.0.1", "sw1", sid);
+		if (i % 500 == 0)
+			sessions_expire(w->t, clock_wall_ms());
+	}
+	return NULL;
+}
+
+static void test_threads(void **state)
+{
+	struct sessions *t = sessions_create(100000, 60000);
+	struct worker w[4];
+	pthread_t th[4];
+	size_t want = 0;
+	void *rc;
+
+	(void)state;
+	for (int i = 0; i < 4; i++) {
+		w[i].t = t;
+		w[i].id = i;
+		assert_int_equal(pthread_create(&th[i], NULL, hammer, &w[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(th[i], &rc), 0);
+		assert_null(rc);
+	}
+	/* Each worker: 300 (MAC, session id) pairs, each last put at one i in 1700..1999 and
+	 * left removed when that i is a multiple of 7. */
+	for (int i = 1700; i < 2000; i++)
+		want += i % 7 != 0;
+	assert_int_equal(sessions_count(t), 4 * want);
+	assert_int_equal(sessions_remove_mac(t, "020000000000"), 3);
+	sessions_destroy(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -213,6 +271,7 @@ int main(void)
 	    cmocka_unit_test(test_expiry),
 	    cmocka_unit_test(test_bound),
 	    cmocka_unit_test(test_many_and_json),
+	    cmocka_unit_test(test_threads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
