@@ -890,6 +890,40 @@ static const struct field actions_fields[] = {
 #undef X
 static const struct section actions_section = {actions_fields, NULL, NULL};
 
+/* reconciler: the polling cycle (gateway/recon.h), the transitions and guard (gateway/trans.h) */
+static const struct choice unreg_choices[] = {{"reauthenticate", 0}, {"disconnect", 1}, {NULL, 0}};
+/* reconciler: jitter is a fraction, which the integer bounds of T_NUMBER cannot say. */
+static enum mdm_err check_reconciler(struct ctx *x, void *base, const char *path)
+{
+	const struct config_reconciler *r = base;
+	char kp[KEYPATH_MAX];
+
+	if (r->interval_ms > 0 && r->interval_ms < SECS(1)) {
+		key_join(kp, path, "interval");
+		return fail(x, kp, "must be \"0\" (timer off) or from 1s to 7d");
+	}
+	if (r->jitter <= 0.5)
+		return MDM_OK;
+	key_join(kp, path, "jitter");
+	return fail(x, kp, "must be a fraction from 0 to 0.5");
+}
+
+#define RC struct config_reconciler
+static const struct field reconciler_fields[] = {
+    NUM("interval", T_DUR, RC, interval_ms, 0, DAYS(7), MINS(15)),
+    NUM("jitter", T_NUMBER, RC, jitter, 0, 1, 0), /* default 0.1: config_defaults */
+    NUM("vendor_checkin", T_DUR, RC, vendor_checkin_ms, MINS(1), DAYS(7), MINS(30)),
+    NUM("page_timeout", T_DUR, RC, page_timeout_ms, SECS(1), MINS(10), SECS(60)),
+    NUM("coa_on_compliant", T_BOOL, RC, coa_on_compliant, 0, 1, 1),
+    CHOICE("unregistered_action", T_BOOLCHOICE, RC, unregistered_disconnect, unreg_choices, 0, NULL,
+	   0),
+    NUM("guard_share", T_NUMBER, RC, guard_share, 0, 1, 0), /* 0.20: see config_defaults */
+    NUM("guard_min", T_UINT, RC, guard_min, 0, 100000000, 10),
+    END,
+};
+#undef RC
+static const struct section reconciler_section = {reconciler_fields, check_reconciler, NULL};
+
 /* --- accounting --------------------------------------------------------------------------- */
 
 /* "addr:port" or "[v6addr]:port" with an IP literal; addr (46 bytes) and port filled. */
@@ -1041,6 +1075,7 @@ static const struct field top_fields[] = {
     PATH("state_dir", G, state_dir, "state", 0),
     CHOICE("log_level", T_STRCHOICE, G, log_level, level_choices, 0, "info", 0),
     {.key = "actions", .type = T_SECTION, AT(G, actions), .sub = &actions_section},
+    {.key = "reconciler", .type = T_SECTION, AT(G, reconciler), .sub = &reconciler_section},
     {.key = "accounting", .type = T_SECTION, AT(G, accounting), .sub = &accounting_section},
     END,
 };
@@ -1134,6 +1169,8 @@ void config_defaults(struct config *c)
 {
 	memset(c, 0, sizeof(*c));
 	section_defaults(&top_section, c);
+	c->reconciler.guard_share = 0.20; /* field defaults are whole numbers */
+	c->reconciler.jitter = 0.1;
 }
 
 unsigned role_parse(const char *name)

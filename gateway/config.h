@@ -179,6 +179,21 @@ struct config_actions {
 	struct config_journal journal;
 };
 
+/* --- reconciler: the polling cycle (gateway/recon.h), transitions and guard (trans.h) --- */
+struct config_reconciler {
+	bool coa_on_compliant;	      /* non-compliant -> compliant sends CoA; default true */
+	bool unregistered_disconnect; /* "unregistered_action": "reauthenticate" (default) |
+				       * "disconnect" */
+	double guard_share;	      /* hold a cycle's CoAs above this share; 0..1, default 0.20 */
+	unsigned
+	    guard_min; /* the guard needs this many devices with a previous state; default 10 */
+	/* the polling cycle (gateway/recon.h) */
+	int64_t interval_ms;	   /* 0 (timer off) or 1s..7d; default 15m */
+	double jitter;		   /* each wait is interval * (1 +- jitter); 0..0.5, default 0.1 */
+	int64_t vendor_checkin_ms; /* the vendors' device check-in period; 1m..7d, default 30m */
+	int64_t page_timeout_ms;   /* one listing page; 1s..10m, default 60s */
+};
+
 /* --- accounting: the RADIUS accounting listener that feeds the session table --- */
 #define CONFIG_MAX_ACCT_CLIENTS 64
 #define CONFIG_RADIUS_SECRET_MAX 128
@@ -215,6 +230,7 @@ struct config {
 	size_t nadapters;		 /* at least 1 */
 	char state_dir[CONFIG_PATH_MAX]; /* default "state" next to the config file */
 	struct config_actions actions;
+	struct config_reconciler reconciler;
 	char log_level[16]; /* "error" | "warn" | "info" (default) | "debug" */
 	struct config_accounting accounting;
 };

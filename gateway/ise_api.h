@@ -31,6 +31,7 @@ struct ise_stats {
 struct actions;
 struct journal;
 struct block;
+struct trans;
 
 struct ise_ctx {
 	const struct config *cfg;
@@ -48,9 +49,14 @@ struct ise_ctx {
 	struct cache *answers;
 	struct adapter *const *ads;
 	size_t nads;
-	const struct snapshot *snap;
+	struct snapstore *snaps; /* generations for bulk answers and indexed lookups (NULL: none) */
 	struct ise_stats stats;
 	struct hops *hops; /* loop and chain guard of the ISE API routes (NULL: none) */
+	/* trans: the transitions engine (NULL: none), and what an admin block or unblock calls
+	 * (set by main; NULL: nothing) */
+	struct trans *trans;
+	void (*on_block)(void *arg, const char *device, bool blocked);
+	void *on_block_arg;
 	/* network sessions by MAC (accounting, admin API), and the RADIUS accounting listener
 	 * (for /metrics; NULL when off) */
 	struct sessions *sessions;

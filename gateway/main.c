@@ -40,11 +40,14 @@
 #include "ise_api.h"
 #include "journal.h"
 #include "lookup.h"
+#include "recon.h"
 #include "server.h"
 #include "sessions.h"
 #include "snapshot.h"
+#include "trans.h"
 
-#define SNAPSHOT_BUILD_MS 60000
+#define SNAPSHOT_RETAIN_MS (10 * 60 * 1000) /* a paging walk sees one generation */
+#define FIRST_CYCLE_WAIT_MS 10000 /* start-up waits this long for generation 1, then serves */
 
 struct gateway {
 	struct config cfg;
@@ -55,7 +58,8 @@ struct gateway {
 	struct cache *cache;
 	struct cache *answers;
 	struct lookup *lookup;
-	struct snapshot *snap;
+	struct snapstore *snaps; /* generations of the device snapshot (bulk answers) */
+	struct recon *recon;	 /* fills snaps every polling interval */
 	struct auth *auth;
 	struct ise_ctx ise;
 	struct server *server;
@@ -63,8 +67,11 @@ struct gateway {
 	struct journal *journal; /* actions: in state_dir */
 	struct block *blocks;
 	struct actions *actions;
-	struct sessions *sessions; /* always: the admin API feeds it even without accounting */
-	struct acct *acct;	   /* accounting.listen set */
+	struct trans *trans; /* last known device states and the change guard, in state_dir */
+	/* sessions: always (the admin API feeds it even without accounting); acct: when
+	 * accounting.listen is set */
+	struct sessions *sessions;
+	struct acct *acct;
 };
 
 static void usage(FILE *f)
@@ -257,6 +264,10 @@ static int make_adapters(struct gateway *g, const struct config_adapter *only)
 
 static void free_gateway(struct gateway *g)
 {
+	trans_destroy(g->trans);
+	g->trans = NULL;
+	recon_destroy(g->recon); /* first: it lists the adapters and writes through the lookup */
+	g->recon = NULL;
 	acct_stop(g->acct); /* before the table it feeds */
 	sessions_destroy(g->sessions);
 	g->acct = NULL;
@@ -269,7 +280,8 @@ static void free_gateway(struct gateway *g)
 	g->blocks = NULL;
 	lookup_destroy(g->lookup);
 	cache_destroy(g->answers);
-	snapshot_free(g->snap);
+	snapstore_destroy(g->snaps);
+	g->snaps = NULL;
 	auth_destroy(g->auth);
 	cache_destroy(g->cache);
 	for (size_t i = 0; i < g->nads; i++)
@@ -417,6 +429,41 @@ static int build_actions(struct gateway *g)
 	return 0;
 }
 
+/* --- trans: transitions and the change guard (the emit callback is the lead's to wire) --- */
+
+static void trans_emit_log(void *arg, const struct coa_event *ev)
+{
+	(void)arg;
+	log_info("coa event %s: %s -> %s (%s) mac %s guid %s kind %s epoch %llu", ev->id, ev->from,
+		 ev->to, ev->reason, ev->mac[0] ? ev->mac : "-", ev->guid[0] ? ev->guid : "-",
+		 ev->kind == COA_DISCONNECT ? "disconnect" : "reauth",
+		 (unsigned long long)ev->epoch);
+}
+
+static void trans_on_block(void *arg, const char *device, bool blocked)
+{
+	trans_block(arg, device, blocked, 0);
+}
+
+/* Never refuses the start for the files' content (trans_load keeps what parses). */
+static int build_trans(struct gateway *g)
+{
+	const struct config_reconciler *rc = &g->cfg.reconciler;
+	struct trans_config tc = {rc->coa_on_compliant, rc->unregistered_disconnect,
+				  rc->guard_share, rc->guard_min};
+	size_t dropped = 0;
+
+	g->trans = trans_create(&tc, g->cfg.state_dir, trans_emit_log, g);
+	if (!g->trans || trans_load(g->trans, &dropped) != MDM_OK) {
+		log_err("%s: state_dir: the device states cannot be loaded", g->cfg.path);
+		return -1;
+	}
+	g->ise.trans = g->trans;
+	g->ise.on_block = trans_on_block;
+	g->ise.on_block_arg = g->trans;
+	return 0;
+}
+
 /* The session table, and the accounting listener feeding it when configured. */
 static int build_sessions(struct gateway *g)
 {
@@ -463,25 +510,41 @@ static int build_services(struct gateway *g)
 		log_err("cannot set up the cache, lookup or auth");
 		return -1;
 	}
-	if (snapshot_build(g->ads, g->nads, &lc.policy, clock_mono_ms() + SNAPSHOT_BUILD_MS,
-			   &g->snap) != MDM_OK) {
-		log_err("cannot build the device snapshot: out of memory");
-		return -1;
+	/* The reconciler's first cycle runs at once on its own thread: bulk queries answer 503
+	 * until it publishes generation 1, and no server thread waits for a vendor listing. */
+	{
+		struct recon_params rp = {.cfg = &g->cfg,
+					  .ads = g->ads,
+					  .nads = g->nads,
+					  .lookup = g->lookup,
+					  .policy = lc.policy,
+					  .run_at_start = true};
+
+		rp.store = g->snaps = snapstore_create(SNAPSHOT_RETAIN_MS);
+		if (!g->snaps || !(g->recon = recon_create(&rp))) {
+			log_err("cannot start the reconciler: out of memory");
+			return -1;
+		}
+		/* Most starts list in well under a second: serve with the snapshot then. A slow
+		 * vendor does not hold the start longer; bulk answers say 503 until its cycle ends.
+		 */
+		if (!recon_wait(g->recon, 1, FIRST_CYCLE_WAIT_MS))
+			log_warn("reconciler: first cycle still running after %d ms: serving; bulk "
+				 "queries answer 503 until it publishes",
+				 FIRST_CYCLE_WAIT_MS);
 	}
-	if (!g->snap->complete)
-		log_warn("device snapshot incomplete: %s; bulk queries answer 503", g->snap->why);
-	log_info("device snapshot: %zu devices, %zu non-compliant", g->snap->ndevs,
-		 g->snap->nlist[SNAP_NONCOMPLIANT]);
 	g->ise.cfg = &g->cfg;
 	g->ise.lookup = g->lookup;
 	g->ise.cache = g->cache;
 	g->ise.answers = g->answers;
 	g->ise.ads = g->ads;
 	g->ise.nads = g->nads;
-	g->ise.snap = g->snap;
+	g->ise.snaps = g->snaps;
 	g->ise.hops = g->hops;
 	log_info("gateway id %s, at most %u hops", g->cfg.api.gateway_id, g->cfg.api.max_hops);
-	return build_sessions(g) != 0 ? -1 : build_actions(g);
+	if (build_sessions(g) != 0 || build_actions(g) != 0)
+		return -1;
+	return build_trans(g);
 }
 
 static int cmd_check(const char *path)
@@ -934,6 +997,7 @@ static int cmd_run(const char *path)
 	deps.cfg = &g.cfg;
 	deps.auth = g.auth;
 	deps.ise = &g.ise;
+	deps.recon = g.recon;
 	if (server_start(&deps, &g.server, why, sizeof(why)) != MDM_OK) {
 		log_err("server: %s", why);
 		free_gateway(&g);

@@ -662,6 +662,22 @@ void route_parse(const char *method, const char *path, const struct route_arg *r
 		r->kind = ROUTE_BLOCKS;
 		return;
 	}
+	/* trans: the change guard's release */
+	if (sg.n == 4 && seg_is(&sg, 0, "api") && seg_is(&sg, 1, "v1") &&
+	    seg_is(&sg, 2, "reconciler") && seg_is(&sg, 3, "release")) {
+		if (strcmp(method, "POST") != 0)
+			return bad_method(r, "POST");
+		r->kind = ROUTE_RECON_RELEASE;
+		return;
+	}
+	/* the reconciler: /api/v1/reconciler and /api/v1/reconciler/run */
+	if (sg.n >= 3 && sg.n <= 4 && seg_is(&sg, 0, "api") && seg_is(&sg, 1, "v1") &&
+	    seg_is(&sg, 2, "reconciler") && (sg.n == 3 || seg_is(&sg, 3, "run"))) {
+		if (strcmp(method, sg.n == 3 ? "GET" : "POST") != 0)
+			return bad_method(r, sg.n == 3 ? "GET" : "POST");
+		r->kind = sg.n == 3 ? ROUTE_RECON_STATUS : ROUTE_RECON_RUN;
+		return;
+	}
 	/* With an instance configured, every API path must carry it; without, none may. */
 	if (instance && *instance) {
 		if (!seg_is(&sg, 0, instance))

@@ -37,6 +37,11 @@ enum route_kind {
 	ROUTE_BLOCK_PUT,      /* PUT /api/v1/devices/{id}/block */
 	ROUTE_BLOCK_DELETE,   /* DELETE /api/v1/devices/{id}/block */
 	ROUTE_BLOCKS,	      /* GET /api/v1/blocks */
+	/* trans: the change guard */
+	ROUTE_RECON_RELEASE, /* POST /api/v1/reconciler/release */
+	/* the reconciler (recon_api.h) */
+	ROUTE_RECON_RUN,    /* POST /api/v1/reconciler/run */
+	ROUTE_RECON_STATUS, /* GET /api/v1/reconciler */
 	/* the sessions admin API (value: the {mac} as sent, decoded) */
 	ROUTE_SESSION_PUT,    /* PUT /api/v1/sessions/{mac} */
 	ROUTE_SESSION_DELETE, /* DELETE /api/v1/sessions/{mac} */

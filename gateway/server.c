@@ -18,6 +18,8 @@
 #include "../core/clock.h"
 #include "../core/log.h"
 #include "action_api.h"
+#include "trans_api.h"
+#include "recon_api.h"
 #include "session_api.h"
 #include "actions.h"
 #include "admin.h"
@@ -383,6 +385,9 @@ static unsigned route_role(const struct config *cfg, const struct route *r)
 	case ROUTE_BLOCK_PUT:
 	case ROUTE_BLOCK_DELETE:
 	case ROUTE_BLOCKS:
+	case ROUTE_RECON_RELEASE:
+	case ROUTE_RECON_RUN:
+	case ROUTE_RECON_STATUS:
 		return ROLE_ADMIN;
 	default:
 		break;
@@ -456,7 +461,8 @@ static enum MHD_Result first_call(struct server *s, struct MHD_Connection *mc, s
 		rq->answered = true;
 		log_info("server: %s %s by %s from %s: forbidden (role)", method, url, rq->user,
 			 addr);
-		if (action_api_route(rq->route.kind) || session_api_route(rq->route.kind))
+		if (action_api_route(rq->route.kind) || recon_api_route(rq->route.kind) ||
+		    session_api_route(rq->route.kind))
 			return send_response(s, mc, 403, "application/json", ROLE_JSON,
 					     strlen(ROLE_JSON), NULL, NULL);
 		return send_error(s, mc, 403, "this account's role does not allow this call", NULL,
@@ -615,6 +621,10 @@ static enum MHD_Result answer(struct server *s, struct MHD_Connection *mc, struc
 			now = false;
 		if (rq->pend)
 			admin_test_adapter(s->deps.ise, rq->route.value, on_answer_ready, rq->pend);
+	} else if (trans_api_route(rq->route.kind)) {
+		trans_api_handle(s->deps.ise, &rq->route, &res);
+	} else if (recon_api_route(rq->route.kind)) {
+		recon_api_handle(s->deps.recon, &rq->route, &res);
 	} else if (session_api_route(rq->route.kind)) {
 		session_api_handle(s->deps.ise, &rq->route, rq->body.mem, rq->body.len, rq->user,
 				   rq->addr, &res);

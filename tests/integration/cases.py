@@ -38,14 +38,20 @@ def all_cases():
     import cases_mcms_actions
     import cases_sccm
     import cases_cli
+    import cases_recon
+    import cases_snapshot
     import cases_acct
     found = dict(globals())
+    found.update(vars(cases_recon))
     found.update(vars(cases_sccm))
     found.update(vars(cases_mcms))
     found.update(vars(cases_actions))
     found.update(vars(cases_mcms_actions))
+    found.update(vars(cases_snapshot))
     found.update(vars(cases_acct))
     found.update({n: f for n, f in vars(cases_cli).items() if n.startswith("case_cli_")})
+    import cases_trans  # trans: the change guard's release, block events
+    found.update(vars(cases_trans))
     return [(n, f) for n, f in sorted(found.items()) if n.startswith("case_")]
 
 

@@ -161,6 +161,23 @@ static void test_actions_section(void **state)
 	assert_int_equal(c->actions.journal.max_bytes, 65536);
 	assert_int_equal(c->actions.journal.keep, 2);
 	assert_int_equal(c->actions.journal.key_window_ms, 2LL * 24 * 3600 * 1000);
+	/* reconciler: defaults, then every key */
+	load_ok("t.json", MINIMAL, c);
+	assert_int_equal(c->reconciler.interval_ms, 15 * 60 * 1000);
+	assert_true(c->reconciler.jitter > 0.099 && c->reconciler.jitter < 0.101);
+	assert_int_equal(c->reconciler.vendor_checkin_ms, 30 * 60 * 1000);
+	assert_int_equal(c->reconciler.page_timeout_ms, 60000);
+	load_ok("t.json",
+		WITH("'reconciler': {'interval': '0', 'jitter': 0.5, 'vendor_checkin': '1h', "
+		     "'page_timeout': '5s'}"),
+		c);
+	assert_int_equal(c->reconciler.interval_ms, 0);
+	assert_true(c->reconciler.jitter > 0.499 && c->reconciler.jitter < 0.501);
+	assert_int_equal(c->reconciler.vendor_checkin_ms, 3600 * 1000);
+	assert_int_equal(c->reconciler.page_timeout_ms, 5000);
+	load_ok("t.json", WITH("'reconciler': {'interval': '2s', 'jitter': 0}"), c);
+	assert_int_equal(c->reconciler.interval_ms, 2000);
+	assert_true(c->reconciler.jitter == 0);
 	free(c);
 }
 
@@ -465,6 +482,20 @@ static const struct bad bad_cases[] = {
      "t.json: actions.allow_full_wipe_personal: must be true or false"},
     {WITH("'actions': {'journal': {'keep': 0}}"),
      "t.json: actions.journal.keep: must be an integer from 1 to 99"},
+    {WITH("'reconciler': {'interval': 15}"),
+     "t.json: reconciler.interval: must be a duration string such as \"30s\" (ms, s, m, h or d)"},
+    {WITH("'reconciler': {'interval': '500ms'}"),
+     "t.json: reconciler.interval: must be \"0\" (timer off) or from 1s to 7d"},
+    {WITH("'reconciler': {'interval': '8d'}"),
+     "t.json: reconciler.interval: must be from 0s to 7d"},
+    {WITH("'reconciler': {'jitter': 0.7}"),
+     "t.json: reconciler.jitter: must be a fraction from 0 to 0.5"},
+    {WITH("'reconciler': {'jitter': -0.1}"),
+     "t.json: reconciler.jitter: must be a number from 0 to 1"},
+    {WITH("'reconciler': {'page_timeout': '0'}"),
+     "t.json: reconciler.page_timeout: must be from 1s to 10m"},
+    {WITH("'reconciler': {'vendor_checkin': '1m', 'every': '1m'}"),
+     "t.json: reconciler.every: unknown key"},
     {"[]", "t.json: (top): must be a JSON object"},
     {"\"x\"", "t.json: (top): must be a JSON object"},
     {MINIMAL " x", "t.json: line 1, column 210: end of file expected near 'x'"},

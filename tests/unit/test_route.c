@@ -876,6 +876,19 @@ static void test_action_admin_routes(void **state)
 	expect_kind("GET", "/site1/api/v1/blocks", "site1", ROUTE_NOT_FOUND);
 }
 
+static void test_reconciler_routes(void **state)
+{
+	(void)state;
+	expect_kind("GET", "/api/v1/reconciler", "", ROUTE_RECON_STATUS);
+	expect_kind("GET", "/api/v1/reconciler/", "", ROUTE_RECON_STATUS);
+	expect_kind("GET", "/api/v1/reconciler", "site1", ROUTE_RECON_STATUS);
+	expect_405("POST", "/api/v1/reconciler", "GET");
+	expect_kind("POST", "/api/v1/reconciler/run", "", ROUTE_RECON_RUN);
+	expect_405("GET", "/api/v1/reconciler/run", "POST");
+	expect_kind("POST", "/api/v1/reconciler/walk", "", ROUTE_NOT_FOUND);
+	expect_kind("POST", "/api/v1/reconciler/run/x", "", ROUTE_NOT_FOUND);
+}
+
 /* --- sessions admin API -------------------------------------------------------------------- */
 
 static void test_session_admin_routes(void **state)
@@ -909,6 +922,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_session_admin_routes),
 	    cmocka_unit_test(test_action_admin_routes),
+	    cmocka_unit_test(test_reconciler_routes),
 	    cmocka_unit_test(test_mdminfo_versions),
 	    cmocka_unit_test(test_mdminfo_bad_versions),
 	    cmocka_unit_test(test_instance),
