@@ -264,10 +264,10 @@ static int make_adapters(struct gateway *g, const struct config_adapter *only)
 
 static void free_gateway(struct gateway *g)
 {
+	recon_destroy(g->recon); /* first: it lists the adapters, writes through, feeds trans */
+	g->recon = NULL;
 	trans_destroy(g->trans);
 	g->trans = NULL;
-	recon_destroy(g->recon); /* first: it lists the adapters and writes through the lookup */
-	g->recon = NULL;
 	acct_stop(g->acct); /* before the table it feeds */
 	sessions_destroy(g->sessions);
 	g->acct = NULL;
@@ -464,6 +464,57 @@ static int build_trans(struct gateway *g)
 	return 0;
 }
 
+/* --- the reconciler's wiring: each generation feeds the transitions engine --- */
+
+/* recon_on_generation: every device's state of generation s, compared by trans with the last
+ * known one; confirmed transitions leave through trans's emit callback. */
+static void recon_on_generation(void *arg, struct snapshot *s, const struct recon_cycle *c)
+{
+	struct gateway *g = arg;
+	size_t n = snapshot_count(s), ntrans = 0;
+	struct trans_dev *devs;
+	enum mdm_err rc;
+
+	if (!g->trans)
+		return;
+	devs = calloc(n ? n : 1, sizeof(*devs));
+	if (!devs) {
+		log_err(
+		    "reconciler: generation %llu: no memory to compare %zu devices; no CoA this "
+		    "cycle",
+		    (unsigned long long)c->generation, n);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct snapshot_state st;
+
+		snapshot_state(s, i, &st);
+		devs[i] = (struct trans_dev){st.key,	    st.mac,	  st.guid,	  st.source,
+					     st.registered, st.compliant, st.jail_broken, st.stale};
+	}
+	rc = trans_cycle(g->trans, c->generation, devs, n, c->complete, c->epoch, &ntrans);
+	free(devs);
+	if (rc != MDM_OK)
+		log_err("reconciler: generation %llu: transitions not computed: %s",
+			(unsigned long long)c->generation, err_str(rc));
+}
+
+/* recon_status: trans's change guard as the "guard" member of GET /api/v1/reconciler. */
+static void recon_status(void *arg, json_t *status)
+{
+	struct gateway *g = arg;
+	struct buf b;
+	json_t *guard;
+
+	if (!g->trans)
+		return;
+	buf_init(&b, 1 << 16);
+	if (trans_status_json(g->trans, &b) == MDM_OK &&
+	    (guard = json_loadb(b.mem, b.len, 0, NULL)) != NULL)
+		json_object_set_new(status, "guard", guard);
+	buf_free(&b);
+}
+
 /* The session table, and the accounting listener feeding it when configured. */
 static int build_sessions(struct gateway *g)
 {
@@ -510,6 +561,16 @@ static int build_services(struct gateway *g)
 		log_err("cannot set up the cache, lookup or auth");
 		return -1;
 	}
+	g->ise.cfg = &g->cfg;
+	g->ise.lookup = g->lookup;
+	g->ise.cache = g->cache;
+	g->ise.answers = g->answers;
+	g->ise.ads = g->ads;
+	g->ise.nads = g->nads;
+	g->ise.hops = g->hops;
+	log_info("gateway id %s, at most %u hops", g->cfg.api.gateway_id, g->cfg.api.max_hops);
+	if (build_sessions(g) != 0 || build_actions(g) != 0 || build_trans(g) != 0)
+		return -1;
 	/* The reconciler's first cycle runs at once on its own thread: bulk queries answer 503
 	 * until it publishes generation 1, and no server thread waits for a vendor listing. */
 	{
@@ -518,6 +579,9 @@ static int build_services(struct gateway *g)
 					  .nads = g->nads,
 					  .lookup = g->lookup,
 					  .policy = lc.policy,
+					  .hooks = {.on_generation = recon_on_generation,
+						    .status = recon_status,
+						    .arg = g},
 					  .run_at_start = true};
 
 		rp.store = g->snaps = snapstore_create(SNAPSHOT_RETAIN_MS);
@@ -525,6 +589,7 @@ static int build_services(struct gateway *g)
 			log_err("cannot start the reconciler: out of memory");
 			return -1;
 		}
+		g->ise.snaps = g->snaps;
 		/* Most starts list in well under a second: serve with the snapshot then. A slow
 		 * vendor does not hold the start longer; bulk answers say 503 until its cycle ends.
 		 */
@@ -533,18 +598,7 @@ static int build_services(struct gateway *g)
 				 "queries answer 503 until it publishes",
 				 FIRST_CYCLE_WAIT_MS);
 	}
-	g->ise.cfg = &g->cfg;
-	g->ise.lookup = g->lookup;
-	g->ise.cache = g->cache;
-	g->ise.answers = g->answers;
-	g->ise.ads = g->ads;
-	g->ise.nads = g->nads;
-	g->ise.snaps = g->snaps;
-	g->ise.hops = g->hops;
-	log_info("gateway id %s, at most %u hops", g->cfg.api.gateway_id, g->cfg.api.max_hops);
-	if (build_sessions(g) != 0 || build_actions(g) != 0)
-		return -1;
-	return build_trans(g);
+	return 0;
 }
 
 static int cmd_check(const char *path)
