@@ -924,6 +924,138 @@ static const struct field reconciler_fields[] = {
 #undef RC
 static const struct section reconciler_section = {reconciler_fields, check_reconciler, NULL};
 
+/* --- accounting --------------------------------------------------------------------------- */
+
+/* "addr:port" or "[v6addr]:port" with an IP literal; addr (46 bytes) and port filled. */
+static const char *split_addr_port(const char *s, char *addr, unsigned *port)
+{
+	const char *colon = strrchr(s, ':'), *a = s;
+	unsigned char bin[16];
+	size_t alen;
+	char *end;
+	unsigned long p;
+
+	if (!colon || colon == s)
+		return "must be \"address:port\" (\"[address]:port\" for IPv6)";
+	alen = (size_t)(colon - s);
+	if (s[0] == '[') {
+		if (colon[-1] != ']')
+			return "must be \"[address]:port\" for an IPv6 address";
+		a++;
+		alen -= 2;
+	} else if (memchr(s, ':', alen)) {
+		return "an IPv6 address must be written as \"[address]:port\"";
+	}
+	p = strtoul(colon + 1, &end, 10);
+	if (!colon[1] || *end || p < 1 || p > 65535)
+		return "port must be from 1 to 65535";
+	if (str_copyn(addr, 46, a, alen) != MDM_OK ||
+	    (inet_pton(AF_INET, addr, bin) != 1 && inet_pton(AF_INET6, addr, bin) != 1))
+		return "address must be an IPv4 or IPv6 address such as \"0.0.0.0:1813\"";
+	*port = (unsigned)p;
+	return NULL;
+}
+
+/* "10.0.0.1", "10.0.0.0/8", "fd00::/8" into family, net (host bits cleared) and prefix. */
+static const char *parse_cidr(const char *s, struct config_acct_client *c)
+{
+	char addr[64];
+	const char *slash = strchr(s, '/');
+	unsigned long bits;
+	unsigned max;
+	char *end;
+
+	if (str_copyn(addr, sizeof(addr), s, slash ? (size_t)(slash - s) : strlen(s)) != MDM_OK)
+		return "is too long";
+	memset(c->net, 0, sizeof(c->net));
+	if (inet_pton(AF_INET, addr, c->net) == 1)
+		c->family = AF_INET;
+	else if (inet_pton(AF_INET6, addr, c->net) == 1)
+		c->family = AF_INET6;
+	else
+		return "must be an IP address or a CIDR network such as \"10.0.0.0/8\"";
+	max = c->family == AF_INET ? 32 : 128;
+	bits = max;
+	if (slash) {
+		bits = strtoul(slash + 1, &end, 10);
+		if (!slash[1] || *end || bits > max)
+			return "has a prefix length out of range";
+	}
+	c->prefix = (unsigned)bits;
+	for (unsigned i = c->prefix; i < max; i++)
+		c->net[i / 8] &= (unsigned char)~(0x80u >> (i % 8));
+	return NULL;
+}
+
+static enum mdm_err check_acct_client(struct ctx *x, void *base, const char *path)
+{
+	struct config_acct_client *c = base;
+	char kp[KEYPATH_MAX];
+	const char *why = parse_cidr(c->address, c);
+
+	if (!why)
+		return MDM_OK;
+	key_join(kp, path, "address");
+	return fail(x, kp, "%s", why);
+}
+
+static enum mdm_err check_accounting(struct ctx *x, void *base, const char *path)
+{
+	struct config_accounting *a = base;
+	char kp[KEYPATH_MAX];
+	const char *why;
+
+	if (!a->listen[0]) {
+		key_join(kp, path, "listen");
+		return a->nclients ? fail(x, kp, "required when accounting.clients is set")
+				   : MDM_OK;
+	}
+	if ((why = split_addr_port(a->listen, a->listen_addr, &a->listen_port)) != NULL) {
+		key_join(kp, path, "listen");
+		return fail(x, kp, "%s", why);
+	}
+	if (!a->nclients) {
+		key_join(kp, path, "clients");
+		return fail(x, kp, "required when accounting.listen is set");
+	}
+	return MDM_OK;
+}
+
+#define AC struct config_acct_client
+static const struct field acct_client_fields[] = {
+    STR("address", AC, address, 1, "", NULL, F_REQUIRED),
+    {.key = "secret",
+     .type = T_SECRET,
+     AT(AC, secret),
+     .size = MEMBER_SIZE(AC, secret),
+     .aux = offsetof(AC, secret_set),
+     .min = 1,
+     .flags = F_REQUIRED},
+    END,
+};
+#undef AC
+static const struct section acct_client_section = {acct_client_fields, check_acct_client, NULL};
+static const struct array_spec acct_clients_spec = {
+    &acct_client_section,
+    sizeof(struct config_acct_client),
+    CONFIG_MAX_ACCT_CLIENTS,
+    offsetof(struct config_accounting, nclients),
+    offsetof(struct config_acct_client, address),
+    "address",
+    "client address",
+    NULL,
+};
+#define AA struct config_accounting
+static const struct field accounting_fields[] = {
+    STR("listen", AA, listen, 0, "", NULL, 0),
+    {.key = "clients", .type = T_ARRAY, AT(AA, clients), .arr = &acct_clients_spec},
+    NUM("session_ttl", T_DUR, AA, session_ttl_ms, MINS(1), DAYS(7), HOURS(2)),
+    NUM("max_sessions", T_SIZE, AA, max_sessions, 1, 10000000, 200000),
+    END,
+};
+#undef AA
+static const struct section accounting_section = {accounting_fields, check_accounting, NULL};
+
 #define G struct config
 static const struct field top_fields[] = {
     {.key = "listen", .type = T_SECTION, AT(G, listen), .sub = &listen_section},
@@ -944,6 +1076,7 @@ static const struct field top_fields[] = {
     CHOICE("log_level", T_STRCHOICE, G, log_level, level_choices, 0, "info", 0),
     {.key = "actions", .type = T_SECTION, AT(G, actions), .sub = &actions_section},
     {.key = "reconciler", .type = T_SECTION, AT(G, reconciler), .sub = &reconciler_section},
+    {.key = "accounting", .type = T_SECTION, AT(G, accounting), .sub = &accounting_section},
     END,
 };
 #undef G

@@ -194,6 +194,30 @@ struct config_reconciler {
 	int64_t page_timeout_ms;   /* one listing page; 1s..10m, default 60s */
 };
 
+/* --- accounting: the RADIUS accounting listener that feeds the session table --- */
+#define CONFIG_MAX_ACCT_CLIENTS 64
+#define CONFIG_RADIUS_SECRET_MAX 128
+
+struct config_acct_client {
+	char address[64];			   /* source IP or CIDR, as written; required */
+	char secret[CONFIG_RADIUS_SECRET_MAX + 1]; /* RADIUS shared secret; required */
+	bool secret_set;
+	/* filled by the loader from address */
+	int family;	       /* AF_INET or AF_INET6 */
+	unsigned char net[16]; /* the network, host bits cleared */
+	unsigned prefix;       /* 0..32 / 0..128 */
+};
+
+struct config_accounting {
+	char listen[64];      /* "addr:port" ("[v6]:port"); "" (default, section absent): off */
+	char listen_addr[46]; /* filled by the loader from listen */
+	unsigned listen_port;
+	struct config_acct_client clients[CONFIG_MAX_ACCT_CLIENTS];
+	size_t nclients;	/* at least 1 when listen is set */
+	int64_t session_ttl_ms; /* a session not refreshed this long is dropped; 1m..7d, def. 2h */
+	size_t max_sessions;	/* 1..10000000; default 200000 */
+};
+
 struct config {
 	char path[CONFIG_PATH_MAX]; /* the file this came from */
 	struct config_listen listen;
@@ -208,6 +232,7 @@ struct config {
 	struct config_actions actions;
 	struct config_reconciler reconciler;
 	char log_level[16]; /* "error" | "warn" | "info" (default) | "debug" */
+	struct config_accounting accounting;
 };
 
 /*

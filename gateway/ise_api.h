@@ -57,6 +57,10 @@ struct ise_ctx {
 	struct trans *trans;
 	void (*on_block)(void *arg, const char *device, bool blocked);
 	void *on_block_arg;
+	/* network sessions by MAC (accounting, admin API), and the RADIUS accounting listener
+	 * (for /metrics; NULL when off) */
+	struct sessions *sessions;
+	struct acct *acct;
 	/* filled by the server for /metrics: connections cut by the header and body deadlines */
 	atomic_ulong cut_header, cut_body;
 };

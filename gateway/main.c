@@ -30,6 +30,7 @@
 #include "../cache/entry.h"
 #include "../core/clock.h"
 #include "../core/log.h"
+#include "acct.h"
 #include "actions.h"
 #include "auth.h"
 #include "block.h"
@@ -41,6 +42,7 @@
 #include "lookup.h"
 #include "recon.h"
 #include "server.h"
+#include "sessions.h"
 #include "snapshot.h"
 #include "trans.h"
 
@@ -66,6 +68,10 @@ struct gateway {
 	struct block *blocks;
 	struct actions *actions;
 	struct trans *trans; /* last known device states and the change guard, in state_dir */
+	/* sessions: always (the admin API feeds it even without accounting); acct: when
+	 * accounting.listen is set */
+	struct sessions *sessions;
+	struct acct *acct;
 };
 
 static void usage(FILE *f)
@@ -262,6 +268,10 @@ static void free_gateway(struct gateway *g)
 	g->recon = NULL;
 	trans_destroy(g->trans);
 	g->trans = NULL;
+	acct_stop(g->acct); /* before the table it feeds */
+	sessions_destroy(g->sessions);
+	g->acct = NULL;
+	g->sessions = NULL;
 	actions_destroy(g->actions); /* before what its actions use */
 	g->actions = NULL;
 	journal_close(g->journal);
@@ -505,6 +515,28 @@ static void recon_status(void *arg, json_t *status)
 	buf_free(&b);
 }
 
+/* The session table, and the accounting listener feeding it when configured. */
+static int build_sessions(struct gateway *g)
+{
+	const struct config_accounting *ca = &g->cfg.accounting;
+	char why[512];
+
+	g->sessions = sessions_create(ca->max_sessions, ca->session_ttl_ms);
+	if (!g->sessions) {
+		log_err("cannot create the session table");
+		return -1;
+	}
+	g->ise.sessions = g->sessions;
+	if (!ca->listen[0])
+		return 0;
+	if (acct_start(ca, g->sessions, &g->acct, why, sizeof(why)) != MDM_OK) {
+		log_err("%s: %s", g->cfg.path, why);
+		return -1;
+	}
+	g->ise.acct = g->acct;
+	return 0;
+}
+
 static int build_services(struct gateway *g)
 {
 	struct lookup_config lc = {
@@ -537,7 +569,7 @@ static int build_services(struct gateway *g)
 	g->ise.nads = g->nads;
 	g->ise.hops = g->hops;
 	log_info("gateway id %s, at most %u hops", g->cfg.api.gateway_id, g->cfg.api.max_hops);
-	if (build_actions(g) != 0 || build_trans(g) != 0)
+	if (build_sessions(g) != 0 || build_actions(g) != 0 || build_trans(g) != 0)
 		return -1;
 	/* The reconciler's first cycle runs at once on its own thread: bulk queries answer 503
 	 * until it publishes generation 1, and no server thread waits for a vendor listing. */

@@ -20,6 +20,7 @@
 #include "action_api.h"
 #include "trans_api.h"
 #include "recon_api.h"
+#include "session_api.h"
 #include "actions.h"
 #include "admin.h"
 #include "route.h"
@@ -391,6 +392,8 @@ static unsigned route_role(const struct config *cfg, const struct route *r)
 	default:
 		break;
 	}
+	if (session_api_route(r->kind))
+		return ROLE_ADMIN;
 	switch (r->kind) {
 	case ROUTE_MDMINFO:
 	case ROUTE_DEVICES:
@@ -458,7 +461,8 @@ static enum MHD_Result first_call(struct server *s, struct MHD_Connection *mc, s
 		rq->answered = true;
 		log_info("server: %s %s by %s from %s: forbidden (role)", method, url, rq->user,
 			 addr);
-		if (action_api_route(rq->route.kind) || recon_api_route(rq->route.kind))
+		if (action_api_route(rq->route.kind) || recon_api_route(rq->route.kind) ||
+		    session_api_route(rq->route.kind))
 			return send_response(s, mc, 403, "application/json", ROLE_JSON,
 					     strlen(ROLE_JSON), NULL, NULL);
 		return send_error(s, mc, 403, "this account's role does not allow this call", NULL,
@@ -621,6 +625,9 @@ static enum MHD_Result answer(struct server *s, struct MHD_Connection *mc, struc
 		trans_api_handle(s->deps.ise, &rq->route, &res);
 	} else if (recon_api_route(rq->route.kind)) {
 		recon_api_handle(s->deps.recon, &rq->route, &res);
+	} else if (session_api_route(rq->route.kind)) {
+		session_api_handle(s->deps.ise, &rq->route, rq->body.mem, rq->body.len, rq->user,
+				   rq->addr, &res);
 	} else if (hop_refused(s, mc, rq, &res)) {
 		/* 508: answered below */
 	} else if (action_api_route(rq->route.kind)) {

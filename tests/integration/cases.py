@@ -34,6 +34,7 @@ class Env:
 
 # The modules of cases beside this one, one a line (cases_cli's helpers are not cases).
 CASE_MODULES = [
+    "cases_acct",  # acct: RADIUS accounting (radclient) and the sessions admin API
     "cases_actions",
     "cases_bench",  # bench-reconcile's simulators and CoA responder
     "cases_cli",
