@@ -202,6 +202,18 @@ static uint8_t request_code(const struct config_nas *n, const struct coa_event *
 	return RADIUS_COA_REQUEST;
 }
 
+/* add_nas_ip: NAS-IP-Address, or NAS-IPv6-Address for an IPv6 NAS; nothing when not an IP. */
+static void add_nas_ip(struct radius_builder *b, const char *ip)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	if (inet_pton(AF_INET, ip, &a4) == 1)
+		radius_add_bytes(b, RADIUS_NAS_IP_ADDRESS, &a4.s_addr, 4);
+	else if (inet_pton(AF_INET6, ip, &a6) == 1)
+		radius_add_bytes(b, RADIUS_NAS_IPV6_ADDRESS, &a6, sizeof(a6));
+}
+
 static enum mdm_err build(struct pending *p, const struct config_nas *n, const struct coa_event *ev,
 			  const struct coa_session *s)
 {
@@ -214,10 +226,7 @@ static enum mdm_err build(struct pending *p, const struct config_nas *n, const s
 	if (!b)
 		return MDM_ERR_NOMEM;
 	radius_builder_init(b, p->code, p->id);
-	if (s->nas_ip[0] && strchr(s->nas_ip, '.') && !strchr(s->nas_ip, ':'))
-		radius_add_ipv4(b, RADIUS_NAS_IP_ADDRESS, s->nas_ip);
-	else if (strchr(n->address, '.') && !strchr(n->address, ':'))
-		radius_add_ipv4(b, RADIUS_NAS_IP_ADDRESS, n->address);
+	add_nas_ip(b, s->nas_ip[0] ? s->nas_ip : n->address);
 	if (s->nas_id[0])
 		radius_add_str(b, RADIUS_NAS_IDENTIFIER, s->nas_id);
 	if (s->user_name[0])
@@ -367,7 +376,8 @@ static void on_reply(struct crad *r, const uint8_t *buf, size_t len,
 		return;
 	}
 	for (p = r->head; p; p = p->next)
-		if (!p->done && r->peers[p->peer].space == pi && p->id == buf[1])
+		if (!p->done && p->peer < r->npeers && r->peers[p->peer].space == pi &&
+		    p->id == buf[1])
 			break;
 	if (!p) {
 		log_info(
