@@ -10,6 +10,10 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,6 +22,7 @@
 #include "../../core/clock.h"
 #include "../../gateway/coa_radius.h"
 #include "../../gateway/config.h"
+#include "../../gateway/radius.h"
 
 #define FR_SCRIPT "tests/sim/freeradius.py"
 #define SECRET "s3cret-for-coa"
@@ -419,6 +424,89 @@ static void test_many_outstanding(void **state)
 	fr_stop(&f);
 }
 
+/* --- against a scripted peer: retransmissions and replies that must be dropped ---------------
+ */
+
+struct fake {
+	int fd;
+	unsigned port;
+	uint8_t first[RADIUS_MAX_LEN], second[RADIUS_MAX_LEN];
+	ssize_t n1, n2;
+	bool ok;
+};
+
+/* reply: a reply of code to req, signed with secret (and a Message-Authenticator). */
+static void fake_reply(struct fake *f, const struct sockaddr_in *to, const uint8_t *req,
+		       uint8_t code, const char *secret)
+{
+	struct radius_builder b;
+
+	radius_builder_init(&b, code, req[1]);
+	radius_add_ma(&b);
+	if (radius_finish_response(&b, req + 4, secret) != MDM_OK)
+		return;
+	sendto(f->fd, b.buf, b.len, 0, (const struct sockaddr *)to, sizeof(*to));
+}
+
+/* The peer ignores the first try; answers the second with a reply signed with another secret,
+ * then one of a code that does not answer a CoA-Request, then a good CoA-ACK. */
+static void *fake_loop(void *arg)
+{
+	struct fake *f = arg;
+	struct sockaddr_in from;
+	socklen_t fl = sizeof(from);
+
+	f->n1 = recvfrom(f->fd, f->first, sizeof(f->first), 0, (struct sockaddr *)&from, &fl);
+	fl = sizeof(from);
+	f->n2 = recvfrom(f->fd, f->second, sizeof(f->second), 0, (struct sockaddr *)&from, &fl);
+	if (f->n1 <= 0 || f->n2 <= 0)
+		return NULL;
+	fake_reply(f, &from, f->second, RADIUS_COA_ACK, "another-secret");
+	fake_reply(f, &from, f->second, RADIUS_DISCONNECT_ACK, SECRET);
+	fake_reply(f, &from, f->second, RADIUS_COA_ACK, SECRET);
+	f->ok = true;
+	return NULL;
+}
+
+static void test_retransmit_and_drops(void **state)
+{
+	struct fake f = {0};
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	socklen_t al = sizeof(a);
+	struct config_nas nas;
+	struct fr fr = {0};
+	struct coa_result r;
+	struct timeval tv = {5, 0};
+	pthread_t t;
+	int64_t t0;
+
+	(void)state;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	f.fd = socket(AF_INET, SOCK_DGRAM, 0);
+	assert_true(f.fd >= 0);
+	assert_int_equal(bind(f.fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(f.fd, (struct sockaddr *)&a, &al), 0);
+	assert_int_equal(setsockopt(f.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+	fr.port = ntohs(a.sin_port);
+	assert_int_equal(pthread_create(&t, NULL, fake_loop, &f), 0);
+	nas_for(&nas, &fr, SECRET);
+	nas.timeout_ms = 200;
+	t0 = clock_mono_ms();
+	r = one(&nas, "0011223344C0", COA_REAUTH, "127.0.0.1", 5000);
+	pthread_join(t, NULL);
+	close(f.fd);
+	assert_true(f.ok);
+	assert_int_equal(r.outcome, COA_OK);
+	assert_string_equal(r.detail, "CoA-ACK");
+	/* answered after the first wait, on the second try: the bad replies did not end it */
+	assert_true(clock_mono_ms() - t0 >= 200 - 10);
+	assert_true(clock_mono_ms() - t0 < 200 + 400);
+	/* the retransmission is the same datagram: same Identifier, same authenticator */
+	assert_int_equal(f.n1, f.n2);
+	assert_memory_equal(f.first, f.second, (size_t)f.n1);
+	assert_int_equal(radius_verify_request(f.first, (size_t)f.n1, SECRET, true), MDM_OK);
+}
+
 /* --- without a server -------------------------------------------------------------------------
  */
 
@@ -617,6 +705,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_reply_without_ma, teardown),
 	    cmocka_unit_test_teardown(test_many_outstanding, teardown),
 	    cmocka_unit_test_teardown(test_match_by_identifier, teardown),
+	    cmocka_unit_test(test_retransmit_and_drops),
 	    cmocka_unit_test(test_no_nas),
 	    cmocka_unit_test(test_create_errors),
 	    cmocka_unit_test(test_station_id),
