@@ -202,7 +202,8 @@ static uint8_t request_code(const struct config_nas *n, const struct coa_event *
 	return RADIUS_COA_REQUEST;
 }
 
-/* add_nas_ip: NAS-IP-Address, or NAS-IPv6-Address for an IPv6 NAS; nothing when not an IP. */
+/* add_nas_ip: NAS-IP-Address (also for "::ffff:a.b.c.d"), or NAS-IPv6-Address for an IPv6
+ * NAS; nothing when not an IP. */
 static void add_nas_ip(struct radius_builder *b, const char *ip)
 {
 	struct in6_addr a6;
@@ -210,6 +211,8 @@ static void add_nas_ip(struct radius_builder *b, const char *ip)
 
 	if (inet_pton(AF_INET, ip, &a4) == 1)
 		radius_add_bytes(b, RADIUS_NAS_IP_ADDRESS, &a4.s_addr, 4);
+	else if (inet_pton(AF_INET6, ip, &a6) == 1 && IN6_IS_ADDR_V4MAPPED(&a6))
+		radius_add_bytes(b, RADIUS_NAS_IP_ADDRESS, &a6.s6_addr[12], 4);
 	else if (inet_pton(AF_INET6, ip, &a6) == 1)
 		radius_add_bytes(b, RADIUS_NAS_IPV6_ADDRESS, &a6, sizeof(a6));
 }

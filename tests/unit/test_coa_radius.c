@@ -268,9 +268,11 @@ static void test_bounce_and_plain(void **state)
 	assert_int_equal(r.outcome, COA_OK);
 	nas.action = CONFIG_NAS_REAUTH;
 	nas.cisco_avpair = false;
-	r = one(&nas, "0011223344AD", COA_REAUTH, "127.0.0.1", 5000);
+	/* a session reporting its NAS as an IPv4-mapped address matches, sent as IPv4 */
+	r = one(&nas, "0011223344AD", COA_REAUTH, "::ffff:127.0.0.1", 5000);
 	assert_int_equal(r.outcome, COA_OK);
 	detail = file_text(&f, "detail");
+	assert_int_equal(count_of(detail, "NAS-IP-Address = 127.0.0.1"), 2);
 	assert_int_equal(count_of(detail, "Packet-Type = CoA-Request"), 2);
 	assert_int_equal(count_of(detail, "Cisco-AVPair"), 1);
 	assert_non_null(strstr(detail, "Cisco-AVPair = \"subscriber:command=bounce-host-port\""));
