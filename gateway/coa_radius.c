@@ -643,7 +643,15 @@ enum mdm_err coa_radius_create(const struct config_nas *nas, size_t n, struct co
 		goto fail;
 	}
 	for (size_t i = 0; i < n; i++) {
-		r->peers[i].cfg = nas[i];
+		struct config_nas *c = &r->peers[i].cfg;
+
+		/* Entries made by hand (not by config_load) get the documented defaults. */
+		*c = nas[i];
+		if (!c->host[0])
+			str_copy(c->host, sizeof(c->host), c->address);
+		c->port = c->port ? c->port : 3799;
+		c->timeout_ms = c->timeout_ms > 0 ? c->timeout_ms : 1000;
+		c->tries = c->tries ? c->tries : 3;
 		e = resolve(r, &r->peers[i], i, why, whysz);
 		if (e != MDM_OK)
 			goto fail;

@@ -35,9 +35,10 @@
 
 /*
  * coa_radius_create: a sink for the n NAS entries of nas (copied; n may be 0, then every send
- * reports "no NAS configured"). Resolves every host now: MDM_ERR_CONFIG with "nas[i].host: ..."
- * in why when one does not resolve; MDM_ERR_IO when the socket or thread cannot be made.
- * Free it with (*out)->ops->destroy(*out).
+ * reports "no NAS configured"). An entry's empty host, zero port, timeout or tries take the
+ * configuration's defaults (address, 3799, 1s, 3). Resolves every host now: MDM_ERR_CONFIG with
+ * "nas[i].host: ..." in why when one does not resolve; MDM_ERR_IO when the socket or thread cannot
+ * be made. Free it with (*out)->ops->destroy(*out).
  */
 enum mdm_err coa_radius_create(const struct config_nas *nas, size_t n, struct coa_sink **out,
 			       char *why, size_t whysz);
