@@ -512,6 +512,42 @@ static void test_retransmit_and_drops(void **state)
 /* --- without a server -------------------------------------------------------------------------
  */
 
+/* destroy waits for the sends still out, whose callbacks it calls before returning. */
+static void test_destroy_waits(void **state)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	socklen_t al = sizeof(a);
+	struct config_nas nas;
+	struct fr fr = {0};
+	struct coa_sink *sink = NULL;
+	struct coa_event ev;
+	struct coa_session s;
+	struct waiter w;
+	char why[256];
+	int fd = socket(AF_INET, SOCK_DGRAM, 0); /* a peer that never answers */
+
+	(void)state;
+	assert_true(fd >= 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
+	fr.port = ntohs(a.sin_port);
+	nas_for(&nas, &fr, SECRET);
+	nas.timeout_ms = 100;
+	nas.tries = 2;
+	assert_int_equal(coa_radius_create(&nas, 1, &sink, why, sizeof(why)), MDM_OK);
+	waiter_init(&w);
+	event_for(&ev, "0011223344C1", COA_REAUTH);
+	session_for(&s, "0011223344C1", "127.0.0.1");
+	assert_int_equal(sink->ops->send(sink, &ev, &s, on_result, &w), MDM_OK);
+	sink->ops->destroy(sink);
+	assert_int_equal(w.calls, 1);
+	assert_int_equal(w.res.outcome, COA_NO_ANSWER);
+	assert_non_null(strstr(w.res.detail, "after 2 tries"));
+	waiter_free(&w);
+	close(fd);
+}
+
 static void test_no_nas(void **state)
 {
 	struct config_nas nas;
@@ -708,6 +744,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_many_outstanding, teardown),
 	    cmocka_unit_test_teardown(test_match_by_identifier, teardown),
 	    cmocka_unit_test(test_retransmit_and_drops),
+	    cmocka_unit_test(test_destroy_waits),
 	    cmocka_unit_test(test_no_nas),
 	    cmocka_unit_test(test_create_errors),
 	    cmocka_unit_test(test_station_id),
