@@ -1055,6 +1055,64 @@ static const struct field accounting_fields[] = {
 };
 #undef AA
 static const struct section accounting_section = {accounting_fields, check_accounting, NULL};
+/* --- nas (RFC 5176 CoA peers) --- */
+static const char *check_nas_host(const char *s)
+{
+	for (const char *c = s; *c; c++)
+		if (*c <= ' ' || *c == '/' || *c == '@' || *c == '[' || *c == ']')
+			return "must be a host name or an IP address";
+	return NULL;
+}
+
+/* check_nas: host defaults to address. */
+static enum mdm_err check_nas(struct ctx *x, void *base, const char *path)
+{
+	struct config_nas *n = base;
+
+	(void)x;
+	(void)path;
+	if (!n->host[0])
+		return str_copy(n->host, sizeof(n->host), n->address) == MDM_OK ? MDM_OK
+										: MDM_ERR_CONFIG;
+	return MDM_OK;
+}
+
+static const struct choice nas_action_choices[] = {{"reauthenticate", CONFIG_NAS_REAUTH},
+						   {"bounce-port", CONFIG_NAS_BOUNCE},
+						   {"disconnect", CONFIG_NAS_DISCONNECT},
+						   {NULL, 0}};
+#define A struct config_nas
+static const struct field nas_fields[] = {
+    STR("address", A, address, 1, "", check_address, F_REQUIRED),
+    STR("identifier", A, identifier, 1, "", NULL, 0),
+    STR("host", A, host, 1, "", check_nas_host, 0),
+    NUM("port", T_UINT, A, port, 1, 65535, 3799),
+    {.key = "secret",
+     .type = T_SECRET,
+     AT(A, secret),
+     .size = MEMBER_SIZE(A, secret),
+     .aux = offsetof(A, secret_set),
+     .min = 1,
+     .flags = F_REQUIRED},
+    NUM("require_message_authenticator", T_BOOL, A, require_message_authenticator, 0, 1, 1),
+    CHOICE("action", T_ENUM, A, action, nas_action_choices, CONFIG_NAS_REAUTH, NULL, 0),
+    NUM("cisco_avpair", T_BOOL, A, cisco_avpair, 0, 1, 1),
+    NUM("timeout", T_DUR, A, timeout_ms, 100, SECS(30), SECS(1)),
+    NUM("tries", T_UINT, A, tries, 1, 10, 3),
+    END,
+};
+#undef A
+static const struct section nas_section = {nas_fields, check_nas, NULL};
+static const struct array_spec nas_spec = {
+    &nas_section,
+    sizeof(struct config_nas),
+    CONFIG_MAX_NAS,
+    offsetof(struct config, nnas),
+    offsetof(struct config_nas, address),
+    "address",
+    "NAS address",
+    NULL,
+};
 
 #define G struct config
 static const struct field top_fields[] = {
@@ -1077,6 +1135,7 @@ static const struct field top_fields[] = {
     {.key = "actions", .type = T_SECTION, AT(G, actions), .sub = &actions_section},
     {.key = "reconciler", .type = T_SECTION, AT(G, reconciler), .sub = &reconciler_section},
     {.key = "accounting", .type = T_SECTION, AT(G, accounting), .sub = &accounting_section},
+    {.key = "nas", .type = T_ARRAY, AT(G, nas), .arr = &nas_spec},
     END,
 };
 #undef G

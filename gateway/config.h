@@ -218,6 +218,27 @@ struct config_accounting {
 	size_t max_sessions;	/* 1..10000000; default 200000 */
 };
 
+/* --- nas: the switches (RFC 5176 Dynamic Authorization Servers) the radius CoA sink asks --- */
+#define CONFIG_MAX_NAS 256
+enum config_nas_action { CONFIG_NAS_REAUTH = 0, CONFIG_NAS_BOUNCE, CONFIG_NAS_DISCONNECT };
+
+struct config_nas {
+	char address[46];    /* IP the sessions report as NAS-IP-Address; required, unique */
+	char identifier[64]; /* NAS-Identifier that also matches a session to it; "" none */
+	char host[256];	     /* where CoA is sent (name or IP); default address */
+	unsigned port;	     /* 1..65535; default 3799 */
+	char secret[129];    /* secret; required */
+	bool secret_set;
+	bool require_message_authenticator; /* on replies; default true */
+	enum config_nas_action
+	    action;	   /* "reauthenticate" (default) | "bounce-port" | "disconnect" */
+	bool cisco_avpair; /* reauthenticate with Cisco-AVPair subscriber:command=...; default true
+			    */
+	int64_t
+	    timeout_ms; /* first wait for a reply, doubled each retransmission; 100ms..30s, 1s */
+	unsigned tries; /* sends in all, 1..10; default 3 */
+};
+
 struct config {
 	char path[CONFIG_PATH_MAX]; /* the file this came from */
 	struct config_listen listen;
@@ -233,6 +254,8 @@ struct config {
 	struct config_reconciler reconciler;
 	char log_level[16]; /* "error" | "warn" | "info" (default) | "debug" */
 	struct config_accounting accounting;
+	struct config_nas nas[CONFIG_MAX_NAS]; /* optional; see config_nas */
+	size_t nnas;
 };
 
 /*

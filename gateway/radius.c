@@ -351,10 +351,24 @@ static enum mdm_err verify(const uint8_t *buf, size_t len, const uint8_t *auth_i
 	if (pkt->ma_off < 0 && require_ma)
 		goto out;
 	if (pkt->ma_off >= 0) {
+		bool ok;
+
 		memset(copy + pkt->ma_off, 0, 16);
 		if (hmac_md5(copy, pkt->len, secret, digest) != MDM_OK)
 			goto out;
-		if (CRYPTO_memcmp(digest, buf + pkt->ma_off, 16) != 0)
+		ok = CRYPTO_memcmp(digest, buf + pkt->ma_off, 16) == 0;
+		/* FreeRADIUS 3.x (3.2.1 at least) signs its CoA/Disconnect replies with 16 zero
+		 * octets in the field, not the request's authenticator (RFC 5176 3.4). Both are
+		 * keyed with the secret, and the Response Authenticator below still binds the
+		 * reply to the request, so that form is accepted too. */
+		if (!ok && auth_in) {
+			memset(copy + 4, 0, RADIUS_AUTH_LEN);
+			if (hmac_md5(copy, pkt->len, secret, digest) != MDM_OK)
+				goto out;
+			ok = CRYPTO_memcmp(digest, buf + pkt->ma_off, 16) == 0;
+			memcpy(copy + 4, auth_in, RADIUS_AUTH_LEN);
+		}
+		if (!ok)
 			goto out;
 		memcpy(copy + pkt->ma_off, buf + pkt->ma_off, 16);
 	}

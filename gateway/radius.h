@@ -49,6 +49,7 @@ enum {
 	RADIUS_ACCT_SESSION_ID = 44,
 	RADIUS_EVENT_TIMESTAMP = 55,
 	RADIUS_MESSAGE_AUTHENTICATOR = 80,
+	RADIUS_NAS_IPV6_ADDRESS = 95,
 	RADIUS_ERROR_CAUSE = 101,
 };
 
@@ -185,8 +186,10 @@ enum mdm_err radius_verify_request(const uint8_t *buf, size_t len, const char *s
 
 /*
  * radius_verify_response: checks a reply to the request whose authenticator was req_auth: its
- * Response Authenticator, and its Message-Authenticator (computed with req_auth in the
- * authenticator field) when present or when require_ma. Results as radius_verify_request.
+ * Response Authenticator, and its Message-Authenticator when present or when require_ma. The
+ * Message-Authenticator is taken when computed with req_auth in the authenticator field (RFC
+ * 3579, RFC 5176 3.4) or, as FreeRADIUS 3.x servers sign CoA/Disconnect replies, with 16 zero
+ * octets there. Results as radius_verify_request.
  */
 enum mdm_err radius_verify_response(const uint8_t *buf, size_t len, const uint8_t req_auth[16],
 				    const char *secret, bool require_ma);

@@ -296,8 +296,14 @@ static void test_example(void **state)
 	assert_int_equal(setenv("MDMGW_SCCM_PASSWORD", "example-password", 1), 0);
 	assert_int_equal(setenv("MDMGW_CLOUD_PASSWORD", "example-password", 1), 0);
 	assert_int_equal(setenv("MDMGW_RADIUS_SECRET", "example-radius-secret", 1), 0);
+	assert_int_equal(setenv("MDMGW_NAS_SECRET", "example-nas-secret", 1), 0);
 	if (config_load("conf/mdmgw.json.example", c, why, sizeof(why)) != MDM_OK)
 		fail_msg("%s", why);
+	unsetenv("MDMGW_NAS_SECRET");
+	assert_int_equal(c->nnas, 1);
+	assert_string_equal(c->nas[0].host, "10.20.0.2"); /* defaults to address */
+	assert_string_equal(c->nas[0].secret, "example-nas-secret");
+	assert_int_equal(c->nas[0].action, CONFIG_NAS_REAUTH);
 	unsetenv("MDMGW_SCCM_PASSWORD");
 	unsetenv("MDMGW_CLOUD_PASSWORD");
 	assert_int_equal(c->nadapters, 3);

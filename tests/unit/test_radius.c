@@ -90,6 +90,28 @@ static void test_response_vector(void **state)
 	assert_int_equal(radius_verify_response(want, n, req + 4, SECRET, false), MDM_ERR_AUTH);
 }
 
+/*
+ * A CoA-NAK (Error-Cause 503) to REQ_HEX signed the way FreeRADIUS 3.2.1 signs its replies: the
+ * Message-Authenticator computed with 16 zero octets in the authenticator field (not the
+ * request's), then the Response Authenticator as usual. Computed in python3.
+ */
+static const char NAK_FR_HEX[] = "2d07002c400f2a97ecd8fe6233f811b8560450446506000001f75012de508d94"
+				 "ac9a0e68b90098efaab01f21";
+
+static void test_response_freeradius_form(void **state)
+{
+	uint8_t req[RADIUS_MAX_LEN], nak[RADIUS_MAX_LEN];
+	size_t n;
+
+	(void)state;
+	unhex(REQ_HEX, req, sizeof(req));
+	n = unhex(NAK_FR_HEX, nak, sizeof(nak));
+	assert_int_equal(radius_verify_response(nak, n, req + 4, SECRET, true), MDM_OK);
+	assert_int_equal(radius_verify_response(nak, n, req + 4, "wrong", true), MDM_ERR_AUTH);
+	nak[n - 1] ^= 1; /* the Message-Authenticator itself */
+	assert_int_equal(radius_verify_response(nak, n, req + 4, SECRET, true), MDM_ERR_AUTH);
+}
+
 /* A reply whose Response Authenticator is right but whose Message-Authenticator is not. */
 static void test_response_bad_ma(void **state)
 {
@@ -287,10 +309,10 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_request_vector),  cmocka_unit_test(test_response_vector),
-	    cmocka_unit_test(test_response_bad_ma), cmocka_unit_test(test_require_ma),
-	    cmocka_unit_test(test_parse),	    cmocka_unit_test(test_malformed),
-	    cmocka_unit_test(test_too_many_attrs),  cmocka_unit_test(test_builder_limits),
-	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_response_bad_ma), cmocka_unit_test(test_response_freeradius_form),
+	    cmocka_unit_test(test_require_ma),	    cmocka_unit_test(test_parse),
+	    cmocka_unit_test(test_malformed),	    cmocka_unit_test(test_too_many_attrs),
+	    cmocka_unit_test(test_builder_limits),  cmocka_unit_test(test_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
