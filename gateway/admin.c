@@ -8,6 +8,7 @@
 #include "../core/log.h"
 #include "jout.h"
 #include "admin.h"
+#include "coa_api.h"
 
 #define TEXT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 #define JSON_TYPE "application/json"
@@ -106,6 +107,7 @@ static void render_metrics(struct ise_ctx *ctx, struct buf *b)
 		buf_addf(b, "mdmgw_adapter_lookups_total{adapter=\"%s\"} %lu\n", ctx->ads[j]->name,
 			 atomic_load(&ls->adapter_lookups[j]));
 	cache_metrics(b, ctx->cache);
+	coa_api_metrics(ctx, b); /* nothing without a CoA sink */
 }
 
 /* The identifier of a purge: a MAC in any form, else a GUID. */

@@ -458,6 +458,8 @@ static void refill(struct coa *c, int64_t now)
 {
 	double cap = c->cfg.rate_per_sec < 1 ? 1 : c->cfg.rate_per_sec;
 
+	if (c->cfg.rate_per_sec <= 0)
+		return; /* no limit */
 	c->tokens += (double)(now - c->refilled) * c->cfg.rate_per_sec / 1000.0;
 	if (c->tokens > cap)
 		c->tokens = cap;
@@ -533,7 +535,7 @@ static void *worker(void *arg)
 			continue;
 		}
 		refill(c, now);
-		if (c->tokens < 1) {
+		if (c->cfg.rate_per_sec > 0 && c->tokens < 1) {
 			wait_ms(c, (int64_t)((1 - c->tokens) * 1000.0 / c->cfg.rate_per_sec) + 1);
 			continue;
 		}
@@ -577,7 +579,7 @@ struct coa *coa_create(const struct coa_config *cfg, struct coa_sink **sinks, si
 		       coa_sessions_fn sessions, coa_claim_fn claim, void *arg)
 {
 	struct coa *c = calloc(1, sizeof(*c));
-	bool ok = c && n <= COA_MAX_SINKS && cfg->max_attempts > 0 && cfg->rate_per_sec > 0;
+	bool ok = c && n <= COA_MAX_SINKS && cfg->max_attempts > 0 && cfg->rate_per_sec >= 0;
 
 	if (ok) {
 		c->cfg = *cfg;

@@ -29,7 +29,7 @@
 #define COA_MAX_SESSIONS 16 /* sessions of one MAC a needs_session sink is sent for */
 
 struct coa_config {
-	double rate_per_sec;   /* attempts started per second; default 50 */
+	double rate_per_sec;   /* attempts started per second; 0: no limit */
 	unsigned max_attempts; /* attempts per delivery, 1..; default 3 */
 	int64_t backoff_ms;    /* wait before the 2nd attempt, doubling after; default 2000 */
 	size_t queue_max;      /* events waiting, at most; default 100000 */

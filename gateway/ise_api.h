@@ -51,6 +51,7 @@ struct ise_ctx {
 	const struct snapshot *snap;
 	struct ise_stats stats;
 	struct hops *hops; /* loop and chain guard of the ISE API routes (NULL: none) */
+	struct coa *coa;   /* the CoA dispatcher (NULL: no sink configured) */
 	/* filled by the server for /metrics: connections cut by the header and body deadlines */
 	atomic_ulong cut_header, cut_body;
 };

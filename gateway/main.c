@@ -34,6 +34,9 @@
 #include "auth.h"
 #include "block.h"
 #include "cli.h"
+#include "coa.h"
+#include "coa_mnt.h"
+#include "coa_webhook.h"
 #include "config.h"
 #include "hops.h"
 #include "ise_api.h"
@@ -61,6 +64,8 @@ struct gateway {
 	struct journal *journal; /* actions: in state_dir */
 	struct block *blocks;
 	struct actions *actions;
+	struct http_engine *coa_http; /* CoA sinks' own engine: CoA never waits behind listings */
+	struct coa *coa;
 };
 
 static void usage(FILE *f)
@@ -253,6 +258,11 @@ static int make_adapters(struct gateway *g, const struct config_adapter *only)
 
 static void free_gateway(struct gateway *g)
 {
+	coa_destroy(g->coa); /* drains, then its sinks close their HTTP clients */
+	g->coa = NULL;
+	g->ise.coa = NULL;
+	http_engine_destroy(g->coa_http);
+	g->coa_http = NULL;
 	actions_destroy(g->actions); /* before what its actions use */
 	g->actions = NULL;
 	journal_close(g->journal);
@@ -409,6 +419,64 @@ static int build_actions(struct gateway *g)
 	return 0;
 }
 
+/*
+ * build_coa: the configured CoA sinks (coa.mnt, coa.webhook) and the dispatcher over them;
+ * none configured, no dispatcher. Sessions and the HA claim are wired later (NULL for now).
+ */
+static int build_coa(struct gateway *g)
+{
+	const struct config_coa *cc = &g->cfg.coa;
+	struct coa_config dc = {cc->rate_per_sec, cc->max_attempts, cc->backoff_ms,
+				cc->queue_max, g->cfg.listen.shutdown_grace_ms};
+	struct coa_sink *sinks[2];
+	size_t n = 0;
+	char why[512] = "";
+
+	if (!cc->mnt.url[0] && !cc->webhook.url[0])
+		return 0;
+	g->coa_http = http_engine_create(NULL);
+	if (!g->coa_http) {
+		log_err("coa: cannot start the HTTP engine");
+		return -1;
+	}
+	if (cc->mnt.url[0]) {
+		struct coa_mnt_config mc = {"mnt",
+					    cc->mnt.url,
+					    cc->mnt.ca_file,
+					    cc->mnt.user,
+					    cc->mnt.password,
+					    cc->mnt.reauth_type,
+					    cc->mnt.disconnect_port,
+					    cc->mnt.timeout_ms};
+
+		if (coa_mnt_create(g->coa_http, &mc, &sinks[n], why, sizeof(why)) != MDM_OK)
+			goto bad;
+		n++;
+	}
+	if (cc->webhook.url[0]) {
+		struct coa_webhook_config wc = {"webhook", cc->webhook.url, cc->webhook.ca_file,
+						cc->webhook.secret, cc->webhook.timeout_ms};
+
+		if (coa_webhook_create(g->coa_http, &wc, &sinks[n], why, sizeof(why)) != MDM_OK)
+			goto bad;
+		n++;
+	}
+	g->coa = coa_create(&dc, sinks, n, NULL, NULL, NULL);
+	if (!g->coa) {
+		log_err("coa: cannot start the dispatcher");
+		return -1;
+	}
+	g->ise.coa = g->coa;
+	log_info("coa: %zu sink%s, %.1f per second, %u attempts", n, n == 1 ? "" : "s",
+		 cc->rate_per_sec, cc->max_attempts);
+	return 0;
+bad:
+	log_err("%s: coa: %s", g->cfg.path, why);
+	for (size_t i = 0; i < n; i++)
+		sinks[i]->ops->destroy(sinks[i]);
+	return -1;
+}
+
 static int build_services(struct gateway *g)
 {
 	struct lookup_config lc = {
@@ -451,6 +519,8 @@ static int build_services(struct gateway *g)
 	g->ise.snap = g->snap;
 	g->ise.hops = g->hops;
 	log_info("gateway id %s, at most %u hops", g->cfg.api.gateway_id, g->cfg.api.max_hops);
+	if (build_coa(g) != 0)
+		return -1;
 	return build_actions(g);
 }
 
