@@ -478,7 +478,7 @@ static void send_one(struct coa *c, struct jlist *l)
 	c->inflight++;
 	c->tokens -= 1;
 	pthread_mutex_unlock(&c->mu);
-	e = k->ops->send(k->priv, &j->ev, j->has_sess ? &j->sess : NULL, on_sent, j);
+	e = k->ops->send(k, &j->ev, j->has_sess ? &j->sess : NULL, on_sent, j);
 	pthread_mutex_lock(&c->mu);
 	if (e != MDM_OK) {
 		j->res.outcome = COA_ERROR;

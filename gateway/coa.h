@@ -12,6 +12,9 @@
  *     delivery is failed. COA_REFUSED and COA_NO_SESSION are final.
  * Every attempt and outcome is logged on one line. Finished deliveries are kept for the admin
  * API: the failed ones (newest COA_KEEP) and the recent ones (a ring of COA_KEEP).
+ *
+ * Sink calling convention: ops->send and ops->destroy get the struct coa_sink * itself (a
+ * sink finds its state in ->priv); destroy frees the struct coa_sink too.
  */
 #ifndef MDM_COA_H
 #define MDM_COA_H
