@@ -38,11 +38,13 @@ def all_cases():
     import cases_mcms_actions
     import cases_sccm
     import cases_cli
+    import cases_coa
     found = dict(globals())
     found.update(vars(cases_sccm))
     found.update(vars(cases_mcms))
     found.update(vars(cases_actions))
     found.update(vars(cases_mcms_actions))
+    found.update(vars(cases_coa))
     found.update({n: f for n, f in vars(cases_cli).items() if n.startswith("case_cli_")})
     return [(n, f) for n, f in sorted(found.items()) if n.startswith("case_")]
 
