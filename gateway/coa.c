@@ -27,8 +27,8 @@ struct job {
 	size_t sink;
 	struct slot *slot;
 	unsigned attempts;
-	int64_t due;	/* clock_mono_ms when it may be sent */
-	bool dead;	/* superseded while in a due list: freed when it comes up */
+	int64_t due; /* clock_mono_ms when it may be sent */
+	bool dead;   /* superseded while in a due list: freed when it comes up */
 	struct coa_result res;
 	struct job *next;
 };
@@ -425,8 +425,7 @@ static void expand(struct coa *c, const struct coa_event *ev)
 		}
 	}
 	if (oom)
-		log_err("coa: event %s: out of memory, %zu of its deliveries dropped", ev->id,
-			nj);
+		log_err("coa: event %s: out of memory, %zu of its deliveries dropped", ev->id, nj);
 	for (size_t i = 0; i < nj; i++) {
 		if (oom) {
 			free(jobs[i]);

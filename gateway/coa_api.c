@@ -61,7 +61,7 @@ static void list(struct ise_ctx *ctx, const struct route *r, struct ise_response
 {
 	enum coa_list_which w = strcmp(r->state, "failed") == 0 ? COA_LIST_FAILED
 				: strcmp(r->state, "sent") == 0 ? COA_LIST_SENT
-								 : COA_LIST_ALL;
+								: COA_LIST_ALL;
 	struct coa_delivery *ds = calloc(COA_KEEP, sizeof(*ds));
 	json_t *root = json_object(), *arr = json_array();
 	bool bad = !ds;

@@ -197,15 +197,15 @@ enum mdm_err coa_mnt_parse_session(const char *xml, size_t len, struct coa_mnt_s
 	if (e != MDM_OK)
 		return e;
 	if (!path_safe(out->psn) || !path_safe(out->nas_ip) || !path_safe(out->framed_ip)) {
-		err_why(why, whysz, "acs_server, nas_ip_address or framed_ip_address holds "
-				    "characters no host name or address has");
+		err_why(why, whysz,
+			"acs_server, nas_ip_address or framed_ip_address holds "
+			"characters no host name or address has");
 		return MDM_ERR_PARSE;
 	}
 	return out->psn[0] ? MDM_OK : MDM_ERR_NOTFOUND;
 }
 
-enum mdm_err coa_mnt_parse_result(const char *xml, size_t len, bool *ok, char *why,
-				  size_t whysz)
+enum mdm_err coa_mnt_parse_result(const char *xml, size_t len, bool *ok, char *why, size_t whysz)
 {
 	struct px x = {.s = NULL, .results = -1, .why = why, .whysz = whysz};
 	enum mdm_err e = parse(&x, xml, len);
@@ -295,16 +295,17 @@ static void on_session(struct http_result *res, void *arg)
 	}
 	if (op->kind == COA_DISCONNECT && (!s.nas_ip[0] || !s.framed_ip[0])) {
 		/* final: asking again will not give the session an address */
-		op_end(op, COA_REFUSED, "MnT session has no nas_ip_address or framed_ip_address "
-					"for a disconnect");
+		op_end(op, COA_REFUSED,
+		       "MnT session has no nas_ip_address or framed_ip_address "
+		       "for a disconnect");
 		goto out;
 	}
 	if (op->kind == COA_DISCONNECT)
 		snprintf(url, sizeof(url), "%s/admin/API/mnt/CoA/Disconnect/%s/%s/%u/%s/%s",
 			 m->origin, s.psn, op->mac, m->disconnect_port, s.nas_ip, s.framed_ip);
 	else
-		snprintf(url, sizeof(url), "%s/admin/API/mnt/CoA/Reauth/%s/%s/%u", m->origin,
-			 s.psn, op->mac, m->reauth_type);
+		snprintf(url, sizeof(url), "%s/admin/API/mnt/CoA/Reauth/%s/%s/%u", m->origin, s.psn,
+			 op->mac, m->reauth_type);
 	rq.url = url;
 	e = http_request(m->http, &rq, clock_mono_ms() + m->timeout_ms, on_coa, op);
 	if (e != MDM_OK)

@@ -19,14 +19,14 @@
 #include "coa_sink.h"
 
 struct coa_mnt_config {
-	const char *name;	 /* NULL: "mnt" */
-	const char *url;	 /* https origin of the MnT node */
-	const char *ca_file;	 /* the only trust anchor */
-	const char *user;	 /* Basic auth */
-	const char *password;	 /* never logged */
-	unsigned reauth_type;	 /* 0 default, 1 last, 2 rerun */
+	const char *name;	  /* NULL: "mnt" */
+	const char *url;	  /* https origin of the MnT node */
+	const char *ca_file;	  /* the only trust anchor */
+	const char *user;	  /* Basic auth */
+	const char *password;	  /* never logged */
+	unsigned reauth_type;	  /* 0 default, 1 last, 2 rerun */
 	unsigned disconnect_port; /* 0 default, 1 bounce, 2 shutdown */
-	int64_t timeout_ms;	 /* per request; 0: 5000 */
+	int64_t timeout_ms;	  /* per request; 0: 5000 */
 };
 
 enum mdm_err coa_mnt_create(struct http_engine *e, const struct coa_mnt_config *cfg,
@@ -34,9 +34,9 @@ enum mdm_err coa_mnt_create(struct http_engine *e, const struct coa_mnt_config *
 
 /* What the session lookup tells: "" for what the answer did not carry. */
 struct coa_mnt_session {
-	char psn[256];		/* acs_server */
-	char nas_ip[64];	/* nas_ip_address */
-	char framed_ip[64];	/* framed_ip_address */
+	char psn[256];	    /* acs_server */
+	char nas_ip[64];    /* nas_ip_address */
+	char framed_ip[64]; /* framed_ip_address */
 };
 
 /*
@@ -49,7 +49,6 @@ enum mdm_err coa_mnt_parse_session(const char *xml, size_t len, struct coa_mnt_s
 
 /* coa_mnt_parse_result: <remoteCoA><results>true|false</results>: *ok. MDM_ERR_PARSE
  * when the document is broken or has no results element. */
-enum mdm_err coa_mnt_parse_result(const char *xml, size_t len, bool *ok, char *why,
-				  size_t whysz);
+enum mdm_err coa_mnt_parse_result(const char *xml, size_t len, bool *ok, char *why, size_t whysz);
 
 #endif

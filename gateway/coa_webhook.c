@@ -120,8 +120,7 @@ static void on_answer(struct http_result *res, void *arg)
 
 	if (res->fail != FAIL_NONE) {
 		r.outcome = res->fail == FAIL_TIMEOUT ? COA_NO_ANSWER : COA_ERROR;
-		snprintf(r.detail, sizeof(r.detail), "%s: %s", fail_kind_name(res->fail),
-			 res->why);
+		snprintf(r.detail, sizeof(r.detail), "%s: %s", fail_kind_name(res->fail), res->why);
 	} else if (res->status >= 200 && res->status < 300) {
 		r.outcome = COA_OK;
 		snprintf(r.detail, sizeof(r.detail), "HTTP %ld", res->status);

@@ -915,12 +915,11 @@ static enum mdm_err check_coa_mnt(struct ctx *x, void *base, const char *path)
 	bool on = m->url[0] != '\0';
 
 	if (on)
-		return !m->ca_file[0]	      ? coa_sink_check(x, path, true, true, "ca_file")
-		       : !m->user[0]	      ? coa_sink_check(x, path, true, true, "user")
+		return !m->ca_file[0]	  ? coa_sink_check(x, path, true, true, "ca_file")
+		       : !m->user[0]	  ? coa_sink_check(x, path, true, true, "user")
 		       : !m->password_set ? coa_sink_check(x, path, true, true, "password")
 					  : MDM_OK;
-	return coa_sink_check(x, path, false, m->ca_file[0] || m->user[0] || m->password_set,
-			      "");
+	return coa_sink_check(x, path, false, m->ca_file[0] || m->user[0] || m->password_set, "");
 }
 
 static enum mdm_err check_coa_webhook(struct ctx *x, void *base, const char *path)
@@ -929,7 +928,7 @@ static enum mdm_err check_coa_webhook(struct ctx *x, void *base, const char *pat
 	bool on = w->url[0] != '\0';
 
 	if (on)
-		return !w->ca_file[0]	  ? coa_sink_check(x, path, true, true, "ca_file")
+		return !w->ca_file[0]	? coa_sink_check(x, path, true, true, "ca_file")
 		       : !w->secret_set ? coa_sink_check(x, path, true, true, "secret")
 					: MDM_OK;
 	return coa_sink_check(x, path, false, w->ca_file[0] || w->secret_set, "");

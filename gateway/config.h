@@ -180,7 +180,7 @@ struct config_actions {
 };
 
 /* --- coa: the Change of Authorization dispatcher and its MnT and webhook sinks --- */
-struct config_coa_mnt { /* sink off while url is "" */
+struct config_coa_mnt {		       /* sink off while url is "" */
 	char url[513];		       /* https origin of the MnT node */
 	char ca_file[CONFIG_PATH_MAX]; /* PEM; required with url */
 	char user[256];		       /* required with url */
@@ -190,7 +190,7 @@ struct config_coa_mnt { /* sink off while url is "" */
 	unsigned disconnect_port; /* "default" 0 | "bounce" 1 | "shutdown" 2 */
 	int64_t timeout_ms;	  /* 100ms..60s; default 5s */
 };
-struct config_coa_webhook { /* sink off while url is "" */
+struct config_coa_webhook {	       /* sink off while url is "" */
 	char url[513];		       /* https:// URL */
 	char ca_file[CONFIG_PATH_MAX]; /* PEM; required with url */
 	char secret[256];	       /* secret, >= 16 bytes; required with url */

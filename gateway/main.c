@@ -426,8 +426,8 @@ static int build_actions(struct gateway *g)
 static int build_coa(struct gateway *g)
 {
 	const struct config_coa *cc = &g->cfg.coa;
-	struct coa_config dc = {cc->rate_per_sec, cc->max_attempts, cc->backoff_ms,
-				cc->queue_max, g->cfg.listen.shutdown_grace_ms};
+	struct coa_config dc = {cc->rate_per_sec, cc->max_attempts, cc->backoff_ms, cc->queue_max,
+				g->cfg.listen.shutdown_grace_ms};
 	struct coa_sink *sinks[2];
 	size_t n = 0;
 	char why[512] = "";

@@ -569,8 +569,8 @@ static void route_actions_admin(const char *method, const struct segs *sg,
 }
 
 /* /api/v1/coa?state=failed|sent|all, /api/v1/coa/test */
-static void route_coa_admin(const char *method, const struct segs *sg,
-			    const struct route_arg *args, size_t nargs, struct route *r)
+static void route_coa_admin(const char *method, const struct segs *sg, const struct route_arg *args,
+			    size_t nargs, struct route *r)
 {
 	if (sg->n == 4 && seg_is(sg, 3, "test")) {
 		if (strcmp(method, "POST") != 0)

@@ -89,8 +89,7 @@ static void fake_destroy(void *sink)
 }
 
 static const struct coa_sink_ops fake_ops = {"fake", false, fake_send, fake_destroy};
-static const struct coa_sink_ops fake_session_ops = {"fakeradius", true, fake_send,
-						     fake_destroy};
+static const struct coa_sink_ops fake_session_ops = {"fakeradius", true, fake_send, fake_destroy};
 
 static struct coa_sink *fake_sink(struct fake *f, bool sessions)
 {
@@ -253,9 +252,9 @@ static void test_sessions(void **state)
 	assert_true(strcmp(f.sess[0], "S0") == 0 || strcmp(f.sess[1], "S0") == 0);
 	assert_true(strcmp(f.sess[0], "S1") == 0 || strcmp(f.sess[1], "S1") == 0);
 	for (size_t i = 0; i < 3; i++)
-		assert_string_equal(ds[i].outcome,
-				    strcmp(ds[i].event_id, "112233445566@1") == 0 ? "no_session"
-										 : "ok");
+		assert_string_equal(ds[i].outcome, strcmp(ds[i].event_id, "112233445566@1") == 0
+						       ? "no_session"
+						       : "ok");
 	assert_int_equal(coa_list(c, COA_LIST_FAILED, ds, COA_KEEP), 0);
 	coa_destroy(c);
 	assert_int_equal(calls, 2);
@@ -425,7 +424,8 @@ static void test_signature(void **state)
 	    coa_webhook_sign("0123456789abcdef", 1700000000, "{\"a\":1}", 7, sig, sizeof(sig)),
 	    MDM_OK);
 	assert_string_equal(
-	    sig, "t=1700000000,v1=9eb18f493f8ec135d9eb2dad817c369bb4e9cbfa818657897a7437c1cd8c3a23");
+	    sig,
+	    "t=1700000000,v1=9eb18f493f8ec135d9eb2dad817c369bb4e9cbfa818657897a7437c1cd8c3a23");
 	assert_int_equal(coa_webhook_sign("", 1, "x", 1, sig, sizeof(sig)), MDM_ERR_INVALID);
 }
 
@@ -482,8 +482,8 @@ static void test_mnt_xml(void **state)
 	    "<remoteCoA requestType=\"reauth\"><results>true</results></remoteCoA>";
 	assert_int_equal(coa_mnt_parse_result(yes, strlen(yes), &res, why, sizeof(why)), MDM_OK);
 	assert_true(res);
-	assert_int_equal(coa_mnt_parse_result("<remoteCoA><results>false</results></remoteCoA>",
-					      47, &res, why, sizeof(why)),
+	assert_int_equal(coa_mnt_parse_result("<remoteCoA><results>false</results></remoteCoA>", 47,
+					      &res, why, sizeof(why)),
 			 MDM_OK);
 	assert_false(res);
 	assert_int_equal(coa_mnt_parse_result("<remoteCoA/>", 12, &res, why, sizeof(why)),
