@@ -7,6 +7,8 @@
 #include "unit.h"
 
 #include "../../core/clock.h"
+#include "../../gateway/config.h"
+#include "../../gateway/route.h"
 #include "../../gateway/coa.h"
 #include "../../gateway/coa_mnt.h"
 #include "../../gateway/coa_webhook.h"
@@ -490,6 +492,86 @@ static void test_mnt_xml(void **state)
 			 MDM_ERR_PARSE);
 }
 
+#define BASE                                                                                       \
+	"{\"listen\": {\"cert_file\": \"c.pem\", \"key_file\": \"k.pem\"}, \"accounts\": "         \
+	"[{\"user\": \"ise\", \"password_hash\": \"$scrypt$x\", \"roles\": [\"query\"]}], "        \
+	"\"adapters\": [{\"name\": \"inv\", \"type\": \"inventory\", \"file\": \"inv.json\"}], "
+
+static void load_coa(const char *coa, enum mdm_err want, const char *why_want)
+{
+	char json[2048], why[512] = "";
+	struct config *c = calloc(1, sizeof(*c));
+
+	assert_non_null(c);
+	snprintf(json, sizeof(json), "%s\"coa\": %s}", BASE, coa);
+	assert_int_equal(config_load_mem("t.json", json, strlen(json), c, why, sizeof(why)), want);
+	if (why_want)
+		assert_string_equal(why, why_want);
+	free(c);
+}
+
+static void test_config(void **state)
+{
+	struct config *c = calloc(1, sizeof(*c));
+	char why[512] = "";
+	const char *j = BASE "\"coa\": {}}";
+
+	(void)state;
+	assert_int_equal(config_load_mem("t.json", j, strlen(j), c, why, sizeof(why)), MDM_OK);
+	assert_true(c->coa.rate_per_sec == 50);
+	assert_int_equal(c->coa.max_attempts, 3);
+	assert_int_equal(c->coa.backoff_ms, 2000);
+	assert_int_equal(c->coa.queue_max, 100000);
+	assert_string_equal(c->coa.mnt.url, "");
+	assert_int_equal(c->coa.mnt.timeout_ms, 5000);
+	free(c);
+	load_coa("{\"mnt\": {\"url\": \"https://mnt.example\", \"ca_file\": \"/etc/passwd\", "
+		 "\"user\": \"u\", \"password\": \"p\", \"reauth_type\": \"rerun\", "
+		 "\"disconnect_port\": \"bounce\"}, \"webhook\": {\"url\": "
+		 "\"https://h.example/x\", \"ca_file\": \"/etc/passwd\", \"secret\": "
+		 "\"0123456789abcdef\"}}",
+		 MDM_OK, NULL);
+	load_coa("{\"max_attempts\": 0}", MDM_ERR_CONFIG,
+		 "t.json: coa.max_attempts: must be an integer from 1 to 10");
+	load_coa("{\"mnt\": {\"url\": \"https://mnt.example\", \"ca_file\": \"/etc/passwd\", "
+		 "\"user\": \"u\"}}",
+		 MDM_ERR_CONFIG, "t.json: coa.mnt.password: required when url is set");
+	load_coa("{\"mnt\": {\"user\": \"u\"}}", MDM_ERR_CONFIG,
+		 "t.json: coa.mnt.url: required: the other keys mean nothing without it");
+	load_coa("{\"mnt\": {\"url\": \"http://mnt.example\"}}", MDM_ERR_CONFIG, NULL);
+	load_coa("{\"mnt\": {\"reauth_type\": \"often\"}}", MDM_ERR_CONFIG, NULL);
+	load_coa("{\"webhook\": {\"url\": \"https://h.example/x\", \"ca_file\": \"/etc/passwd\", "
+		 "\"secret\": \"short\"}}",
+		 MDM_ERR_CONFIG, "t.json: coa.webhook.secret: must be at least 16 bytes long");
+	load_coa("{\"rate\": 5}", MDM_ERR_CONFIG, "t.json: coa.rate: unknown key");
+}
+
+static void test_routes(void **state)
+{
+	struct route r;
+
+	(void)state;
+	route_parse_target("GET", "/api/v1/coa?state=failed", "", &r);
+	assert_int_equal(r.kind, ROUTE_COA_LIST);
+	assert_string_equal(r.state, "failed");
+	route_parse_target("GET", "/api/v1/coa", "", &r);
+	assert_int_equal(r.kind, ROUTE_COA_LIST);
+	assert_string_equal(r.state, "");
+	route_parse_target("GET", "/api/v1/coa?state=maybe", "", &r);
+	assert_int_equal(r.kind, ROUTE_BAD);
+	assert_int_equal(r.status, 400);
+	route_parse_target("GET", "/api/v1/coa?device=x", "", &r);
+	assert_int_equal(r.kind, ROUTE_BAD);
+	route_parse_target("POST", "/api/v1/coa", "", &r);
+	assert_int_equal(r.status, 405);
+	route_parse_target("POST", "/api/v1/coa/test", "", &r);
+	assert_int_equal(r.kind, ROUTE_COA_TEST);
+	route_parse_target("GET", "/api/v1/coa/test", "", &r);
+	assert_int_equal(r.status, 405);
+	route_parse_target("GET", "/api/v1/coa/other", "", &r);
+	assert_int_equal(r.kind, ROUTE_NOT_FOUND);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -505,6 +587,8 @@ int main(void)
 	    cmocka_unit_test(test_signature),
 	    cmocka_unit_test(test_webhook_body),
 	    cmocka_unit_test(test_mnt_xml),
+	    cmocka_unit_test(test_config),
+	    cmocka_unit_test(test_routes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
