@@ -1113,6 +1113,95 @@ static const struct array_spec nas_spec = {
     "NAS address",
     NULL,
 };
+/* --- coa ----------------------------------------------------------------------------------- */
+static const struct choice reauth_choices[] = {
+    {"default", 0}, {"last", 1}, {"rerun", 2}, {NULL, 0}};
+static const struct choice port_choices[] = {
+    {"default", 0}, {"bounce", 1}, {"shutdown", 2}, {NULL, 0}};
+
+/* A sink is on once its url is given; then what it needs is required, else nothing may be set. */
+static enum mdm_err coa_sink_check(struct ctx *x, const char *path, bool on, bool any,
+				   const char *what)
+{
+	char kp[KEYPATH_MAX];
+
+	key_join(kp, path, on ? what : "url");
+	if (on && any)
+		return fail(x, kp, "required when url is set");
+	return !on && any ? fail(x, kp, "required: the other keys mean nothing without it")
+			  : MDM_OK;
+}
+
+static enum mdm_err check_coa_mnt(struct ctx *x, void *base, const char *path)
+{
+	const struct config_coa_mnt *m = base;
+	bool on = m->url[0] != '\0';
+
+	if (on)
+		return !m->ca_file[0]	  ? coa_sink_check(x, path, true, true, "ca_file")
+		       : !m->user[0]	  ? coa_sink_check(x, path, true, true, "user")
+		       : !m->password_set ? coa_sink_check(x, path, true, true, "password")
+					  : MDM_OK;
+	return coa_sink_check(x, path, false, m->ca_file[0] || m->user[0] || m->password_set, "");
+}
+
+static enum mdm_err check_coa_webhook(struct ctx *x, void *base, const char *path)
+{
+	const struct config_coa_webhook *w = base;
+	bool on = w->url[0] != '\0';
+
+	if (on)
+		return !w->ca_file[0]	? coa_sink_check(x, path, true, true, "ca_file")
+		       : !w->secret_set ? coa_sink_check(x, path, true, true, "secret")
+					: MDM_OK;
+	return coa_sink_check(x, path, false, w->ca_file[0] || w->secret_set, "");
+}
+
+#define M struct config_coa_mnt
+static const struct field coa_mnt_fields[] = {
+    STR("url", M, url, 0, "", check_https_origin, 0),
+    PATH("ca_file", M, ca_file, "", F_READABLE),
+    STR("user", M, user, 1, "", NULL, 0),
+    {.key = "password",
+     .type = T_SECRET,
+     AT(M, password),
+     .size = MEMBER_SIZE(M, password),
+     .aux = offsetof(M, password_set),
+     .min = 1},
+    CHOICE("reauth_type", T_ENUM, M, reauth_type, reauth_choices, 0, NULL, 0),
+    CHOICE("disconnect_port", T_ENUM, M, disconnect_port, port_choices, 0, NULL, 0),
+    NUM("timeout", T_DUR, M, timeout_ms, 100, SECS(60), SECS(5)),
+    END,
+};
+#undef M
+#define W struct config_coa_webhook
+static const struct field coa_webhook_fields[] = {
+    STR("url", W, url, 0, "", check_https_url, 0),
+    PATH("ca_file", W, ca_file, "", F_READABLE),
+    {.key = "secret",
+     .type = T_SECRET,
+     AT(W, secret),
+     .size = MEMBER_SIZE(W, secret),
+     .aux = offsetof(W, secret_set),
+     .min = 16},
+    NUM("timeout", T_DUR, W, timeout_ms, 100, SECS(60), SECS(5)),
+    END,
+};
+#undef W
+static const struct section coa_mnt_section = {coa_mnt_fields, check_coa_mnt, NULL};
+static const struct section coa_webhook_section = {coa_webhook_fields, check_coa_webhook, NULL};
+#define C struct config_coa
+static const struct field coa_fields[] = {
+    NUM("rate_per_sec", T_NUMBER, C, rate_per_sec, 0, 100000, 50),
+    NUM("max_attempts", T_UINT, C, max_attempts, 1, 10, 3),
+    NUM("backoff", T_DUR, C, backoff_ms, 10, MINS(10), SECS(2)),
+    NUM("queue_max", T_SIZE, C, queue_max, 1, 10000000, 100000),
+    {.key = "mnt", .type = T_SECTION, AT(C, mnt), .sub = &coa_mnt_section},
+    {.key = "webhook", .type = T_SECTION, AT(C, webhook), .sub = &coa_webhook_section},
+    END,
+};
+#undef C
+static const struct section coa_section = {coa_fields, NULL, NULL};
 
 #define G struct config
 static const struct field top_fields[] = {
@@ -1136,6 +1225,7 @@ static const struct field top_fields[] = {
     {.key = "reconciler", .type = T_SECTION, AT(G, reconciler), .sub = &reconciler_section},
     {.key = "accounting", .type = T_SECTION, AT(G, accounting), .sub = &accounting_section},
     {.key = "nas", .type = T_ARRAY, AT(G, nas), .arr = &nas_spec},
+    {.key = "coa", .type = T_SECTION, AT(G, coa), .sub = &coa_section},
     END,
 };
 #undef G

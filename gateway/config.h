@@ -239,6 +239,33 @@ struct config_nas {
 	unsigned tries; /* sends in all, 1..10; default 3 */
 };
 
+/* --- coa: the Change of Authorization dispatcher and its MnT and webhook sinks --- */
+struct config_coa_mnt {		       /* sink off while url is "" */
+	char url[513];		       /* https origin of the MnT node */
+	char ca_file[CONFIG_PATH_MAX]; /* PEM; required with url */
+	char user[256];		       /* required with url */
+	char password[256];	       /* secret; required with url */
+	bool password_set;
+	unsigned reauth_type;	  /* "default" 0 | "last" 1 | "rerun" 2 */
+	unsigned disconnect_port; /* "default" 0 | "bounce" 1 | "shutdown" 2 */
+	int64_t timeout_ms;	  /* 100ms..60s; default 5s */
+};
+struct config_coa_webhook {	       /* sink off while url is "" */
+	char url[513];		       /* https:// URL */
+	char ca_file[CONFIG_PATH_MAX]; /* PEM; required with url */
+	char secret[256];	       /* secret, >= 16 bytes; required with url */
+	bool secret_set;
+	int64_t timeout_ms; /* 100ms..60s; default 5s */
+};
+struct config_coa {
+	double rate_per_sec;   /* 0 (no limit)..100000; default 50 */
+	unsigned max_attempts; /* 1..10; default 3 */
+	int64_t backoff_ms;    /* 10ms..10m; default 2s */
+	size_t queue_max;      /* 1..10000000; default 100000 */
+	struct config_coa_mnt mnt;
+	struct config_coa_webhook webhook;
+};
+
 struct config {
 	char path[CONFIG_PATH_MAX]; /* the file this came from */
 	struct config_listen listen;
@@ -256,6 +283,7 @@ struct config {
 	struct config_accounting accounting;
 	struct config_nas nas[CONFIG_MAX_NAS]; /* optional; see config_nas */
 	size_t nnas;
+	struct config_coa coa;
 };
 
 /*

@@ -52,6 +52,7 @@ struct ise_ctx {
 	struct snapstore *snaps; /* generations for bulk answers and indexed lookups (NULL: none) */
 	struct ise_stats stats;
 	struct hops *hops; /* loop and chain guard of the ISE API routes (NULL: none) */
+	struct coa *coa;   /* the CoA dispatcher (NULL: no sink configured) */
 	/* trans: the transitions engine (NULL: none), and what an admin block or unblock calls
 	 * (set by main; NULL: nothing) */
 	struct trans *trans;

@@ -35,6 +35,10 @@
 #include "auth.h"
 #include "block.h"
 #include "cli.h"
+#include "coa.h"
+#include "coa_mnt.h"
+#include "coa_radius.h"
+#include "coa_webhook.h"
 #include "config.h"
 #include "hops.h"
 #include "ise_api.h"
@@ -72,6 +76,8 @@ struct gateway {
 	 * accounting.listen is set */
 	struct sessions *sessions;
 	struct acct *acct;
+	struct http_engine *coa_http; /* CoA sinks' own engine: CoA never waits behind listings */
+	struct coa *coa;	      /* the CoA dispatcher (NULL: no sink configured) */
 };
 
 static void usage(FILE *f)
@@ -266,8 +272,13 @@ static void free_gateway(struct gateway *g)
 {
 	recon_destroy(g->recon); /* first: it lists the adapters, writes through, feeds trans */
 	g->recon = NULL;
-	trans_destroy(g->trans);
+	trans_destroy(g->trans); /* before the dispatcher it emits to */
 	g->trans = NULL;
+	coa_destroy(g->coa); /* drains, then its sinks close; before the sessions it asks */
+	g->coa = NULL;
+	g->ise.coa = NULL;
+	http_engine_destroy(g->coa_http);
+	g->coa_http = NULL;
 	acct_stop(g->acct); /* before the table it feeds */
 	sessions_destroy(g->sessions);
 	g->acct = NULL;
@@ -431,13 +442,22 @@ static int build_actions(struct gateway *g)
 
 /* --- trans: transitions and the change guard (the emit callback is the lead's to wire) --- */
 
-static void trans_emit_log(void *arg, const struct coa_event *ev)
+/* trans_emit: each confirmed transition (cycle, block, release) to the CoA dispatcher; logged
+ * either way, so a gateway without sinks still shows what it would have asked. */
+static void trans_emit(void *arg, const struct coa_event *ev)
 {
-	(void)arg;
-	log_info("coa event %s: %s -> %s (%s) mac %s guid %s kind %s epoch %llu", ev->id, ev->from,
+	struct gateway *g = arg;
+	enum mdm_err rc;
+
+	log_info("transition %s: %s -> %s (%s) mac %s guid %s kind %s epoch %llu", ev->id, ev->from,
 		 ev->to, ev->reason, ev->mac[0] ? ev->mac : "-", ev->guid[0] ? ev->guid : "-",
 		 ev->kind == COA_DISCONNECT ? "disconnect" : "reauth",
 		 (unsigned long long)ev->epoch);
+	if (!g->coa)
+		return;
+	rc = coa_submit(g->coa, ev);
+	if (rc != MDM_OK)
+		log_err("transition %s: not queued for CoA: %s", ev->id, err_str(rc));
 }
 
 static void trans_on_block(void *arg, const char *device, bool blocked)
@@ -453,7 +473,7 @@ static int build_trans(struct gateway *g)
 				  rc->guard_share, rc->guard_min};
 	size_t dropped = 0;
 
-	g->trans = trans_create(&tc, g->cfg.state_dir, trans_emit_log, g);
+	g->trans = trans_create(&tc, g->cfg.state_dir, trans_emit, g);
 	if (!g->trans || trans_load(g->trans, &dropped) != MDM_OK) {
 		log_err("%s: state_dir: the device states cannot be loaded", g->cfg.path);
 		return -1;
@@ -537,6 +557,89 @@ static int build_sessions(struct gateway *g)
 	return 0;
 }
 
+/* --- coa: the sinks and the dispatcher --- */
+
+/* coa_claim: the HA once-claim of a transition id (always ours on a single instance). */
+static bool coa_claim(void *arg, const char *transition_id)
+{
+	(void)arg;
+	(void)transition_id;
+	return true;
+}
+
+static size_t coa_sessions_of(void *arg, const char *mac, struct coa_session *out, size_t max)
+{
+	struct gateway *g = arg;
+
+	return g->sessions ? sessions_find_cb(g->sessions, mac, out, max) : 0;
+}
+
+/*
+ * build_coa: the configured CoA sinks (nas[] for RFC 5176, coa.mnt, coa.webhook) and the
+ * dispatcher over them; none configured, no dispatcher (transitions are only logged).
+ */
+static int build_coa(struct gateway *g)
+{
+	const struct config_coa *cc = &g->cfg.coa;
+	struct coa_config dc = {cc->rate_per_sec, cc->max_attempts, cc->backoff_ms, cc->queue_max,
+				g->cfg.listen.shutdown_grace_ms};
+	struct coa_sink *sinks[3];
+	size_t n = 0;
+	char why[512] = "";
+
+	if (!cc->mnt.url[0] && !cc->webhook.url[0] && g->cfg.nnas == 0)
+		return 0;
+	if (g->cfg.nnas > 0) {
+		if (coa_radius_create(g->cfg.nas, g->cfg.nnas, &sinks[n], why, sizeof(why)) !=
+		    MDM_OK)
+			goto bad;
+		n++;
+	}
+	if (cc->mnt.url[0] || cc->webhook.url[0]) {
+		g->coa_http = http_engine_create(NULL);
+		if (!g->coa_http) {
+			snprintf(why, sizeof(why), "cannot start the HTTP engine");
+			goto bad;
+		}
+	}
+	if (cc->mnt.url[0]) {
+		struct coa_mnt_config mc = {"mnt",
+					    cc->mnt.url,
+					    cc->mnt.ca_file,
+					    cc->mnt.user,
+					    cc->mnt.password,
+					    cc->mnt.reauth_type,
+					    cc->mnt.disconnect_port,
+					    cc->mnt.timeout_ms};
+
+		if (coa_mnt_create(g->coa_http, &mc, &sinks[n], why, sizeof(why)) != MDM_OK)
+			goto bad;
+		n++;
+	}
+	if (cc->webhook.url[0]) {
+		struct coa_webhook_config wc = {"webhook", cc->webhook.url, cc->webhook.ca_file,
+						cc->webhook.secret, cc->webhook.timeout_ms};
+
+		if (coa_webhook_create(g->coa_http, &wc, &sinks[n], why, sizeof(why)) != MDM_OK)
+			goto bad;
+		n++;
+	}
+	g->coa = coa_create(&dc, sinks, n, coa_sessions_of, coa_claim, g);
+	if (!g->coa) {
+		log_err("coa: cannot start the dispatcher");
+		return -1;
+	}
+	g->ise.coa = g->coa;
+	log_info("coa: %zu sink%s, %.1f per second, %u attempts", n, n == 1 ? "" : "s",
+		 cc->rate_per_sec, cc->max_attempts);
+	return 0;
+bad:
+	log_err("%s: coa: %s", g->cfg.path, why);
+	for (size_t i = 0; i < n; i++)
+		sinks[i]->ops->destroy(sinks[i]);
+	return -1;
+}
+
 static int build_services(struct gateway *g)
 {
 	struct lookup_config lc = {
@@ -569,7 +672,8 @@ static int build_services(struct gateway *g)
 	g->ise.nads = g->nads;
 	g->ise.hops = g->hops;
 	log_info("gateway id %s, at most %u hops", g->cfg.api.gateway_id, g->cfg.api.max_hops);
-	if (build_sessions(g) != 0 || build_actions(g) != 0 || build_trans(g) != 0)
+	if (build_sessions(g) != 0 || build_coa(g) != 0 || build_actions(g) != 0 ||
+	    build_trans(g) != 0)
 		return -1;
 	/* The reconciler's first cycle runs at once on its own thread: bulk queries answer 503
 	 * until it publishes generation 1, and no server thread waits for a vendor listing. */

@@ -600,6 +600,32 @@ static void route_sessions_admin(const char *method, const struct segs *sg,
 					       : ROUTE_SESSION_DELETE;
 }
 
+/* /api/v1/coa?state=failed|sent|all, /api/v1/coa/test */
+static void route_coa_admin(const char *method, const struct segs *sg, const struct route_arg *args,
+			    size_t nargs, struct route *r)
+{
+	if (sg->n == 4 && seg_is(sg, 3, "test")) {
+		if (strcmp(method, "POST") != 0)
+			return bad_method(r, "POST");
+		r->kind = ROUTE_COA_TEST;
+		return;
+	}
+	if (sg->n != 3)
+		return;
+	if (strcmp(method, "GET") != 0)
+		return bad_method(r, "GET");
+	for (size_t i = 0; i < nargs; i++) {
+		const char *v = args[i].value ? args[i].value : "";
+
+		if (strcmp(args[i].key, "state") != 0)
+			return bad(r, 400, "unknown query parameter (state only)");
+		if (strcmp(v, "failed") != 0 && strcmp(v, "sent") != 0 && strcmp(v, "all") != 0)
+			return bad(r, 400, "state must be failed, sent or all");
+		str_copy(r->state, sizeof(r->state), v);
+	}
+	r->kind = ROUTE_COA_LIST;
+}
+
 void route_parse(const char *method, const char *path, const struct route_arg *raw_args,
 		 size_t nargs, const char *instance, struct route *r)
 {
@@ -652,6 +678,8 @@ void route_parse(const char *method, const char *path, const struct route_arg *r
 		return route_devices_admin(method, &sg, r);
 	if (sg.n >= 3 && seg_is(&sg, 0, "api") && seg_is(&sg, 1, "v1") && seg_is(&sg, 2, "actions"))
 		return route_actions_admin(method, &sg, args, nargs, r);
+	if (sg.n >= 3 && seg_is(&sg, 0, "api") && seg_is(&sg, 1, "v1") && seg_is(&sg, 2, "coa"))
+		return route_coa_admin(method, &sg, args, nargs, r);
 	if (sg.n >= 3 && seg_is(&sg, 0, "api") && seg_is(&sg, 1, "v1") &&
 	    seg_is(&sg, 2, "sessions"))
 		return route_sessions_admin(method, &sg, args, nargs, r);

@@ -37,6 +37,9 @@ enum route_kind {
 	ROUTE_BLOCK_PUT,      /* PUT /api/v1/devices/{id}/block */
 	ROUTE_BLOCK_DELETE,   /* DELETE /api/v1/devices/{id}/block */
 	ROUTE_BLOCKS,	      /* GET /api/v1/blocks */
+	/* the CoA admin API (gateway/coa_api.h) */
+	ROUTE_COA_LIST, /* GET /api/v1/coa?state=failed|sent|all (state: "" for all) */
+	ROUTE_COA_TEST, /* POST /api/v1/coa/test */
 	/* trans: the change guard */
 	ROUTE_RECON_RELEASE, /* POST /api/v1/reconciler/release */
 	/* the reconciler (recon_api.h) */

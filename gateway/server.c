@@ -18,6 +18,7 @@
 #include "../core/clock.h"
 #include "../core/log.h"
 #include "action_api.h"
+#include "coa_api.h"
 #include "trans_api.h"
 #include "recon_api.h"
 #include "session_api.h"
@@ -385,6 +386,8 @@ static unsigned route_role(const struct config *cfg, const struct route *r)
 	case ROUTE_BLOCK_PUT:
 	case ROUTE_BLOCK_DELETE:
 	case ROUTE_BLOCKS:
+	case ROUTE_COA_LIST:
+	case ROUTE_COA_TEST:
 	case ROUTE_RECON_RELEASE:
 	case ROUTE_RECON_RUN:
 	case ROUTE_RECON_STATUS:
@@ -621,6 +624,8 @@ static enum MHD_Result answer(struct server *s, struct MHD_Connection *mc, struc
 			now = false;
 		if (rq->pend)
 			admin_test_adapter(s->deps.ise, rq->route.value, on_answer_ready, rq->pend);
+	} else if (coa_api_route(rq->route.kind)) {
+		coa_api_handle(s->deps.ise, &rq->route, rq->body.mem, rq->body.len, &res);
 	} else if (trans_api_route(rq->route.kind)) {
 		trans_api_handle(s->deps.ise, &rq->route, &res);
 	} else if (recon_api_route(rq->route.kind)) {

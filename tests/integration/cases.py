@@ -38,6 +38,8 @@ CASE_MODULES = [
     "cases_actions",
     "cases_bench",  # bench-reconcile's simulators and CoA responder
     "cases_cli",
+    "cases_coa",  # the CoA dispatcher, MnT and webhook sinks
+    "cases_coa_e2e",  # vendor change to CoA at a real FreeRADIUS
     "cases_mcms",
     "cases_mcms_actions",
     "cases_recon",

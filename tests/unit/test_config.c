@@ -297,6 +297,8 @@ static void test_example(void **state)
 	assert_int_equal(setenv("MDMGW_CLOUD_PASSWORD", "example-password", 1), 0);
 	assert_int_equal(setenv("MDMGW_RADIUS_SECRET", "example-radius-secret", 1), 0);
 	assert_int_equal(setenv("MDMGW_NAS_SECRET", "example-nas-secret", 1), 0);
+	assert_int_equal(setenv("MDMGW_MNT_PASSWORD", "example-password", 1), 0);
+	assert_int_equal(setenv("MDMGW_WEBHOOK_SECRET", "example-webhook-secret-0123", 1), 0);
 	if (config_load("conf/mdmgw.json.example", c, why, sizeof(why)) != MDM_OK)
 		fail_msg("%s", why);
 	unsetenv("MDMGW_NAS_SECRET");
@@ -313,6 +315,9 @@ static void test_example(void **state)
 	assert_string_equal(c->api.gateway_id, "gw1.corp.example");
 	assert_int_equal(c->actions.lookup_timeout_ms, 10000);
 	assert_false(c->actions.allow_full_wipe_personal);
+	assert_int_equal(c->coa.max_attempts, 3);
+	assert_string_equal(c->coa.mnt.user, "ers-coa");
+	assert_true(c->coa.webhook.secret_set);
 	assert_string_equal(c->adapters[1].sccm.ca_file, "conf/../certs/ca.pem");
 	assert_string_equal(c->adapters[1].sccm.user, "CORP\\svc-ise");
 	assert_string_equal(c->listen.cert_file, "conf/../certs/server.pem");
