@@ -107,6 +107,8 @@ static void lose(struct lease *l, const char *why)
 		 l->epoch, why);
 }
 
+static bool leading(struct lease *l, int64_t now);
+
 /* --- take and renew -------------------------------------------------------------------------- */
 
 /* The next epoch, reserved by a cas on the epoch entry: MDM_ERR_EXISTS when a rival was first. */
@@ -177,7 +179,7 @@ static enum mdm_err renew(struct lease *l, const char *holder, uint64_t epoch, u
 
 	pthread_mutex_lock(&l->mu);
 	str_copy(l->seen_holder, sizeof(l->seen_holder), holder);
-	mine = l->leader && l->epoch == epoch && strcmp(holder, l->holder) == 0;
+	mine = leading(l, clock_mono_ms()) && l->epoch == epoch && strcmp(holder, l->holder) == 0;
 	if (!mine)
 		lose(l, "the lease names another holder or epoch");
 	pthread_mutex_unlock(&l->mu);
@@ -210,7 +212,7 @@ enum mdm_err lease_tick(struct lease *l)
 	if (err == MDM_ERR_NOTFOUND) {
 		pthread_mutex_lock(&l->mu);
 		l->seen_holder[0] = '\0';
-		lose(l, "the lease lapsed before it was renewed");
+		lose(l, "the lease lapsed or is not ours");
 		pthread_mutex_unlock(&l->mu);
 		return take(l);
 	}
@@ -385,12 +387,17 @@ void lease_destroy(struct lease *l)
 
 /* --- queries --------------------------------------------------------------------------------- */
 
-/* Called with l->mu held. */
-static bool leading(const struct lease *l, int64_t now)
+/*
+ * Called with l->mu held. A leader not renewed in time stops leading for good, logged once: a
+ * later renewal of the same entry does not make it leader again, a new take (a new epoch) must.
+ */
+static bool leading(struct lease *l, int64_t now)
 {
 	if (!l->shared)
 		return true;
-	return l->leader && now - l->renewed_mono < l->valid_ms;
+	if (l->leader && now - l->renewed_mono >= l->valid_ms)
+		lose(l, "not renewed in time");
+	return l->leader;
 }
 
 bool lease_is_leader(struct lease *l, uint64_t *epoch)
