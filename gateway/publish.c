@@ -270,16 +270,20 @@ enum mdm_err publish_get_latest(struct cache *c, const char *ns, uint64_t have_g
 		return err;
 	}
 	err = manifest_read(c, ns, m.gen, max_bytes, &m);
+	if (err == MDM_ERR_NOTFOUND)
+		err = MDM_ERR_PARSE; /* incomplete: not "nothing newer" */
 	if (err) {
 		log_warn("publish: generation %" PRIu64 ": manifest %s; keeping generation %" PRIu64,
-			 m.gen, err == MDM_ERR_TOOBIG ? "claims too many bytes" : err_str(err),
+			 m.gen, err == MDM_ERR_TOOBIG ? "claims too many bytes" : "missing or bad",
 			 have_gen);
 		return err;
 	}
 	err = chunks_read(c, ns, &m, out, &bad);
+	if (err == MDM_ERR_NOTFOUND)
+		err = MDM_ERR_PARSE;
 	if (err) {
-		log_warn("publish: generation %" PRIu64 ": chunk %zu of %zu %s; keeping generation "
-			 "%" PRIu64,
+		log_warn("publish: generation %" PRIu64 ": chunk %zu of %zu missing or bad (%s); "
+			 "keeping generation %" PRIu64,
 			 m.gen, bad, m.nchunks, err_str(err), have_gen);
 		goto fail;
 	}

@@ -36,9 +36,10 @@ enum mdm_err publish_put(struct cache *c, const char *ns, uint64_t gen, const vo
 /*
  * publish_get_latest: the newest complete generation when it is not have_gen: its bytes into
  * out (reset first; its own limit must allow them) and its number into *gen, MDM_OK.
- * MDM_ERR_NOTFOUND: nothing published, or have_gen is the newest. Otherwise (a missing chunk
- * or manifest, a length or sha256 mismatch, a manifest over max_bytes, the cache unavailable)
- * an error, with why logged: the caller keeps what it has.
+ * MDM_ERR_NOTFOUND: nothing published, or have_gen is the newest. Otherwise an error, with why
+ * logged, and the caller keeps what it has: MDM_ERR_PARSE (a missing chunk or manifest, a
+ * length or sha256 mismatch), MDM_ERR_TOOBIG (a manifest over max_bytes), MDM_ERR_UNAVAILABLE
+ * (the cache could not be asked).
  */
 enum mdm_err publish_get_latest(struct cache *c, const char *ns, uint64_t have_gen,
 				size_t max_bytes, struct buf *out, uint64_t *gen);
