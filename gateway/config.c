@@ -890,6 +890,16 @@ static const struct field actions_fields[] = {
 #undef X
 static const struct section actions_section = {actions_fields, NULL, NULL};
 
+#define H struct config_ha
+static const struct field ha_fields[] = {
+    NUM("lease_ttl", T_DUR, H, lease_ttl_ms, SECS(2), MINS(10), SECS(15)),
+    NUM("follow_interval", T_DUR, H, follow_interval_ms, SECS(1), MINS(10), SECS(5)),
+    NUM("max_snapshot", T_SIZE, H, max_snapshot, 1048576, 4294967296LL, 536870912),
+    END,
+};
+#undef H
+static const struct section ha_section = {ha_fields, NULL, NULL};
+
 #define G struct config
 static const struct field top_fields[] = {
     {.key = "listen", .type = T_SECTION, AT(G, listen), .sub = &listen_section},
@@ -909,6 +919,7 @@ static const struct field top_fields[] = {
     PATH("state_dir", G, state_dir, "state", 0),
     CHOICE("log_level", T_STRCHOICE, G, log_level, level_choices, 0, "info", 0),
     {.key = "actions", .type = T_SECTION, AT(G, actions), .sub = &actions_section},
+    {.key = "ha", .type = T_SECTION, AT(G, ha), .sub = &ha_section},
     END,
 };
 #undef G
