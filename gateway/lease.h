@@ -7,7 +7,8 @@
  * never-lapsing entry "<ns>:reconciler:epoch", bumped by cas before each take-over, so epochs
  * only grow across leaders and no two leaders share one. Entries are HMAC-tagged by the cache,
  * so a forged lease is not taken for one (it is replaced).
- * Without a shared cache (no memcached) the instance is always leader with epoch 1.
+ * Without a shared cache (no memcached) the instance is always leader with epoch 1; so is a
+ * NULL lease, which every function below takes (claims then always succeed).
  */
 #ifndef MDM_LEASE_H
 #define MDM_LEASE_H

@@ -38,6 +38,7 @@
 #include "hops.h"
 #include "ise_api.h"
 #include "journal.h"
+#include "lease.h"
 #include "lookup.h"
 #include "server.h"
 #include "snapshot.h"
@@ -61,6 +62,7 @@ struct gateway {
 	struct journal *journal; /* actions: in state_dir */
 	struct block *blocks;
 	struct actions *actions;
+	struct lease *lease; /* ha: with cache.servers only; NULL: alone, always leader */
 };
 
 static void usage(FILE *f)
@@ -253,6 +255,8 @@ static int make_adapters(struct gateway *g, const struct config_adapter *only)
 
 static void free_gateway(struct gateway *g)
 {
+	lease_destroy(g->lease); /* gives the lease up; before the cache it uses */
+	g->lease = NULL;
 	actions_destroy(g->actions); /* before what its actions use */
 	g->actions = NULL;
 	journal_close(g->journal);
@@ -409,6 +413,35 @@ static int build_actions(struct gateway *g)
 	return 0;
 }
 
+/*
+ * ha: instances sharing memcached elect the reconciler's leader by a lease in it. Alone (no
+ * cache.servers) there is no lease: the instance is the leader (the reconciler's is_leader and
+ * the CoA claim callbacks take a NULL lease as "always").
+ */
+static int make_lease(struct gateway *g)
+{
+	struct lease_config lc = {
+	    .cache = g->cache,
+	    .shared = true,
+	    .ns = g->cfg.cache.ns,
+	    .holder = g->cfg.api.gateway_id,
+	    .ttl_ms = g->cfg.ha.lease_ttl_ms,
+	};
+	char why[256];
+
+	if (!g->cfg.cache.nservers)
+		return 0;
+	g->lease = lease_create(&lc, why, sizeof(why));
+	if (!g->lease) {
+		log_err("%s: ha: %s", g->cfg.path, why);
+		return -1;
+	}
+	log_info("ha: leader lease %s:reconciler:lease, ttl %lld ms; this instance %s",
+		 g->cfg.cache.ns, (long long)g->cfg.ha.lease_ttl_ms,
+		 lease_is_leader(g->lease, NULL) ? "leads" : "follows");
+	return 0;
+}
+
 static int build_services(struct gateway *g)
 {
 	struct lookup_config lc = {
@@ -433,6 +466,8 @@ static int build_services(struct gateway *g)
 		log_err("cannot set up the cache, lookup or auth");
 		return -1;
 	}
+	if (make_lease(g) != 0)
+		return -1;
 	if (snapshot_build(g->ads, g->nads, &lc.policy, clock_mono_ms() + SNAPSHOT_BUILD_MS,
 			   &g->snap) != MDM_OK) {
 		log_err("cannot build the device snapshot: out of memory");

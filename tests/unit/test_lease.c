@@ -408,6 +408,15 @@ static void test_local(void **state)
 	assert_true(lease_claim(bare, "A@1"));
 	lease_destroy(bare);
 	lease_destroy(l);
+	/* No lease at all (main.c without cache.servers): the same. */
+	assert_true(lease_is_leader(NULL, &e));
+	assert_int_equal(e, 1);
+	assert_true(lease_claim(NULL, "A@1"));
+	assert_true(lease_claim_cb(NULL, "A@1"));
+	assert_int_equal(lease_tick(NULL), MDM_OK);
+	st = lease_status_json(NULL);
+	assert_true(json_is_true(json_object_get(st, "leader")));
+	json_decref(st);
 	cache_destroy(c);
 }
 
