@@ -165,8 +165,8 @@ static enum mdm_err tiered_add(struct cache *c, const char *key, const void *val
 			       int64_t ttl_ms)
 {
 	struct tiered *t = c->priv;
-	enum mdm_err err = t->l2->ops->add ? t->l2->ops->add(t->l2, key, val, len, ttl_ms)
-					   : MDM_ERR_UNAVAILABLE;
+	enum mdm_err err =
+	    t->l2->ops->add ? t->l2->ops->add(t->l2, key, val, len, ttl_ms) : MDM_ERR_UNAVAILABLE;
 
 	if (!err && t->l1)
 		(void)t->l1->ops->del(t->l1, key);

@@ -491,11 +491,11 @@ json_t *lease_status_json(struct lease *l)
 	if (!l)
 		return json_pack("{s:b,s:b,s:I}", "shared", 0, "leader", 1, "epoch", (json_int_t)1);
 	pthread_mutex_lock(&l->mu);
-	j = json_pack("{s:b,s:s,s:b,s:I,s:s,s:I,s:I,s:I}", "shared", l->shared, "holder",
-		      l->holder, "leader", leading(l, now), "epoch", (json_int_t)l->epoch,
-		      "leader_holder", l->seen_holder, "ttl_ms", (json_int_t)l->ttl_ms,
-		      "renewed_ms_ago", (json_int_t)(l->shared ? now - l->renewed_mono : 0),
-		      "changes", (json_int_t)l->changes);
+	j = json_pack("{s:b,s:s,s:b,s:I,s:s,s:I,s:I,s:I}", "shared", l->shared, "holder", l->holder,
+		      "leader", leading(l, now), "epoch", (json_int_t)l->epoch, "leader_holder",
+		      l->seen_holder, "ttl_ms", (json_int_t)l->ttl_ms, "renewed_ms_ago",
+		      (json_int_t)(l->shared ? now - l->renewed_mono : 0), "changes",
+		      (json_int_t)l->changes);
 	pthread_mutex_unlock(&l->mu);
 	return j;
 }

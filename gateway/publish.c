@@ -273,7 +273,8 @@ enum mdm_err publish_get_latest(struct cache *c, const char *ns, uint64_t have_g
 	if (err == MDM_ERR_NOTFOUND)
 		err = MDM_ERR_PARSE; /* incomplete: not "nothing newer" */
 	if (err) {
-		log_warn("publish: generation %" PRIu64 ": manifest %s; keeping generation %" PRIu64,
+		log_warn("publish: generation %" PRIu64
+			 ": manifest %s; keeping generation %" PRIu64,
 			 m.gen, err == MDM_ERR_TOOBIG ? "claims too many bytes" : "missing or bad",
 			 have_gen);
 		return err;

@@ -184,9 +184,9 @@ static void test_ha_section(void **state)
 	assert_int_equal(load_as("t.json", WITH("'ha': {'lease_ttl': '1s'}"), c, why, sizeof(why)),
 			 MDM_ERR_CONFIG);
 	assert_non_null(strstr(why, "t.json: ha.lease_ttl: "));
-	assert_int_equal(load_as("t.json", WITH("'ha': {'max_snapshot': 1000}"), c, why,
-				 sizeof(why)),
-			 MDM_ERR_CONFIG);
+	assert_int_equal(
+	    load_as("t.json", WITH("'ha': {'max_snapshot': 1000}"), c, why, sizeof(why)),
+	    MDM_ERR_CONFIG);
 	assert_non_null(strstr(why, "t.json: ha.max_snapshot: "));
 	assert_int_equal(load_as("t.json", WITH("'ha': {'leader': true}"), c, why, sizeof(why)),
 			 MDM_ERR_CONFIG);

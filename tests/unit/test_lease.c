@@ -293,9 +293,9 @@ static void test_forged_lease(void **state)
 	 * Forged again under a running leader: not taken for another holder's lease but for no
 	 * lease at all, so the instance takes it back, as a new leadership (epoch 2).
 	 */
-	assert_int_equal(cache_cas(evil, "t:reconciler:lease", forged, strlen(forged), 60000,
-				   CACHE_CAS_ANY),
-			 MDM_OK);
+	assert_int_equal(
+	    cache_cas(evil, "t:reconciler:lease", forged, strlen(forged), 60000, CACHE_CAS_ANY),
+	    MDM_OK);
 	assert_int_equal(lease_tick(a), MDM_OK);
 	assert_true(lease_is_leader(a, &e));
 	assert_int_equal(e, 2);

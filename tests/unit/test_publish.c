@@ -146,8 +146,8 @@ static void test_round_trip(void **state)
 struct spy {
 	struct cache base;
 	struct cache *inner;
-	uint64_t prev;	     /* the generation readers had before this publish */
-	uint64_t gen;	     /* the one being published */
+	uint64_t prev; /* the generation readers had before this publish */
+	uint64_t gen;  /* the one being published */
 	size_t prev_len, len;
 	int writes, seen_new;
 	int manifest_at, latest_at, last_chunk_at;
