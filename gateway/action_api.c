@@ -388,6 +388,8 @@ static void block_put(struct ise_ctx *ctx, const struct route *r, const char *bo
 		return json_error(res, 503, "the block list could not be saved");
 	}
 	forget(ctx, &id);
+	if (ctx->on_block)
+		ctx->on_block(ctx->on_block_arg, id.value, true);
 	log_info("device %s blocked by %s from %s", id.value, who->user, who->addr);
 	json_reply(res, 200, block_json(&e, &bad), bad);
 }
@@ -412,6 +414,8 @@ static void block_delete(struct ise_ctx *ctx, const struct route *r,
 		return json_error(res, 503, "the block list could not be saved");
 	}
 	forget(ctx, &id);
+	if (ctx->on_block)
+		ctx->on_block(ctx->on_block_arg, id.value, false);
 	log_info("device %s unblocked by %s from %s", id.value, who->user, who->addr);
 	o = json_object();
 	jout_set(o, "device", jout_str(id.value), &bad);

@@ -890,6 +890,19 @@ static const struct field actions_fields[] = {
 #undef X
 static const struct section actions_section = {actions_fields, NULL, NULL};
 
+/* reconciler: the keys of the transitions engine (gateway/trans.h) */
+static const struct choice unreg_choices[] = {{"reauthenticate", 0}, {"disconnect", 1}, {NULL, 0}};
+#define RC struct config_reconciler
+static const struct field reconciler_fields[] = {
+    NUM("coa_on_compliant", T_BOOL, RC, coa_on_compliant, 0, 1, 1),
+    CHOICE("unregistered_action", T_BOOLCHOICE, RC, unregistered_disconnect, unreg_choices, 0, NULL,
+	   0),
+    NUM("guard_share", T_NUMBER, RC, guard_share, 0, 1, 0), /* 0.20: see config_defaults */
+    NUM("guard_min", T_UINT, RC, guard_min, 0, 100000000, 10),
+    END,
+};
+#undef RC
+static const struct section reconciler_section = {reconciler_fields, NULL, NULL};
 #define H struct config_ha
 static const struct field ha_fields[] = {
     NUM("lease_ttl", T_DUR, H, lease_ttl_ms, SECS(2), MINS(10), SECS(15)),
@@ -919,6 +932,7 @@ static const struct field top_fields[] = {
     PATH("state_dir", G, state_dir, "state", 0),
     CHOICE("log_level", T_STRCHOICE, G, log_level, level_choices, 0, "info", 0),
     {.key = "actions", .type = T_SECTION, AT(G, actions), .sub = &actions_section},
+    {.key = "reconciler", .type = T_SECTION, AT(G, reconciler), .sub = &reconciler_section},
     {.key = "ha", .type = T_SECTION, AT(G, ha), .sub = &ha_section},
     END,
 };
@@ -1012,6 +1026,7 @@ void config_defaults(struct config *c)
 {
 	memset(c, 0, sizeof(*c));
 	section_defaults(&top_section, c);
+	c->reconciler.guard_share = 0.20; /* field defaults are whole numbers */
 }
 
 unsigned role_parse(const char *name)

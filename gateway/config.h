@@ -186,6 +186,16 @@ struct config_actions {
 	struct config_journal journal;
 };
 
+/* --- reconciler: the transitions and the change guard (gateway/trans.h) --- */
+struct config_reconciler {
+	bool coa_on_compliant;	      /* non-compliant -> compliant sends CoA; default true */
+	bool unregistered_disconnect; /* "unregistered_action": "reauthenticate" (default) |
+				       * "disconnect" */
+	double guard_share;	      /* hold a cycle's CoAs above this share; 0..1, default 0.20 */
+	unsigned
+	    guard_min; /* the guard needs this many devices with a previous state; default 10 */
+};
+
 struct config {
 	char path[CONFIG_PATH_MAX]; /* the file this came from */
 	struct config_listen listen;
@@ -198,6 +208,7 @@ struct config {
 	size_t nadapters;		 /* at least 1 */
 	char state_dir[CONFIG_PATH_MAX]; /* default "state" next to the config file */
 	struct config_actions actions;
+	struct config_reconciler reconciler;
 	struct config_ha ha;
 	char log_level[16]; /* "error" | "warn" | "info" (default) | "debug" */
 };

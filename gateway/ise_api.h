@@ -31,6 +31,7 @@ struct ise_stats {
 struct actions;
 struct journal;
 struct block;
+struct trans;
 
 struct ise_ctx {
 	const struct config *cfg;
@@ -51,6 +52,11 @@ struct ise_ctx {
 	const struct snapshot *snap;
 	struct ise_stats stats;
 	struct hops *hops; /* loop and chain guard of the ISE API routes (NULL: none) */
+	/* trans: the transitions engine (NULL: none), and what an admin block or unblock calls
+	 * (set by main; NULL: nothing) */
+	struct trans *trans;
+	void (*on_block)(void *arg, const char *device, bool blocked);
+	void *on_block_arg;
 	/* filled by the server for /metrics: connections cut by the header and body deadlines */
 	atomic_ulong cut_header, cut_body;
 };

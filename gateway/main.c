@@ -42,6 +42,7 @@
 #include "lookup.h"
 #include "server.h"
 #include "snapshot.h"
+#include "trans.h"
 
 #define SNAPSHOT_BUILD_MS 60000
 
@@ -62,6 +63,7 @@ struct gateway {
 	struct journal *journal; /* actions: in state_dir */
 	struct block *blocks;
 	struct actions *actions;
+	struct trans *trans; /* last known device states and the change guard, in state_dir */
 	struct lease *lease; /* ha: with cache.servers only; NULL: alone, always leader */
 };
 
@@ -255,6 +257,8 @@ static int make_adapters(struct gateway *g, const struct config_adapter *only)
 
 static void free_gateway(struct gateway *g)
 {
+	trans_destroy(g->trans);
+	g->trans = NULL;
 	lease_destroy(g->lease); /* gives the lease up; before the cache it uses */
 	g->lease = NULL;
 	actions_destroy(g->actions); /* before what its actions use */
@@ -413,6 +417,41 @@ static int build_actions(struct gateway *g)
 	return 0;
 }
 
+/* --- trans: transitions and the change guard (the emit callback is the lead's to wire) --- */
+
+static void trans_emit_log(void *arg, const struct coa_event *ev)
+{
+	(void)arg;
+	log_info("coa event %s: %s -> %s (%s) mac %s guid %s kind %s epoch %llu", ev->id, ev->from,
+		 ev->to, ev->reason, ev->mac[0] ? ev->mac : "-", ev->guid[0] ? ev->guid : "-",
+		 ev->kind == COA_DISCONNECT ? "disconnect" : "reauth",
+		 (unsigned long long)ev->epoch);
+}
+
+static void trans_on_block(void *arg, const char *device, bool blocked)
+{
+	trans_block(arg, device, blocked, 0);
+}
+
+/* Never refuses the start for the files' content (trans_load keeps what parses). */
+static int build_trans(struct gateway *g)
+{
+	const struct config_reconciler *rc = &g->cfg.reconciler;
+	struct trans_config tc = {rc->coa_on_compliant, rc->unregistered_disconnect,
+				  rc->guard_share, rc->guard_min};
+	size_t dropped = 0;
+
+	g->trans = trans_create(&tc, g->cfg.state_dir, trans_emit_log, g);
+	if (!g->trans || trans_load(g->trans, &dropped) != MDM_OK) {
+		log_err("%s: state_dir: the device states cannot be loaded", g->cfg.path);
+		return -1;
+	}
+	g->ise.trans = g->trans;
+	g->ise.on_block = trans_on_block;
+	g->ise.on_block_arg = g->trans;
+	return 0;
+}
+
 /*
  * ha: instances sharing memcached elect the reconciler's leader by a lease in it. Alone (no
  * cache.servers) there is no lease: the instance is the leader (the reconciler's is_leader and
@@ -486,7 +525,9 @@ static int build_services(struct gateway *g)
 	g->ise.snap = g->snap;
 	g->ise.hops = g->hops;
 	log_info("gateway id %s, at most %u hops", g->cfg.api.gateway_id, g->cfg.api.max_hops);
-	return build_actions(g);
+	if (build_actions(g) != 0)
+		return -1;
+	return build_trans(g);
 }
 
 static int cmd_check(const char *path)

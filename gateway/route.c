@@ -627,6 +627,14 @@ void route_parse(const char *method, const char *path, const struct route_arg *r
 		r->kind = ROUTE_BLOCKS;
 		return;
 	}
+	/* trans: the change guard's release */
+	if (sg.n == 4 && seg_is(&sg, 0, "api") && seg_is(&sg, 1, "v1") &&
+	    seg_is(&sg, 2, "reconciler") && seg_is(&sg, 3, "release")) {
+		if (strcmp(method, "POST") != 0)
+			return bad_method(r, "POST");
+		r->kind = ROUTE_RECON_RELEASE;
+		return;
+	}
 	/* With an instance configured, every API path must carry it; without, none may. */
 	if (instance && *instance) {
 		if (!seg_is(&sg, 0, instance))

@@ -37,6 +37,8 @@ enum route_kind {
 	ROUTE_BLOCK_PUT,      /* PUT /api/v1/devices/{id}/block */
 	ROUTE_BLOCK_DELETE,   /* DELETE /api/v1/devices/{id}/block */
 	ROUTE_BLOCKS,	      /* GET /api/v1/blocks */
+	/* trans: the change guard */
+	ROUTE_RECON_RELEASE, /* POST /api/v1/reconciler/release */
 };
 
 enum criterion {

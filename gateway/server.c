@@ -18,6 +18,7 @@
 #include "../core/clock.h"
 #include "../core/log.h"
 #include "action_api.h"
+#include "trans_api.h"
 #include "actions.h"
 #include "admin.h"
 #include "route.h"
@@ -382,6 +383,7 @@ static unsigned route_role(const struct config *cfg, const struct route *r)
 	case ROUTE_BLOCK_PUT:
 	case ROUTE_BLOCK_DELETE:
 	case ROUTE_BLOCKS:
+	case ROUTE_RECON_RELEASE:
 		return ROLE_ADMIN;
 	default:
 		break;
@@ -612,6 +614,8 @@ static enum MHD_Result answer(struct server *s, struct MHD_Connection *mc, struc
 			now = false;
 		if (rq->pend)
 			admin_test_adapter(s->deps.ise, rq->route.value, on_answer_ready, rq->pend);
+	} else if (trans_api_route(rq->route.kind)) {
+		trans_api_handle(s->deps.ise, &rq->route, &res);
 	} else if (hop_refused(s, mc, rq, &res)) {
 		/* 508: answered below */
 	} else if (action_api_route(rq->route.kind)) {

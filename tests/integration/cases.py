@@ -44,6 +44,8 @@ def all_cases():
     found.update(vars(cases_actions))
     found.update(vars(cases_mcms_actions))
     found.update({n: f for n, f in vars(cases_cli).items() if n.startswith("case_cli_")})
+    import cases_trans  # trans: the change guard's release, block events
+    found.update(vars(cases_trans))
     return [(n, f) for n, f in sorted(found.items()) if n.startswith("case_")]
 
 
