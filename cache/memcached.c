@@ -1233,10 +1233,12 @@ static enum mdm_err mc_add(struct cache *c, const char *key, const void *val, si
 		cache_entry_clear(&e);
 		if (gerr == MDM_ERR_NOTFOUND && bad)
 			err = mc_store(m, key, enc, enclen, exp, false, cas);
-		else if (gerr == MDM_ERR_NOTFOUND)
-			err = mc_store(m, key, enc, enclen, exp, true, 0); /* lapsed meanwhile */
+		/* Lapsed or deleted meanwhile (or lapsed by our clock only: then EXISTS again). */
+		if (gerr == MDM_ERR_NOTFOUND && (!bad || err == MDM_ERR_NOTFOUND))
+			err = mc_store(m, key, enc, enclen, exp, true, 0);
 		if (bad)
-			log_warn("cache: %s held a value that is not ours; replaced", key);
+			log_warn("cache: %s held a value that is not ours; %s", key,
+				 err ? "not replaced" : "replaced");
 	}
 	free(enc);
 	return err;

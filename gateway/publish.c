@@ -304,6 +304,29 @@ fail:
 	return err;
 }
 
+enum mdm_err publish_drop(struct cache *c, const char *ns, uint64_t gen)
+{
+	char key[CACHE_KEY_MAX + 1];
+	struct manifest m = {0};
+	enum mdm_err err;
+
+	if (!c || !ns || gen == 0)
+		return MDM_ERR_INVALID;
+	err = manifest_read(c, ns, gen, SIZE_MAX, &m);
+	if (err)
+		return err;
+	/* The manifest first: a reader then stops at it instead of at a missing chunk. */
+	err = key_of(key, ns, gen, SIZE_MAX);
+	if (!err)
+		err = cache_del(c, key);
+	for (size_t i = 0; !err && i < m.nchunks; i++) {
+		err = key_of(key, ns, gen, i);
+		if (!err)
+			err = cache_del(c, key);
+	}
+	return err;
+}
+
 /* --- the follower ---------------------------------------------------------------------------- */
 
 struct publish_follow {
@@ -322,6 +345,8 @@ static void follow_once(struct publish_follow *f)
 	uint64_t gen = 0, have;
 	enum mdm_err err;
 
+	if (f->cfg.skip && f->cfg.skip(f->cfg.arg))
+		return;
 	pthread_mutex_lock(&f->mu);
 	have = f->gen;
 	pthread_mutex_unlock(&f->mu);

@@ -44,6 +44,13 @@ enum mdm_err publish_put(struct cache *c, const char *ns, uint64_t gen, const vo
 enum mdm_err publish_get_latest(struct cache *c, const char *ns, uint64_t have_gen,
 				size_t max_bytes, struct buf *out, uint64_t *gen);
 
+/*
+ * publish_drop: deletes generation gen's chunks and manifest (the leader drops an old one once a
+ * newer is published; a follower still reading it fails that read and takes the newer next
+ * time). MDM_ERR_NOTFOUND when its manifest is gone (its chunks lapse by their TTL then).
+ */
+enum mdm_err publish_drop(struct cache *c, const char *ns, uint64_t gen);
+
 /* Called by the follower thread with each new complete generation (bytes valid for the call). */
 typedef void (*publish_cb)(void *arg, uint64_t gen, const void *bytes, size_t len);
 
@@ -54,13 +61,15 @@ struct publish_follow_config {
 	size_t max_bytes;    /* manifests claiming more are refused */
 	publish_cb cb;
 	void *arg;
+	/* NULL, or true to skip a poll (e.g. while this instance leads: it has its own). */
+	bool (*skip)(void *arg);
 };
 
 struct publish_follow;
 
 /*
- * publish_follow_start: a thread that polls every interval_ms and calls cb with each newer
- * complete generation. NULL on bad config or no memory.
+ * publish_follow_start: a thread that polls every interval_ms (unless skip says not now) and
+ * calls cb with each newer complete generation. NULL on bad config or no memory.
  */
 struct publish_follow *publish_follow_start(const struct publish_follow_config *cfg);
 /* publish_follow_stop: stops and joins the thread; NULL does nothing. */

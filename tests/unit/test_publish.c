@@ -368,7 +368,26 @@ struct seen {
 	uint64_t gen;
 	int calls;
 	size_t len;
+	bool skip;
 };
+
+static bool skip_now(void *arg)
+{
+	struct seen *s = arg;
+	bool v;
+
+	pthread_mutex_lock(&s->mu);
+	v = s->skip;
+	pthread_mutex_unlock(&s->mu);
+	return v;
+}
+
+static void set_skip(struct seen *s, bool v)
+{
+	pthread_mutex_lock(&s->mu);
+	s->skip = v;
+	pthread_mutex_unlock(&s->mu);
+}
 
 static void on_gen(void *arg, uint64_t gen, const void *bytes, size_t len)
 {
@@ -404,10 +423,15 @@ static void test_follow(void **state)
 {
 	struct cache *c = make_mc();
 	struct seen s = {.gen = 0};
-	struct publish_follow_config cfg = {
-	    .cache = c, .ns = "t", .interval_ms = 50, .max_bytes = MAXB, .cb = on_gen, .arg = &s};
+	struct publish_follow_config cfg = {.cache = c,
+					    .ns = "t",
+					    .interval_ms = 50,
+					    .max_bytes = MAXB,
+					    .cb = on_gen,
+					    .arg = &s,
+					    .skip = skip_now};
 	struct publish_follow *f;
-	unsigned char *b1 = blob(1, 1000), *b2 = blob(2, BLOB);
+	unsigned char *b1 = blob(1, 1000), *b2 = blob(2, BLOB), *b3 = blob(3, 1000);
 
 	(void)state;
 	pthread_mutex_init(&s.mu, NULL);
@@ -426,8 +450,43 @@ static void test_follow(void **state)
 	assert_int_equal(s.calls, 2);
 	assert_int_equal(s.len, BLOB);
 	pthread_mutex_unlock(&s.mu);
+	/* Told to skip (this instance leads): a newer generation is not fetched until told. */
+	set_skip(&s, true);
+	mc_sleep_ms(100); /* a poll already past its skip check has finished */
+	assert_int_equal(publish_put(c, "t", 3, b3, 1000, TTL, MAXB), MDM_OK);
+	mc_sleep_ms(300);
+	assert_int_equal(publish_follow_gen(f), 2);
+	set_skip(&s, false);
+	assert_int_equal(wait_gen(&s, 3, 2000), 3);
 	publish_follow_stop(f);
 	pthread_mutex_destroy(&s.mu);
+	free(b1);
+	free(b2);
+	free(b3);
+	cache_destroy(c);
+}
+
+/* Dropping an old generation deletes its manifest and chunks, and nothing else. */
+static void test_drop(void **state)
+{
+	struct cache *c = make_mc();
+	unsigned char *b1 = blob(1, BLOB), *b2 = blob(2, 10);
+	uint64_t gen = 0;
+
+	(void)state;
+	assert_int_equal(publish_put(c, "t", 1, b1, BLOB, TTL, MAXB), MDM_OK);
+	assert_int_equal(publish_put(c, "t", 2, b2, 10, TTL, MAXB), MDM_OK);
+	assert_int_equal(publish_drop(c, "t", 1), MDM_OK);
+	for (int i = 0; i < 5; i++) {
+		char key[64];
+
+		snprintf(key, sizeof(key), "t:snap:1:%d", i);
+		assert_int_equal(get_state(c, key, NULL), CACHE_MISS);
+	}
+	assert_int_equal(get_state(c, "t:snap:1:manifest", NULL), CACHE_MISS);
+	assert_int_equal(publish_drop(c, "t", 1), MDM_ERR_NOTFOUND);
+	assert_int_equal(read_latest(c, 0, &gen, 10), MDM_OK);
+	assert_int_equal(gen, 2);
 	free(b1);
 	free(b2);
 	cache_destroy(c);
@@ -458,6 +517,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_missing_chunk, setup),
 	    cmocka_unit_test_setup(test_corrupt, setup),
 	    cmocka_unit_test_setup(test_follow, setup),
+	    cmocka_unit_test_setup(test_drop, setup),
 	    cmocka_unit_test(test_in_process),
 	};
 
