@@ -42,6 +42,8 @@ struct lease {
 	uint64_t epoch;
 	int64_t renewed_mono; /* when the last successful take or renewal was sent */
 	char seen_holder[HOLDER_MAX];
+	uint64_t seen_epoch; /* highest epoch seen here: epochs keep growing even when
+			      * memcached lost the epoch entry (restart, eviction) */
 	unsigned long changes;
 	bool paused, stop;
 	pthread_t thread;
@@ -91,6 +93,8 @@ static void become_leader(struct lease *l, uint64_t epoch, int64_t t0)
 {
 	l->leader = true;
 	l->epoch = epoch;
+	if (epoch > l->seen_epoch)
+		l->seen_epoch = epoch;
 	l->renewed_mono = t0;
 	l->changes++;
 	str_copy(l->seen_holder, sizeof(l->seen_holder), l->holder);
@@ -131,6 +135,10 @@ static enum mdm_err epoch_bump(struct lease *l, uint64_t *next)
 			cur = 0; /* tagged with our key, so only a bug writes this: start over */
 		cache_entry_clear(&e);
 	}
+	pthread_mutex_lock(&l->mu);
+	if (l->seen_epoch > cur)
+		cur = l->seen_epoch;
+	pthread_mutex_unlock(&l->mu);
 	*next = cur + 1;
 	n = snprintf(val, sizeof(val), "%" PRIu64, *next);
 	if (n < 0 || (size_t)n >= sizeof(val))
@@ -179,6 +187,8 @@ static enum mdm_err renew(struct lease *l, const char *holder, uint64_t epoch, u
 
 	pthread_mutex_lock(&l->mu);
 	str_copy(l->seen_holder, sizeof(l->seen_holder), holder);
+	if (epoch > l->seen_epoch)
+		l->seen_epoch = epoch;
 	mine = leading(l, clock_mono_ms()) && l->epoch == epoch && strcmp(holder, l->holder) == 0;
 	if (!mine)
 		lose(l, "the lease names another holder or epoch");
@@ -494,8 +504,8 @@ json_t *lease_status_json(struct lease *l)
 	j = json_pack("{s:b,s:s,s:b,s:I,s:s,s:I,s:I,s:I}", "shared", l->shared, "holder", l->holder,
 		      "leader", leading(l, now), "epoch", (json_int_t)l->epoch, "leader_holder",
 		      l->seen_holder, "ttl_ms", (json_int_t)l->ttl_ms, "renewed_ms_ago",
-		      (json_int_t)(l->shared ? now - l->renewed_mono : 0), "changes",
-		      (json_int_t)l->changes);
+		      (json_int_t)(l->shared && l->renewed_mono ? now - l->renewed_mono : -1),
+		      "changes", (json_int_t)l->changes);
 	pthread_mutex_unlock(&l->mu);
 	return j;
 }

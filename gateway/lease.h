@@ -5,10 +5,11 @@
  * The lease is a cache entry "<ns>:reconciler:lease" = {"holder","epoch","expires"} written by
  * add with a TTL and renewed by gets + cas every ttl/3 by a thread. Its epoch comes from a
  * never-lapsing entry "<ns>:reconciler:epoch", bumped by cas before each take-over, so epochs
- * only grow across leaders and no two leaders share one. Entries are HMAC-tagged by the cache,
- * so a forged lease is not taken for one (it is replaced).
- * Without a shared cache (no memcached) the instance is always leader with epoch 1; so is a
- * NULL lease, which every function below takes (claims then always succeed).
+ * only grow across leaders and no two leaders share one. Should memcached lose that entry
+ * (restart, eviction), each instance still bumps from the highest epoch it has seen. Entries are
+ * HMAC-tagged by the cache, so a forged lease is not taken for one (it is replaced). Without a
+ * shared cache (no memcached) the instance is always leader with epoch 1; so is a NULL lease, which
+ * every function below takes (claims then always succeed).
  */
 #ifndef MDM_LEASE_H
 #define MDM_LEASE_H
@@ -77,7 +78,8 @@ void lease_pause(struct lease *l, bool paused);
 /*
  * lease_status_json: {"shared","holder","leader","epoch","leader_holder","ttl_ms",
  * "renewed_ms_ago","changes"} for the reconciler status; leader_holder is the holder last seen
- * in the lease ("" when none). A new reference; NULL on no memory.
+ * in the lease ("" when none), renewed_ms_ago -1 when this instance never led. A new
+ * reference; NULL on no memory.
  */
 json_t *lease_status_json(struct lease *l);
 
