@@ -428,6 +428,11 @@ bool lease_is_leader(struct lease *l, uint64_t *epoch)
 	return yes;
 }
 
+bool lease_is_leader_cb(void *arg, uint64_t *epoch)
+{
+	return lease_is_leader(arg, epoch);
+}
+
 /* "<ns>:coa:<id>", or "<ns>:coa:sha256:<hex>" when id does not make a valid key. */
 static enum mdm_err claim_key(const struct lease *l, const char *id, char out[CACHE_KEY_MAX + 1])
 {

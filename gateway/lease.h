@@ -54,6 +54,8 @@ void lease_destroy(struct lease *l);
  * lets anyone else take it.
  */
 bool lease_is_leader(struct lease *l, uint64_t *epoch);
+/* lease_is_leader_cb: the same as the reconciler's is_leader callback (arg = the lease). */
+bool lease_is_leader_cb(void *arg, uint64_t *epoch);
 
 /*
  * lease_claim: claims transition_id before its CoA is sent: true for the first claimer only,

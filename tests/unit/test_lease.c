@@ -157,6 +157,8 @@ static void test_one_leader(void **state)
 		mc_sleep_ms(20);
 	}
 	assert_true(epoch >= 1);
+	assert_true(lease_is_leader_cb(lead, &epoch));
+	assert_false(lease_is_leader_cb(other, NULL));
 	st = lease_status_json(other);
 	assert_non_null(st);
 	assert_false(json_is_true(json_object_get(st, "leader")));
@@ -425,6 +427,9 @@ static void test_local(void **state)
 	assert_int_equal(e, 1);
 	assert_true(lease_claim(NULL, "A@1"));
 	assert_true(lease_claim_cb(NULL, "A@1"));
+	e = 0;
+	assert_true(lease_is_leader_cb(NULL, &e));
+	assert_int_equal(e, 1);
 	assert_int_equal(lease_tick(NULL), MDM_OK);
 	st = lease_status_json(NULL);
 	assert_true(json_is_true(json_object_get(st, "leader")));
