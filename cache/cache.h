@@ -44,7 +44,7 @@ struct cache_times {
  * its tiers' counters; "l1_" fields count the in-process tier, "l2_" the memcached tier.
  * Hits and misses count the valid keys looked up (a key cache_key_valid refuses is a miss but
  * not counted). Memcached trouble never reaches the caller as an error: a get is a miss and a
- * put or del is dropped, and l2_errors counts them.
+ * put or del is dropped, and l2_errors counts them (add, gets and cas excepted: see below).
  */
 struct cache_stats {
 	unsigned long l1_hits, l1_stale_hits, l1_misses;
