@@ -43,7 +43,7 @@ BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 CONF ?= conf/demo.json
 
 .PHONY: all help deps run test unit integration test-asan test-valgrind fuzz fuzz-replay \
-	certs bench bench-cache bench-fanout clean format check-format check-merge-markers lib unit-bins fuzz-lib
+	certs bench bench-cache bench-fanout bench-reconcile clean format check-format check-merge-markers lib unit-bins fuzz-lib
 
 all: deps-quiet $(BUILD)/mdmgw
 
@@ -57,6 +57,7 @@ help:
 	@echo "make bench      wrk: single-device query against /healthz on the demo"
 	@echo "make bench-cache  wrk: gateway from L1 / from memcached against bare servers"
 	@echo "make bench-fanout  wrk + burst: hits under slow misses, dogpile, 1000 cold MACs (SCCM simulator)"
+	@echo "make bench-reconcile  reconciler at 100k devices: cycle CPU, RSS/device, poll page, CoA latency"
 
 # --- dependencies -------------------------------------------------------------------------------
 deps:
@@ -127,7 +128,7 @@ test: deps-quiet check-merge-markers
 unit: unit-bins certs
 	@$(PYTHON) tests/run_unit.py --summary build/test-summary --label "unit/$(FLAVOUR)" $(UNIT_BIN)
 
-integration: $(BUILD)/mdmgw certs
+integration: $(BUILD)/mdmgw $(BUILD)/bench/coa_responder certs
 	@$(PYTHON) tests/integration/run.py --binary $(BUILD)/mdmgw --summary build/test-summary \
 		--label "integration/$(FLAVOUR)"
 
@@ -163,6 +164,9 @@ bench-cache: deps-quiet $(BUILD)/mdmgw $(BUILD)/bench/bare_server certs
 
 bench-fanout: deps-quiet $(BUILD)/mdmgw $(BUILD)/bench/burst certs
 	@bash bench/bench-fanout.sh $(BUILD)/mdmgw $(BUILD)/bench/burst
+
+bench-reconcile: deps-quiet $(BUILD)/mdmgw $(BUILD)/bench/coa_responder certs
+	@bash bench/reconcile.sh $(BUILD)/mdmgw $(BUILD)/bench/coa_responder
 
 # --- housekeeping -------------------------------------------------------------------------------
 format:

@@ -28,6 +28,7 @@ unsigned long long pages_hold(struct pages *p, struct device *devs, size_t n)
 	old = p->devs;
 	p->devs = devs;
 	p->n = n;
+	p->drained = false;
 	gen = ++p->gen;
 	pthread_mutex_unlock(&p->mu);
 	free(old);
@@ -42,12 +43,13 @@ static void expired(struct adapter_page *pg)
 
 void pages_page(struct pages *p, unsigned long long gen, size_t off, struct adapter_page *pg)
 {
+	struct device *drained = NULL;
 	size_t end;
 
 	memset(pg, 0, sizeof(*pg));
 	outcome_init(&pg->oc);
 	pthread_mutex_lock(&p->mu);
-	if (gen == 0 || p->gen != gen || off > p->n || (off == p->n && off != 0)) {
+	if (gen == 0 || p->gen != gen || p->drained || off > p->n || (off == p->n && off != 0)) {
 		pthread_mutex_unlock(&p->mu);
 		expired(pg);
 		return;
@@ -61,9 +63,16 @@ void pages_page(struct pages *p, unsigned long long gen, size_t off, struct adap
 			return;
 		}
 	}
-	if (end < p->n)
+	if (end < p->n) {
 		snprintf(pg->next_cursor, sizeof(pg->next_cursor), "g%llu:%zu", gen, end);
+	} else {
+		drained = p->devs;
+		p->devs = NULL;
+		p->n = 0;
+		p->drained = true;
+	}
 	pthread_mutex_unlock(&p->mu);
+	free(drained);
 }
 
 /* parse_cursor: "g<gen>:<offset>", decimal, nothing else. */

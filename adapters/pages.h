@@ -9,6 +9,7 @@
 #define MDM_PAGES_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "adapter.h"
@@ -20,6 +21,7 @@ struct pages {
 	struct device *devs; /* the held generation (malloc'd, flat records) */
 	size_t n;
 	unsigned long long gen; /* its number; 0: none held yet */
+	bool drained;		/* its last page was served: the records are freed */
 };
 
 /* pages_init / pages_free: an empty store; pages_free drops the held generation. */
@@ -36,6 +38,9 @@ unsigned long long pages_hold(struct pages *p, struct device *devs, size_t n);
  * pages_page: up to PAGES_SIZE devices of generation gen from off into pg (initialised here),
  * with next_cursor set when more follow. A generation no longer held or an offset past the end:
  * OUTCOME_FAILED, FAIL_PROTOCOL, "listing cursor expired". Out of memory: FAIL_INTERNAL.
+ * Serving the last page drains the generation (its records are freed, later cursors into it
+ * are expired): a walk reads each page once, and the reconciler keeps the listing compactly
+ * itself, so holding a second, wide copy of every device between cycles only costs memory.
  */
 void pages_page(struct pages *p, unsigned long long gen, size_t off, struct adapter_page *pg);
 

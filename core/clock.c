@@ -33,6 +33,10 @@ enum mdm_err duration_parse(const char *s, int64_t *ms)
 
 	if (*p < '0' || *p > '9')
 		return MDM_ERR_INVALID;
+	if (strcmp(s, "0") == 0) { /* zero needs no unit ("interval": "0" turns a timer off) */
+		*ms = 0;
+		return MDM_OK;
+	}
 	while (*p >= '0' && *p <= '9') {
 		v = v * 10 + (*p - '0');
 		if (v > limit)

@@ -17,7 +17,8 @@ int64_t clock_wall_ms(void);
  */
 void clock_realtime_after(int64_t ms, struct timespec *ts);
 /*
- * duration_parse: "<digits><unit>" with unit ms, s, m, h or d into milliseconds. No unit, an
+ * duration_parse: "<digits><unit>" with unit ms, s, m, h or d into milliseconds; "0" alone needs
+ * no unit. Otherwise no unit, an
  * empty string, a sign, a fraction or a value past 2^53 ms is MDM_ERR_INVALID.
  */
 enum mdm_err duration_parse(const char *s, int64_t *ms);

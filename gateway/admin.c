@@ -8,6 +8,7 @@
 #include "../core/log.h"
 #include "jout.h"
 #include "admin.h"
+#include "acct.h"
 
 #define TEXT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 #define JSON_TYPE "application/json"
@@ -106,6 +107,10 @@ static void render_metrics(struct ise_ctx *ctx, struct buf *b)
 		buf_addf(b, "mdmgw_adapter_lookups_total{adapter=\"%s\"} %lu\n", ctx->ads[j]->name,
 			 atomic_load(&ls->adapter_lookups[j]));
 	cache_metrics(b, ctx->cache);
+	if (ctx->sessions)
+		sessions_metrics(ctx->sessions, b);
+	if (ctx->acct)
+		acct_metrics(ctx->acct, b);
 }
 
 /* The identifier of a purge: a MAC in any form, else a GUID. */

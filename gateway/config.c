@@ -890,10 +890,30 @@ static const struct field actions_fields[] = {
 #undef X
 static const struct section actions_section = {actions_fields, NULL, NULL};
 
-/* reconciler: the keys of the transitions engine (gateway/trans.h) */
+/* reconciler: the polling cycle (gateway/recon.h), the transitions and guard (gateway/trans.h) */
 static const struct choice unreg_choices[] = {{"reauthenticate", 0}, {"disconnect", 1}, {NULL, 0}};
+/* reconciler: jitter is a fraction, which the integer bounds of T_NUMBER cannot say. */
+static enum mdm_err check_reconciler(struct ctx *x, void *base, const char *path)
+{
+	const struct config_reconciler *r = base;
+	char kp[KEYPATH_MAX];
+
+	if (r->interval_ms > 0 && r->interval_ms < SECS(1)) {
+		key_join(kp, path, "interval");
+		return fail(x, kp, "must be \"0\" (timer off) or from 1s to 7d");
+	}
+	if (r->jitter <= 0.5)
+		return MDM_OK;
+	key_join(kp, path, "jitter");
+	return fail(x, kp, "must be a fraction from 0 to 0.5");
+}
+
 #define RC struct config_reconciler
 static const struct field reconciler_fields[] = {
+    NUM("interval", T_DUR, RC, interval_ms, 0, DAYS(7), MINS(15)),
+    NUM("jitter", T_NUMBER, RC, jitter, 0, 1, 0), /* default 0.1: config_defaults */
+    NUM("vendor_checkin", T_DUR, RC, vendor_checkin_ms, MINS(1), DAYS(7), MINS(30)),
+    NUM("page_timeout", T_DUR, RC, page_timeout_ms, SECS(1), MINS(10), SECS(60)),
     NUM("coa_on_compliant", T_BOOL, RC, coa_on_compliant, 0, 1, 1),
     CHOICE("unregistered_action", T_BOOLCHOICE, RC, unregistered_disconnect, unreg_choices, 0, NULL,
 	   0),
@@ -902,7 +922,140 @@ static const struct field reconciler_fields[] = {
     END,
 };
 #undef RC
-static const struct section reconciler_section = {reconciler_fields, NULL, NULL};
+static const struct section reconciler_section = {reconciler_fields, check_reconciler, NULL};
+
+/* --- accounting --------------------------------------------------------------------------- */
+
+/* "addr:port" or "[v6addr]:port" with an IP literal; addr (46 bytes) and port filled. */
+static const char *split_addr_port(const char *s, char *addr, unsigned *port)
+{
+	const char *colon = strrchr(s, ':'), *a = s;
+	unsigned char bin[16];
+	size_t alen;
+	char *end;
+	unsigned long p;
+
+	if (!colon || colon == s)
+		return "must be \"address:port\" (\"[address]:port\" for IPv6)";
+	alen = (size_t)(colon - s);
+	if (s[0] == '[') {
+		if (colon[-1] != ']')
+			return "must be \"[address]:port\" for an IPv6 address";
+		a++;
+		alen -= 2;
+	} else if (memchr(s, ':', alen)) {
+		return "an IPv6 address must be written as \"[address]:port\"";
+	}
+	p = strtoul(colon + 1, &end, 10);
+	if (!colon[1] || *end || p < 1 || p > 65535)
+		return "port must be from 1 to 65535";
+	if (str_copyn(addr, 46, a, alen) != MDM_OK ||
+	    (inet_pton(AF_INET, addr, bin) != 1 && inet_pton(AF_INET6, addr, bin) != 1))
+		return "address must be an IPv4 or IPv6 address such as \"0.0.0.0:1813\"";
+	*port = (unsigned)p;
+	return NULL;
+}
+
+/* "10.0.0.1", "10.0.0.0/8", "fd00::/8" into family, net (host bits cleared) and prefix. */
+static const char *parse_cidr(const char *s, struct config_acct_client *c)
+{
+	char addr[64];
+	const char *slash = strchr(s, '/');
+	unsigned long bits;
+	unsigned max;
+	char *end;
+
+	if (str_copyn(addr, sizeof(addr), s, slash ? (size_t)(slash - s) : strlen(s)) != MDM_OK)
+		return "is too long";
+	memset(c->net, 0, sizeof(c->net));
+	if (inet_pton(AF_INET, addr, c->net) == 1)
+		c->family = AF_INET;
+	else if (inet_pton(AF_INET6, addr, c->net) == 1)
+		c->family = AF_INET6;
+	else
+		return "must be an IP address or a CIDR network such as \"10.0.0.0/8\"";
+	max = c->family == AF_INET ? 32 : 128;
+	bits = max;
+	if (slash) {
+		bits = strtoul(slash + 1, &end, 10);
+		if (!slash[1] || *end || bits > max)
+			return "has a prefix length out of range";
+	}
+	c->prefix = (unsigned)bits;
+	for (unsigned i = c->prefix; i < max; i++)
+		c->net[i / 8] &= (unsigned char)~(0x80u >> (i % 8));
+	return NULL;
+}
+
+static enum mdm_err check_acct_client(struct ctx *x, void *base, const char *path)
+{
+	struct config_acct_client *c = base;
+	char kp[KEYPATH_MAX];
+	const char *why = parse_cidr(c->address, c);
+
+	if (!why)
+		return MDM_OK;
+	key_join(kp, path, "address");
+	return fail(x, kp, "%s", why);
+}
+
+static enum mdm_err check_accounting(struct ctx *x, void *base, const char *path)
+{
+	struct config_accounting *a = base;
+	char kp[KEYPATH_MAX];
+	const char *why;
+
+	if (!a->listen[0]) {
+		key_join(kp, path, "listen");
+		return a->nclients ? fail(x, kp, "required when accounting.clients is set")
+				   : MDM_OK;
+	}
+	if ((why = split_addr_port(a->listen, a->listen_addr, &a->listen_port)) != NULL) {
+		key_join(kp, path, "listen");
+		return fail(x, kp, "%s", why);
+	}
+	if (!a->nclients) {
+		key_join(kp, path, "clients");
+		return fail(x, kp, "required when accounting.listen is set");
+	}
+	return MDM_OK;
+}
+
+#define AC struct config_acct_client
+static const struct field acct_client_fields[] = {
+    STR("address", AC, address, 1, "", NULL, F_REQUIRED),
+    {.key = "secret",
+     .type = T_SECRET,
+     AT(AC, secret),
+     .size = MEMBER_SIZE(AC, secret),
+     .aux = offsetof(AC, secret_set),
+     .min = 1,
+     .flags = F_REQUIRED},
+    END,
+};
+#undef AC
+static const struct section acct_client_section = {acct_client_fields, check_acct_client, NULL};
+static const struct array_spec acct_clients_spec = {
+    &acct_client_section,
+    sizeof(struct config_acct_client),
+    CONFIG_MAX_ACCT_CLIENTS,
+    offsetof(struct config_accounting, nclients),
+    offsetof(struct config_acct_client, address),
+    "address",
+    "client address",
+    NULL,
+};
+#define AA struct config_accounting
+static const struct field accounting_fields[] = {
+    STR("listen", AA, listen, 0, "", NULL, 0),
+    {.key = "clients", .type = T_ARRAY, AT(AA, clients), .arr = &acct_clients_spec},
+    NUM("session_ttl", T_DUR, AA, session_ttl_ms, MINS(1), DAYS(7), HOURS(2)),
+    NUM("max_sessions", T_SIZE, AA, max_sessions, 1, 10000000, 200000),
+    END,
+};
+#undef AA
+static const struct section accounting_section = {accounting_fields, check_accounting, NULL};
+
 #define H struct config_ha
 static const struct field ha_fields[] = {
     NUM("lease_ttl", T_DUR, H, lease_ttl_ms, SECS(2), MINS(10), SECS(15)),
@@ -933,6 +1086,7 @@ static const struct field top_fields[] = {
     CHOICE("log_level", T_STRCHOICE, G, log_level, level_choices, 0, "info", 0),
     {.key = "actions", .type = T_SECTION, AT(G, actions), .sub = &actions_section},
     {.key = "reconciler", .type = T_SECTION, AT(G, reconciler), .sub = &reconciler_section},
+    {.key = "accounting", .type = T_SECTION, AT(G, accounting), .sub = &accounting_section},
     {.key = "ha", .type = T_SECTION, AT(G, ha), .sub = &ha_section},
     END,
 };
@@ -1027,6 +1181,7 @@ void config_defaults(struct config *c)
 	memset(c, 0, sizeof(*c));
 	section_defaults(&top_section, c);
 	c->reconciler.guard_share = 0.20; /* field defaults are whole numbers */
+	c->reconciler.jitter = 0.1;
 }
 
 unsigned role_parse(const char *name)

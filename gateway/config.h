@@ -186,7 +186,7 @@ struct config_actions {
 	struct config_journal journal;
 };
 
-/* --- reconciler: the transitions and the change guard (gateway/trans.h) --- */
+/* --- reconciler: the polling cycle (gateway/recon.h), transitions and guard (trans.h) --- */
 struct config_reconciler {
 	bool coa_on_compliant;	      /* non-compliant -> compliant sends CoA; default true */
 	bool unregistered_disconnect; /* "unregistered_action": "reauthenticate" (default) |
@@ -194,6 +194,35 @@ struct config_reconciler {
 	double guard_share;	      /* hold a cycle's CoAs above this share; 0..1, default 0.20 */
 	unsigned
 	    guard_min; /* the guard needs this many devices with a previous state; default 10 */
+	/* the polling cycle (gateway/recon.h) */
+	int64_t interval_ms;	   /* 0 (timer off) or 1s..7d; default 15m */
+	double jitter;		   /* each wait is interval * (1 +- jitter); 0..0.5, default 0.1 */
+	int64_t vendor_checkin_ms; /* the vendors' device check-in period; 1m..7d, default 30m */
+	int64_t page_timeout_ms;   /* one listing page; 1s..10m, default 60s */
+};
+
+/* --- accounting: the RADIUS accounting listener that feeds the session table --- */
+#define CONFIG_MAX_ACCT_CLIENTS 64
+#define CONFIG_RADIUS_SECRET_MAX 128
+
+struct config_acct_client {
+	char address[64];			   /* source IP or CIDR, as written; required */
+	char secret[CONFIG_RADIUS_SECRET_MAX + 1]; /* RADIUS shared secret; required */
+	bool secret_set;
+	/* filled by the loader from address */
+	int family;	       /* AF_INET or AF_INET6 */
+	unsigned char net[16]; /* the network, host bits cleared */
+	unsigned prefix;       /* 0..32 / 0..128 */
+};
+
+struct config_accounting {
+	char listen[64];      /* "addr:port" ("[v6]:port"); "" (default, section absent): off */
+	char listen_addr[46]; /* filled by the loader from listen */
+	unsigned listen_port;
+	struct config_acct_client clients[CONFIG_MAX_ACCT_CLIENTS];
+	size_t nclients;	/* at least 1 when listen is set */
+	int64_t session_ttl_ms; /* a session not refreshed this long is dropped; 1m..7d, def. 2h */
+	size_t max_sessions;	/* 1..10000000; default 200000 */
 };
 
 struct config {
@@ -211,6 +240,7 @@ struct config {
 	struct config_reconciler reconciler;
 	struct config_ha ha;
 	char log_level[16]; /* "error" | "warn" | "info" (default) | "debug" */
+	struct config_accounting accounting;
 };
 
 /*

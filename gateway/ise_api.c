@@ -197,6 +197,17 @@ static void open_attributes_doc(struct xml_writer *w, struct buf *out, int versi
 /* --- bulk answers from the snapshot -------------------------------------------------------- */
 
 /*
+ * Paging cursors point into the generation the walk started in: paging_info = offset << 10 |
+ * (generation mod 1024), offset >= 1 (0 is "first page" / "no more"). The store keeps fewer
+ * than 1024 generations, so the newest kept generation with those low bits is the walk's own;
+ * once it is gone the cursor is refused, never served from another list. Offsets stay below
+ * 2^21, so the value stays below 2^31 (clients parse it as a signed int).
+ */
+#define PAGE_GEN_BITS 10
+#define PAGE_GEN_MASK ((1u << PAGE_GEN_BITS) - 1)
+#define PAGE_OFFSET_MAX ((1u << (31 - PAGE_GEN_BITS)) - 1)
+
+/*
  * The listing `which` with blocked devices moved: a compliance=false listing includes them, a
  * compliance=true one leaves them out (in the snapshot's order). Only with blocks set; NULL:
  * no memory. Offsets into it are stable while the blocks and the snapshot are.
@@ -204,72 +215,137 @@ static void open_attributes_doc(struct xml_writer *w, struct buf *out, int versi
 static uint32_t *blocked_list(struct ise_ctx *ctx, const struct snapshot *s,
 			      enum snapshot_list which, size_t *n)
 {
-	uint32_t *out = malloc((s->ndevs ? s->ndevs : 1) * sizeof(*out));
-	unsigned char *in = calloc(s->ndevs ? s->ndevs : 1, 1);
+	size_t count = snapshot_count(s);
+	uint32_t *out = malloc((count ? count : 1) * sizeof(*out));
+	unsigned char *in = calloc(count ? count : 1, 1);
+	struct device *ids = malloc(sizeof(*ids));
+	const uint32_t *list;
+	size_t nlist = snapshot_list(s, which, &list);
 
 	*n = 0;
-	if (!out || !in) {
+	if (!out || !in || !ids) {
 		free(out);
 		free(in);
+		free(ids);
 		return NULL;
 	}
-	for (size_t i = 0; i < s->nlist[which]; i++)
-		in[s->list[which][i]] = 1;
-	for (size_t i = 0; i < s->nlist[SNAP_ALL]; i++) {
-		uint32_t d = s->list[SNAP_ALL][i];
-		bool blocked = block_device(ctx->blocks, &s->devs[d]);
+	for (size_t i = 0; i < nlist; i++)
+		in[list[i]] = 1;
+	for (size_t d = 0; d < count; d++) {
+		bool blocked;
 
+		snapshot_ids(s, d, ids);
+		blocked = block_device(ctx->blocks, ids);
 		if (which == SNAP_NONCOMPLIANT ? (in[d] || blocked) : (in[d] && !blocked))
-			out[(*n)++] = d;
+			out[(*n)++] = (uint32_t)d;
 	}
 	free(in);
+	free(ids);
 	return out;
+}
+
+/*
+ * The generation a request's cursor walks: the current one for the first page, else the one
+ * the cursor names (a new reference). NULL when there is none; *bad then tells whether the
+ * cursor was at fault (res filled) rather than the snapshot missing.
+ */
+static struct snapshot *walk_generation(struct ise_ctx *ctx, uint32_t paging,
+					struct ise_response *res, bool *bad)
+{
+	struct snapshot *cur = ctx->snaps ? snapstore_current(ctx->snaps) : NULL;
+	struct snapshot *s;
+	uint64_t g, back;
+
+	*bad = false;
+	if (!cur || paging == 0)
+		return cur;
+	g = snapshot_generation(cur);
+	back = (g - (paging & PAGE_GEN_MASK)) & PAGE_GEN_MASK;
+	snapshot_unref(cur);
+	*bad = true;
+	if ((paging >> PAGE_GEN_BITS) == 0 || back > g) {
+		ise_error(res, 400, "paging is not a paging_info value this server returned");
+		return NULL;
+	}
+	s = snapstore_get(ctx->snaps, g - back);
+	if (!s)
+		ise_error(res, 400, "paging cursor expired: start the walk again");
+	*bad = s == NULL;
+	return s;
 }
 
 static void handle_bulk(struct ise_ctx *ctx, const struct route *r, struct ise_response *res)
 {
-	const struct snapshot *s = ctx->snap;
+	struct snapshot *s;
 	enum snapshot_list which = SNAP_ALL;
 	struct xml_writer w;
-	size_t n, end, emitted = 0;
+	struct device *d = NULL;
+	size_t n, start, end, emitted = 0;
 	uint32_t next, *moved = NULL;
 	const uint32_t *list;
-	bool any_blocked = block_count(ctx->blocks) > 0;
+	bool any_blocked = block_count(ctx->blocks) > 0, bad;
 
-	if (!s || !s->complete) {
+	s = walk_generation(ctx, r->paging, res, &bad);
+	if (bad)
+		return; /* res says what is wrong with the cursor */
+	if (s && snapshot_why(s)) {
+		/* an adapter that never listed: a walk would miss its devices */
+		log_warn("bulk query unavailable: %s", snapshot_why(s));
+		snapshot_unref(s);
+		s = NULL;
+	} else if (!s) {
+		log_warn("bulk query unavailable: no device snapshot yet");
+	}
+	if (!s) {
 		atomic_fetch_add(&ctx->stats.unavailable, 1);
-		log_warn("bulk query unavailable: %s", s ? s->why : "no device snapshot yet");
 		return ise_error(res, 503,
 				 "device state is not available from every MDM right now");
 	}
 	if (r->crit == CRIT_COMPLIANCE)
 		which = r->compliant_value ? SNAP_COMPLIANT : SNAP_NONCOMPLIANT;
-	n = s->nlist[which];
-	list = s->list[which];
+	n = snapshot_list(s, which, &list);
 	if (any_blocked && which != SNAP_ALL) {
 		moved = blocked_list(ctx, s, which, &n);
-		if (!moved)
+		if (!moved) {
+			snapshot_unref(s);
 			return ise_error(res, 500, "out of memory");
+		}
 		list = moved;
 	}
-	if (r->paging > n) {
+	start = r->paging >> PAGE_GEN_BITS;
+	if (start > n) {
 		free(moved);
+		snapshot_unref(s);
 		return ise_error(res, 400,
 				 "paging is not a paging_info value this server returned");
 	}
-	end = r->paging + ctx->cfg->api.query_max_size;
+	end = start + ctx->cfg->api.query_max_size;
 	if (end > n)
 		end = n;
-	next = end < n ? (uint32_t)end : 0;
+	if (end < n && end > PAGE_OFFSET_MAX) {
+		free(moved);
+		snapshot_unref(s);
+		return ise_error(res, 500, "listing too long to page through");
+	}
+	next = end < n ? (uint32_t)end << PAGE_GEN_BITS |
+			     (uint32_t)(snapshot_generation(s) & PAGE_GEN_MASK)
+		       : 0;
+	d = malloc(sizeof(*d));
+	if (!d) {
+		free(moved);
+		snapshot_unref(s);
+		return ise_error(res, 500, "out of memory");
+	}
 	open_attributes_doc(&w, &res->body, r->api_version, next);
-	if (r->paging == end) {
+	if (start == end) {
 		xml_empty(&w, "deviceList");
 	} else {
 		xml_open(&w, "deviceList");
-		for (size_t i = r->paging; i < end; i++) {
-			const struct device *d = &s->devs[list[i]];
-			struct device_key k = bulk_key(d, r->api_version, r->key_by_guid);
+		for (size_t i = start; i < end; i++) {
+			struct device_key k;
 
+			snapshot_get(s, list[i], d);
+			k = bulk_key(d, r->api_version, r->key_by_guid);
 			/* A device with no identifier this answer can carry cannot be named. */
 			if (!k.tag)
 				continue;
@@ -281,9 +357,12 @@ static void handle_bulk(struct ise_ctx *ctx, const struct route *r, struct ise_r
 	}
 	xml_close(&w, "ise_api");
 	finish(res, &w, 200);
-	free(moved);
-	log_debug("bulk %s page at %u: %zu devices, next %u", criterion_name(r->crit), r->paging,
+	log_debug("bulk %s page at %zu of generation %llu: %zu devices, next %u",
+		  criterion_name(r->crit), start, (unsigned long long)snapshot_generation(s),
 		  emitted, next);
+	free(d);
+	free(moved);
+	snapshot_unref(s);
 }
 
 /* --- answers by identifier ----------------------------------------------------------------- */
@@ -501,6 +580,44 @@ static bool start_lookup(struct ise_ctx *ctx, const struct route *r, struct aske
 	return true;
 }
 
+/* Lookups the snapshot's indexes answer (MACs stay on the live, cached path). */
+static bool indexed_kind(enum ident_kind k)
+{
+	return k == IDENT_USERNAME || k == IDENT_UDID || k == IDENT_IMEI || k == IDENT_MEID ||
+	       k == IDENT_GUID || k == IDENT_HOSTNAME;
+}
+
+#define SNAP_ANSWER_MAX 64 /* devices one indexed answer names (a user's devices) */
+
+/*
+ * Answers asked from the current generation when its index knows the identifier: true with
+ * res filled. false: not there (or no snapshot), the live lookup answers.
+ */
+static bool answer_from_snapshot(struct ise_ctx *ctx, const struct route *r, const struct asked *a,
+				 struct ise_response *res)
+{
+	struct snapshot *s;
+	struct merge_result mr = {0};
+	uint32_t hits[SNAP_ANSWER_MAX];
+	size_t n;
+
+	if (!ctx->snaps || !indexed_kind(a->id.kind) || !(s = snapstore_current(ctx->snaps)))
+		return false;
+	n = snapshot_find(s, &a->id, hits, SNAP_ANSWER_MAX);
+	if (n > SNAP_ANSWER_MAX)
+		n = SNAP_ANSWER_MAX;
+	if (n && (mr.devs = calloc(n, sizeof(*mr.devs))) != NULL) {
+		for (size_t i = 0; i < n; i++)
+			snapshot_get(s, hits[i], &mr.devs[i]);
+		mr.ndevs = n;
+		mr.verdict = MERGE_FOUND;
+		render_answers(ctx, r, a, &mr, 1, res);
+	}
+	snapshot_unref(s);
+	merge_result_clear(&mr);
+	return n > 0 && res->status == 200;
+}
+
 static bool handle_devices(struct ise_ctx *ctx, const struct route *r, struct ise_response *res,
 			   ise_done_cb done, void *arg)
 {
@@ -529,6 +646,10 @@ static bool handle_devices(struct ise_ctx *ctx, const struct route *r, struct is
 		return true;
 	}
 	if (!parse_asked(ctx, kind, r->value, a, res)) {
+		free(a);
+		return true;
+	}
+	if (answer_from_snapshot(ctx, r, a, res)) {
 		free(a);
 		return true;
 	}

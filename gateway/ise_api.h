@@ -49,7 +49,7 @@ struct ise_ctx {
 	struct cache *answers;
 	struct adapter *const *ads;
 	size_t nads;
-	const struct snapshot *snap;
+	struct snapstore *snaps; /* generations for bulk answers and indexed lookups (NULL: none) */
 	struct ise_stats stats;
 	struct hops *hops; /* loop and chain guard of the ISE API routes (NULL: none) */
 	/* trans: the transitions engine (NULL: none), and what an admin block or unblock calls
@@ -57,6 +57,10 @@ struct ise_ctx {
 	struct trans *trans;
 	void (*on_block)(void *arg, const char *device, bool blocked);
 	void *on_block_arg;
+	/* network sessions by MAC (accounting, admin API), and the RADIUS accounting listener
+	 * (for /metrics; NULL when off) */
+	struct sessions *sessions;
+	struct acct *acct;
 	/* filled by the server for /metrics: connections cut by the header and body deadlines */
 	atomic_ulong cut_header, cut_body;
 };

@@ -398,6 +398,36 @@ static void store_pair(struct lookup *l, const struct adapter *a, const char *pk
 	buf_free(&b);
 }
 
+enum mdm_err lookup_store_listed(struct lookup *l, const char *adapter, const struct device *dev)
+{
+	struct outcome oc;
+	struct ident id = {.kind = IDENT_MAC};
+	char pkey[CACHE_KEY_MAX + 1];
+	size_t j;
+	enum mdm_err e;
+
+	for (j = 0; j < l->cfg.nads && strcmp(l->cfg.ads[j]->name, adapter) != 0; j++)
+		;
+	if (j == l->cfg.nads)
+		return MDM_ERR_INVALID;
+	if (dev->nmacs == 0)
+		return MDM_OK; /* only logins by MAC are served from these keys */
+	outcome_init(&oc);
+	e = outcome_add(&oc, dev);
+	for (unsigned m = 0; !e && m < dev->nmacs; m++) {
+		id.len = strlen(dev->macs[m]);
+		e = str_copy(id.value, sizeof(id.value), dev->macs[m]);
+		if (!e)
+			e = lookup_pointer_key(l->ns, adapter, &id, pkey, sizeof(pkey));
+		if (!e)
+			store_pair(l, l->cfg.ads[j], pkey, &oc);
+	}
+	if (!e)
+		guidroute_learn(l->routes, dev->guid, (unsigned)j);
+	outcome_clear(&oc);
+	return e;
+}
+
 /* --- reading answers ----------------------------------------------------------------------- */
 
 static enum cache_state worse(enum cache_state a, enum cache_state b)

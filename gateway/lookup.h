@@ -107,6 +107,15 @@ enum mdm_err lookup_many(struct lookup *l, const struct ident *ids, size_t n,
  */
 enum mdm_err lookup_purge(struct lookup *l, const struct ident *id, size_t *removed);
 
+/*
+ * lookup_store_listed: stores what a live MAC lookup of adapter (by name) would have stored for
+ * each MAC of dev, a record from that adapter's bulk listing: the device record and a pointer
+ * per MAC naming it (found: fresh_ttl then stale_ttl), counted as a write. A device without a
+ * MAC stores nothing. MDM_ERR_INVALID for an adapter the lookup does not know, MDM_ERR_NOMEM.
+ * Cache trouble is logged, as for live answers, not returned.
+ */
+enum mdm_err lookup_store_listed(struct lookup *l, const char *adapter, const struct device *dev);
+
 /* lookup_pointer_key / lookup_device_key: the cache keys described above. */
 enum mdm_err lookup_pointer_key(const char *ns, const char *adapter, const struct ident *id,
 				char *out, size_t outsz);

@@ -30,6 +30,7 @@
 #include "../cache/entry.h"
 #include "../core/clock.h"
 #include "../core/log.h"
+#include "acct.h"
 #include "actions.h"
 #include "auth.h"
 #include "block.h"
@@ -40,11 +41,14 @@
 #include "journal.h"
 #include "lease.h"
 #include "lookup.h"
+#include "recon.h"
 #include "server.h"
+#include "sessions.h"
 #include "snapshot.h"
 #include "trans.h"
 
-#define SNAPSHOT_BUILD_MS 60000
+#define SNAPSHOT_RETAIN_MS (10 * 60 * 1000) /* a paging walk sees one generation */
+#define FIRST_CYCLE_WAIT_MS 10000 /* start-up waits this long for generation 1, then serves */
 
 struct gateway {
 	struct config cfg;
@@ -55,7 +59,8 @@ struct gateway {
 	struct cache *cache;
 	struct cache *answers;
 	struct lookup *lookup;
-	struct snapshot *snap;
+	struct snapstore *snaps; /* generations of the device snapshot (bulk answers) */
+	struct recon *recon;	 /* fills snaps every polling interval */
 	struct auth *auth;
 	struct ise_ctx ise;
 	struct server *server;
@@ -64,6 +69,10 @@ struct gateway {
 	struct block *blocks;
 	struct actions *actions;
 	struct trans *trans; /* last known device states and the change guard, in state_dir */
+	/* sessions: always (the admin API feeds it even without accounting); acct: when
+	 * accounting.listen is set */
+	struct sessions *sessions;
+	struct acct *acct;
 	struct lease *lease; /* ha: with cache.servers only; NULL: alone, always leader */
 };
 
@@ -257,8 +266,14 @@ static int make_adapters(struct gateway *g, const struct config_adapter *only)
 
 static void free_gateway(struct gateway *g)
 {
+	recon_destroy(g->recon); /* first: it lists the adapters, writes through, feeds trans */
+	g->recon = NULL;
 	trans_destroy(g->trans);
 	g->trans = NULL;
+	acct_stop(g->acct); /* before the table it feeds */
+	sessions_destroy(g->sessions);
+	g->acct = NULL;
+	g->sessions = NULL;
 	lease_destroy(g->lease); /* gives the lease up; before the cache it uses */
 	g->lease = NULL;
 	actions_destroy(g->actions); /* before what its actions use */
@@ -269,7 +284,8 @@ static void free_gateway(struct gateway *g)
 	g->blocks = NULL;
 	lookup_destroy(g->lookup);
 	cache_destroy(g->answers);
-	snapshot_free(g->snap);
+	snapstore_destroy(g->snaps);
+	g->snaps = NULL;
 	auth_destroy(g->auth);
 	cache_destroy(g->cache);
 	for (size_t i = 0; i < g->nads; i++)
@@ -452,6 +468,79 @@ static int build_trans(struct gateway *g)
 	return 0;
 }
 
+/* --- the reconciler's wiring: each generation feeds the transitions engine --- */
+
+/* recon_on_generation: every device's state of generation s, compared by trans with the last
+ * known one; confirmed transitions leave through trans's emit callback. */
+static void recon_on_generation(void *arg, struct snapshot *s, const struct recon_cycle *c)
+{
+	struct gateway *g = arg;
+	size_t n = snapshot_count(s), ntrans = 0;
+	struct trans_dev *devs;
+	enum mdm_err rc;
+
+	if (!g->trans)
+		return;
+	devs = calloc(n ? n : 1, sizeof(*devs));
+	if (!devs) {
+		log_err(
+		    "reconciler: generation %llu: no memory to compare %zu devices; no CoA this "
+		    "cycle",
+		    (unsigned long long)c->generation, n);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct snapshot_state st;
+
+		snapshot_state(s, i, &st);
+		devs[i] = (struct trans_dev){st.key,	    st.mac,	  st.guid,	  st.source,
+					     st.registered, st.compliant, st.jail_broken, st.stale};
+	}
+	rc = trans_cycle(g->trans, c->generation, devs, n, c->complete, c->epoch, &ntrans);
+	free(devs);
+	if (rc != MDM_OK)
+		log_err("reconciler: generation %llu: transitions not computed: %s",
+			(unsigned long long)c->generation, err_str(rc));
+}
+
+/* recon_status: trans's change guard as the "guard" member of GET /api/v1/reconciler. */
+static void recon_status(void *arg, json_t *status)
+{
+	struct gateway *g = arg;
+	struct buf b;
+	json_t *guard;
+
+	if (!g->trans)
+		return;
+	buf_init(&b, 1 << 16);
+	if (trans_status_json(g->trans, &b) == MDM_OK &&
+	    (guard = json_loadb(b.mem, b.len, 0, NULL)) != NULL)
+		json_object_set_new(status, "guard", guard);
+	buf_free(&b);
+}
+
+/* The session table, and the accounting listener feeding it when configured. */
+static int build_sessions(struct gateway *g)
+{
+	const struct config_accounting *ca = &g->cfg.accounting;
+	char why[512];
+
+	g->sessions = sessions_create(ca->max_sessions, ca->session_ttl_ms);
+	if (!g->sessions) {
+		log_err("cannot create the session table");
+		return -1;
+	}
+	g->ise.sessions = g->sessions;
+	if (!ca->listen[0])
+		return 0;
+	if (acct_start(ca, g->sessions, &g->acct, why, sizeof(why)) != MDM_OK) {
+		log_err("%s: %s", g->cfg.path, why);
+		return -1;
+	}
+	g->ise.acct = g->acct;
+	return 0;
+}
+
 /*
  * ha: instances sharing memcached elect the reconciler's leader by a lease in it. Alone (no
  * cache.servers) there is no lease: the instance is the leader (the reconciler's is_leader and
@@ -507,27 +596,44 @@ static int build_services(struct gateway *g)
 	}
 	if (make_lease(g) != 0)
 		return -1;
-	if (snapshot_build(g->ads, g->nads, &lc.policy, clock_mono_ms() + SNAPSHOT_BUILD_MS,
-			   &g->snap) != MDM_OK) {
-		log_err("cannot build the device snapshot: out of memory");
-		return -1;
-	}
-	if (!g->snap->complete)
-		log_warn("device snapshot incomplete: %s; bulk queries answer 503", g->snap->why);
-	log_info("device snapshot: %zu devices, %zu non-compliant", g->snap->ndevs,
-		 g->snap->nlist[SNAP_NONCOMPLIANT]);
 	g->ise.cfg = &g->cfg;
 	g->ise.lookup = g->lookup;
 	g->ise.cache = g->cache;
 	g->ise.answers = g->answers;
 	g->ise.ads = g->ads;
 	g->ise.nads = g->nads;
-	g->ise.snap = g->snap;
 	g->ise.hops = g->hops;
 	log_info("gateway id %s, at most %u hops", g->cfg.api.gateway_id, g->cfg.api.max_hops);
-	if (build_actions(g) != 0)
+	if (build_sessions(g) != 0 || build_actions(g) != 0 || build_trans(g) != 0)
 		return -1;
-	return build_trans(g);
+	/* The reconciler's first cycle runs at once on its own thread: bulk queries answer 503
+	 * until it publishes generation 1, and no server thread waits for a vendor listing. */
+	{
+		struct recon_params rp = {.cfg = &g->cfg,
+					  .ads = g->ads,
+					  .nads = g->nads,
+					  .lookup = g->lookup,
+					  .policy = lc.policy,
+					  .hooks = {.on_generation = recon_on_generation,
+						    .status = recon_status,
+						    .arg = g},
+					  .run_at_start = true};
+
+		rp.store = g->snaps = snapstore_create(SNAPSHOT_RETAIN_MS);
+		if (!g->snaps || !(g->recon = recon_create(&rp))) {
+			log_err("cannot start the reconciler: out of memory");
+			return -1;
+		}
+		g->ise.snaps = g->snaps;
+		/* Most starts list in well under a second: serve with the snapshot then. A slow
+		 * vendor does not hold the start longer; bulk answers say 503 until its cycle ends.
+		 */
+		if (!recon_wait(g->recon, 1, FIRST_CYCLE_WAIT_MS))
+			log_warn("reconciler: first cycle still running after %d ms: serving; bulk "
+				 "queries answer 503 until it publishes",
+				 FIRST_CYCLE_WAIT_MS);
+	}
+	return 0;
 }
 
 static int cmd_check(const char *path)
@@ -980,6 +1086,7 @@ static int cmd_run(const char *path)
 	deps.cfg = &g.cfg;
 	deps.auth = g.auth;
 	deps.ise = &g.ise;
+	deps.recon = g.recon;
 	if (server_start(&deps, &g.server, why, sizeof(why)) != MDM_OK) {
 		log_err("server: %s", why);
 		free_gateway(&g);

@@ -568,6 +568,38 @@ static void route_actions_admin(const char *method, const struct segs *sg,
 		r->kind = ROUTE_ACTION_RESOLVE;
 }
 
+/* /api/v1/sessions, /api/v1/sessions/{mac} */
+static void route_sessions_admin(const char *method, const struct segs *sg,
+				 const struct route_arg *args, size_t nargs, struct route *r)
+{
+	unsigned long long v;
+
+	if (sg->n == 3) {
+		if (strcmp(method, "GET") != 0)
+			return bad_method(r, "GET");
+		for (size_t i = 0; i < nargs; i++) {
+			if (strcmp(args[i].key, "limit") != 0)
+				return bad(r, 400, "unknown query parameter (limit only)");
+			if (!args[i].value ||
+			    !parse_uint(args[i].value, strlen(args[i].value), 100000, &v) || !v)
+				return bad(r, 400, "limit must be an integer from 1 to 100000");
+			r->limit = (uint32_t)v;
+		}
+		r->kind = ROUTE_SESSIONS;
+		return;
+	}
+	if (sg->n != 4)
+		return;
+	if (strcmp(method, "GET") != 0 && strcmp(method, "PUT") != 0 &&
+	    strcmp(method, "DELETE") != 0)
+		return bad_method(r, "GET,PUT,DELETE");
+	if (!take_value(r, sg, 3))
+		return;
+	r->kind = strcmp(method, "GET") == 0   ? ROUTE_SESSION_GET
+		  : strcmp(method, "PUT") == 0 ? ROUTE_SESSION_PUT
+					       : ROUTE_SESSION_DELETE;
+}
+
 void route_parse(const char *method, const char *path, const struct route_arg *raw_args,
 		 size_t nargs, const char *instance, struct route *r)
 {
@@ -620,6 +652,9 @@ void route_parse(const char *method, const char *path, const struct route_arg *r
 		return route_devices_admin(method, &sg, r);
 	if (sg.n >= 3 && seg_is(&sg, 0, "api") && seg_is(&sg, 1, "v1") && seg_is(&sg, 2, "actions"))
 		return route_actions_admin(method, &sg, args, nargs, r);
+	if (sg.n >= 3 && seg_is(&sg, 0, "api") && seg_is(&sg, 1, "v1") &&
+	    seg_is(&sg, 2, "sessions"))
+		return route_sessions_admin(method, &sg, args, nargs, r);
 	if (sg.n == 3 && seg_is(&sg, 0, "api") && seg_is(&sg, 1, "v1") &&
 	    seg_is(&sg, 2, "blocks")) {
 		if (strcmp(method, "GET") != 0)
@@ -633,6 +668,14 @@ void route_parse(const char *method, const char *path, const struct route_arg *r
 		if (strcmp(method, "POST") != 0)
 			return bad_method(r, "POST");
 		r->kind = ROUTE_RECON_RELEASE;
+		return;
+	}
+	/* the reconciler: /api/v1/reconciler and /api/v1/reconciler/run */
+	if (sg.n >= 3 && sg.n <= 4 && seg_is(&sg, 0, "api") && seg_is(&sg, 1, "v1") &&
+	    seg_is(&sg, 2, "reconciler") && (sg.n == 3 || seg_is(&sg, 3, "run"))) {
+		if (strcmp(method, sg.n == 3 ? "GET" : "POST") != 0)
+			return bad_method(r, sg.n == 3 ? "GET" : "POST");
+		r->kind = sg.n == 3 ? ROUTE_RECON_STATUS : ROUTE_RECON_RUN;
 		return;
 	}
 	/* With an instance configured, every API path must carry it; without, none may. */

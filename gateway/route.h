@@ -39,6 +39,14 @@ enum route_kind {
 	ROUTE_BLOCKS,	      /* GET /api/v1/blocks */
 	/* trans: the change guard */
 	ROUTE_RECON_RELEASE, /* POST /api/v1/reconciler/release */
+	/* the reconciler (recon_api.h) */
+	ROUTE_RECON_RUN,    /* POST /api/v1/reconciler/run */
+	ROUTE_RECON_STATUS, /* GET /api/v1/reconciler */
+	/* the sessions admin API (value: the {mac} as sent, decoded) */
+	ROUTE_SESSION_PUT,    /* PUT /api/v1/sessions/{mac} */
+	ROUTE_SESSION_DELETE, /* DELETE /api/v1/sessions/{mac} */
+	ROUTE_SESSION_GET,    /* GET /api/v1/sessions/{mac} */
+	ROUTE_SESSIONS,	      /* GET /api/v1/sessions?limit=N (limit) */
 };
 
 enum criterion {
@@ -73,6 +81,7 @@ struct route {
 	enum action_kind action;
 	char state[24];	 /* ROUTE_ACTIONS: the state= filter as sent ("" for none) */
 	bool has_device; /* ROUTE_ACTIONS: device= was given (value holds it) */
+	uint32_t limit;	 /* ROUTE_SESSIONS: limit= 1..100000; 0 when absent */
 };
 
 /*

@@ -19,6 +19,8 @@
 #include "../core/log.h"
 #include "action_api.h"
 #include "trans_api.h"
+#include "recon_api.h"
+#include "session_api.h"
 #include "actions.h"
 #include "admin.h"
 #include "route.h"
@@ -384,10 +386,14 @@ static unsigned route_role(const struct config *cfg, const struct route *r)
 	case ROUTE_BLOCK_DELETE:
 	case ROUTE_BLOCKS:
 	case ROUTE_RECON_RELEASE:
+	case ROUTE_RECON_RUN:
+	case ROUTE_RECON_STATUS:
 		return ROLE_ADMIN;
 	default:
 		break;
 	}
+	if (session_api_route(r->kind))
+		return ROLE_ADMIN;
 	switch (r->kind) {
 	case ROUTE_MDMINFO:
 	case ROUTE_DEVICES:
@@ -455,7 +461,8 @@ static enum MHD_Result first_call(struct server *s, struct MHD_Connection *mc, s
 		rq->answered = true;
 		log_info("server: %s %s by %s from %s: forbidden (role)", method, url, rq->user,
 			 addr);
-		if (action_api_route(rq->route.kind))
+		if (action_api_route(rq->route.kind) || recon_api_route(rq->route.kind) ||
+		    session_api_route(rq->route.kind))
 			return send_response(s, mc, 403, "application/json", ROLE_JSON,
 					     strlen(ROLE_JSON), NULL, NULL);
 		return send_error(s, mc, 403, "this account's role does not allow this call", NULL,
@@ -616,6 +623,11 @@ static enum MHD_Result answer(struct server *s, struct MHD_Connection *mc, struc
 			admin_test_adapter(s->deps.ise, rq->route.value, on_answer_ready, rq->pend);
 	} else if (trans_api_route(rq->route.kind)) {
 		trans_api_handle(s->deps.ise, &rq->route, &res);
+	} else if (recon_api_route(rq->route.kind)) {
+		recon_api_handle(s->deps.recon, &rq->route, &res);
+	} else if (session_api_route(rq->route.kind)) {
+		session_api_handle(s->deps.ise, &rq->route, rq->body.mem, rq->body.len, rq->user,
+				   rq->addr, &res);
 	} else if (hop_refused(s, mc, rq, &res)) {
 		/* 508: answered below */
 	} else if (action_api_route(rq->route.kind)) {

@@ -23,11 +23,13 @@
 	"+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:%SERVER_PRECEDENCE"
 
 struct server;
+struct recon;
 
 struct server_deps {
 	const struct config *cfg;
 	struct auth *auth;
 	struct ise_ctx *ise;
+	struct recon *recon; /* the reconciler's admin routes; NULL: they answer 503 */
 };
 
 /* server_start: listens and serves on its own threads. why says what failed. */

@@ -32,20 +32,26 @@ class Env:
         return Gateway(self.binary, valgrind=self.valgrind, **kw)
 
 
+# The modules of cases beside this one, one a line (cases_cli's helpers are not cases).
+CASE_MODULES = [
+    "cases_acct",  # acct: RADIUS accounting (radclient) and the sessions admin API
+    "cases_actions",
+    "cases_bench",  # bench-reconcile's simulators and CoA responder
+    "cases_cli",
+    "cases_mcms",
+    "cases_mcms_actions",
+    "cases_recon",
+    "cases_sccm",
+    "cases_snapshot",
+    "cases_trans",  # trans: the change guard's release, block events
+]
+
+
 def all_cases():
-    import cases_actions
-    import cases_mcms
-    import cases_mcms_actions
-    import cases_sccm
-    import cases_cli
+    import importlib
     found = dict(globals())
-    found.update(vars(cases_sccm))
-    found.update(vars(cases_mcms))
-    found.update(vars(cases_actions))
-    found.update(vars(cases_mcms_actions))
-    found.update({n: f for n, f in vars(cases_cli).items() if n.startswith("case_cli_")})
-    import cases_trans  # trans: the change guard's release, block events
-    found.update(vars(cases_trans))
+    for name in CASE_MODULES:
+        found.update(vars(importlib.import_module(name)))
     return [(n, f) for n, f in sorted(found.items()) if n.startswith("case_")]
 
 

@@ -3,8 +3,9 @@
 standard library only. It serves the ISE MDM API (shared/spec/ise-mdm-api.md), the same API the
 gateway serves, so the gateway's cloud MDM adapter has something to be a client of.
 
-  mdm_sim.py --port P --cert server.pem --key server-key.pem --data mdm_data.json
-             --user U --password PW [--instance NAME] [--query-max-size N] [--role rest|none]
+  mdm_sim.py --port P --cert server.pem --key server-key.pem [--data mdm_data.json]
+             [--generate N [--seed S] [--noncompliant-share F]] --user U --password PW
+             [--instance NAME] [--query-max-size N] [--role rest|none]
              [--capitalised] [--noncompliant-only] [--fault NAME=VALUE ...]
              [--action-log FILE] [--verbose]
 
@@ -60,11 +61,41 @@ def b(v):
     return "true" if v else "false"
 
 
+GEN_MAC_PREFIX = 0x001A2C000000  # generated device i has MAC 00:1A:2C:xx:xx:xx = i
+
+
+def generate(n, seed, share):
+    """n deterministic enrolled phones (--generate): MAC GEN_MAC_PREFIX + i, GUID, UDID, IMEI,
+    serial, hostname and user from the seed; round(n * share) of them, chosen by the seed,
+    non-compliant. Each carries "_gen": i (not rendered) so /_sim/flip can find it."""
+    import random
+    rnd = random.Random(seed)
+    bad = set(rnd.sample(range(n), int(round(n * share)))) if n else set()
+    now = int(time.time() * 1000)
+    out = []
+    for i in range(n):
+        mac = "%012X" % (GEN_MAC_PREFIX + i)
+        ok = i not in bad
+        out.append({
+            "_gen": i, "macaddress": mac, "macs": [mac],
+            "guid": "%08x-%04x-4%03x-8%03x-%012x" % (rnd.getrandbits(32), rnd.getrandbits(16),
+                                                      rnd.getrandbits(12), rnd.getrandbits(12), i),
+            "udid": "%08X-%016X" % (rnd.getrandbits(32), rnd.getrandbits(64)),
+            "imei": "35%013d" % i, "serial": "BNCH%08d" % i, "hostname": "bench-phone-%07d" % i,
+            "username": "user%07d" % i, "ownership": "corporate", "registered": True,
+            "compliant": ok, "failure_reason": "" if ok else "passcode policy not met",
+            "disk_encrypted": True, "pin_lock": ok, "jail_broken": False, "last_checkin": now,
+            "manufacturer": "Apple", "model": "iPhone 15", "os_version": "iOS 17.5.1"})
+    return out
+
+
 class Sim:
     def __init__(self, args):
         self.args = args
-        with open(args.data) as f:
-            data = json.load(f)
+        data = {}
+        if args.data:
+            with open(args.data) as f:
+                data = json.load(f)
         self.server_info = data.get("server", {})
         self.devices = []
         for d in data.get("devices", []):
@@ -76,6 +107,11 @@ class Sim:
             d["macs"] = [mac] + [norm_mac(m) for m in d.get("extra_macaddresses", [])]
             self.devices.append(d)
         self.pristine = json.loads(json.dumps(self.devices))
+        # generated devices are made again on reset rather than kept twice
+        self.devices += generate(args.generate, args.seed, args.noncompliant_share)
+        self.flip_next = 0
+        self.frags = {}  # id(device) -> (device, {(version, ident): its rendered <device> lines})
+        self.found = {}  # compliance=true|false -> the matching devices
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.faults = {}
@@ -140,6 +176,75 @@ class Sim:
                 with open(self.args.action_log, "a") as f:
                     f.write(json.dumps(entry, sort_keys=True) + "\n")
                     f.flush()
+
+    # -- listings: each device's XML is rendered once per (version, identifier) and the
+    # compliance lists are kept, so a 5000-device page costs a join, not 5000 renderings.
+    # Every change to the devices calls changed().
+
+    def changed(self, device=None):
+        """Forgets what was rendered: for one device, or for all (None). Under self.lock."""
+        self.found.clear()
+        if device is None:
+            self.frags.clear()
+        else:
+            self.frags.pop(id(device), None)
+
+    def matching(self, crit, value):
+        if crit != "compliance":
+            return [d for d in self.devices if self.matches(d, crit, value)]
+        with self.lock:
+            found = self.found.get(value)
+            if found is None:
+                found = [d for d in self.devices if self.matches(d, crit, value)]
+                self.found[value] = found
+            return found
+
+    def fragment(self, d, version, ident, ident_value):
+        key = (version, ident)
+        with self.lock:
+            held = self.frags.get(id(d))
+            if held is None or held[0] is not d:  # the device itself is held: ids stay unique
+                held = self.frags[id(d)] = (d, {})
+            per = held[1]
+            text = per.get(key)
+            if text is None:
+                x = Xml(self.args.capitalised)
+                x.lines = []
+                render_device(x, d, version, ident, ident_value)
+                text = per[key] = "\n".join(x.lines)
+            return text
+
+    def flip(self, count=0, macs=(), compliant=None):
+        """Changes generated devices' compliance: those named by macs, else the next count
+        generated devices (a cursor that goes round) not already in the state compliant (when
+        given). Returns [{"mac", "compliant"}] of the devices changed."""
+        out = []
+        with self.lock:
+            gen = {d["_gen"]: d for d in self.devices if "_gen" in d}
+            n = self.args.generate
+            picks = []
+            if macs:
+                for m in macs:
+                    mac = norm_mac(m)
+                    i = int(mac, 16) - GEN_MAC_PREFIX if mac else -1
+                    if i not in gen:
+                        raise ValueError("not a generated device: %r" % m)
+                    picks.append(gen[i])
+            else:
+                for k in range(n):
+                    if len(picks) >= count:
+                        break
+                    d = gen.get((self.flip_next + k) % n)
+                    if d and (compliant is None or bool(d["compliant"]) != compliant):
+                        picks.append(d)
+                if picks:
+                    self.flip_next = (picks[-1]["_gen"] + 1) % n
+            for d in picks:
+                d["compliant"] = (not d["compliant"]) if compliant is None else compliant
+                d["failure_reason"] = "" if d["compliant"] else "passcode policy not met"
+                self.changed(d)
+                out.append({"mac": d["macaddress"], "compliant": d["compliant"]})
+        return out
 
     # -- lookups
 
@@ -425,9 +530,9 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(403, error_xml(403, "this MDM only lists non-compliant devices"),
                              route="devices", query=query)
         if crit:
-            found = [d for d in sim.devices if sim.matches(d, crit, value)]
+            found = sim.matching(crit, value)
         else:
-            found = list(sim.devices)
+            found = sim.devices
         ident = "macaddress"
         if version >= 3 and params.get("deviceidentifier", "").lower() == "guid":
             ident = "guid"
@@ -465,7 +570,10 @@ class Handler(BaseHTTPRequestHandler):
                     iv = d["guid"]
                 elif i == "macaddress":
                     iv = asked_mac if asked_mac in d["macs"] else d["macaddress"]
-                render_device(x, d, version, i, iv)
+                if asked_mac is None:  # the answer depends on the device alone: reuse it
+                    x.lines.append(sim.fragment(d, version, i, iv))
+                else:
+                    render_device(x, d, version, i, iv)
             x.close(1, "deviceList")
         self.finish_answer(route, x.body(), faults, query)
 
@@ -624,9 +732,14 @@ class Handler(BaseHTTPRequestHandler):
             with sim.lock:
                 sim.faults.clear()
                 sim.actions = []
-                sim.devices = json.loads(json.dumps(sim.pristine))
+                sim.devices = json.loads(json.dumps(sim.pristine)) + generate(
+                    sim.args.generate, sim.args.seed, sim.args.noncompliant_share)
+                sim.flip_next = 0
+                sim.changed()
             sim.reset_counts()
             return self.send(200, b'{"reset": true}', js)
+        if path == "/_sim/flip" and self.command == "POST":
+            return self.flip(sim, js)
         if path == "/_sim/fault" and self.command == "POST":
             try:
                 sim.set_fault(q.get("name", ""), q.get("value", "0"))
@@ -637,6 +750,24 @@ class Handler(BaseHTTPRequestHandler):
             return self.change_device(sim, q, js)
         return self.send(404, b'{"error": "no such control route"}', js)
 
+    def flip(self, sim, js):
+        """POST /_sim/flip {"count": n} or {"macs": [...]}, optionally "compliant": bool."""
+        try:
+            doc = json.loads(self.body or b"{}")
+            if not isinstance(doc, dict):
+                raise ValueError("body must be a JSON object")
+            count, macs, want = doc.get("count", 0), doc.get("macs") or [], doc.get("compliant")
+            if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+                raise ValueError("count must be a non-negative integer")
+            if not isinstance(macs, list) or not all(isinstance(m, str) for m in macs):
+                raise ValueError("macs must be a list of MAC strings")
+            if want is not None and not isinstance(want, bool):
+                raise ValueError("compliant must be true or false")
+            changed = sim.flip(count, macs, want)
+        except ValueError as e:
+            return self.send(400, json.dumps({"error": str(e)}).encode(), js)
+        return self.send(200, json.dumps({"flipped": changed}).encode(), js)
+
     def change_device(self, sim, q, js):
         """POST /_sim/device?mac=M&compliant=true|false, or &remove=1 (unenrolled: gone)."""
         mac = norm_mac(q.get("mac", ""))
@@ -646,8 +777,10 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send(404, b'{"error": "no such device"}', js)
             if q.get("remove") == "1":
                 sim.devices = [d for d in sim.devices if d["macaddress"] != mac]
+                sim.changed()
             elif q.get("compliant") in ("true", "false"):
                 found[0]["compliant"] = q["compliant"] == "true"
+                sim.changed(found[0])
             else:
                 return self.send(400, b'{"error": "compliant=true|false or remove=1"}', js)
         return self.send(200, b'{"changed": true}', js)
@@ -692,7 +825,12 @@ def main():
     ap.add_argument("--address", default="127.0.0.1")
     ap.add_argument("--cert", required=True, help="PEM chain to serve")
     ap.add_argument("--key", required=True)
-    ap.add_argument("--data", required=True, help="JSON data set (tests/sim/mdm_data.json)")
+    ap.add_argument("--data", help="JSON data set (tests/sim/mdm_data.json)")
+    ap.add_argument("--generate", type=int, metavar="N",
+                    help="add N generated devices (MACs 00:1A:2C:xx:xx:xx), for benchmarks")
+    ap.add_argument("--seed", type=int, default=1, help="--generate's random seed")
+    ap.add_argument("--noncompliant-share", type=float, default=0.1,
+                    help="share of generated devices that are not compliant")
     ap.add_argument("--user", required=True)
     ap.add_argument("--password", required=True)
     ap.add_argument("--instance", help="path prefix every route needs (/<instance>/ciscoise/...)")
@@ -713,6 +851,13 @@ def main():
     REPORT_OWNERSHIP = args.report_ownership
     if args.query_max_size < 1:
         ap.error("--query-max-size must be at least 1")
+    if not args.data and args.generate is None:
+        ap.error("--data or --generate is required (--generate 0: a simulator listing nothing)")
+    args.generate = args.generate or 0
+    if not 0 <= args.generate <= 0xFFFFFF:
+        ap.error("--generate must be 0 to 16777215")
+    if not 0.0 <= args.noncompliant_share <= 1.0:
+        ap.error("--noncompliant-share must be between 0 and 1")
     if args.instance is not None and not re.fullmatch(r"[A-Za-z0-9._\-]+", args.instance):
         ap.error("--instance must be one path segment")
     try:

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """SCCM / ConfigMgr AdminService simulator for mdmgw's tests (standard library only).
 
-  sccm_sim.py --port P --cert server.pem --key server-key.pem --data sccm_data.json
+  sccm_sim.py --port P --cert server.pem --key server-key.pem [--data sccm_data.json]
+              [--generate N [--seed S] [--noncompliant-share F]]
               [--user 'DOMAIN\\user' --password PW] [--auth basic|ntlm|both]
               [--page-size N] [--fault NAME=VALUE ...] [--verbose]
 
@@ -348,12 +349,64 @@ def filter_rows(sim, cls, tree):
 
 # --- the server -------------------------------------------------------------------------------
 
+# --- generated devices (--generate): deterministic, for benchmarks at scale -----------------
+
+GEN_MAC_PREFIX = 0x005057000000  # device i has MAC 00:50:57:xx:xx:xx = i (distinct from the data)
+GEN_RESOURCE_BASE = 17000000
+
+
+def gen_mac(i):
+    v = GEN_MAC_PREFIX + i
+    return ":".join("%02X" % ((v >> s) & 0xFF) for s in range(40, -8, -8))
+
+
+def generate(n, seed, share):
+    """n devices as the four classes' rows: device i has gen_mac(i), ResourceId
+    GEN_RESOURCE_BASE + i, a GUID from the seed, one baseline in state 2 (non-compliant) for
+    round(n * share) of them chosen by the seed, else 1, and a client summary. No NIC rows: the
+    MAC is in SMS_R_System.MACAddresses, as for most managed PCs."""
+    import random
+    rnd = random.Random(seed)
+    bad = set(rnd.sample(range(n), int(round(n * share)))) if n else set()
+    rows = {c: [] for c in CLASSES}
+    for i in range(n):
+        rid = GEN_RESOURCE_BASE + i
+        guid = "%08X-%04X-4%03X-8%03X-%012X" % (rnd.getrandbits(32), rnd.getrandbits(16),
+                                                 rnd.getrandbits(12), rnd.getrandbits(12), i)
+        rows["SMS_R_System"].append({
+            "@odata.etag": 'W/"%d"' % rid, "ResourceId": rid, "Name": "BENCH-PC-%07d" % i,
+            "MACAddresses": [gen_mac(i)], "Client": 1, "Active": 1, "Obsolete": 0,
+            "Decommissioned": 0, "SMSUniqueIdentifier": "GUID:" + guid, "ResourceType": 5,
+            "IPAddresses": ["10.%d.%d.%d" % ((i >> 16) & 255, (i >> 8) & 255, i & 255)],
+            "__LAZYPROPERTIES": []})
+        rows["SMS_G_System_CI_ComplianceState"].append({
+            "@odata.etag": 'W/"c%d"' % rid, "ResourceID": rid,
+            "CI_UniqueID": "ScopeId_BENCH/Baseline_bench/1", "ComplianceState":
+            2 if i in bad else 1, "LocalizedDisplayName": "Compliance", "CI_ID": 16900001})
+        rows["SMS_G_System_CH_ClientSummary"].append({
+            "@odata.etag": 'W/"s%d"' % rid, "ResourceID": rid,
+            "LastPolicyRequest": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "ClientActiveStatus": 1})
+    return rows
+
+
 class Sim:
     def __init__(self, args):
         self.args = args
-        with open(args.data) as f:
-            data = json.load(f)
+        data = {}
+        if args.data:
+            with open(args.data) as f:
+                data = json.load(f)
         self.rows = {c: list(data.get(c, [])) for c in CLASSES}
+        self.generated = 0
+        if args.generate:
+            gen = generate(args.generate, args.seed, args.noncompliant_share)
+            for c in CLASSES:
+                self.rows[c] += gen[c]
+            self.generated = args.generate
+        self.flip_next = 0
+        # each row's JSON, per $select, for the unfiltered listings (see listing_body)
+        self.row_json = {}
         self.props = {}
         for c in CLASSES:
             props = {k.lower(): (k, t) for k, t in SCHEMA[c].items()}
@@ -418,6 +471,76 @@ class Sim:
     def snapshot(self):
         with self.lock:
             return json.loads(json.dumps({"counts": self.counts, "faults": self.faults}))
+
+    # -- unfiltered listings, fast: each row's JSON is made once per $select and pages are
+    # joined from those bytes, so listing 50k devices costs the wire, not json.dumps
+
+    def row_bytes(self, cls, select, i):
+        r = self.rows[cls][i]
+        if select is None:
+            return json.dumps(r).encode()
+        o = {k: v for k, v in r.items() if k.startswith("@") or k.startswith("__")}
+        for name in select:
+            o[name] = row_get(r, name)
+        return json.dumps(o).encode()
+
+    def listing_body(self, cls, select, skip, size, ctx, host, raw_path, raw_rest):
+        key = (cls, tuple(select) if select is not None else None)
+        with self.lock:
+            cache = self.row_json.get(key)
+            if cache is None:
+                cache = [self.row_bytes(cls, select, i) for i in range(len(self.rows[cls]))]
+                self.row_json[key] = cache
+            page = cache[skip:skip + size]
+            total = len(cache)
+        if select is not None:
+            ctx += "(%s)" % ",".join(select)
+        parts = [b'{"@odata.context": ', json.dumps(ctx).encode(), b', "value": [',
+                 b", ".join(page), b"]"]
+        if skip + size < total:
+            rest = "&".join(raw_rest + ["$skiptoken=%d" % (skip + size)])
+            link = "https://%s%s?%s" % (host, raw_path, rest)
+            parts += [b', "@odata.nextLink": ', json.dumps(link).encode()]
+        parts.append(b"}")
+        return b"".join(parts)
+
+    def flip(self, count=0, macs=(), compliant=None):
+        """Changes generated devices' baseline state (1 <-> 2): the devices named by macs, else
+        the next count generated devices (a cursor that goes round) whose state is not already
+        compliant (when given). Returns [{"mac", "compliant"}] of the devices changed."""
+        cls = "SMS_G_System_CI_ComplianceState"
+        base = len(self.rows[cls]) - self.generated
+        out = []
+        with self.lock:
+            picks = []
+            if macs:
+                for m in macs:
+                    t = re.sub(r"[:.\-]", "", m or "").upper()
+                    i = int(t, 16) - GEN_MAC_PREFIX if re.fullmatch(r"[0-9A-F]{12}", t) else -1
+                    if not 0 <= i < self.generated:
+                        raise ValueError("not a generated device: %r" % m)
+                    picks.append(i)
+            else:
+                for k in range(self.generated):
+                    if len(picks) >= count:
+                        break
+                    i = (self.flip_next + k) % self.generated
+                    now_ok = self.rows[cls][base + i]["ComplianceState"] == 1
+                    if compliant is None or now_ok != compliant:
+                        picks.append(i)
+                if picks:
+                    self.flip_next = (picks[-1] + 1) % self.generated
+            for i in picks:
+                row = self.rows[cls][base + i]
+                ok = row["ComplianceState"] != 1 if compliant is None else compliant
+                row["ComplianceState"] = 1 if ok else 2
+                for (c, sel), cache in self.row_json.items():
+                    if c == cls:
+                        cache[base + i] = self.row_bytes(cls, sel and list(sel), base + i)
+                out.append({"mac": gen_mac(i).replace(":", ""), "compliant": ok})
+            for key in [k for k in self.index if k[0] == cls]:
+                del self.index[key]  # rebuilt on next use
+        return out
 
 
 def metadata_xml():
@@ -498,8 +621,7 @@ class Handler(BaseHTTPRequestHandler):
                 k, _, v = part.partition("=")
                 params.append((urllib.parse.unquote_plus(k), urllib.parse.unquote_plus(v), part))
         length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(min(length, 1 << 20))
+        self.body = self.rfile.read(min(length, 1 << 20)) if length else b""
         if path.startswith("/_sim/"):
             return self.control(path, params)
         m = re.fullmatch(r"/AdminService/(wmi|v1\.0)/([^/]+)", path)
@@ -629,6 +751,9 @@ class Handler(BaseHTTPRequestHandler):
         if not re.fullmatch(r"[A-Za-z0-9.\-\[\]:]+", host):
             host = "127.0.0.1:%d" % self.server.server_address[1]
         ctx = "https://%s/AdminService/wmi/$metadata#%s" % (host, cls)
+        if "$filter" not in opts:
+            body = sim.listing_body(cls, select, skip, size, ctx, host, raw_path, raw_rest)
+            return self.answer(cls, body, faults)
         out_rows = []
         for r in page:
             if select is None:
@@ -644,20 +769,22 @@ class Handler(BaseHTTPRequestHandler):
         if skip + size < len(rows):
             rest = "&".join(raw_rest + ["$skiptoken=%d" % (skip + size)])
             doc["@odata.nextLink"] = "https://%s%s?%s" % (host, raw_path, rest)
+        self.answer(cls, json.dumps(doc).encode(), faults)
+
+    def answer(self, cls, body, faults):
         if faults.get("garbage"):
             return self.send(200, b'{"@odata.context": "garbage", "value": [{"ResourceId": 1,'
                              b' \x00\xff<html>Runtime Error</html>', route=cls)
         if faults.get("huge"):
-            return self.send_huge(cls, doc, faults["huge"])
-        body = json.dumps(doc).encode()
+            return self.send_huge(cls, body, faults["huge"])
         if faults.get("stall"):
             return self.send_stalled(cls, body)
         self.send(200, body, route=cls)
 
-    def send_huge(self, cls, doc, mb):
+    def send_huge(self, cls, body, mb):
         """A valid JSON answer of about mb megabytes (a long unknown string key)."""
         self.server.sim.count(cls, 200)
-        head = json.dumps(doc).encode()[:-1] + b', "__padding": "'
+        head = body[:-1] + b', "__padding": "'
         tail = b'"}'
         pad = mb * 1024 * 1024
         self.send_response(200)
@@ -695,6 +822,16 @@ class Handler(BaseHTTPRequestHandler):
             except (OSError, ssl.SSLError):
                 return
 
+    def flip(self, sim):
+        """POST /_sim/flip: see Sim.flip and flip_request."""
+        js = "application/json"
+        try:
+            count, macs, want = flip_request(self.body)
+            changed = sim.flip(count, macs, want)
+        except ValueError as e:
+            return self.send(400, json.dumps({"error": str(e)}).encode(), js)
+        return self.send(200, json.dumps({"flipped": changed}).encode(), js)
+
     def control(self, path, params):
         sim = self.server.sim
         q = {k: v for k, v, _ in params}
@@ -705,6 +842,8 @@ class Handler(BaseHTTPRequestHandler):
                 sim.faults.clear()
             sim.reset_counts()
             return self.send(200, b'{"reset": true}', "application/json")
+        if path == "/_sim/flip" and self.command == "POST":
+            return self.flip(sim)
         if path == "/_sim/fault" and self.command == "POST":
             try:
                 sim.set_fault(q.get("name", ""), q.get("value", "0"))
@@ -713,6 +852,22 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(200, json.dumps(sim.snapshot()["faults"]).encode(),
                              "application/json")
         return self.send(404, b'{"error": "no such control route"}', "application/json")
+
+
+def flip_request(body):
+    """(count, macs, compliant) from a /_sim/flip body: {"count": n} or {"macs": [...]}, and
+    optionally "compliant": true|false (the state to set; without it each device toggles)."""
+    doc = json.loads(body or b"{}")
+    if not isinstance(doc, dict):
+        raise ValueError("body must be a JSON object")
+    count, macs, want = doc.get("count", 0), doc.get("macs") or [], doc.get("compliant")
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        raise ValueError("count must be a non-negative integer")
+    if not isinstance(macs, list) or not all(isinstance(m, str) for m in macs):
+        raise ValueError("macs must be a list of MAC strings")
+    if want is not None and not isinstance(want, bool):
+        raise ValueError("compliant must be true or false")
+    return count, macs, want
 
 
 class Server(ThreadingHTTPServer):
@@ -755,7 +910,12 @@ def main():
     ap.add_argument("--address", default="127.0.0.1")
     ap.add_argument("--cert", required=True, help="PEM chain to serve")
     ap.add_argument("--key", required=True)
-    ap.add_argument("--data", required=True, help="JSON data set (tests/sim/sccm_data.json)")
+    ap.add_argument("--data", help="JSON data set (tests/sim/sccm_data.json)")
+    ap.add_argument("--generate", type=int, metavar="N",
+                    help="add N generated devices (MACs 00:50:57:xx:xx:xx), for benchmarks")
+    ap.add_argument("--seed", type=int, default=1, help="--generate's random seed")
+    ap.add_argument("--noncompliant-share", type=float, default=0.1,
+                    help="share of generated devices with a non-compliant baseline")
     ap.add_argument("--user", help="DOMAIN\\user; without it no authentication is asked")
     ap.add_argument("--password")
     ap.add_argument("--auth", choices=("basic", "ntlm", "both"), default="both")
@@ -767,6 +927,13 @@ def main():
         ap.error("--user needs --password")
     if args.page_size < 1:
         ap.error("--page-size must be at least 1")
+    if not args.data and args.generate is None:
+        ap.error("--data or --generate is required (--generate 0: a simulator listing nothing)")
+    args.generate = args.generate or 0
+    if not 0 <= args.generate <= 0xFFFFFF:
+        ap.error("--generate must be 0 to 16777215")
+    if not 0.0 <= args.noncompliant_share <= 1.0:
+        ap.error("--noncompliant-share must be between 0 and 1")
     try:
         sim = Sim(args)
     except ValueError as e:

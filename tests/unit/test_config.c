@@ -161,6 +161,23 @@ static void test_actions_section(void **state)
 	assert_int_equal(c->actions.journal.max_bytes, 65536);
 	assert_int_equal(c->actions.journal.keep, 2);
 	assert_int_equal(c->actions.journal.key_window_ms, 2LL * 24 * 3600 * 1000);
+	/* reconciler: defaults, then every key */
+	load_ok("t.json", MINIMAL, c);
+	assert_int_equal(c->reconciler.interval_ms, 15 * 60 * 1000);
+	assert_true(c->reconciler.jitter > 0.099 && c->reconciler.jitter < 0.101);
+	assert_int_equal(c->reconciler.vendor_checkin_ms, 30 * 60 * 1000);
+	assert_int_equal(c->reconciler.page_timeout_ms, 60000);
+	load_ok("t.json",
+		WITH("'reconciler': {'interval': '0', 'jitter': 0.5, 'vendor_checkin': '1h', "
+		     "'page_timeout': '5s'}"),
+		c);
+	assert_int_equal(c->reconciler.interval_ms, 0);
+	assert_true(c->reconciler.jitter > 0.499 && c->reconciler.jitter < 0.501);
+	assert_int_equal(c->reconciler.vendor_checkin_ms, 3600 * 1000);
+	assert_int_equal(c->reconciler.page_timeout_ms, 5000);
+	load_ok("t.json", WITH("'reconciler': {'interval': '2s', 'jitter': 0}"), c);
+	assert_int_equal(c->reconciler.interval_ms, 2000);
+	assert_true(c->reconciler.jitter == 0);
 	free(c);
 }
 
@@ -308,6 +325,7 @@ static void test_example(void **state)
 	assert_int_equal(setenv("MDMGW_CACHE_HMAC_KEY", "example-hmac-key-0123456789", 1), 0);
 	assert_int_equal(setenv("MDMGW_SCCM_PASSWORD", "example-password", 1), 0);
 	assert_int_equal(setenv("MDMGW_CLOUD_PASSWORD", "example-password", 1), 0);
+	assert_int_equal(setenv("MDMGW_RADIUS_SECRET", "example-radius-secret", 1), 0);
 	if (config_load("conf/mdmgw.json.example", c, why, sizeof(why)) != MDM_OK)
 		fail_msg("%s", why);
 	unsetenv("MDMGW_SCCM_PASSWORD");
@@ -331,6 +349,14 @@ static void test_example(void **state)
 	assert_int_equal(c->ha.follow_interval_ms, 5000);
 	assert_int_equal(c->ha.max_snapshot, 536870912);
 	unsetenv("MDMGW_CACHE_HMAC_KEY");
+	/* accounting */
+	assert_string_equal(c->accounting.listen_addr, "0.0.0.0");
+	assert_int_equal(c->accounting.listen_port, 1813);
+	assert_int_equal(c->accounting.nclients, 1);
+	assert_int_equal(c->accounting.clients[0].prefix, 16);
+	assert_string_equal(c->accounting.clients[0].secret, "example-radius-secret");
+	assert_int_equal(c->accounting.session_ttl_ms, 2 * 3600 * 1000);
+	unsetenv("MDMGW_RADIUS_SECRET");
 	free(c);
 }
 
@@ -489,6 +515,20 @@ static const struct bad bad_cases[] = {
      "t.json: actions.allow_full_wipe_personal: must be true or false"},
     {WITH("'actions': {'journal': {'keep': 0}}"),
      "t.json: actions.journal.keep: must be an integer from 1 to 99"},
+    {WITH("'reconciler': {'interval': 15}"),
+     "t.json: reconciler.interval: must be a duration string such as \"30s\" (ms, s, m, h or d)"},
+    {WITH("'reconciler': {'interval': '500ms'}"),
+     "t.json: reconciler.interval: must be \"0\" (timer off) or from 1s to 7d"},
+    {WITH("'reconciler': {'interval': '8d'}"),
+     "t.json: reconciler.interval: must be from 0s to 7d"},
+    {WITH("'reconciler': {'jitter': 0.7}"),
+     "t.json: reconciler.jitter: must be a fraction from 0 to 0.5"},
+    {WITH("'reconciler': {'jitter': -0.1}"),
+     "t.json: reconciler.jitter: must be a number from 0 to 1"},
+    {WITH("'reconciler': {'page_timeout': '0'}"),
+     "t.json: reconciler.page_timeout: must be from 1s to 10m"},
+    {WITH("'reconciler': {'vendor_checkin': '1m', 'every': '1m'}"),
+     "t.json: reconciler.every: unknown key"},
     {"[]", "t.json: (top): must be a JSON object"},
     {"\"x\"", "t.json: (top): must be a JSON object"},
     {MINIMAL " x", "t.json: line 1, column 210: end of file expected near 'x'"},
@@ -1269,6 +1309,84 @@ static void test_sccm_files(void **state)
 	free(c);
 }
 
+/* --- accounting ---------------------------------------------------------------------------- */
+
+#define ACCT(body) WITH("'accounting': {" body "}")
+#define ACLIENT(addr) "'clients': [{'address': '" addr "', 'secret': 's3cret'}]"
+
+static const struct bad acct_bad_cases[] = {
+    {ACCT("'listen': '0.0.0.0:1813'"), "t.json: accounting.clients: required when "
+				       "accounting.listen is set"},
+    {ACCT(ACLIENT("10.0.0.1")), "t.json: accounting.listen: required when accounting.clients "
+				"is set"},
+    {ACCT("'listen': '0.0.0.0', " ACLIENT("10.0.0.1")),
+     "t.json: accounting.listen: must be \"address:port\" (\"[address]:port\" for IPv6)"},
+    {ACCT("'listen': '0.0.0.0:0', " ACLIENT("10.0.0.1")),
+     "t.json: accounting.listen: port must be from 1 to 65535"},
+    {ACCT("'listen': 'radius.example:1813', " ACLIENT("10.0.0.1")),
+     "t.json: accounting.listen: address must be an IPv4 or IPv6 address such as "
+     "\"0.0.0.0:1813\""},
+    {ACCT("'listen': '::1:1813', " ACLIENT("10.0.0.1")),
+     "t.json: accounting.listen: an IPv6 address must be written as \"[address]:port\""},
+    {ACCT("'listen': ':1813', " ACLIENT("::1")),
+     "t.json: accounting.listen: must be \"address:port\" (\"[address]:port\" for IPv6)"},
+    {ACCT("'listen': '0.0.0.0:1813', " ACLIENT("10.0.0.0/33")),
+     "t.json: accounting.clients[0].address: has a prefix length out of range"},
+    {ACCT("'listen': '0.0.0.0:1813', " ACLIENT("switch1")),
+     "t.json: accounting.clients[0].address: must be an IP address or a CIDR network such as "
+     "\"10.0.0.0/8\""},
+    {ACCT("'listen': '0.0.0.0:1813', 'clients': [{'address': '10.0.0.1'}]"),
+     "t.json: accounting.clients[0].secret: required"},
+    {ACCT("'listen': '0.0.0.0:1813', 'clients': [{'address': '10.0.0.1', 'secret': 's'}, "
+	  "{'address': '10.0.0.1', 'secret': 't'}]"),
+     "t.json: accounting.clients[1].address: duplicate client address \"10.0.0.1\""},
+    {ACCT("'listen': '0.0.0.0:1813', " ACLIENT("10.0.0.1") ", 'session_ttl': '10s'"),
+     "t.json: accounting.session_ttl: must be from 1m to 7d"},
+    {ACCT("'listen': '0.0.0.0:1813', " ACLIENT("10.0.0.1") ", 'max_sessions': 0"),
+     "t.json: accounting.max_sessions: must be an integer from 1 to 10000000"},
+    {ACCT("'bogus': 1"), "t.json: accounting.bogus: unknown key"},
+};
+
+static void test_accounting(void **state)
+{
+	struct config *c = cfg_new();
+	char why[512];
+	int failures = 0;
+
+	(void)state;
+	load_ok("t.json", MINIMAL, c);
+	assert_string_equal(c->accounting.listen, ""); /* absent: off */
+	assert_int_equal(c->accounting.max_sessions, 200000);
+	load_ok("t.json",
+		ACCT("'listen': '[::1]:11813', 'clients': [{'address': '10.1.2.3/16', 'secret': "
+		     "'a'}, {'address': 'fd00::1', 'secret': 'b'}], 'session_ttl': '30m', "
+		     "'max_sessions': 10"),
+		c);
+	assert_string_equal(c->accounting.listen_addr, "::1");
+	assert_int_equal(c->accounting.listen_port, 11813);
+	assert_int_equal(c->accounting.nclients, 2);
+	assert_int_equal(c->accounting.clients[0].prefix, 16);
+	assert_int_equal(c->accounting.clients[0].net[2], 0); /* host bits cleared */
+	assert_int_equal(c->accounting.clients[0].net[1], 1);
+	assert_int_equal(c->accounting.clients[1].prefix, 128);
+	assert_string_equal(c->accounting.clients[1].secret, "b");
+	assert_int_equal(c->accounting.session_ttl_ms, 30 * 60 * 1000);
+	assert_int_equal(c->accounting.max_sessions, 10);
+	for (size_t i = 0; i < sizeof(acct_bad_cases) / sizeof(acct_bad_cases[0]); i++) {
+		const struct bad *b = &acct_bad_cases[i];
+
+		why[0] = '\0';
+		if (load_as("t.json", b->json, c, why, sizeof(why)) != MDM_ERR_CONFIG ||
+		    strcmp(why, b->msg) != 0) {
+			print_error("accounting case %zu:\n  got:  %s\n  want: %s\n", i, why,
+				    b->msg);
+			failures++;
+		}
+	}
+	assert_int_equal(failures, 0);
+	free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1278,6 +1396,7 @@ int main(void)
 	    cmocka_unit_test(test_ha_section),
 	    cmocka_unit_test(test_full),
 	    cmocka_unit_test(test_example),
+	    cmocka_unit_test(test_accounting),
 	    cmocka_unit_test(test_role_parse),
 	    cmocka_unit_test(test_bad),
 	    cmocka_unit_test(test_too_many_accounts),

@@ -876,10 +876,53 @@ static void test_action_admin_routes(void **state)
 	expect_kind("GET", "/site1/api/v1/blocks", "site1", ROUTE_NOT_FOUND);
 }
 
+static void test_reconciler_routes(void **state)
+{
+	(void)state;
+	expect_kind("GET", "/api/v1/reconciler", "", ROUTE_RECON_STATUS);
+	expect_kind("GET", "/api/v1/reconciler/", "", ROUTE_RECON_STATUS);
+	expect_kind("GET", "/api/v1/reconciler", "site1", ROUTE_RECON_STATUS);
+	expect_405("POST", "/api/v1/reconciler", "GET");
+	expect_kind("POST", "/api/v1/reconciler/run", "", ROUTE_RECON_RUN);
+	expect_405("GET", "/api/v1/reconciler/run", "POST");
+	expect_kind("POST", "/api/v1/reconciler/walk", "", ROUTE_NOT_FOUND);
+	expect_kind("POST", "/api/v1/reconciler/run/x", "", ROUTE_NOT_FOUND);
+}
+
+/* --- sessions admin API -------------------------------------------------------------------- */
+
+static void test_session_admin_routes(void **state)
+{
+	(void)state;
+	expect_kind("PUT", "/api/v1/sessions/00:26:b4:24:fe:b4", "", ROUTE_SESSION_PUT);
+	assert_string_equal(rt.value, "00:26:b4:24:fe:b4");
+	expect_kind("DELETE", "/api/v1/sessions/0026B424FEB4/", "", ROUTE_SESSION_DELETE);
+	assert_string_equal(rt.value, "0026B424FEB4");
+	expect_kind("GET", "/api/v1/sessions/0026.b424.feb4", "", ROUTE_SESSION_GET);
+	expect_405("POST", "/api/v1/sessions/0026B424FEB4", "GET,PUT,DELETE");
+	expect_kind("GET", "/api/v1/sessions", "", ROUTE_SESSIONS);
+	assert_int_equal(rt.limit, 0);
+	expect_kind("GET", "/api/v1/sessions?limit=25", "", ROUTE_SESSIONS);
+	assert_int_equal(rt.limit, 25);
+	expect_kind("GET", "/api/v1/sessions?limit=100000", "", ROUTE_SESSIONS);
+	expect_bad("GET", "/api/v1/sessions?limit=0", 400,
+		   "limit must be an integer from 1 to 100000");
+	expect_bad("GET", "/api/v1/sessions?limit=100001", 400,
+		   "limit must be an integer from 1 to 100000");
+	expect_bad("GET", "/api/v1/sessions?limit", 400,
+		   "limit must be an integer from 1 to 100000");
+	expect_bad("GET", "/api/v1/sessions?mac=x", 400, "unknown query parameter (limit only)");
+	expect_405("DELETE", "/api/v1/sessions", "GET");
+	expect_kind("GET", "/api/v1/sessions/0026B424FEB4/x", "", ROUTE_NOT_FOUND);
+	expect_kind("GET", "/site1/api/v1/sessions", "site1", ROUTE_NOT_FOUND);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_session_admin_routes),
 	    cmocka_unit_test(test_action_admin_routes),
+	    cmocka_unit_test(test_reconciler_routes),
 	    cmocka_unit_test(test_mdminfo_versions),
 	    cmocka_unit_test(test_mdminfo_bad_versions),
 	    cmocka_unit_test(test_instance),
