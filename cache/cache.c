@@ -36,6 +36,35 @@ void cache_unlock(struct cache *c, const char *key)
 	c->ops->unlock(c, key);
 }
 
+enum mdm_err cache_add(struct cache *c, const char *key, const void *val, size_t len,
+		       int64_t ttl_ms)
+{
+	if (!c->ops->add)
+		return MDM_ERR_UNAVAILABLE;
+	if (ttl_ms < 0)
+		return MDM_ERR_INVALID;
+	return c->ops->add(c, key, val, len, ttl_ms);
+}
+
+enum mdm_err cache_gets(struct cache *c, const char *key, struct cache_entry *out, uint64_t *cas)
+{
+	memset(out, 0, sizeof(*out));
+	*cas = 0;
+	if (!c->ops->gets)
+		return MDM_ERR_UNAVAILABLE;
+	return c->ops->gets(c, key, out, cas);
+}
+
+enum mdm_err cache_cas(struct cache *c, const char *key, const void *val, size_t len,
+		       int64_t ttl_ms, uint64_t cas)
+{
+	if (!c->ops->cas)
+		return MDM_ERR_UNAVAILABLE;
+	if (ttl_ms < 0)
+		return MDM_ERR_INVALID;
+	return c->ops->cas(c, key, val, len, ttl_ms, cas);
+}
+
 void cache_stats(struct cache *c, struct cache_stats *out)
 {
 	/* The op adds, so that a composition can sum its tiers into one struct. */

@@ -44,7 +44,7 @@ struct cache_times {
  * its tiers' counters; "l1_" fields count the in-process tier, "l2_" the memcached tier.
  * Hits and misses count the valid keys looked up (a key cache_key_valid refuses is a miss but
  * not counted). Memcached trouble never reaches the caller as an error: a get is a miss and a
- * put or del is dropped, and l2_errors counts them.
+ * put or del is dropped, and l2_errors counts them (add, gets and cas excepted: see below).
  */
 struct cache_stats {
 	unsigned long l1_hits, l1_stale_hits, l1_misses;
@@ -85,6 +85,13 @@ struct cache_ops {
 	/* stats: adds this cache's counters into out. */
 	void (*stats)(struct cache *c, struct cache_stats *out);
 	void (*destroy)(struct cache *c);
+	/* add, gets, cas: see cache_add, cache_gets and cache_cas below. NULL: not supported. */
+	enum mdm_err (*add)(struct cache *c, const char *key, const void *val, size_t len,
+			    int64_t ttl_ms);
+	enum mdm_err (*gets)(struct cache *c, const char *key, struct cache_entry *out,
+			     uint64_t *cas);
+	enum mdm_err (*cas)(struct cache *c, const char *key, const void *val, size_t len,
+			    int64_t ttl_ms, uint64_t cas);
 };
 
 struct cache {
@@ -165,6 +172,34 @@ enum mdm_err cache_put(struct cache *c, const char *key, const void *val, size_t
 enum mdm_err cache_del(struct cache *c, const char *key);
 enum mdm_err cache_lock(struct cache *c, const char *key, int64_t ttl_ms);
 void cache_unlock(struct cache *c, const char *key);
+
+/*
+ * Coordination primitives (the HA lease, once-claims, published snapshots). Unlike put, they
+ * report trouble: MDM_ERR_UNAVAILABLE when memcached could not be asked or did not answer (the
+ * caller must not take that for "absent" or "stored"). On memcached they act on memcached alone
+ * (a tiered cache forwards them to its l2 and drops l1's copy of the key); values carry the
+ * same HMAC tag as put's, so a value not written with this HMAC key reads as absent.
+ * ttl_ms: the entry lapses after it (memcached: rounded up to whole seconds, at most 30 days);
+ * 0: never. The entry's times are fetched_at = now, fresh_until = stale_until = now + ttl.
+ */
+#define CACHE_CAS_ANY 0 /* cache_cas: store whatever is there (a set that reports trouble) */
+
+/* cache_add: stores val under key only when key holds nothing: MDM_OK, or MDM_ERR_EXISTS. */
+enum mdm_err cache_add(struct cache *c, const char *key, const void *val, size_t len,
+		       int64_t ttl_ms);
+/*
+ * cache_gets: key's value into out (state CACHE_FRESH) and its version into *cas, for a later
+ * cache_cas. MDM_ERR_NOTFOUND when key holds nothing of ours (out is then a miss).
+ */
+enum mdm_err cache_gets(struct cache *c, const char *key, struct cache_entry *out, uint64_t *cas);
+/*
+ * cache_cas: replaces key's value when it is still the version cas read by cache_gets: MDM_OK,
+ * MDM_ERR_EXISTS (changed since), MDM_ERR_NOTFOUND (gone since). cas CACHE_CAS_ANY stores
+ * unconditionally (MDM_OK), reporting trouble where put would drop it.
+ */
+enum mdm_err cache_cas(struct cache *c, const char *key, const void *val, size_t len,
+		       int64_t ttl_ms, uint64_t cas);
+
 /* cache_stats: c's counters into out, which is zeroed first (the op itself adds). */
 void cache_stats(struct cache *c, struct cache_stats *out);
 void cache_destroy(struct cache *c);

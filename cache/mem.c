@@ -36,6 +36,7 @@ struct mentry {
 	struct mentry *newer, *older;
 	int64_t fetched_at, fresh_until, stale_until;
 	int64_t held_until; /* put time + max_hold_ms: dropped then, whatever its times say */
+	uint64_t cas;	    /* version for gets/cas: the shard's counter when stored */
 	size_t len;
 	char *val;
 	char data[]; /* key, NUL, value, NUL: one allocation per entry */
@@ -54,6 +55,7 @@ struct shard {
 	struct htab locks;
 	struct mentry *newest, *oldest;
 	unsigned long hits, stale_hits, misses, evictions, lock_busy;
+	uint64_t cas_seq; /* last version handed out; a key's versions all come from its shard */
 };
 
 struct mem {
@@ -368,6 +370,7 @@ static enum mdm_err mem_put(struct cache *c, const char *key, const void *val, s
 	old = (struct mentry *)htab_take(&s->entries, hash, key, klen);
 	if (old)
 		lru_unlink(s, old);
+	e->cas = ++s->cas_seq;
 	htab_insert(&s->entries, &e->h);
 	lru_push(s, e);
 	if (s->entries.count > m->cap) {
@@ -542,6 +545,123 @@ static void mem_destroy(struct cache *c)
 	mem_free(m, m->nshards);
 }
 
+/* --- add, gets, cas ------------------------------------------------------------------------- */
+
+enum store_mode { STORE_ADD, STORE_CAS };
+
+/* Whether e may still be read at now. */
+static bool entry_alive(const struct mentry *e, int64_t now)
+{
+	return now < e->stale_until && now < e->held_until;
+}
+
+/*
+ * add and cas in one: decides under the shard lock whether e replaces what key holds, then
+ * stores it as put does (LRU, eviction). e is taken over.
+ */
+static enum mdm_err mem_store(struct mem *m, struct mentry *e, enum store_mode mode, uint64_t cas,
+			      int64_t now)
+{
+	struct shard *s = shard_of(m, e->h.hash);
+	struct mentry *old, *evicted = NULL;
+	enum mdm_err err = MDM_OK;
+
+	pthread_mutex_lock(&s->mu);
+	old = (struct mentry *)htab_find(&s->entries, e->h.hash, e->h.key, e->h.klen);
+	if (old && !entry_alive(old, now)) {
+		entry_unlink(s, old);
+		free(old); /* only a few bytes: not worth a second unlock path */
+		old = NULL;
+	}
+	if (mode == STORE_ADD && old)
+		err = MDM_ERR_EXISTS;
+	else if (mode == STORE_CAS && cas != CACHE_CAS_ANY && !old)
+		err = MDM_ERR_NOTFOUND;
+	else if (mode == STORE_CAS && cas != CACHE_CAS_ANY && old->cas != cas)
+		err = MDM_ERR_EXISTS;
+	if (!err) {
+		if (old)
+			entry_unlink(s, old);
+		e->cas = ++s->cas_seq;
+		htab_insert(&s->entries, &e->h);
+		lru_push(s, e);
+		if (s->entries.count > m->cap) {
+			evicted = s->oldest;
+			entry_unlink(s, evicted);
+			s->evictions++;
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (err)
+		free(e);
+	else
+		free(old);
+	free(evicted);
+	return err;
+}
+
+static enum mdm_err mem_store_new(struct cache *c, const char *key, const void *val, size_t len,
+				  int64_t ttl_ms, enum store_mode mode, uint64_t cas)
+{
+	struct mem *m = c->priv;
+	struct mentry *e;
+	size_t klen;
+	uint64_t hash;
+	int64_t now;
+
+	if (!cache_key_valid(key) || (len && !val) || ttl_ms < 0)
+		return MDM_ERR_INVALID;
+	if (len > m->max_value)
+		return MDM_ERR_TOOBIG;
+	now = m->now();
+	hash = key_hash(key, &klen);
+	e = entry_new(hash, key, klen, val, len);
+	if (!e)
+		return MDM_ERR_NOMEM;
+	e->fetched_at = now;
+	e->fresh_until = e->stale_until = ttl_ms ? add_sat(now, ttl_ms) : INT64_MAX;
+	e->held_until = m->max_hold_ms ? add_sat(now, m->max_hold_ms) : INT64_MAX;
+	return mem_store(m, e, mode, cas, now);
+}
+
+static enum mdm_err mem_add(struct cache *c, const char *key, const void *val, size_t len,
+			    int64_t ttl_ms)
+{
+	return mem_store_new(c, key, val, len, ttl_ms, STORE_ADD, 0);
+}
+
+static enum mdm_err mem_cas(struct cache *c, const char *key, const void *val, size_t len,
+			    int64_t ttl_ms, uint64_t cas)
+{
+	return mem_store_new(c, key, val, len, ttl_ms, STORE_CAS, cas);
+}
+
+static enum mdm_err mem_gets(struct cache *c, const char *key, struct cache_entry *out,
+			     uint64_t *cas)
+{
+	struct mem *m = c->priv;
+	struct mentry *e;
+	struct shard *s;
+	enum mdm_err err = MDM_ERR_NOTFOUND;
+	int64_t now;
+	size_t klen;
+	uint64_t hash;
+
+	if (!cache_key_valid(key))
+		return MDM_ERR_INVALID;
+	hash = key_hash(key, &klen);
+	s = shard_of(m, hash);
+	now = m->now();
+	pthread_mutex_lock(&s->mu);
+	e = (struct mentry *)htab_find(&s->entries, hash, key, klen);
+	if (e && entry_alive(e, now)) {
+		err = entry_copy_out(e, CACHE_FRESH, out);
+		*cas = e->cas;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return err;
+}
+
 static const struct cache_ops mem_ops = {
     .get_many = mem_get_many,
     .put = mem_put,
@@ -550,6 +670,9 @@ static const struct cache_ops mem_ops = {
     .unlock = mem_unlock,
     .stats = mem_stats,
     .destroy = mem_destroy,
+    .add = mem_add,
+    .gets = mem_gets,
+    .cas = mem_cas,
 };
 
 /* --- creation ------------------------------------------------------------------------------ */

@@ -1058,6 +1058,208 @@ static void mc_unlock(struct cache *c, const char *key)
 	op_end1(m, &op, memcached_delete(op.h, lk, lklen, 0), lk, lklen);
 }
 
+/* --- add, gets, cas ------------------------------------------------------------------------- */
+
+/* What memcached answered a store with, as the interface says it. */
+static enum mdm_err store_result(memcached_return_t rc)
+{
+	switch (rc) {
+	case MEMCACHED_SUCCESS:
+	case MEMCACHED_STORED:
+		return MDM_OK;
+	case MEMCACHED_NOTSTORED:
+	case MEMCACHED_DATA_EXISTS:
+		return MDM_ERR_EXISTS;
+	case MEMCACHED_NOTFOUND:
+		return MDM_ERR_NOTFOUND;
+	case MEMCACHED_E2BIG:
+		return MDM_ERR_TOOBIG;
+	default:
+		return MDM_ERR_UNAVAILABLE;
+	}
+}
+
+/* The tagged form of val for add and cas: times now .. now + ttl (0: never lapses). */
+static enum mdm_err coord_encode(struct mc *m, const char *key, const void *val, size_t len,
+				 int64_t ttl_ms, char **enc, size_t *enclen, time_t *exp)
+{
+	int64_t now = m->now();
+	int64_t until = ttl_ms && now <= INT64_MAX - ttl_ms ? now + ttl_ms : INT64_MAX;
+	struct cache_times t = {now, until, until};
+
+	if (!cache_key_valid(key) || (len && !val) || ttl_ms < 0 || now < 0)
+		return MDM_ERR_INVALID;
+	if (len > m->max_value)
+		return MDM_ERR_TOOBIG;
+	*exp = ttl_ms ? (time_t)expiry_s(ttl_ms) : 0;
+	return value_encode(m, key, val, len, &t, enc, enclen);
+}
+
+/*
+ * What memcached holds under key, raw, with its cas: MDM_OK (*raw malloc'd), MDM_ERR_NOTFOUND,
+ * MDM_ERR_UNAVAILABLE or MDM_ERR_NOMEM. An mget of one key, as memcached_get has no cas.
+ */
+static enum mdm_err raw_gets(struct mc *m, const char *key, char **raw, size_t *rawlen,
+			     uint64_t *cas)
+{
+	size_t klen = strlen(key);
+	memcached_result_st res, *r;
+	memcached_return_t rc, frc = MEMCACHED_END;
+	enum mdm_err err = MDM_ERR_NOTFOUND;
+	struct op op;
+
+	*raw = NULL;
+	if (!op_begin(m, &op))
+		return MDM_ERR_UNAVAILABLE;
+	rc = memcached_mget(op.h, &key, &klen, 1);
+	if (rc == MEMCACHED_SUCCESS) {
+		memcached_result_create(op.h, &res);
+		/* Every reply is read, so that the handle stays in step. */
+		while ((r = memcached_fetch_result(op.h, &res, &frc)) != NULL) {
+			if (*raw || memcached_result_key_length(r) != klen ||
+			    memcmp(memcached_result_key_value(r), key, klen) != 0)
+				continue;
+			*rawlen = memcached_result_length(r);
+			*raw = malloc(*rawlen + 1);
+			if (!*raw) {
+				err = MDM_ERR_NOMEM;
+				continue;
+			}
+			memcpy(*raw, memcached_result_value(r), *rawlen);
+			(*raw)[*rawlen] = '\0';
+			*cas = memcached_result_cas(r);
+			err = MDM_OK;
+		}
+		memcached_result_free(&res);
+		rc = batch_result(op.h, rc, frc, servers_pending(m, op.h));
+	}
+	op_end1(m, &op, rc, key, klen);
+	if (rc_class(rc) != RC_ANSWER) {
+		free(*raw);
+		*raw = NULL;
+		return MDM_ERR_UNAVAILABLE;
+	}
+	return err;
+}
+
+/*
+ * key's value, verified, into out with its cas. MDM_ERR_NOTFOUND also for a value that is not
+ * ours (*bad set, *cas its version, so that the caller may replace it) or that has lapsed.
+ */
+static enum mdm_err mc_gets_checked(struct mc *m, const char *key, struct cache_entry *out,
+				    uint64_t *cas, bool *bad)
+{
+	char *raw = NULL;
+	size_t rawlen = 0;
+	enum mdm_err err;
+
+	*bad = false;
+	if (!cache_key_valid(key))
+		return MDM_ERR_INVALID;
+	err = raw_gets(m, key, &raw, &rawlen, cas);
+	if (err)
+		return err;
+	err = value_decode(m, key, raw, rawlen, m->now(), out);
+	free(raw);
+	if (err == MDM_ERR_PARSE) {
+		count(&m->n.bad_values, 1);
+		*bad = true;
+		return MDM_ERR_NOTFOUND;
+	}
+	if (err)
+		return err;
+	if (!out->val)
+		return MDM_ERR_NOTFOUND; /* lapsed by our clock */
+	out->state = CACHE_FRESH;
+	return MDM_OK;
+}
+
+static enum mdm_err mc_gets(struct cache *c, const char *key, struct cache_entry *out,
+			    uint64_t *cas)
+{
+	bool bad;
+	enum mdm_err err = mc_gets_checked(c->priv, key, out, cas, &bad);
+
+	if (err) {
+		cache_entry_clear(out);
+		*cas = 0;
+	}
+	return err;
+}
+
+/* One store of an encoded value: add, set (cas CACHE_CAS_ANY) or cas. */
+static enum mdm_err mc_store(struct mc *m, const char *key, const char *enc, size_t enclen,
+			     time_t exp, bool add, uint64_t cas)
+{
+	size_t klen = strlen(key);
+	memcached_return_t rc;
+	struct op op;
+
+	if (!op_begin(m, &op))
+		return MDM_ERR_UNAVAILABLE;
+	if (add)
+		rc = memcached_add(op.h, key, klen, enc, enclen, exp, 0);
+	else if (cas == CACHE_CAS_ANY)
+		rc = memcached_set(op.h, key, klen, enc, enclen, exp, 0);
+	else
+		rc = memcached_cas(op.h, key, klen, enc, enclen, exp, 0, cas);
+	op_end1(m, &op, rc, key, klen);
+	return store_result(rc);
+}
+
+/*
+ * A value that is not ours (forged, another HMAC key, corrupt) must not block an add for its
+ * lifetime: it is replaced by cas, so a genuine value written meanwhile still wins.
+ */
+static enum mdm_err mc_add(struct cache *c, const char *key, const void *val, size_t len,
+			   int64_t ttl_ms)
+{
+	struct mc *m = c->priv;
+	struct cache_entry e = {0};
+	char *enc = NULL;
+	size_t enclen = 0;
+	uint64_t cas = 0;
+	time_t exp = 0;
+	bool bad = false;
+	enum mdm_err err;
+
+	err = coord_encode(m, key, val, len, ttl_ms, &enc, &enclen, &exp);
+	if (err)
+		return err;
+	err = mc_store(m, key, enc, enclen, exp, true, 0);
+	if (err == MDM_ERR_EXISTS) {
+		enum mdm_err gerr = mc_gets_checked(m, key, &e, &cas, &bad);
+
+		cache_entry_clear(&e);
+		if (gerr == MDM_ERR_NOTFOUND && bad)
+			err = mc_store(m, key, enc, enclen, exp, false, cas);
+		/* Lapsed or deleted meanwhile (or lapsed by our clock only: then EXISTS again). */
+		if (gerr == MDM_ERR_NOTFOUND && (!bad || err == MDM_ERR_NOTFOUND))
+			err = mc_store(m, key, enc, enclen, exp, true, 0);
+		if (bad)
+			log_warn("cache: %s held a value that is not ours; %s", key,
+				 err ? "not replaced" : "replaced");
+	}
+	free(enc);
+	return err;
+}
+
+static enum mdm_err mc_cas(struct cache *c, const char *key, const void *val, size_t len,
+			   int64_t ttl_ms, uint64_t cas)
+{
+	struct mc *m = c->priv;
+	char *enc = NULL;
+	size_t enclen = 0;
+	time_t exp = 0;
+	enum mdm_err err;
+
+	err = coord_encode(m, key, val, len, ttl_ms, &enc, &enclen, &exp);
+	if (!err)
+		err = mc_store(m, key, enc, enclen, exp, false, cas);
+	free(enc);
+	return err;
+}
+
 static unsigned long load(atomic_ulong *c)
 {
 	return atomic_load_explicit(c, memory_order_relaxed);
@@ -1117,6 +1319,9 @@ static const struct cache_ops mc_ops = {
     .unlock = mc_unlock,
     .stats = mc_stats,
     .destroy = mc_destroy,
+    .add = mc_add,
+    .gets = mc_gets,
+    .cas = mc_cas,
 };
 
 static bool timeout_ok(int64_t ms)
@@ -1241,6 +1446,7 @@ static enum mdm_err behaviours_set(struct mc *m, const struct cache_mc_config *c
 	    {MEMCACHED_BEHAVIOR_HASH, MEMCACHED_HASH_MD5},
 	    {MEMCACHED_BEHAVIOR_KETAMA_HASH, MEMCACHED_HASH_MD5},
 	    {MEMCACHED_BEHAVIOR_VERIFY_KEY, 1},
+	    {MEMCACHED_BEHAVIOR_SUPPORT_CAS, 1}, /* gets, for cache_gets and cache_cas */
 	    {MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT, (uint64_t)cfg->connect_timeout_ms},
 	    {MEMCACHED_BEHAVIOR_POLL_TIMEOUT, (uint64_t)cfg->io_timeout_ms},
 	    {MEMCACHED_BEHAVIOR_RCV_TIMEOUT, (uint64_t)cfg->io_timeout_ms * 1000},

@@ -157,6 +157,42 @@ static void tiered_destroy(struct cache *c)
 	free(t);
 }
 
+/*
+ * The coordination primitives are l2's alone: l1 holds no say across processes. l1's copy of
+ * the key is dropped on a store, so that a get does not answer an older value.
+ */
+static enum mdm_err tiered_add(struct cache *c, const char *key, const void *val, size_t len,
+			       int64_t ttl_ms)
+{
+	struct tiered *t = c->priv;
+	enum mdm_err err =
+	    t->l2->ops->add ? t->l2->ops->add(t->l2, key, val, len, ttl_ms) : MDM_ERR_UNAVAILABLE;
+
+	if (!err && t->l1)
+		(void)t->l1->ops->del(t->l1, key);
+	return err;
+}
+
+static enum mdm_err tiered_gets(struct cache *c, const char *key, struct cache_entry *out,
+				uint64_t *cas)
+{
+	struct tiered *t = c->priv;
+
+	return t->l2->ops->gets ? t->l2->ops->gets(t->l2, key, out, cas) : MDM_ERR_UNAVAILABLE;
+}
+
+static enum mdm_err tiered_cas(struct cache *c, const char *key, const void *val, size_t len,
+			       int64_t ttl_ms, uint64_t cas)
+{
+	struct tiered *t = c->priv;
+	enum mdm_err err = t->l2->ops->cas ? t->l2->ops->cas(t->l2, key, val, len, ttl_ms, cas)
+					   : MDM_ERR_UNAVAILABLE;
+
+	if (!err && t->l1)
+		(void)t->l1->ops->del(t->l1, key);
+	return err;
+}
+
 static const struct cache_ops tiered_ops = {
     .get_many = tiered_get_many,
     .put = tiered_put,
@@ -165,6 +201,9 @@ static const struct cache_ops tiered_ops = {
     .unlock = tiered_unlock,
     .stats = tiered_stats,
     .destroy = tiered_destroy,
+    .add = tiered_add,
+    .gets = tiered_gets,
+    .cas = tiered_cas,
 };
 
 struct cache *cache_tiered_create(struct cache *l1, struct cache *l2)

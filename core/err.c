@@ -36,6 +36,8 @@ const char *err_str(enum mdm_err e)
 		return "unavailable";
 	case MDM_ERR_BUSY:
 		return "busy";
+	case MDM_ERR_EXISTS:
+		return "exists";
 	case MDM_ERR_INTERNAL:
 		return "internal error";
 	}

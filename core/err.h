@@ -20,6 +20,7 @@ enum mdm_err {
 	MDM_ERR_TIMEOUT,     /* a deadline passed */
 	MDM_ERR_UNAVAILABLE, /* no source could answer */
 	MDM_ERR_BUSY,	     /* held by someone else (lock, single-flight) */
+	MDM_ERR_EXISTS,	     /* already there, or changed since read (add, cas) */
 	MDM_ERR_INTERNAL,    /* a bug: an invariant did not hold */
 };
 

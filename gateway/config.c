@@ -1203,6 +1203,16 @@ static const struct field coa_fields[] = {
 #undef C
 static const struct section coa_section = {coa_fields, NULL, NULL};
 
+#define H struct config_ha
+static const struct field ha_fields[] = {
+    NUM("lease_ttl", T_DUR, H, lease_ttl_ms, SECS(2), MINS(10), SECS(15)),
+    NUM("follow_interval", T_DUR, H, follow_interval_ms, SECS(1), MINS(10), SECS(5)),
+    NUM("max_snapshot", T_SIZE, H, max_snapshot, 1048576, 4294967296LL, 536870912),
+    END,
+};
+#undef H
+static const struct section ha_section = {ha_fields, NULL, NULL};
+
 #define G struct config
 static const struct field top_fields[] = {
     {.key = "listen", .type = T_SECTION, AT(G, listen), .sub = &listen_section},
@@ -1226,6 +1236,7 @@ static const struct field top_fields[] = {
     {.key = "accounting", .type = T_SECTION, AT(G, accounting), .sub = &accounting_section},
     {.key = "nas", .type = T_ARRAY, AT(G, nas), .arr = &nas_spec},
     {.key = "coa", .type = T_SECTION, AT(G, coa), .sub = &coa_section},
+    {.key = "ha", .type = T_SECTION, AT(G, ha), .sub = &ha_section},
     END,
 };
 #undef G

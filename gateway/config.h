@@ -170,6 +170,13 @@ struct config_journal {
 	int64_t key_window_ms; /* keys outlive rotation this long; 1m..30d, default 24h */
 };
 
+/* "ha": several instances sharing memcached (only meaningful with cache.servers set). */
+struct config_ha {
+	int64_t lease_ttl_ms;	    /* reconciler leader lease; default 15s, 2s..10m */
+	int64_t follow_interval_ms; /* followers poll the published snapshot; default 5s, 1s..10m */
+	size_t max_snapshot;	    /* largest published snapshot taken; default 512 MiB */
+};
+
 struct config_actions {
 	struct config_action_roles roles;
 	bool allow_full_wipe_personal;		/* default false */
@@ -279,6 +286,7 @@ struct config {
 	char state_dir[CONFIG_PATH_MAX]; /* default "state" next to the config file */
 	struct config_actions actions;
 	struct config_reconciler reconciler;
+	struct config_ha ha;
 	char log_level[16]; /* "error" | "warn" | "info" (default) | "debug" */
 	struct config_accounting accounting;
 	struct config_nas nas[CONFIG_MAX_NAS]; /* optional; see config_nas */

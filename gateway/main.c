@@ -43,6 +43,8 @@
 #include "hops.h"
 #include "ise_api.h"
 #include "journal.h"
+#include "lease.h"
+#include "publish.h"
 #include "lookup.h"
 #include "recon.h"
 #include "server.h"
@@ -76,8 +78,10 @@ struct gateway {
 	 * accounting.listen is set */
 	struct sessions *sessions;
 	struct acct *acct;
-	struct http_engine *coa_http; /* CoA sinks' own engine: CoA never waits behind listings */
-	struct coa *coa;	      /* the CoA dispatcher (NULL: no sink configured) */
+	struct http_engine *coa_http;  /* CoA sinks' own engine: CoA never waits behind listings */
+	struct coa *coa;	       /* the CoA dispatcher (NULL: no sink configured) */
+	struct lease *lease;	       /* ha: with cache.servers only; NULL: alone, always leader */
+	struct publish_follow *follow; /* ha: a follower reads the leader's generations */
 };
 
 static void usage(FILE *f)
@@ -270,7 +274,9 @@ static int make_adapters(struct gateway *g, const struct config_adapter *only)
 
 static void free_gateway(struct gateway *g)
 {
-	recon_destroy(g->recon); /* first: it lists the adapters, writes through, feeds trans */
+	publish_follow_stop(g->follow); /* first: it publishes into snaps and feeds trans */
+	g->follow = NULL;
+	recon_destroy(g->recon); /* it lists the adapters, writes through, feeds trans */
 	g->recon = NULL;
 	trans_destroy(g->trans); /* before the dispatcher it emits to */
 	g->trans = NULL;
@@ -283,6 +289,8 @@ static void free_gateway(struct gateway *g)
 	sessions_destroy(g->sessions);
 	g->acct = NULL;
 	g->sessions = NULL;
+	lease_destroy(g->lease); /* gives the lease up; before the cache it uses */
+	g->lease = NULL;
 	actions_destroy(g->actions); /* before what its actions use */
 	g->actions = NULL;
 	journal_close(g->journal);
@@ -462,7 +470,11 @@ static void trans_emit(void *arg, const struct coa_event *ev)
 
 static void trans_on_block(void *arg, const char *device, bool blocked)
 {
-	trans_block(arg, device, blocked, 0);
+	struct gateway *g = arg;
+	uint64_t epoch = 0;
+
+	(void)lease_is_leader(g->lease, &epoch);
+	trans_block(g->trans, device, blocked, epoch);
 }
 
 /* Never refuses the start for the files' content (trans_load keeps what parses). */
@@ -480,17 +492,20 @@ static int build_trans(struct gateway *g)
 	}
 	g->ise.trans = g->trans;
 	g->ise.on_block = trans_on_block;
-	g->ise.on_block_arg = g->trans;
+	g->ise.on_block_arg = g;
 	return 0;
 }
 
 /* --- the reconciler's wiring: each generation feeds the transitions engine --- */
 
-/* recon_on_generation: every device's state of generation s, compared by trans with the last
- * known one; confirmed transitions leave through trans's emit callback. */
-static void recon_on_generation(void *arg, struct snapshot *s, const struct recon_cycle *c)
+/*
+ * feed_trans: every device's state of generation s, compared by trans with the last known one;
+ * confirmed transitions leave through trans's emit callback. complete: every adapter listed
+ * fully (absence from a complete generation counts).
+ */
+static void feed_trans(struct gateway *g, struct snapshot *s, uint64_t gen, bool complete,
+		       uint64_t epoch)
 {
-	struct gateway *g = arg;
 	size_t n = snapshot_count(s), ntrans = 0;
 	struct trans_dev *devs;
 	enum mdm_err rc;
@@ -499,10 +514,8 @@ static void recon_on_generation(void *arg, struct snapshot *s, const struct reco
 		return;
 	devs = calloc(n ? n : 1, sizeof(*devs));
 	if (!devs) {
-		log_err(
-		    "reconciler: generation %llu: no memory to compare %zu devices; no CoA this "
-		    "cycle",
-		    (unsigned long long)c->generation, n);
+		log_err("generation %llu: no memory to compare %zu devices; no CoA this cycle",
+			(unsigned long long)gen, n);
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -511,21 +524,96 @@ static void recon_on_generation(void *arg, struct snapshot *s, const struct reco
 		snapshot_state(s, i, &st);
 		devs[i] = (struct trans_dev){st.key,	    st.mac,	  st.guid,	  st.source,
 					     st.registered, st.compliant, st.jail_broken, st.stale};
+		complete = complete && !st.stale;
 	}
-	rc = trans_cycle(g->trans, c->generation, devs, n, c->complete, c->epoch, &ntrans);
+	rc = trans_cycle(g->trans, gen, devs, n, complete, epoch, &ntrans);
 	free(devs);
 	if (rc != MDM_OK)
-		log_err("reconciler: generation %llu: transitions not computed: %s",
-			(unsigned long long)c->generation, err_str(rc));
+		log_err("generation %llu: transitions not computed: %s", (unsigned long long)gen,
+			err_str(rc));
 }
 
-/* recon_status: trans's change guard as the "guard" member of GET /api/v1/reconciler. */
+/* The leader keeps published generations this long in memcached (followers keep their own). */
+#define PUBLISH_TTL_MS (60LL * 60 * 1000)
+
+/* publish_generation: the leader's generation s for the followers (HA only). */
+static void publish_generation(struct gateway *g, struct snapshot *s, uint64_t gen)
+{
+	struct buf b;
+	enum mdm_err rc;
+
+	buf_init(&b, g->cfg.ha.max_snapshot + 1);
+	rc = snapshot_write(s, &b);
+	if (rc == MDM_OK)
+		rc = publish_put(g->cache, g->cfg.cache.ns, gen, b.mem, b.len, PUBLISH_TTL_MS,
+				 g->cfg.ha.max_snapshot);
+	if (rc == MDM_OK && gen > 2)
+		(void)publish_drop(g->cache, g->cfg.cache.ns, gen - 2);
+	if (rc != MDM_OK)
+		log_warn("ha: generation %llu not published for the followers: %s",
+			 (unsigned long long)gen, err_str(rc));
+	buf_free(&b);
+}
+
+/* recon_on_generation: the leader's new generation: transitions, then the followers' copy. */
+static void recon_on_generation(void *arg, struct snapshot *s, const struct recon_cycle *c)
+{
+	struct gateway *g = arg;
+
+	feed_trans(g, s, c->generation, c->complete, c->epoch);
+	if (g->lease)
+		publish_generation(g, s, c->generation);
+}
+
+/* recon_is_leader: alone, always (epoch 1); with a lease, while it holds. */
+static bool recon_is_leader(void *arg, uint64_t *epoch)
+{
+	struct gateway *g = arg;
+
+	return lease_is_leader(g->lease, epoch);
+}
+
+/* follow_skip: the leader has its own generations. */
+static bool follow_skip(void *arg)
+{
+	struct gateway *g = arg;
+
+	return lease_is_leader(g->lease, NULL);
+}
+
+/*
+ * follow_generation: a follower's copy of the leader's generation: served to the NAC's poll,
+ * and fed to trans under the leader's generation number, so the transitions (and their ids)
+ * are the leader's: their CoA claims fail here and nothing is sent twice, while this
+ * instance's last known states stay current for the day it leads.
+ */
+static void follow_generation(void *arg, uint64_t gen, const void *bytes, size_t len)
+{
+	struct gateway *g = arg;
+	struct snapshot *s = NULL;
+	enum mdm_err rc = snapshot_read(bytes, len, &s);
+
+	if (rc != MDM_OK) {
+		log_warn("ha: generation %llu from the leader refused: %s", (unsigned long long)gen,
+			 err_str(rc));
+		return;
+	}
+	log_info("ha: following generation %llu (%zu devices)", (unsigned long long)gen,
+		 snapshot_count(s));
+	snapstore_publish(g->snaps, snapshot_ref(s));
+	feed_trans(g, s, gen, snapshot_why(s) == NULL, 0);
+	snapshot_unref(s);
+}
+
+/* recon_status: trans's change guard ("guard") and the lease ("ha") in GET /api/v1/reconciler. */
 static void recon_status(void *arg, json_t *status)
 {
 	struct gateway *g = arg;
 	struct buf b;
-	json_t *guard;
+	json_t *guard, *ha;
 
+	if (g->lease && (ha = lease_status_json(g->lease)) != NULL)
+		json_object_set_new(status, "ha", ha);
 	if (!g->trans)
 		return;
 	buf_init(&b, 1 << 16);
@@ -562,9 +650,9 @@ static int build_sessions(struct gateway *g)
 /* coa_claim: the HA once-claim of a transition id (always ours on a single instance). */
 static bool coa_claim(void *arg, const char *transition_id)
 {
-	(void)arg;
-	(void)transition_id;
-	return true;
+	struct gateway *g = arg;
+
+	return lease_claim(g->lease, transition_id);
 }
 
 static size_t coa_sessions_of(void *arg, const char *mac, struct coa_session *out, size_t max)
@@ -640,6 +728,35 @@ bad:
 	return -1;
 }
 
+/*
+ * ha: instances sharing memcached elect the reconciler's leader by a lease in it. Alone (no
+ * cache.servers) there is no lease: the instance is the leader (the reconciler's is_leader and
+ * the CoA claim callbacks take a NULL lease as "always").
+ */
+static int make_lease(struct gateway *g)
+{
+	struct lease_config lc = {
+	    .cache = g->cache,
+	    .shared = true,
+	    .ns = g->cfg.cache.ns,
+	    .holder = g->cfg.api.gateway_id,
+	    .ttl_ms = g->cfg.ha.lease_ttl_ms,
+	};
+	char why[256];
+
+	if (!g->cfg.cache.nservers)
+		return 0;
+	g->lease = lease_create(&lc, why, sizeof(why));
+	if (!g->lease) {
+		log_err("%s: ha: %s", g->cfg.path, why);
+		return -1;
+	}
+	log_info("ha: leader lease %s:reconciler:lease, ttl %lld ms; this instance %s",
+		 g->cfg.cache.ns, (long long)g->cfg.ha.lease_ttl_ms,
+		 lease_is_leader(g->lease, NULL) ? "leads" : "follows");
+	return 0;
+}
+
 static int build_services(struct gateway *g)
 {
 	struct lookup_config lc = {
@@ -664,6 +781,8 @@ static int build_services(struct gateway *g)
 		log_err("cannot set up the cache, lookup or auth");
 		return -1;
 	}
+	if (make_lease(g) != 0)
+		return -1;
 	g->ise.cfg = &g->cfg;
 	g->ise.lookup = g->lookup;
 	g->ise.cache = g->cache;
@@ -684,6 +803,7 @@ static int build_services(struct gateway *g)
 					  .lookup = g->lookup,
 					  .policy = lc.policy,
 					  .hooks = {.on_generation = recon_on_generation,
+						    .is_leader = recon_is_leader,
 						    .status = recon_status,
 						    .arg = g},
 					  .run_at_start = true};
@@ -694,6 +814,21 @@ static int build_services(struct gateway *g)
 			return -1;
 		}
 		g->ise.snaps = g->snaps;
+		if (g->lease) {
+			struct publish_follow_config fc = {g->cache,
+							   g->cfg.cache.ns,
+							   g->cfg.ha.follow_interval_ms,
+							   g->cfg.ha.max_snapshot,
+							   follow_generation,
+							   g,
+							   follow_skip};
+
+			g->follow = publish_follow_start(&fc);
+			if (!g->follow) {
+				log_err("ha: cannot start following the leader's generations");
+				return -1;
+			}
+		}
 		/* Most starts list in well under a second: serve with the snapshot then. A slow
 		 * vendor does not hold the start longer; bulk answers say 503 until its cycle ends.
 		 */

@@ -732,6 +732,35 @@ def case_memcached_that_never_answers(env):
         silent.stop()
 
 
+# --- ha: the reconciler's leader lease in memcached (gateway/lease.c) ---------------------------
+
+def case_ha_lease_one_leader_then_takeover(env):
+    mc = Memcached().start()
+    ha = {"lease_ttl": "2s"}
+    a = env.gateway(overrides={"cache": {"servers": ["127.0.0.1:%d" % mc.port],
+                                         "hmac_key": {"env": "MDMGW_TEST_HMAC_KEY"}},
+                               "ha": ha}).start()
+    b = env.gateway(overrides={"cache": {"servers": ["127.0.0.1:%d" % mc.port],
+                                         "hmac_key": {"env": "MDMGW_TEST_HMAC_KEY"}},
+                               "ha": ha}).start()
+    try:
+        check("now leads the reconciler, epoch 1" in a.log(), "a leads first:\n" + a.log())
+        check(b"reconciler:lease" in mc.command(b"get mdmgw:reconciler:lease\r\n"),
+              "no lease in memcached")
+        time.sleep(3)  # past a TTL: a renewed, b never took it
+        check("now leads" not in b.log(), "b leads too:\n" + b.log())
+        a.stop(signal.SIGKILL)  # a crash: nobody gives the lease up
+        limit = time.monotonic() + (30 if env.valgrind else 6)
+        while "now leads the reconciler, epoch 2" not in b.log() and time.monotonic() < limit:
+            time.sleep(0.1)
+        check("now leads the reconciler, epoch 2" in b.log(), "no take-over:\n" + b.log())
+    finally:
+        for g in (a, b):
+            g.stop()
+            g.cleanup()
+        mc.stop()
+
+
 # --- the SCCM AdminService simulator (tests/sim) --------------------------------------------------
 
 def case_sccm_sim_speaks_adminservice(env):

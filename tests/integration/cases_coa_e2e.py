@@ -288,3 +288,85 @@ def case_coa_e2e_accounting_session_and_failures(env):
             gw.cleanup()
         mdm.stop()
         fr.cleanup()
+
+
+def _sent_ids(log):
+    """Transition ids this gateway delivered (an attempt line ending ok), from its log."""
+    import re
+    return re.findall(r"coa: event (\S+) epoch (\d+) sink radius mac \S+ session \S+ "
+                      r"attempt \d+/\d+: ok", log)
+
+
+def case_coa_e2e_ha_two_instances(env):
+    """Two gateways on one memcached: one reconciler at a time, the follower answers the poll
+    from the leader's published generation; the leader killed, the other takes over within the
+    lease TTL; no transition id is delivered twice (log lines carry ids and epochs)."""
+    from lib import Memcached
+    import signal
+    mc = Memcached().start()
+    fr = FreeRadius(SECRET).start()
+    mdm = MdmSim()
+    gws = []
+    try:
+        shared = {"servers": ["127.0.0.1:%d" % mc.port],
+                  "hmac_key": {"env": "MDMGW_TEST_HMAC_KEY"}}
+        for name in ("ha-a", "ha-b"):
+            gw = _gateway(env, [_cloud(mdm)], fr, name=name)
+            gw.config["cache"] = dict(gw.config.get("cache", {}), **shared)
+            gw.config["ha"] = {"lease_ttl": "3s", "follow_interval": "1s"}
+            with open(gw.config_path, "w") as f:
+                json.dump(gw.config, f)
+            gws.append(gw.start())
+            if name == "ha-a":
+                _wait_generation(gw, 0)
+        a, b = gws
+        st_a, st_b = _status(a), _status(b)
+        _check(st_a["ha"]["leader"] and not st_b["ha"]["leader"], "leaders: %r %r" %
+               (st_a["ha"], st_b["ha"]))
+        # the follower answers the NAC's poll from the leader's generation
+        end = time.monotonic() + (60 if env.valgrind else 15)
+        poll = "/ciscoise/mdmapi/v3/devices/?paging=0&querycriteria=compliance&value=false" \
+               "&filter=all"
+        while time.monotonic() < end:
+            r = b.request("GET", poll)
+            if r.status == 200:
+                break
+            time.sleep(0.2)
+        _check(r.status == 200 and b"A483E7445566" in r.body, "follower poll: %d %r" %
+               (r.status, r.body[:300]))
+        _check(_status(b)["last_cycle"].get("published") is not True,
+               "the follower ran a cycle of its own: %r" % _status(b)["last_cycle"])
+        for gw in gws:  # accounting is copied to every instance
+            _session(gw, "F018983A4B5C", "ha-1")
+            _session(gw, "5CF938A1B2C3", "ha-2")
+        _flip(mdm, "F018983A4B5C", False)
+        _wait_coas(fr, "F018983A4B5C", 1, 30 if env.valgrind else 10)
+        _cycles(a, 2)
+        time.sleep(2)  # the follower's copy of the same generation: its claims must fail
+        _check(len(_coas(fr, "F018983A4B5C")) == 1, "twice: %r" % _coas(fr))
+        # the leader dies; the follower takes over within the lease TTL
+        a.stop(signal.SIGKILL)
+        end = time.monotonic() + (40 if env.valgrind else 3 + 5)
+        while time.monotonic() < end and not _status(b)["ha"]["leader"]:
+            time.sleep(0.1)
+        st_b = _status(b)
+        _check(st_b["ha"]["leader"] and st_b["ha"]["epoch"] >= 2, "no take-over: %r" % st_b)
+        _flip(mdm, "5CF938A1B2C3", False)
+        _flip(mdm, "F018983A4B5C", True)
+        _wait_coas(fr, "5CF938A1B2C3", 1, 30 if env.valgrind else 12)
+        _wait_coas(fr, "F018983A4B5C", 2, 30 if env.valgrind else 12)
+        _cycles(b, 2)
+        _check(len(_coas(fr, "5CF938A1B2C3")) == 1 and len(_coas(fr, "F018983A4B5C")) == 2,
+               "after take-over: %r" % [q.get("Calling-Station-Id") for q in _coas(fr)])
+        sent = _sent_ids(a.log()) + _sent_ids(b.log())
+        ids = [i for i, _ in sent]
+        _check(len(ids) == 3 and len(set(ids)) == 3, "ids sent: %r" % sent)
+        epochs = {i: int(e) for i, e in sent}
+        _check(any(e >= 2 for e in epochs.values()), "no CoA under the new epoch: %r" % sent)
+    finally:
+        for gw in gws:
+            gw.stop()
+            gw.cleanup()
+        mdm.stop()
+        fr.cleanup()
+        mc.stop()

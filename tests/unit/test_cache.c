@@ -610,6 +610,94 @@ static void test_single_flight(void **state)
 	free(f);
 }
 
+/* add, gets, cas in process: the shared checks, then the TTL by the injected clock. */
+static void test_coord(void **state)
+{
+	struct cache *c = make_cache(100, 4, 16);
+	struct cache_entry e;
+	uint64_t v = 0;
+
+	(void)state;
+	test_now = 1000000;
+	coord_check(c);
+	assert_int_equal(cache_add(c, "short", "x", 1, 500), MDM_OK);
+	test_now += 499;
+	assert_int_equal(cache_add(c, "short", "y", 1, 500), MDM_ERR_EXISTS);
+	test_now += 1;
+	/* Lapsed: absent to gets and cas, free for add. */
+	assert_int_equal(cache_gets(c, "short", &e, &v), MDM_ERR_NOTFOUND);
+	assert_int_equal(cache_cas(c, "short", "z", 1, 500, 1), MDM_ERR_NOTFOUND);
+	assert_int_equal(cache_add(c, "short", "y", 1, 500), MDM_OK);
+	/* ttl 0 never lapses; a put's value has a version too. */
+	test_now += 1000LL * 3600 * 24 * 365;
+	assert_int_equal(cache_gets(c, "coord", &e, &v), MDM_OK);
+	cache_entry_clear(&e);
+	put_str(c, "plain", "p", 1000, 0);
+	assert_int_equal(cache_gets(c, "plain", &e, &v), MDM_OK);
+	cache_entry_clear(&e);
+	assert_int_equal(cache_cas(c, "plain", "q", 1, 0, v), MDM_OK);
+	assert_int_equal(get_state(c, "plain", "q"), CACHE_FRESH);
+	assert_int_equal(cache_add(c, "big", "0123456789abcdefg", 17, 0), MDM_ERR_TOOBIG);
+	cache_destroy(c);
+}
+
+/* Many threads adding one key: exactly one wins; cas increments from many threads lose none. */
+#define COORD_THREADS 8
+#define COORD_ROUNDS 200
+
+static void *coord_thread(void *arg)
+{
+	struct cache *c = arg;
+	long won = 0;
+
+	for (int i = 0; i < COORD_ROUNDS; i++) {
+		char key[32];
+
+		snprintf(key, sizeof(key), "once:%d", i);
+		won += cache_add(c, key, "1", 1, 0) == MDM_OK;
+		for (;;) {
+			struct cache_entry e;
+			uint64_t v = 0;
+			char val[32];
+			int n;
+
+			if (cache_gets(c, "counter", &e, &v) != MDM_OK)
+				continue;
+			n = snprintf(val, sizeof(val), "%ld", strtol(e.val, NULL, 10) + 1);
+			cache_entry_clear(&e);
+			if (cache_cas(c, "counter", val, (size_t)n, 0, v) == MDM_OK)
+				break;
+		}
+	}
+	return (void *)won;
+}
+
+static void test_coord_threads(void **state)
+{
+	struct cache *c = make_cache(10000, 4, 64);
+	pthread_t th[COORD_THREADS];
+	struct cache_entry e;
+	uint64_t v = 0;
+	long won = 0;
+
+	(void)state;
+	test_now = 1000000;
+	assert_int_equal(cache_add(c, "counter", "0", 1, 0), MDM_OK);
+	for (int i = 0; i < COORD_THREADS; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, coord_thread, c), 0);
+	for (int i = 0; i < COORD_THREADS; i++) {
+		void *r;
+
+		assert_int_equal(pthread_join(th[i], &r), 0);
+		won += (long)r;
+	}
+	assert_int_equal(won, COORD_ROUNDS);
+	assert_int_equal(cache_gets(c, "counter", &e, &v), MDM_OK);
+	assert_int_equal(strtol(e.val, NULL, 10), COORD_THREADS * COORD_ROUNDS);
+	cache_entry_clear(&e);
+	cache_destroy(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -621,6 +709,7 @@ int main(void)
 	    cmocka_unit_test(test_get_many),	  cmocka_unit_test(test_refused),
 	    cmocka_unit_test(test_lock),	  cmocka_unit_test(test_lock_bound),
 	    cmocka_unit_test(test_threads_mixed), cmocka_unit_test(test_single_flight),
+	    cmocka_unit_test(test_coord),	  cmocka_unit_test(test_coord_threads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -181,6 +181,36 @@ static void test_actions_section(void **state)
 	free(c);
 }
 
+static void test_ha_section(void **state)
+{
+	struct config *c = cfg_new();
+	char why[512];
+
+	(void)state;
+	load_ok("t.json", MINIMAL, c);
+	assert_int_equal(c->ha.lease_ttl_ms, 15000);
+	assert_int_equal(c->ha.follow_interval_ms, 5000);
+	assert_int_equal(c->ha.max_snapshot, 512u * 1024 * 1024);
+	load_ok("t.json",
+		WITH("'ha': {'lease_ttl': '2s', 'follow_interval': '10m', 'max_snapshot': "
+		     "1048576}"),
+		c);
+	assert_int_equal(c->ha.lease_ttl_ms, 2000);
+	assert_int_equal(c->ha.follow_interval_ms, 600000);
+	assert_int_equal(c->ha.max_snapshot, 1048576);
+	assert_int_equal(load_as("t.json", WITH("'ha': {'lease_ttl': '1s'}"), c, why, sizeof(why)),
+			 MDM_ERR_CONFIG);
+	assert_non_null(strstr(why, "t.json: ha.lease_ttl: "));
+	assert_int_equal(
+	    load_as("t.json", WITH("'ha': {'max_snapshot': 1000}"), c, why, sizeof(why)),
+	    MDM_ERR_CONFIG);
+	assert_non_null(strstr(why, "t.json: ha.max_snapshot: "));
+	assert_int_equal(load_as("t.json", WITH("'ha': {'leader': true}"), c, why, sizeof(why)),
+			 MDM_ERR_CONFIG);
+	assert_string_equal(why, "t.json: ha.leader: unknown key");
+	free(c);
+}
+
 static void test_minimal(void **state)
 {
 	struct config *c = cfg_new();
@@ -326,6 +356,9 @@ static void test_example(void **state)
 	assert_string_equal(c->accounts[0].user, "ise");
 	assert_int_equal(c->accounts[0].roles, ROLE_QUERY);
 	assert_true(c->cache.hmac_key_set);
+	assert_int_equal(c->ha.lease_ttl_ms, 15000);
+	assert_int_equal(c->ha.follow_interval_ms, 5000);
+	assert_int_equal(c->ha.max_snapshot, 536870912);
 	unsetenv("MDMGW_CACHE_HMAC_KEY");
 	/* accounting */
 	assert_string_equal(c->accounting.listen_addr, "0.0.0.0");
@@ -1371,6 +1404,7 @@ int main(void)
 	    cmocka_unit_test(test_defaults),
 	    cmocka_unit_test(test_minimal),
 	    cmocka_unit_test(test_actions_section),
+	    cmocka_unit_test(test_ha_section),
 	    cmocka_unit_test(test_full),
 	    cmocka_unit_test(test_example),
 	    cmocka_unit_test(test_accounting),

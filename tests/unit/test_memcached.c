@@ -833,6 +833,108 @@ static void test_threads(void **state)
 	cache_destroy(c);
 }
 
+/* --- add, gets, cas --------------------------------------------------------------------------- */
+
+static void test_coord(void **state)
+{
+	struct cache_mc_config cfg = config(srv_list, 1);
+	struct cache *a = make(&cfg), *b = make(&cfg);
+	memcached_st *r = raw_open(srv.port);
+	struct cache_entry e;
+	uint64_t va = 0, vb = 0;
+	char *raw;
+
+	(void)state;
+	coord_check(a);
+	/* Stored tagged, like put's values: the payload is not in memcached as such. */
+	raw = raw_get(r, "coord");
+	assert_non_null(raw);
+	assert_non_null(strstr(raw, "\"t\":\""));
+	free(raw);
+	/* Two instances: both read one version, only the first cas wins. */
+	assert_int_equal(cache_gets(a, "coord", &e, &va), MDM_OK);
+	cache_entry_clear(&e);
+	assert_int_equal(cache_gets(b, "coord", &e, &vb), MDM_OK);
+	cache_entry_clear(&e);
+	assert_true(va == vb);
+	assert_int_equal(cache_cas(b, "coord", "b", 1, 60000, vb), MDM_OK);
+	assert_int_equal(cache_cas(a, "coord", "a", 1, 60000, va), MDM_ERR_EXISTS);
+	assert_int_equal(get_state(a, "coord", "b"), CACHE_FRESH);
+	assert_int_equal(cache_add(a, "k", "binary\xff", 7, 1000), MDM_ERR_INVALID);
+	assert_int_equal(cache_add(a, "k", NULL, 5000, 1000), MDM_ERR_INVALID);
+	memcached_free(r);
+	cache_destroy(a);
+	cache_destroy(b);
+}
+
+/* A value tagged with another key is absent to gets and no obstacle to add. */
+static void test_coord_forged(void **state)
+{
+	struct cache_mc_config cfg = config(srv_list, 1);
+	struct cache *mine = make(&cfg), *theirs;
+	memcached_st *r = raw_open(srv.port);
+	struct cache_entry e;
+	uint64_t v = 0;
+	char *raw;
+
+	(void)state;
+	cfg.hmac_key = key_b;
+	theirs = make(&cfg);
+	assert_int_equal(cache_add(theirs, "lease", "forged", 6, 60000), MDM_OK);
+	assert_int_equal(cache_gets(mine, "lease", &e, &v), MDM_ERR_NOTFOUND);
+	assert_null(e.val);
+	assert_true(stats(mine).l2_bad_values >= 1);
+	assert_int_equal(cache_add(mine, "lease", "genuine", 7, 60000), MDM_OK);
+	assert_int_equal(cache_gets(mine, "lease", &e, &v), MDM_OK);
+	assert_string_equal(e.val, "genuine");
+	cache_entry_clear(&e);
+	/* And plain garbage under the key does not block it either. */
+	raw_set(r, "lease2", "not a value of ours");
+	assert_int_equal(cache_add(mine, "lease2", "genuine", 7, 60000), MDM_OK);
+	raw = raw_get(r, "lease2");
+	assert_non_null(strstr(raw, "genuine"));
+	free(raw);
+	/* A forged value under the key makes a cas with an old version fail, not pass. */
+	assert_int_equal(cache_gets(mine, "lease2", &e, &v), MDM_OK);
+	cache_entry_clear(&e);
+	raw_set(r, "lease2", "forged again");
+	assert_int_equal(cache_cas(mine, "lease2", "x", 1, 60000, v), MDM_ERR_EXISTS);
+	memcached_free(r);
+	cache_destroy(mine);
+	cache_destroy(theirs);
+}
+
+/* memcached's own expiry, in real seconds; and trouble reported, not taken for an answer. */
+static void test_coord_ttl_and_down(void **state)
+{
+	char addr[32];
+	const char *list[] = {addr};
+	struct cache_mc_config cfg = config(srv_list, 1), dcfg = config(list, 1);
+	struct cache *c = make(&cfg), *down;
+	struct cache_entry e;
+	uint64_t v = 0;
+
+	(void)state;
+	cfg.now = NULL;
+	cache_destroy(c);
+	c = make(&cfg);
+	assert_int_equal(cache_add(c, "short", "x", 1, 1000), MDM_OK);
+	assert_int_equal(cache_add(c, "short", "x", 1, 1000), MDM_ERR_EXISTS);
+	mc_sleep_ms(2100);
+	assert_int_equal(cache_gets(c, "short", &e, &v), MDM_ERR_NOTFOUND);
+	assert_int_equal(cache_add(c, "short", "y", 1, 1000), MDM_OK);
+	cache_destroy(c);
+
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", mc_free_port());
+	down = make(&dcfg);
+	assert_int_equal(cache_add(down, "k", "v", 1, 1000), MDM_ERR_UNAVAILABLE);
+	assert_int_equal(cache_gets(down, "k", &e, &v), MDM_ERR_UNAVAILABLE);
+	assert_null(e.val);
+	assert_int_equal(cache_cas(down, "k", "v", 1, 1000, CACHE_CAS_ANY), MDM_ERR_UNAVAILABLE);
+	assert_int_equal(cache_cas(down, "k", "v", 1, 1000, 7), MDM_ERR_UNAVAILABLE);
+	cache_destroy(down);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -849,6 +951,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_one_of_two_dead, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_single_flight_processes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_coord, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_coord_forged, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_coord_ttl_and_down, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -376,6 +376,38 @@ static void test_fill_once(void **state)
 	cache_destroy(p.t);
 }
 
+/* add, gets, cas are memcached's: l1 neither answers them nor keeps an old copy after them. */
+static void test_coord_l2(void **state)
+{
+	struct pair p = make_pair(0);
+	struct pair q = make_pair(0);
+	struct cache_entry e;
+	uint64_t v = 0;
+
+	(void)state;
+	coord_check(p.t);
+	/* Stored in l2 alone. */
+	assert_int_equal(get_state(p.l1, "coord", NULL), CACHE_MISS);
+	assert_int_equal(get_state(p.l2, "coord", "seven"), CACHE_FRESH);
+	/* A get fills l1; a cas through another instance is seen by gets at once... */
+	assert_int_equal(get_state(p.t, "coord", "seven"), CACHE_FRESH);
+	assert_int_equal(get_state(p.l1, "coord", "seven"), CACHE_FRESH);
+	assert_int_equal(cache_cas(q.t, "coord", "eight", 5, 60000, CACHE_CAS_ANY), MDM_OK);
+	assert_int_equal(cache_gets(p.t, "coord", &e, &v), MDM_OK);
+	assert_string_equal(e.val, "eight");
+	cache_entry_clear(&e);
+	/* ...and a cas through this one drops l1's copy, so its own get sees it too. */
+	assert_int_equal(cache_cas(p.t, "coord", "nine", 4, 60000, v), MDM_OK);
+	assert_int_equal(get_state(p.l1, "coord", NULL), CACHE_MISS);
+	assert_int_equal(get_state(p.t, "coord", "nine"), CACHE_FRESH);
+	/* An add in l1 alone does not stop the tiered add: only l2 has a say. */
+	assert_int_equal(cache_add(p.l1, "only-l1", "x", 1, 60000), MDM_OK);
+	assert_int_equal(cache_add(p.t, "only-l1", "y", 1, 60000), MDM_OK);
+	assert_int_equal(cache_add(q.t, "only-l1", "z", 1, 60000), MDM_ERR_EXISTS);
+	cache_destroy(p.t);
+	cache_destroy(q.t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -388,6 +420,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_stats_sum, setup),
 	    cmocka_unit_test_setup(test_no_l1, setup),
 	    cmocka_unit_test_setup(test_fill_once, setup),
+	    cmocka_unit_test_setup(test_coord_l2, setup),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
