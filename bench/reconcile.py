@@ -405,6 +405,7 @@ class Run:
                                          fmt_list(api_cpus), fmt_list(api_walls)))
                 self.say("rss kB 0 devices %d, %d devices after %d cycles %d"
                          % (rss0, ndev, a.cycles, rss))
+                self.heap_breakdown(port, ndev)
             except Missing as e:
                 self.missing.append(("reconciler", str(e)))
         if "reconciler" in dict(self.missing):
@@ -430,6 +431,21 @@ class Run:
             self.missing.append(("coa", "needs the reconciler and the \"nas\" list"))
         self.stop(p)
         return self.finish(res)
+
+    def heap_breakdown(self, port, ndev):
+        """Where the memory is, by the gateway's own gauges (information, not a figure)."""
+        st, body = self.req(port, "GET", "/metrics")
+        if st != 200:
+            return
+        got = {}
+        for line in body.decode("utf-8", "replace").splitlines():
+            for name in ("mdmgw_snapshot_bytes", "mdmgw_trans_bytes"):
+                if line.startswith(name + " "):
+                    got[name] = float(line.split()[1])
+        if got:
+            self.say("heap bytes per device: " + ", ".join(
+                "%s %.0f" % (k[len("mdmgw_"):-len("_bytes")], v / ndev)
+                for k, v in sorted(got.items())))
 
     def finish(self, res):
         if "wall" in res:

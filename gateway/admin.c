@@ -9,6 +9,8 @@
 #include "jout.h"
 #include "admin.h"
 #include "coa_api.h"
+#include "snapshot.h"
+#include "trans.h"
 #include "acct.h"
 
 #define TEXT_TYPE "text/plain; version=0.0.4; charset=utf-8"
@@ -113,6 +115,14 @@ static void render_metrics(struct ise_ctx *ctx, struct buf *b)
 		sessions_metrics(ctx->sessions, b);
 	if (ctx->acct)
 		acct_metrics(ctx->acct, b);
+	/* The two structures that grow with the fleet, for the memory budget (~1 KiB a device). */
+	metric(b, "mdmgw_snapshot_bytes", "gauge",
+	       "Heap held by the device snapshot (every generation still readable).",
+	       (unsigned long)snapshot_mem_bytes());
+	if (ctx->trans)
+		metric(b, "mdmgw_trans_bytes", "gauge",
+		       "Heap held by the last known device states (transitions engine).",
+		       (unsigned long)trans_memory(ctx->trans));
 }
 
 /* The identifier of a purge: a MAC in any form, else a GUID. */

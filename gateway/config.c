@@ -914,6 +914,7 @@ static const struct field reconciler_fields[] = {
     NUM("jitter", T_NUMBER, RC, jitter, 0, 1, 0), /* default 0.1: config_defaults */
     NUM("vendor_checkin", T_DUR, RC, vendor_checkin_ms, MINS(1), DAYS(7), MINS(30)),
     NUM("page_timeout", T_DUR, RC, page_timeout_ms, SECS(1), MINS(10), SECS(60)),
+    NUM("write_through", T_BOOL, RC, write_through, 0, 1, 1),
     NUM("coa_on_compliant", T_BOOL, RC, coa_on_compliant, 0, 1, 1),
     CHOICE("unregistered_action", T_BOOLCHOICE, RC, unregistered_disconnect, unreg_choices, 0, NULL,
 	   0),

@@ -199,6 +199,7 @@ struct config_reconciler {
 	double jitter;		   /* each wait is interval * (1 +- jitter); 0..0.5, default 0.1 */
 	int64_t vendor_checkin_ms; /* the vendors' device check-in period; 1m..7d, default 30m */
 	int64_t page_timeout_ms;   /* one listing page; 1s..10m, default 60s */
+	bool write_through;	   /* changed devices into the cache after a cycle; default true */
 };
 
 /* --- accounting: the RADIUS accounting listener that feeds the session table --- */

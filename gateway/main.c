@@ -800,7 +800,8 @@ static int build_services(struct gateway *g)
 		struct recon_params rp = {.cfg = &g->cfg,
 					  .ads = g->ads,
 					  .nads = g->nads,
-					  .lookup = g->lookup,
+					  .lookup =
+					      g->cfg.reconciler.write_through ? g->lookup : NULL,
 					  .policy = lc.policy,
 					  .hooks = {.on_generation = recon_on_generation,
 						    .is_leader = recon_is_leader,

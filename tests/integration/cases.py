@@ -610,7 +610,8 @@ def cached_gateway(env, servers, **cache):
          "hmac_key": {"env": "MDMGW_TEST_HMAC_KEY"}, "connect_timeout": "50ms",
          "io_timeout": "50ms", "breaker_open": "1s", "retry_timeout": "1s"}
     c.update(cache)
-    return env.gateway(overrides={"cache": c})
+    # the cases test the cache tiers on live lookups, not the reconciler's write-through
+    return env.gateway(overrides={"cache": c, "reconciler": {"write_through": False}})
 
 
 def case_metrics_need_admin(env):

@@ -27,7 +27,9 @@ def _check(cond, msg):
 def _sccm_gateway(env, sim, adapter=None, api=None, cache=None, listen=None, **adapter_extra):
     """A gateway whose one adapter is the simulator (no inventory: every answer is SCCM's)."""
     ad = adapter or sim.adapter(breaker_failures=0, **adapter_extra)
-    over = {"adapters": [ad],
+    # These cases test the live lookup path (cold misses, faults, breaker, dogpile): the
+    # reconciler's write-through would answer them from its listing instead.
+    over = {"adapters": [ad], "reconciler": {"write_through": False},
             "api": dict({"lookup_timeout": "5s" if env.valgrind else "3s"}, **(api or {}))}
     if cache:
         over["cache"] = cache

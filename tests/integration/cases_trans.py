@@ -38,7 +38,7 @@ def case_trans_release_and_block(env):
         check(r.status == 403, "release needs admin: %d" % r.status)
         r = gw.request("POST", "/api/v1/reconciler/release", user="boss", body=b"")
         check(r.status == 200 and js(r) == {"released": 2}, "release: %d %s" % (r.status, r.text))
-        check(_wait_log(gw, "coa event 0026B4000001@3") and "coa event 0026B4000002@3" in gw.log(),
+        check(_wait_log(gw, "transition 0026B4000001@3") and "transition 0026B4000002@3" in gw.log(),
               "released events emitted:\n" + gw.log()[-3000:])
         check(not os.path.exists(os.path.join(state, "held.jsonl")), "held file removed")
         r = gw.request("POST", "/api/v1/reconciler/release", user="boss", body=b"")
@@ -47,7 +47,7 @@ def case_trans_release_and_block(env):
         check(r.status == 405, "GET release: %d" % r.status)
         r = gw.request("PUT", "/api/v1/devices/9c:b6:d0:de:ad:01/block", user="boss", body=b"{}")
         check(r.status == 200, "block: " + r.text)
-        check(_wait_log(gw, "coa event 9CB6D0DEAD01@block:"), "block event:\n" + gw.log()[-2000:])
+        check(_wait_log(gw, "transition 9CB6D0DEAD01@block:"), "block event:\n" + gw.log()[-2000:])
         r = gw.request("DELETE", "/api/v1/devices/9c:b6:d0:de:ad:01/block", user="boss")
         check(r.status == 200 and _wait_log(gw, "-> unblocked"), "unblock event")
     finally:

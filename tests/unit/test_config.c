@@ -167,10 +167,12 @@ static void test_actions_section(void **state)
 	assert_true(c->reconciler.jitter > 0.099 && c->reconciler.jitter < 0.101);
 	assert_int_equal(c->reconciler.vendor_checkin_ms, 30 * 60 * 1000);
 	assert_int_equal(c->reconciler.page_timeout_ms, 60000);
+	assert_true(c->reconciler.write_through);
 	load_ok("t.json",
 		WITH("'reconciler': {'interval': '0', 'jitter': 0.5, 'vendor_checkin': '1h', "
-		     "'page_timeout': '5s'}"),
+		     "'page_timeout': '5s', 'write_through': false}"),
 		c);
+	assert_false(c->reconciler.write_through);
 	assert_int_equal(c->reconciler.interval_ms, 0);
 	assert_true(c->reconciler.jitter > 0.499 && c->reconciler.jitter < 0.501);
 	assert_int_equal(c->reconciler.vendor_checkin_ms, 3600 * 1000);
