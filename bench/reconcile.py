@@ -329,8 +329,9 @@ class Run:
         """FLIPS devices flipped to non-compliant, a session put for each, one cycle: the time
         from last_cycle.last_page_ms to each device's first CoA packet at the responder."""
         macs = []
+        sim_ctx = ssl.create_default_context(cafile=os.path.join(self.sim_certs, "ca.pem"))
         for (sim, sport), share in zip(sims, (self.a.flips // 2, self.a.flips - self.a.flips // 2)):
-            macs += [d["mac"] for d in sim_post(self.ctx, sport, "/_sim/flip",
+            macs += [d["mac"] for d in sim_post(sim_ctx, sport, "/_sim/flip",
                                                 {"count": share, "compliant": False})["flipped"]]
         with open(os.path.join(self.out, "flipped.txt"), "w") as f:
             f.write("\n".join(macs) + "\n")
