@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 
+from cases_recon import _check, _cloud, _status, _wait_generation
 from lib import MdmSim, SccmSim
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "sim"))
@@ -21,19 +22,8 @@ SECRET = "coa-e2e-secret-1"
 STATUS = "/api/v1/reconciler"
 
 
-def _check(cond, msg):
-    if not cond:
-        raise AssertionError(msg)
-
-
 def _dashed(mac):
     return "-".join(mac[i:i + 2] for i in range(0, 12, 2))
-
-
-def _cloud(sim):
-    return {"name": "cloud", "type": "mcms", "url": sim.root, "ca_file": sim.ca,
-            "user": sim.user, "password": sim.password, "breaker_failures": 0,
-            "list_timeout": "3s"}
 
 
 def _gateway(env, adapters, fr, interval="2s", reconciler=None, name="coa-e2e"):
@@ -47,22 +37,6 @@ def _gateway(env, adapters, fr, interval="2s", reconciler=None, name="coa-e2e"):
     if env.valgrind:
         over["listen"] = {"header_timeout": "30s"}
     return env.gateway(overrides=over, name=name)
-
-
-def _status(gw):
-    r = gw.request("GET", STATUS, user="boss")
-    _check(r.status == 200, "status: %d %r" % (r.status, r.body))
-    return json.loads(r.body)
-
-
-def _wait_generation(gw, above, limit=60):
-    end = time.monotonic() + limit * (4 if gw.valgrind else 1)
-    while time.monotonic() < end:
-        st = _status(gw)
-        if st["generation"] > above:
-            return st
-        time.sleep(0.1)
-    raise AssertionError("no generation past %d: %r" % (above, _status(gw)))
 
 
 def _cycles(gw, n):

@@ -23,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <libmemcached/memcached.h>
+
 #define MEMCACHED_BIN "/usr/bin/memcached"
 
 struct mcserver {
@@ -274,6 +276,18 @@ static inline void hung_stop(struct hung *h)
 	h->stop = true;
 	pthread_join(h->thread, NULL);
 	close(h->lfd);
+}
+
+/* mcserver_flush: empties server s (each test starts from a blank memcached). */
+static inline void mcserver_flush(const struct mcserver *s)
+{
+	memcached_st *r = memcached_create(NULL);
+
+	if (!r)
+		return;
+	memcached_server_add(r, "127.0.0.1", (in_port_t)s->port);
+	memcached_flush(r, 0);
+	memcached_free(r);
 }
 
 #endif

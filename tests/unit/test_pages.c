@@ -47,6 +47,15 @@ static void test_walk_one_generation(void **state)
 	}
 	assert_int_equal(seen, 2 * PAGES_SIZE + 5);
 	assert_int_equal(pages, 3);
+	/* the last page was served: the generation is drained, its records freed */
+	assert_null(p.devs);
+	pages_serve(&p, "g1:1000", &pg);
+	assert_int_equal(pg.oc.kind, OUTCOME_FAILED);
+	assert_string_equal(pg.oc.why, "listing cursor expired");
+	outcome_clear(&pg.oc);
+	pages_page(&p, gen, 0, &pg);
+	assert_int_equal(pg.oc.kind, OUTCOME_FAILED);
+	outcome_clear(&pg.oc);
 	pages_free(&p);
 }
 

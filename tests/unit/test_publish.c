@@ -101,13 +101,8 @@ static int group_teardown(void **state)
 
 static int setup(void **state)
 {
-	memcached_st *r = memcached_create(NULL);
-
 	(void)state;
-	assert_non_null(r);
-	memcached_server_add(r, "127.0.0.1", (in_port_t)srv.port);
-	memcached_flush(r, 0);
-	memcached_free(r);
+	mcserver_flush(&srv);
 	return 0;
 }
 
