@@ -22,6 +22,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include "../adapters/http.h"
 #include "../adapters/inventory.h"
 #include "../adapters/mcms.h"
@@ -1269,6 +1273,22 @@ static int wait_for_signal(void)
 	}
 }
 
+/*
+ * fix_malloc_thresholds: every cycle allocates and frees the same big transient buffers (a
+ * vendor's whole listing, 1000-device pages, 4 MB poll answers). glibc's default raises its
+ * mmap threshold each time such a buffer is freed, after which they come from the heap arenas
+ * and the long-lived snapshot is scattered between their holes: measured with 100k devices,
+ * 1.1-1.8 KiB RSS a device instead of ~0.9 (bench-reconcile). A fixed threshold keeps them in
+ * mmap, given back on free; the reconciler trims the rest after each cycle.
+ */
+static void fix_malloc_thresholds(void)
+{
+#ifdef __GLIBC__
+	if (!getenv("MALLOC_MMAP_THRESHOLD_")) /* an operator's own tuning wins */
+		(void)mallopt(M_MMAP_THRESHOLD, 1 << 20);
+#endif
+}
+
 static int cmd_run(const char *path)
 {
 	static struct gateway g;
@@ -1277,6 +1297,7 @@ static int cmd_run(const char *path)
 	struct server_deps deps;
 	int sig;
 
+	fix_malloc_thresholds();
 	/* Every thread started from here on inherits the mask; only sigwait sees them. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
