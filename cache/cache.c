@@ -46,13 +46,13 @@ enum mdm_err cache_add(struct cache *c, const char *key, const void *val, size_t
 	return c->ops->add(c, key, val, len, ttl_ms);
 }
 
-enum mdm_err cache_gets(struct cache *c, const char *key, struct cache_entry *out, uint64_t *cas)
+enum mdm_err cache_get_cas(struct cache *c, const char *key, struct cache_entry *out, uint64_t *cas)
 {
 	memset(out, 0, sizeof(*out));
 	*cas = 0;
-	if (!c->ops->gets)
+	if (!c->ops->get_cas)
 		return MDM_ERR_UNAVAILABLE;
-	return c->ops->gets(c, key, out, cas);
+	return c->ops->get_cas(c, key, out, cas);
 }
 
 enum mdm_err cache_cas(struct cache *c, const char *key, const void *val, size_t len,

@@ -85,11 +85,11 @@ struct cache_ops {
 	/* stats: adds this cache's counters into out. */
 	void (*stats)(struct cache *c, struct cache_stats *out);
 	void (*destroy)(struct cache *c);
-	/* add, gets, cas: see cache_add, cache_gets and cache_cas below. NULL: not supported. */
+	/* add, gets, cas: see cache_add, cache_get_cas and cache_cas below. NULL: not supported. */
 	enum mdm_err (*add)(struct cache *c, const char *key, const void *val, size_t len,
 			    int64_t ttl_ms);
-	enum mdm_err (*gets)(struct cache *c, const char *key, struct cache_entry *out,
-			     uint64_t *cas);
+	enum mdm_err (*get_cas)(struct cache *c, const char *key, struct cache_entry *out,
+				uint64_t *cas);
 	enum mdm_err (*cas)(struct cache *c, const char *key, const void *val, size_t len,
 			    int64_t ttl_ms, uint64_t cas);
 };
@@ -188,12 +188,13 @@ void cache_unlock(struct cache *c, const char *key);
 enum mdm_err cache_add(struct cache *c, const char *key, const void *val, size_t len,
 		       int64_t ttl_ms);
 /*
- * cache_gets: key's value into out (state CACHE_FRESH) and its version into *cas, for a later
+ * cache_get_cas: key's value into out (state CACHE_FRESH) and its version into *cas, for a later
  * cache_cas. MDM_ERR_NOTFOUND when key holds nothing of ours (out is then a miss).
  */
-enum mdm_err cache_gets(struct cache *c, const char *key, struct cache_entry *out, uint64_t *cas);
+enum mdm_err cache_get_cas(struct cache *c, const char *key, struct cache_entry *out,
+			   uint64_t *cas);
 /*
- * cache_cas: replaces key's value when it is still the version cas read by cache_gets: MDM_OK,
+ * cache_cas: replaces key's value when it is still the version cas read by cache_get_cas: MDM_OK,
  * MDM_ERR_EXISTS (changed since), MDM_ERR_NOTFOUND (gone since). cas CACHE_CAS_ANY stores
  * unconditionally (MDM_OK), reporting trouble where put would drop it.
  */

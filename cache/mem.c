@@ -636,8 +636,8 @@ static enum mdm_err mem_cas(struct cache *c, const char *key, const void *val, s
 	return mem_store_new(c, key, val, len, ttl_ms, STORE_CAS, cas);
 }
 
-static enum mdm_err mem_gets(struct cache *c, const char *key, struct cache_entry *out,
-			     uint64_t *cas)
+static enum mdm_err mem_get_cas(struct cache *c, const char *key, struct cache_entry *out,
+				uint64_t *cas)
 {
 	struct mem *m = c->priv;
 	struct mentry *e;
@@ -671,7 +671,7 @@ static const struct cache_ops mem_ops = {
     .stats = mem_stats,
     .destroy = mem_destroy,
     .add = mem_add,
-    .gets = mem_gets,
+    .get_cas = mem_get_cas,
     .cas = mem_cas,
 };
 

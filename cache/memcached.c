@@ -1174,8 +1174,8 @@ static enum mdm_err mc_gets_checked(struct mc *m, const char *key, struct cache_
 	return MDM_OK;
 }
 
-static enum mdm_err mc_gets(struct cache *c, const char *key, struct cache_entry *out,
-			    uint64_t *cas)
+static enum mdm_err mc_get_cas(struct cache *c, const char *key, struct cache_entry *out,
+			       uint64_t *cas)
 {
 	bool bad;
 	enum mdm_err err = mc_gets_checked(c->priv, key, out, cas, &bad);
@@ -1320,7 +1320,7 @@ static const struct cache_ops mc_ops = {
     .stats = mc_stats,
     .destroy = mc_destroy,
     .add = mc_add,
-    .gets = mc_gets,
+    .get_cas = mc_get_cas,
     .cas = mc_cas,
 };
 
@@ -1446,7 +1446,7 @@ static enum mdm_err behaviours_set(struct mc *m, const struct cache_mc_config *c
 	    {MEMCACHED_BEHAVIOR_HASH, MEMCACHED_HASH_MD5},
 	    {MEMCACHED_BEHAVIOR_KETAMA_HASH, MEMCACHED_HASH_MD5},
 	    {MEMCACHED_BEHAVIOR_VERIFY_KEY, 1},
-	    {MEMCACHED_BEHAVIOR_SUPPORT_CAS, 1}, /* gets, for cache_gets and cache_cas */
+	    {MEMCACHED_BEHAVIOR_SUPPORT_CAS, 1}, /* gets, for cache_get_cas and cache_cas */
 	    {MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT, (uint64_t)cfg->connect_timeout_ms},
 	    {MEMCACHED_BEHAVIOR_POLL_TIMEOUT, (uint64_t)cfg->io_timeout_ms},
 	    {MEMCACHED_BEHAVIOR_RCV_TIMEOUT, (uint64_t)cfg->io_timeout_ms * 1000},

@@ -173,12 +173,13 @@ static enum mdm_err tiered_add(struct cache *c, const char *key, const void *val
 	return err;
 }
 
-static enum mdm_err tiered_gets(struct cache *c, const char *key, struct cache_entry *out,
-				uint64_t *cas)
+static enum mdm_err tiered_get_cas(struct cache *c, const char *key, struct cache_entry *out,
+				   uint64_t *cas)
 {
 	struct tiered *t = c->priv;
 
-	return t->l2->ops->gets ? t->l2->ops->gets(t->l2, key, out, cas) : MDM_ERR_UNAVAILABLE;
+	return t->l2->ops->get_cas ? t->l2->ops->get_cas(t->l2, key, out, cas)
+				   : MDM_ERR_UNAVAILABLE;
 }
 
 static enum mdm_err tiered_cas(struct cache *c, const char *key, const void *val, size_t len,
@@ -202,7 +203,7 @@ static const struct cache_ops tiered_ops = {
     .stats = tiered_stats,
     .destroy = tiered_destroy,
     .add = tiered_add,
-    .gets = tiered_gets,
+    .get_cas = tiered_get_cas,
     .cas = tiered_cas,
 };
 

@@ -122,7 +122,7 @@ static enum mdm_err epoch_bump(struct lease *l, uint64_t *next)
 	uint64_t cas = 0, cur = 0;
 	char val[32];
 	int n;
-	enum mdm_err err = cache_gets(l->cache, l->epoch_key, &e, &cas);
+	enum mdm_err err = cache_get_cas(l->cache, l->epoch_key, &e, &cas);
 
 	if (err && err != MDM_ERR_NOTFOUND)
 		return err;
@@ -218,7 +218,7 @@ enum mdm_err lease_tick(struct lease *l)
 
 	if (!l || !l->shared)
 		return MDM_OK;
-	err = cache_gets(l->cache, l->lease_key, &e, &cas);
+	err = cache_get_cas(l->cache, l->lease_key, &e, &cas);
 	if (err == MDM_ERR_NOTFOUND) {
 		pthread_mutex_lock(&l->mu);
 		l->seen_holder[0] = '\0';
@@ -367,7 +367,7 @@ static void release(struct lease *l)
 	pthread_mutex_lock(&l->mu);
 	mine = l->shared && l->leader;
 	pthread_mutex_unlock(&l->mu);
-	if (!mine || cache_gets(l->cache, l->lease_key, &e, &cas) != MDM_OK)
+	if (!mine || cache_get_cas(l->cache, l->lease_key, &e, &cas) != MDM_OK)
 		return;
 	if (value_read(e.val, e.len, holder, &epoch) == MDM_OK && epoch == l->epoch &&
 	    strcmp(holder, l->holder) == 0)

@@ -4,7 +4,7 @@
  * Chunks travel base64-encoded: the memcached tier takes UTF-8 values only (they are a JSON
  * string in its tagged envelope), and serialized snapshots are bytes. Every write goes through
  * cache_cas(CACHE_CAS_ANY), which reports memcached trouble where cache_put would drop it, so
- * a publish that lost a chunk never moves the pointer. Reads use cache_gets, which asks
+ * a publish that lost a chunk never moves the pointer. Reads use cache_get_cas, which asks
  * memcached itself: an in-process tier in front must not answer an old pointer.
  */
 #include <errno.h>
@@ -152,7 +152,7 @@ static enum mdm_err get_json(struct cache *c, const char *key, json_t **j)
 {
 	struct cache_entry e;
 	uint64_t cas = 0;
-	enum mdm_err err = cache_gets(c, key, &e, &cas);
+	enum mdm_err err = cache_get_cas(c, key, &e, &cas);
 
 	*j = NULL;
 	if (err)
@@ -242,7 +242,7 @@ static enum mdm_err chunks_read(struct cache *c, const char *ns, const struct ma
 		*bad = i;
 		err = key_of(key, ns, m->gen, i);
 		if (!err)
-			err = cache_gets(c, key, &e, &cas);
+			err = cache_get_cas(c, key, &e, &cas);
 		if (!err) {
 			err = chunk_take(&e, want, out);
 			cache_entry_clear(&e);

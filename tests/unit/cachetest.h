@@ -76,12 +76,12 @@ static inline void coord_check(struct cache *c)
 	struct cache_entry e;
 	uint64_t v1 = 0, v2 = 0, v3 = 0;
 
-	assert_int_equal(cache_gets(c, "coord", &e, &v1), MDM_ERR_NOTFOUND);
+	assert_int_equal(cache_get_cas(c, "coord", &e, &v1), MDM_ERR_NOTFOUND);
 	assert_int_equal(e.state, CACHE_MISS);
 	assert_null(e.val);
 	assert_int_equal(cache_add(c, "coord", "one", 3, 60000), MDM_OK);
 	assert_int_equal(cache_add(c, "coord", "two", 3, 60000), MDM_ERR_EXISTS);
-	assert_int_equal(cache_gets(c, "coord", &e, &v1), MDM_OK);
+	assert_int_equal(cache_get_cas(c, "coord", &e, &v1), MDM_OK);
 	assert_int_equal(e.state, CACHE_FRESH);
 	assert_int_equal(e.len, 3);
 	assert_string_equal(e.val, "one");
@@ -89,7 +89,7 @@ static inline void coord_check(struct cache *c)
 	assert_int_equal(cache_cas(c, "coord", "three", 5, 60000, v1), MDM_OK);
 	/* v1 is spent: a second writer holding it loses. */
 	assert_int_equal(cache_cas(c, "coord", "four", 4, 60000, v1), MDM_ERR_EXISTS);
-	assert_int_equal(cache_gets(c, "coord", &e, &v2), MDM_OK);
+	assert_int_equal(cache_get_cas(c, "coord", &e, &v2), MDM_OK);
 	assert_string_equal(e.val, "three");
 	assert_true(v2 != v1);
 	cache_entry_clear(&e);
@@ -97,12 +97,12 @@ static inline void coord_check(struct cache *c)
 	assert_int_equal(cache_cas(c, "coord", "five", 4, 60000, v2), MDM_ERR_NOTFOUND);
 	assert_int_equal(cache_cas(c, "coord", "six", 3, 60000, CACHE_CAS_ANY), MDM_OK);
 	assert_int_equal(cache_cas(c, "coord", "seven", 5, 0, CACHE_CAS_ANY), MDM_OK);
-	assert_int_equal(cache_gets(c, "coord", &e, &v3), MDM_OK);
+	assert_int_equal(cache_get_cas(c, "coord", &e, &v3), MDM_OK);
 	assert_string_equal(e.val, "seven");
 	cache_entry_clear(&e);
 	assert_int_equal(cache_add(c, "coord", "x", 1, 0), MDM_ERR_EXISTS);
 	assert_int_equal(cache_add(c, "coord2", "", 0, 0), MDM_OK);
-	assert_int_equal(cache_gets(c, "coord2", &e, &v3), MDM_OK);
+	assert_int_equal(cache_get_cas(c, "coord2", &e, &v3), MDM_OK);
 	assert_int_equal(e.len, 0);
 	cache_entry_clear(&e);
 	assert_int_equal(cache_add(c, "bad key", "x", 1, 1000), MDM_ERR_INVALID);

@@ -625,15 +625,15 @@ static void test_coord(void **state)
 	assert_int_equal(cache_add(c, "short", "y", 1, 500), MDM_ERR_EXISTS);
 	test_now += 1;
 	/* Lapsed: absent to gets and cas, free for add. */
-	assert_int_equal(cache_gets(c, "short", &e, &v), MDM_ERR_NOTFOUND);
+	assert_int_equal(cache_get_cas(c, "short", &e, &v), MDM_ERR_NOTFOUND);
 	assert_int_equal(cache_cas(c, "short", "z", 1, 500, 1), MDM_ERR_NOTFOUND);
 	assert_int_equal(cache_add(c, "short", "y", 1, 500), MDM_OK);
 	/* ttl 0 never lapses; a put's value has a version too. */
 	test_now += 1000LL * 3600 * 24 * 365;
-	assert_int_equal(cache_gets(c, "coord", &e, &v), MDM_OK);
+	assert_int_equal(cache_get_cas(c, "coord", &e, &v), MDM_OK);
 	cache_entry_clear(&e);
 	put_str(c, "plain", "p", 1000, 0);
-	assert_int_equal(cache_gets(c, "plain", &e, &v), MDM_OK);
+	assert_int_equal(cache_get_cas(c, "plain", &e, &v), MDM_OK);
 	cache_entry_clear(&e);
 	assert_int_equal(cache_cas(c, "plain", "q", 1, 0, v), MDM_OK);
 	assert_int_equal(get_state(c, "plain", "q"), CACHE_FRESH);
@@ -661,7 +661,7 @@ static void *coord_thread(void *arg)
 			char val[32];
 			int n;
 
-			if (cache_gets(c, "counter", &e, &v) != MDM_OK)
+			if (cache_get_cas(c, "counter", &e, &v) != MDM_OK)
 				continue;
 			n = snprintf(val, sizeof(val), "%ld", strtol(e.val, NULL, 10) + 1);
 			cache_entry_clear(&e);
@@ -692,7 +692,7 @@ static void test_coord_threads(void **state)
 		won += (long)r;
 	}
 	assert_int_equal(won, COORD_ROUNDS);
-	assert_int_equal(cache_gets(c, "counter", &e, &v), MDM_OK);
+	assert_int_equal(cache_get_cas(c, "counter", &e, &v), MDM_OK);
 	assert_int_equal(strtol(e.val, NULL, 10), COORD_THREADS * COORD_ROUNDS);
 	cache_entry_clear(&e);
 	cache_destroy(c);

@@ -328,7 +328,7 @@ static void test_claim(void **state)
 	assert_false(lease_claim(b, "AABBCCDDEEFF@7"));
 	assert_true(lease_claim_cb(b, "AABBCCDDEEFF@8"));
 	assert_false(lease_claim_cb(a, "AABBCCDDEEFF@8"));
-	assert_int_equal(cache_gets(ca, "t:coa:AABBCCDDEEFF@7", &e, &v), MDM_OK);
+	assert_int_equal(cache_get_cas(ca, "t:coa:AABBCCDDEEFF@7", &e, &v), MDM_OK);
 	assert_non_null(strstr(e.val, "gw-a"));
 	cache_entry_clear(&e);
 	memset(longid, 'x', sizeof(longid) - 1);

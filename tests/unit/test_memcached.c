@@ -852,9 +852,9 @@ static void test_coord(void **state)
 	assert_non_null(strstr(raw, "\"t\":\""));
 	free(raw);
 	/* Two instances: both read one version, only the first cas wins. */
-	assert_int_equal(cache_gets(a, "coord", &e, &va), MDM_OK);
+	assert_int_equal(cache_get_cas(a, "coord", &e, &va), MDM_OK);
 	cache_entry_clear(&e);
-	assert_int_equal(cache_gets(b, "coord", &e, &vb), MDM_OK);
+	assert_int_equal(cache_get_cas(b, "coord", &e, &vb), MDM_OK);
 	cache_entry_clear(&e);
 	assert_true(va == vb);
 	assert_int_equal(cache_cas(b, "coord", "b", 1, 60000, vb), MDM_OK);
@@ -881,11 +881,11 @@ static void test_coord_forged(void **state)
 	cfg.hmac_key = key_b;
 	theirs = make(&cfg);
 	assert_int_equal(cache_add(theirs, "lease", "forged", 6, 60000), MDM_OK);
-	assert_int_equal(cache_gets(mine, "lease", &e, &v), MDM_ERR_NOTFOUND);
+	assert_int_equal(cache_get_cas(mine, "lease", &e, &v), MDM_ERR_NOTFOUND);
 	assert_null(e.val);
 	assert_true(stats(mine).l2_bad_values >= 1);
 	assert_int_equal(cache_add(mine, "lease", "genuine", 7, 60000), MDM_OK);
-	assert_int_equal(cache_gets(mine, "lease", &e, &v), MDM_OK);
+	assert_int_equal(cache_get_cas(mine, "lease", &e, &v), MDM_OK);
 	assert_string_equal(e.val, "genuine");
 	cache_entry_clear(&e);
 	/* And plain garbage under the key does not block it either. */
@@ -895,7 +895,7 @@ static void test_coord_forged(void **state)
 	assert_non_null(strstr(raw, "genuine"));
 	free(raw);
 	/* A forged value under the key makes a cas with an old version fail, not pass. */
-	assert_int_equal(cache_gets(mine, "lease2", &e, &v), MDM_OK);
+	assert_int_equal(cache_get_cas(mine, "lease2", &e, &v), MDM_OK);
 	cache_entry_clear(&e);
 	raw_set(r, "lease2", "forged again");
 	assert_int_equal(cache_cas(mine, "lease2", "x", 1, 60000, v), MDM_ERR_EXISTS);
@@ -921,14 +921,14 @@ static void test_coord_ttl_and_down(void **state)
 	assert_int_equal(cache_add(c, "short", "x", 1, 1000), MDM_OK);
 	assert_int_equal(cache_add(c, "short", "x", 1, 1000), MDM_ERR_EXISTS);
 	mc_sleep_ms(2100);
-	assert_int_equal(cache_gets(c, "short", &e, &v), MDM_ERR_NOTFOUND);
+	assert_int_equal(cache_get_cas(c, "short", &e, &v), MDM_ERR_NOTFOUND);
 	assert_int_equal(cache_add(c, "short", "y", 1, 1000), MDM_OK);
 	cache_destroy(c);
 
 	snprintf(addr, sizeof(addr), "127.0.0.1:%d", mc_free_port());
 	down = make(&dcfg);
 	assert_int_equal(cache_add(down, "k", "v", 1, 1000), MDM_ERR_UNAVAILABLE);
-	assert_int_equal(cache_gets(down, "k", &e, &v), MDM_ERR_UNAVAILABLE);
+	assert_int_equal(cache_get_cas(down, "k", &e, &v), MDM_ERR_UNAVAILABLE);
 	assert_null(e.val);
 	assert_int_equal(cache_cas(down, "k", "v", 1, 1000, CACHE_CAS_ANY), MDM_ERR_UNAVAILABLE);
 	assert_int_equal(cache_cas(down, "k", "v", 1, 1000, 7), MDM_ERR_UNAVAILABLE);

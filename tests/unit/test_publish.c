@@ -195,7 +195,7 @@ static enum mdm_err spy_add(struct cache *c, const char *k, const void *v, size_
 
 static enum mdm_err spy_gets(struct cache *c, const char *k, struct cache_entry *o, uint64_t *cas)
 {
-	return cache_gets(((struct spy *)c->priv)->inner, k, o, cas);
+	return cache_get_cas(((struct spy *)c->priv)->inner, k, o, cas);
 }
 
 static void spy_read(struct spy *s)
@@ -247,7 +247,7 @@ static const struct cache_ops spy_ops = {
     .stats = spy_stats,
     .destroy = spy_destroy,
     .add = spy_add,
-    .gets = spy_gets,
+    .get_cas = spy_gets,
     .cas = spy_cas,
 };
 

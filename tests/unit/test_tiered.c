@@ -388,7 +388,7 @@ static void test_coord_l2(void **state)
 	assert_int_equal(get_state(p.t, "coord", "seven"), CACHE_FRESH);
 	assert_int_equal(get_state(p.l1, "coord", "seven"), CACHE_FRESH);
 	assert_int_equal(cache_cas(q.t, "coord", "eight", 5, 60000, CACHE_CAS_ANY), MDM_OK);
-	assert_int_equal(cache_gets(p.t, "coord", &e, &v), MDM_OK);
+	assert_int_equal(cache_get_cas(p.t, "coord", &e, &v), MDM_OK);
 	assert_string_equal(e.val, "eight");
 	cache_entry_clear(&e);
 	/* ...and a cas through this one drops l1's copy, so its own get sees it too. */
