@@ -37,16 +37,20 @@ int hex_value(char c)
 	return -1;
 }
 
+/* FNV-1a 64: offset basis 0xcbf29ce484222325, prime 0x100000001b3. */
+#define FNV64_BASIS 0xcbf29ce484222325ull
+#define FNV64_PRIME 0x100000001b3ull
+
 uint64_t ident_hash(int kind, const char *v)
 {
-	uint64_t h = 1469598103934665603ull ^ (uint64_t)kind;
+	uint64_t h = FNV64_BASIS ^ (uint64_t)kind;
 
 	for (; *v; v++) {
 		unsigned char c = (unsigned char)*v;
 
 		if (c >= 'A' && c <= 'Z')
 			c = (unsigned char)(c - 'A' + 'a');
-		h = (h ^ c) * 1099511628211ull;
+		h = (h ^ c) * FNV64_PRIME;
 	}
 	return h ? h : 1;
 }

@@ -86,6 +86,12 @@ static void test_mac_rejections(void **state)
 	mac_bad("a:b:c:d:e:f", 11, MSG_LAYOUT);
 	mac_bad("0:26:B4:24:FE:B4", 16, MSG_LAYOUT);
 	mac_bad("026:B4:24:FE:B4:0", 17, MSG_LAYOUT);
+	/* five octets in every separator form: a length that no layout has */
+	mac_bad("00:26:b4:24:fe", 14, MSG_LAYOUT);
+	mac_bad("00-26-b4-24-fe", 14, MSG_LAYOUT);
+	mac_bad("00:26:b4:24:fe:", 15, MSG_LAYOUT);
+	mac_bad("0026b424fe", 10, MSG_LAYOUT);
+	mac_bad("0026.b424.fe", 12, MSG_LAYOUT);
 	/* non-hex */
 	mac_bad("0026B424FEBG", 12, MSG_LAYOUT);
 	mac_bad("gg:26:B4:24:FE:B4", 17, MSG_LAYOUT);
@@ -325,6 +331,39 @@ static void test_ident_failure_leaves_no_value(void **state)
 	assert_string_equal(id.value, "");
 }
 
+/* FNV-1a 64 of a C string, written out from the published algorithm, for cross-checking. */
+static uint64_t fnv1a64(uint64_t basis, const char *s)
+{
+	uint64_t h = basis;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+	return h;
+}
+
+static void test_ident_hash(void **state)
+{
+	(void)state;
+	/* Kind 0 leaves the offset basis as it is: the published FNV-1a 64 test vectors hold. */
+	assert_int_equal(ident_hash(0, ""), 0xcbf29ce484222325ull);
+	assert_int_equal(ident_hash(0, "a"), 0xaf63dc4c8601ec8cull);
+	assert_int_equal(ident_hash(0, "foobar"), 0x85944171f73967e8ull);
+	/* The kind is folded into the basis: the same value of two kinds hashes apart. */
+	assert_int_equal(ident_hash(IDENT_GUID, "abc"),
+			 fnv1a64(0xcbf29ce484222325ull ^ IDENT_GUID, "abc"));
+	assert_int_not_equal(ident_hash(IDENT_MAC, "0026B424FEB4"),
+			     ident_hash(IDENT_SERIAL, "0026B424FEB4"));
+	/* ASCII letters are folded, nothing else is. */
+	assert_int_equal(ident_hash(IDENT_HOSTNAME, "Laptop-01.CORP"),
+			 ident_hash(IDENT_HOSTNAME, "laptop-01.corp"));
+	assert_int_equal(ident_hash(IDENT_MAC, "0026B424FEB4"),
+			 fnv1a64(0xcbf29ce484222325ull, "0026b424feb4"));
+	assert_int_not_equal(ident_hash(IDENT_USERNAME, "j\xc3\x96rg"),
+			     ident_hash(IDENT_USERNAME, "j\xc3\xb6rg"));
+	assert_int_not_equal(ident_hash(IDENT_USERNAME, "a@b"), ident_hash(IDENT_USERNAME, "a`b"));
+	assert_int_not_equal(ident_hash(IDENT_USERNAME, "a[b"), ident_hash(IDENT_USERNAME, "a{b"));
+}
+
 static void test_kind_names(void **state)
 {
 	static const char *const names[IDENT_KIND_COUNT] = {
@@ -367,6 +406,7 @@ int main(void)
 	    cmocka_unit_test(test_ident_username),
 	    cmocka_unit_test(test_ident_unknown_kind),
 	    cmocka_unit_test(test_ident_failure_leaves_no_value),
+	    cmocka_unit_test(test_ident_hash),
 	    cmocka_unit_test(test_kind_names),
 	};
 
