@@ -43,7 +43,8 @@ BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 CONF ?= conf/demo.json
 
 .PHONY: all help deps run test unit integration test-asan test-valgrind fuzz fuzz-replay \
-	certs bench bench-cache bench-fanout bench-reconcile clean format check-format check-merge-markers lib unit-bins fuzz-lib
+	certs bench bench-cache bench-fanout bench-reconcile clean format check-format check-merge-markers lib unit-bins fuzz-lib \
+	mutate
 
 all: deps-quiet $(BUILD)/mdmgw
 
@@ -54,6 +55,7 @@ help:
 	@echo "make deps       install the Debian packages needed (as root), else print the command"
 	@echo "make certs      dev CA and ECDSA P-256 server certificate in certs/"
 	@echo "make fuzz       run each libFuzzer target for FUZZ_SECONDS (default 60)"
+	@echo "make mutate     the curated mutants (tests/mutate/): each must be killed by a test; MUTANTS=id-part"
 	@echo "make bench      wrk: single-device query against /healthz on the demo"
 	@echo "make bench-cache  wrk: gateway from L1 / from memcached against bare servers"
 	@echo "make bench-fanout  wrk + burst: hits under slow misses, dogpile, 1000 cold MACs (SCCM simulator)"
@@ -154,6 +156,12 @@ fuzz: $(FUZZ_BIN)
 
 fuzz-replay: $(FUZZ_BIN)
 	@$(PYTHON) tests/fuzz/replay.py --summary build/test-summary $(FUZZ_BIN)
+
+# --- mutation testing ---------------------------------------------------------------------------
+# Not part of `make test` (it rebuilds and reruns tests once per mutant). Ends with the line
+# "mutants killed N/M"; MUTANTS=radius. runs the mutants whose id holds that text.
+mutate: deps-quiet certs
+	@$(PYTHON) tests/mutate/mutate.py $(if $(MUTANTS),--only $(MUTANTS))
 
 # --- bench --------------------------------------------------------------------------------------
 bench: deps-quiet $(BUILD)/mdmgw certs

@@ -779,6 +779,68 @@ static void test_not_enrolled_negative_ttl(void **state)
 	fake_join(&f);
 }
 
+/*
+ * A merged answer is fresh only as long as its least fresh part: a found record (60 s) merged
+ * with another source's "not enrolled" (30 s) must be fresh until the 30 s run out, or a device
+ * enrolled in the second MDM meanwhile stays unseen for the longer TTL (the ISE API caches the
+ * rendered answer until fresh_until).
+ */
+static void test_merged_fresh_until_is_the_earliest(void **state)
+{
+	struct fake inv, mdm;
+	struct adapter *ads[2] = {&inv.base, &mdm.base};
+	struct cache *c = make_cache();
+	struct lookup_config cfg = config(ads, 2, c);
+	struct lookup *l;
+	struct merge_result r;
+	struct cache_entry found, none;
+	char k[CACHE_KEY_MAX + 1];
+	int64_t before;
+
+	(void)state;
+	fake_init(&inv, "inv", FAKE_ANSWER);
+	fake_init(&mdm, "mdm", FAKE_ANSWER);
+	fake_add(&inv, "inv-1", MAC_A, TRI_TRUE);
+	l = lookup_create(&cfg);
+	assert_non_null(l);
+	/* asked just now: nothing of it was cached, so nothing may be cached from it either */
+	ask(l, MAC_A, &r);
+	assert_int_equal(r.verdict, MERGE_FOUND);
+	assert_int_equal(r.fresh_until, 0);
+	merge_result_clear(&r);
+	pkey("inv", MAC_A, k);
+	assert_int_equal(cached(c, k, &found), CACHE_FRESH);
+	pkey("mdm", MAC_A, k);
+	assert_int_equal(cached(c, k, &none), CACHE_FRESH);
+	assert_int_equal(found.fresh_until - found.fetched_at, 60000);
+	assert_int_equal(none.fresh_until - none.fetched_at, 30000);
+	/* from the cache: fresh until the not-enrolled part runs out, not the found one */
+	before = fake_now();
+	ask(l, MAC_A, &r);
+	assert_int_equal(r.verdict, MERGE_FOUND);
+	assert_int_equal(calls(&inv), 1);
+	assert_int_equal(calls(&mdm), 1);
+	assert_int_equal(r.fresh_until, none.fresh_until);
+	assert_true(r.fresh_until < found.fresh_until);
+	assert_true(r.fresh_until <= before + 30000);
+	merge_result_clear(&r);
+	/* once the short part has run out it is asked again, and the answer is new again */
+	set_offset(30001);
+	atomic_store(&rewind_on_call, true);
+	ask(l, MAC_A, &r);
+	assert_int_equal(r.verdict, MERGE_FOUND);
+	assert_int_equal(calls(&mdm), 2);
+	assert_int_equal(calls(&inv), 1);
+	assert_int_equal(r.fresh_until, 0);
+	merge_result_clear(&r);
+	cache_entry_clear(&found);
+	cache_entry_clear(&none);
+	lookup_destroy(l);
+	cache_destroy(c);
+	fake_join(&inv);
+	fake_join(&mdm);
+}
+
 static void test_failing_adapter_alone(void **state)
 {
 	struct fake f;
@@ -2318,6 +2380,7 @@ int main(void)
 	    cmocka_unit_test(test_hashed_key_collision),
 	    cmocka_unit_test(test_miss_stores_then_fresh_hit),
 	    cmocka_unit_test(test_not_enrolled_negative_ttl),
+	    cmocka_unit_test(test_merged_fresh_until_is_the_earliest),
 	    cmocka_unit_test(test_failing_adapter_alone),
 	    cmocka_unit_test(test_refused_call_is_unavailable),
 	    cmocka_unit_test(test_partial_asks_only_the_failed),

@@ -339,6 +339,39 @@ static void test_states(void **state)
 	cache_destroy(c);
 }
 
+/*
+ * A value read for the first time is judged by its own times, not by the verification memo:
+ * test_states reads its value before it ages, so the memo answers every later read there. A
+ * second instance, or this one after a restart, reads values it never verified, late.
+ */
+static void test_first_read_by_own_times(void **state)
+{
+	struct cache *c = make_default();
+	memcached_st *r = raw_open(srv.port);
+	int64_t t0 = test_now;
+	struct cache_stats s;
+
+	(void)state;
+	put_str(c, "late", "v", 10000, 5000);
+	put_str(c, "stale", "v", 10000, 5000);
+	put_str(c, "fresh", "v", 10000, 5000);
+	test_now = t0 + 15000;
+	assert_int_equal(get_state(c, "late", NULL), CACHE_MISS);
+	test_now = t0 + 10000;
+	assert_int_equal(get_state(c, "stale", "v"), CACHE_STALE);
+	test_now = t0 + 9999;
+	assert_int_equal(get_state(c, "fresh", "v"), CACHE_FRESH);
+	s = stats(c);
+	assert_int_equal(s.l2_misses, 1);
+	assert_int_equal(s.l2_stale_hits, 1);
+	assert_int_equal(s.l2_hits, 1);
+	assert_int_equal(s.l2_bad_values, 0); /* expired by our clock is not bad */
+	/* memcached still holds it (its own expiry is 15 real seconds away): ours said miss */
+	assert_true(raw_has(r, "late"));
+	memcached_free(r);
+	cache_destroy(c);
+}
+
 /* A value tagged with another HMAC key (another deployment, an attacker) is a bad miss. */
 static void test_foreign_key(void **state)
 {
@@ -942,6 +975,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_server_down_at_start, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_states, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_first_read_by_own_times, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_foreign_key, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_get_many, setup, teardown),

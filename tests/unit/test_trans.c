@@ -173,6 +173,38 @@ static void test_unset_stale_first_sight(void **state)
 	assert_string_equal(f->ev[0].id, "005056000000@5");
 }
 
+/*
+ * A value reported for the first time is no change: from "not reported" to false is not
+ * compliant -> non-compliant, nor registered -> unregistered, and to true is not a recovery.
+ */
+static void test_unset_then_reported(void **state)
+{
+	struct fix *f = *state;
+
+	f->devs[0].registered = TRI_UNSET;
+	f->devs[1].compliant = TRI_UNSET;
+	f->devs[2].compliant = TRI_UNSET;
+	f->devs[3].jail_broken = TRI_UNSET;
+	start(f);
+	assert_int_equal(cycle(f, 1, 20, true), 0);
+	f->devs[0].registered = TRI_FALSE;
+	f->devs[1].compliant = TRI_FALSE;
+	f->devs[2].compliant = TRI_TRUE;
+	f->devs[3].jail_broken = TRI_FALSE;
+	assert_int_equal(cycle(f, 2, 20, true), 0);
+	/* now recorded: the next real change of each is one event */
+	f->devs[1].compliant = TRI_TRUE;
+	f->devs[2].compliant = TRI_FALSE;
+	assert_int_equal(cycle(f, 3, 20, true), 2);
+	assert_non_null(find_ev(f, "005056000001@3"));
+	assert_string_equal(find_ev(f, "005056000001@3")->to, "compliant");
+	assert_non_null(find_ev(f, "005056000002@3"));
+	assert_string_equal(find_ev(f, "005056000002@3")->to, "noncompliant");
+	/* unregistered (recorded false) coming back is no event either */
+	f->devs[0].registered = TRI_TRUE;
+	assert_int_equal(cycle(f, 4, 20, true), 0);
+}
+
 static void test_absence(void **state)
 {
 	struct fix *f = *state;
@@ -436,6 +468,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_each_kind, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_disconnect_and_compliant_off, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unset_stale_first_sight, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unset_then_reported, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_absence, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_guard_holds_and_releases, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_guard_small_lab, setup, teardown),
