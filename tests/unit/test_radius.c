@@ -341,6 +341,11 @@ static void test_malformed(void **state)
 	assert_int_equal(radius_parse(buf, n, p), MDM_ERR_PARSE);
 	buf[21] = 200;
 	assert_int_equal(radius_parse(buf, n, p), MDM_ERR_PARSE);
+	/* The last attribute one octet past Length, the datagram holding that octet: Length
+	 * bounds the attributes, not the datagram. */
+	n = unhex(REQ_HEX, buf, sizeof(buf));
+	buf[3] = (uint8_t)(n - 1);
+	assert_int_equal(radius_parse(buf, n, p), MDM_ERR_PARSE);
 	/* A Message-Authenticator of the wrong size. */
 	memset(buf, 0, sizeof(buf));
 	buf[0] = RADIUS_COA_ACK, buf[3] = 20 + 4, buf[20] = RADIUS_MESSAGE_AUTHENTICATOR,
@@ -426,6 +431,7 @@ static void test_too_many_attrs(void **state)
 static void test_builder_limits(void **state)
 {
 	struct radius_builder b;
+	struct radius_pkt *p;
 	char big[300];
 
 	(void)state;
@@ -451,6 +457,20 @@ static void test_builder_limits(void **state)
 	assert_int_equal(b.len, 20 + 15 * 255);
 	assert_int_equal(radius_add_str(&b, RADIUS_USER_NAME, big), MDM_ERR_TOOBIG);
 	assert_int_equal(b.len, 20 + 15 * 255);
+	/* Exactly 4096 octets is a packet, and parses. */
+	radius_builder_init(&b, RADIUS_COA_REQUEST, 1);
+	for (int i = 0; i < 15; i++)
+		assert_int_equal(radius_add_str(&b, RADIUS_USER_NAME, big), MDM_OK);
+	big[4096 - (20 + 15 * 255) - 2] = '\0';
+	assert_int_equal(radius_add_str(&b, RADIUS_USER_NAME, big), MDM_OK);
+	assert_int_equal(radius_finish_request(&b, SECRET), MDM_OK);
+	assert_int_equal(b.len, RADIUS_MAX_LEN);
+	p = malloc(sizeof(*p));
+	assert_non_null(p);
+	assert_int_equal(radius_parse(b.buf, b.len, p), MDM_OK);
+	assert_int_equal(p->len, RADIUS_MAX_LEN);
+	assert_int_equal(p->nattrs, 16);
+	free(p);
 }
 
 static void test_names(void **state)
