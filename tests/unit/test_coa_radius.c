@@ -450,8 +450,9 @@ static void fake_reply(struct fake *f, const struct sockaddr_in *to, const uint8
 	sendto(f->fd, b.buf, b.len, 0, (const struct sockaddr *)to, sizeof(*to));
 }
 
-/* The peer ignores the first try; answers the second with a reply signed with another secret,
- * then one of a code that does not answer a CoA-Request, then a good CoA-ACK. */
+/* The peer ignores the first try; answers the second with a NAK signed with another secret,
+ * then a reply of a code that does not answer a CoA-Request, then a good CoA-ACK. Either bad
+ * reply, if taken, would end the request as COA_REFUSED. */
 static void *fake_loop(void *arg)
 {
 	struct fake *f = arg;
@@ -463,7 +464,7 @@ static void *fake_loop(void *arg)
 	f->n2 = recvfrom(f->fd, f->second, sizeof(f->second), 0, (struct sockaddr *)&from, &fl);
 	if (f->n1 <= 0 || f->n2 <= 0)
 		return NULL;
-	fake_reply(f, &from, f->second, RADIUS_COA_ACK, "another-secret");
+	fake_reply(f, &from, f->second, RADIUS_COA_NAK, "another-secret");
 	fake_reply(f, &from, f->second, RADIUS_DISCONNECT_ACK, SECRET);
 	fake_reply(f, &from, f->second, RADIUS_COA_ACK, SECRET);
 	f->ok = true;
@@ -507,6 +508,122 @@ static void test_retransmit_and_drops(void **state)
 	assert_int_equal(f.n1, f.n2);
 	assert_memory_equal(f.first, f.second, (size_t)f.n1);
 	assert_int_equal(radius_verify_request(f.first, (size_t)f.n1, SECRET, true), MDM_OK);
+}
+
+/*
+ * Replies that must be dropped, each a CoA-NAK with its own Error-Cause so that one taken shows
+ * in the outcome (COA_REFUSED and its cause), then a good CoA-ACK: all sent at once to the first
+ * try. The NAS does not require a Message-Authenticator, so that a reply without one is checked
+ * on its Response Authenticator alone.
+ */
+struct bad_peer {
+	int fd, other; /* other: a second socket on the same address, another port */
+	bool ok;       /* every reply was built and sent (no cmocka asserts off the main thread) */
+};
+
+static bool send_built(int fd, const struct sockaddr_in *to, const struct radius_builder *b)
+{
+	return b->err == MDM_OK && sendto(fd, b->buf, b->len, 0, (const struct sockaddr *)to,
+					  sizeof(*to)) == (ssize_t)b->len;
+}
+
+static void nak_init(struct radius_builder *b, uint8_t id, uint32_t cause)
+{
+	radius_builder_init(b, RADIUS_COA_NAK, id);
+	radius_add_u32(b, RADIUS_ERROR_CAUSE, cause);
+}
+
+/* sign_rfc: a Message-Authenticator over the reply with req_auth in the field (RFC 5176 3.4),
+ * then the Response Authenticator. */
+static bool sign_rfc(struct radius_builder *b, const uint8_t *req_auth, const char *secret)
+{
+	radius_add_ma(b);
+	return radius_finish_response(b, req_auth, secret) == MDM_OK;
+}
+
+/* sign_freeradius: as FreeRADIUS 3.2 signs replies: the Message-Authenticator over the reply
+ * with 16 zero octets in the field, then the Response Authenticator over req_auth. */
+static bool sign_freeradius(struct radius_builder *b, const uint8_t *req_auth, const char *secret)
+{
+	radius_add_ma(b);
+	if (radius_finish_request(b, secret) != MDM_OK) /* its MA is over zeros */
+		return false;
+	b->ma_off = -1; /* keep that MA: only the Response Authenticator is computed again */
+	return radius_finish_response(b, req_auth, secret) == MDM_OK;
+}
+
+static void *bad_peer_loop(void *arg)
+{
+	static const uint8_t junk[16] = {0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5,
+					 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5};
+	struct bad_peer *f = arg;
+	struct radius_builder b;
+	struct sockaddr_in from;
+	socklen_t fl = sizeof(from);
+	uint8_t req[RADIUS_MAX_LEN], other_auth[RADIUS_AUTH_LEN];
+	bool ok = true;
+
+	if (recvfrom(f->fd, req, sizeof(req), 0, (struct sockaddr *)&from, &fl) < RADIUS_HDR_LEN)
+		return NULL;
+	/* From another port of the NAS's address, otherwise good. */
+	nak_init(&b, req[1], RADIUS_EC_UNSUPPORTED_ATTRIBUTE);
+	ok = ok && sign_rfc(&b, req + 4, SECRET) && send_built(f->other, &from, &b);
+	/* Another Identifier, otherwise good (signed over the request's authenticator). */
+	nak_init(&b, (uint8_t)(req[1] + 1), RADIUS_EC_MISSING_ATTRIBUTE);
+	ok = ok && sign_rfc(&b, req + 4, SECRET) && send_built(f->fd, &from, &b);
+	/* No Message-Authenticator, the Response Authenticator under another secret. */
+	nak_init(&b, req[1], RADIUS_EC_NAS_IDENTIFICATION_MISMATCH);
+	ok = ok && radius_finish_response(&b, req + 4, "another-secret") == MDM_OK &&
+	     send_built(f->fd, &from, &b);
+	/* FreeRADIUS form with the right secret, but answering another request's authenticator:
+	 * its Message-Authenticator does not cover the request, its Response Authenticator does. */
+	memcpy(other_auth, req + 4, sizeof(other_auth));
+	other_auth[15] ^= 0x01;
+	nak_init(&b, req[1], RADIUS_EC_INVALID_REQUEST);
+	ok = ok && sign_freeradius(&b, other_auth, SECRET) && send_built(f->fd, &from, &b);
+	/* Two Message-Authenticators, the second one (and the Response Authenticator) good. */
+	nak_init(&b, req[1], RADIUS_EC_UNSUPPORTED_SERVICE);
+	radius_add_bytes(&b, RADIUS_MESSAGE_AUTHENTICATOR, junk, sizeof(junk));
+	ok = ok && sign_rfc(&b, req + 4, SECRET) && send_built(f->fd, &from, &b);
+	/* The answer: a CoA-ACK signed as FreeRADIUS signs it. */
+	radius_builder_init(&b, RADIUS_COA_ACK, req[1]);
+	ok = ok && sign_freeradius(&b, req + 4, SECRET) && send_built(f->fd, &from, &b);
+	f->ok = ok;
+	return NULL;
+}
+
+static void test_bad_replies_dropped(void **state)
+{
+	struct bad_peer f = {0};
+	struct sockaddr_in a = {.sin_family = AF_INET}, a2 = {.sin_family = AF_INET};
+	socklen_t al = sizeof(a);
+	struct config_nas nas;
+	struct fr fr = {0};
+	struct coa_result r;
+	struct timeval tv = {5, 0};
+	pthread_t t;
+
+	(void)state;
+	a.sin_addr.s_addr = a2.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	f.fd = socket(AF_INET, SOCK_DGRAM, 0);
+	f.other = socket(AF_INET, SOCK_DGRAM, 0);
+	assert_true(f.fd >= 0 && f.other >= 0);
+	assert_int_equal(bind(f.fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(bind(f.other, (struct sockaddr *)&a2, sizeof(a2)), 0);
+	assert_int_equal(getsockname(f.fd, (struct sockaddr *)&a, &al), 0);
+	assert_int_equal(setsockopt(f.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+	fr.port = ntohs(a.sin_port);
+	assert_int_equal(pthread_create(&t, NULL, bad_peer_loop, &f), 0);
+	nas_for(&nas, &fr, SECRET);
+	nas.require_message_authenticator = false;
+	r = one(&nas, "0011223344C2", COA_REAUTH, "127.0.0.1", 5000);
+	pthread_join(t, NULL);
+	close(f.fd);
+	close(f.other);
+	/* A NAK taken shows as "CoA-NAK Error-Cause=..." naming which one. */
+	assert_string_equal(r.detail, "CoA-ACK");
+	assert_int_equal(r.outcome, COA_OK);
+	assert_true(f.ok);
 }
 
 /* --- without a server -------------------------------------------------------------------------
@@ -744,6 +861,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_many_outstanding, teardown),
 	    cmocka_unit_test_teardown(test_match_by_identifier, teardown),
 	    cmocka_unit_test(test_retransmit_and_drops),
+	    cmocka_unit_test(test_bad_replies_dropped),
 	    cmocka_unit_test(test_destroy_waits),
 	    cmocka_unit_test(test_no_nas),
 	    cmocka_unit_test(test_create_errors),

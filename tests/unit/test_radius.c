@@ -97,7 +97,16 @@ static void test_response_vector(void **state)
  */
 static const char NAK_FR_HEX[] = "2d07002c400f2a97ecd8fe6233f811b8560450446506000001f75012de508d94"
 				 "ac9a0e68b90098efaab01f21";
+/* The same NAK with the first octet of its Message-Authenticator flipped and the Response
+ * Authenticator computed again over it (python3): only the Message-Authenticator is wrong. */
+static const char NAK_FR_BAD_MA_HEX[] =
+    "2d07002cc9b371df9d2a9300c2fb4051afe9f1846506000001f75012df50"
+    "8d94ac9a0e68b90098efaab01f21";
 
+/*
+ * The FreeRADIUS form is taken, and its Message-Authenticator is still checked: a reply whose
+ * Response Authenticator is valid but whose (zero-field) Message-Authenticator is not is refused.
+ */
 static void test_response_freeradius_form(void **state)
 {
 	uint8_t req[RADIUS_MAX_LEN], nak[RADIUS_MAX_LEN];
@@ -108,8 +117,123 @@ static void test_response_freeradius_form(void **state)
 	n = unhex(NAK_FR_HEX, nak, sizeof(nak));
 	assert_int_equal(radius_verify_response(nak, n, req + 4, SECRET, true), MDM_OK);
 	assert_int_equal(radius_verify_response(nak, n, req + 4, "wrong", true), MDM_ERR_AUTH);
-	nak[n - 1] ^= 1; /* the Message-Authenticator itself */
+	n = unhex(NAK_FR_BAD_MA_HEX, nak, sizeof(nak));
 	assert_int_equal(radius_verify_response(nak, n, req + 4, SECRET, true), MDM_ERR_AUTH);
+	assert_int_equal(radius_verify_response(nak, n, req + 4, SECRET, false), MDM_ERR_AUTH);
+}
+
+/*
+ * A FreeRADIUS-form Message-Authenticator does not cover the request's authenticator: only the
+ * Response Authenticator binds such a reply to its request, so against another request's
+ * authenticator the reply is refused.
+ */
+static void test_response_freeradius_form_other_request(void **state)
+{
+	uint8_t req[RADIUS_MAX_LEN], nak[RADIUS_MAX_LEN];
+	size_t n;
+
+	(void)state;
+	unhex(REQ_HEX, req, sizeof(req));
+	n = unhex(NAK_FR_HEX, nak, sizeof(nak));
+	req[4 + 15] ^= 0x01;
+	assert_int_equal(radius_verify_response(nak, n, req + 4, SECRET, true), MDM_ERR_AUTH);
+	assert_int_equal(radius_verify_response(nak, n, req + 4, SECRET, false), MDM_ERR_AUTH);
+}
+
+/*
+ * REQ_HEX, RESP_HEX and NAK_FR_HEX with the last octet of the Message-Authenticator flipped and
+ * the Request/Response Authenticator computed again over the packet (python3): a check of the
+ * Message-Authenticator on fewer than its 16 octets would take them.
+ */
+static const char REQ_MA_TAIL_HEX[] =
+    "2b070076f92dbd09001e2ee5ba147f64ec1ecf311f1341412d42422d43432d44442d45452d46462c08736573"
+    "732d3104060a0000011a29000000090123737562736372696265723a636f6d6d616e643d7265617574686"
+    "56e74696361746537066553f10050126044bae8043183bb96b3dbba1d75178d";
+static const char RESP_MA_TAIL_HEX[] =
+    "2c070026f6d6fe3c74eebd929dd5cf4a1539e7025012d3fecda516063fbcc0cbd3f2b9e54ccb";
+static const char NAK_FR_MA_TAIL_HEX[] =
+    "2d07002cd7bc273a827c6d638381bfe1fd22ca696506000001f75012de"
+    "508d94ac9a0e68b90098efaab01f20";
+
+static void test_ma_compared_whole(void **state)
+{
+	uint8_t req[RADIUS_MAX_LEN], buf[RADIUS_MAX_LEN];
+	size_t n;
+
+	(void)state;
+	unhex(REQ_HEX, req, sizeof(req));
+	/* a request (the accounting listener's path too) */
+	n = unhex(REQ_MA_TAIL_HEX, buf, sizeof(buf));
+	assert_int_equal(radius_verify_request(buf, n, SECRET, false), MDM_ERR_AUTH);
+	/* a reply, Message-Authenticator over the request's authenticator (RFC 5176 3.4) */
+	n = unhex(RESP_MA_TAIL_HEX, buf, sizeof(buf));
+	assert_int_equal(radius_verify_response(buf, n, req + 4, SECRET, false), MDM_ERR_AUTH);
+	/* a reply, Message-Authenticator over zeros (FreeRADIUS) */
+	n = unhex(NAK_FR_MA_TAIL_HEX, buf, sizeof(buf));
+	assert_int_equal(radius_verify_response(buf, n, req + 4, SECRET, false), MDM_ERR_AUTH);
+}
+
+/*
+ * A CoA-ACK to REQ_HEX with two Message-Authenticators: 16 octets of 0xa5, then one computed
+ * (python3) with the first left in place and the request's authenticator in the field, and a
+ * valid Response Authenticator. RFC 3579 3.2 allows at most one: refused as malformed, although
+ * the second one alone would check out.
+ */
+static const char ACK_TWO_MA_HEX[] =
+    "2c0700385c30f5bbe40745b8c1278bb3d41cf91a5012a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a550129642bd0756"
+    "33c264254af7a22dfc80fa";
+
+static void test_two_ma(void **state)
+{
+	uint8_t req[RADIUS_MAX_LEN], buf[RADIUS_MAX_LEN];
+	struct radius_pkt *p = malloc(sizeof(*p));
+	size_t n;
+
+	(void)state;
+	assert_non_null(p);
+	unhex(REQ_HEX, req, sizeof(req));
+	n = unhex(ACK_TWO_MA_HEX, buf, sizeof(buf));
+	assert_int_equal(radius_parse(buf, n, p), MDM_ERR_PARSE);
+	assert_int_equal(radius_verify_response(buf, n, req + 4, SECRET, false), MDM_ERR_PARSE);
+	assert_int_equal(radius_verify_response(buf, n, req + 4, SECRET, true), MDM_ERR_PARSE);
+	free(p);
+}
+
+/*
+ * Without a Message-Authenticator the Response or Request Authenticator is all that checks the
+ * secret (and, for a reply, the request). A CoA-ACK to REQ_HEX without attributes, with SECRET
+ * and with "another-secret"; an Accounting-Request (Start, Acct-Session-Id "sess-9") with
+ * "another-secret" and with SECRET. Computed in python3.
+ */
+static const char ACK_NO_MA_HEX[] = "2c070014065ad0c10141d9a789762b3cdfeb5dd7";
+static const char ACK_NO_MA_OTHER_SECRET_HEX[] = "2c070014538a024f0504059a76e7be1d3e8e1ed4";
+static const char ACCT_OTHER_SECRET_HEX[] =
+    "040900225702afb582fe20d7c7214fce523040852806000000012c08736573732d39";
+static const char ACCT_HEX[] =
+    "040900223d03c08d01bad773f2933f603839786d2806000000012c08736573732d39";
+
+static void test_authenticator_only(void **state)
+{
+	uint8_t req[RADIUS_MAX_LEN], buf[RADIUS_MAX_LEN];
+	size_t n;
+
+	(void)state;
+	unhex(REQ_HEX, req, sizeof(req));
+	n = unhex(ACK_NO_MA_HEX, buf, sizeof(buf));
+	assert_int_equal(radius_verify_response(buf, n, req + 4, SECRET, false), MDM_OK);
+	assert_int_equal(radius_verify_response(buf, n, req + 4, SECRET, true), MDM_ERR_AUTH);
+	n = unhex(ACK_NO_MA_OTHER_SECRET_HEX, buf, sizeof(buf));
+	assert_int_equal(radius_verify_response(buf, n, req + 4, SECRET, false), MDM_ERR_AUTH);
+	assert_int_equal(radius_verify_response(buf, n, req + 4, "another-secret", false), MDM_OK);
+	/* A good reply, against another request's authenticator. */
+	n = unhex(ACK_NO_MA_HEX, buf, sizeof(buf));
+	req[4] ^= 0x80;
+	assert_int_equal(radius_verify_response(buf, n, req + 4, SECRET, false), MDM_ERR_AUTH);
+	/* The accounting listener's check. */
+	n = unhex(ACCT_HEX, buf, sizeof(buf));
+	assert_int_equal(radius_verify_request(buf, n, SECRET, false), MDM_OK);
+	n = unhex(ACCT_OTHER_SECRET_HEX, buf, sizeof(buf));
+	assert_int_equal(radius_verify_request(buf, n, SECRET, false), MDM_ERR_AUTH);
 }
 
 /* A reply whose Response Authenticator is right but whose Message-Authenticator is not. */
@@ -217,6 +341,11 @@ static void test_malformed(void **state)
 	assert_int_equal(radius_parse(buf, n, p), MDM_ERR_PARSE);
 	buf[21] = 200;
 	assert_int_equal(radius_parse(buf, n, p), MDM_ERR_PARSE);
+	/* The last attribute one octet past Length, the datagram holding that octet: Length
+	 * bounds the attributes, not the datagram. */
+	n = unhex(REQ_HEX, buf, sizeof(buf));
+	buf[3] = (uint8_t)(n - 1);
+	assert_int_equal(radius_parse(buf, n, p), MDM_ERR_PARSE);
 	/* A Message-Authenticator of the wrong size. */
 	memset(buf, 0, sizeof(buf));
 	buf[0] = RADIUS_COA_ACK, buf[3] = 20 + 4, buf[20] = RADIUS_MESSAGE_AUTHENTICATOR,
@@ -245,6 +374,44 @@ static void test_malformed(void **state)
 	free(p);
 }
 
+/*
+ * An Accounting-Request whose last attribute is a Vendor-Specific one (vendor 9) holding a
+ * sub-attribute of length 7 with only 5 octets left in the VSA: it would run 2 octets past the
+ * VSA and the packet. The same octets as tests/fuzz/corpus/fuzz_radius/vsa-sub-overrun.
+ */
+static const char VSA_SUB_OVERRUN_HEX[] =
+    "04010025000000000000000000000000000000002806000000011a0b0000"
+    "00090107616263";
+
+/* A sub-attribute running past its VSA is no sub-attribute: the VSA stays raw (radius.h). */
+static void test_vsa_sub_overrun(void **state)
+{
+	uint8_t buf[RADIUS_MAX_LEN];
+	struct radius_pkt *p = malloc(sizeof(*p));
+	size_t n;
+	uint32_t v;
+
+	(void)state;
+	assert_non_null(p);
+	n = unhex(VSA_SUB_OVERRUN_HEX, buf, sizeof(buf));
+	assert_int_equal(radius_parse(buf, n, p), MDM_OK);
+	assert_int_equal(p->nattrs, 2); /* Acct-Status-Type and the raw VSA, no sub-attribute */
+	assert_null(radius_attr_find(p, RADIUS_VENDOR_CISCO, RADIUS_CISCO_AVPAIR, 0, NULL));
+	assert_int_equal(p->attrs[1].vendor, 0);
+	assert_int_equal(p->attrs[1].type, RADIUS_VENDOR_SPECIFIC);
+	assert_int_equal(p->attrs[1].len, 9);
+	for (size_t i = 0; i < p->nattrs; i++)
+		assert_true(p->attrs[i].value + p->attrs[i].len <= buf + p->len);
+	assert_int_equal(radius_attr_u32(p, RADIUS_ACCT_STATUS_TYPE, &v), MDM_OK);
+	assert_int_equal(v, RADIUS_ACCT_START);
+	/* With the sub-attribute's length 5 it fits exactly and is listed. */
+	buf[n - 4] = 5;
+	assert_int_equal(radius_parse(buf, n, p), MDM_OK);
+	assert_int_equal(p->nattrs, 3);
+	assert_non_null(radius_attr_find(p, RADIUS_VENDOR_CISCO, RADIUS_CISCO_AVPAIR, 0, NULL));
+	free(p);
+}
+
 static void test_too_many_attrs(void **state)
 {
 	uint8_t buf[RADIUS_MAX_LEN];
@@ -264,6 +431,7 @@ static void test_too_many_attrs(void **state)
 static void test_builder_limits(void **state)
 {
 	struct radius_builder b;
+	struct radius_pkt *p;
 	char big[300];
 
 	(void)state;
@@ -289,6 +457,20 @@ static void test_builder_limits(void **state)
 	assert_int_equal(b.len, 20 + 15 * 255);
 	assert_int_equal(radius_add_str(&b, RADIUS_USER_NAME, big), MDM_ERR_TOOBIG);
 	assert_int_equal(b.len, 20 + 15 * 255);
+	/* Exactly 4096 octets is a packet, and parses. */
+	radius_builder_init(&b, RADIUS_COA_REQUEST, 1);
+	for (int i = 0; i < 15; i++)
+		assert_int_equal(radius_add_str(&b, RADIUS_USER_NAME, big), MDM_OK);
+	big[4096 - (20 + 15 * 255) - 2] = '\0';
+	assert_int_equal(radius_add_str(&b, RADIUS_USER_NAME, big), MDM_OK);
+	assert_int_equal(radius_finish_request(&b, SECRET), MDM_OK);
+	assert_int_equal(b.len, RADIUS_MAX_LEN);
+	p = malloc(sizeof(*p));
+	assert_non_null(p);
+	assert_int_equal(radius_parse(b.buf, b.len, p), MDM_OK);
+	assert_int_equal(p->len, RADIUS_MAX_LEN);
+	assert_int_equal(p->nattrs, 16);
+	free(p);
 }
 
 static void test_names(void **state)
@@ -308,11 +490,21 @@ static void test_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_request_vector),  cmocka_unit_test(test_response_vector),
-	    cmocka_unit_test(test_response_bad_ma), cmocka_unit_test(test_response_freeradius_form),
-	    cmocka_unit_test(test_require_ma),	    cmocka_unit_test(test_parse),
-	    cmocka_unit_test(test_malformed),	    cmocka_unit_test(test_too_many_attrs),
-	    cmocka_unit_test(test_builder_limits),  cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_request_vector),
+	    cmocka_unit_test(test_response_vector),
+	    cmocka_unit_test(test_response_bad_ma),
+	    cmocka_unit_test(test_response_freeradius_form),
+	    cmocka_unit_test(test_response_freeradius_form_other_request),
+	    cmocka_unit_test(test_ma_compared_whole),
+	    cmocka_unit_test(test_two_ma),
+	    cmocka_unit_test(test_authenticator_only),
+	    cmocka_unit_test(test_require_ma),
+	    cmocka_unit_test(test_parse),
+	    cmocka_unit_test(test_malformed),
+	    cmocka_unit_test(test_vsa_sub_overrun),
+	    cmocka_unit_test(test_too_many_attrs),
+	    cmocka_unit_test(test_builder_limits),
+	    cmocka_unit_test(test_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
