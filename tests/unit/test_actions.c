@@ -1,11 +1,13 @@
 #include "unit.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../../core/buf.h"
@@ -87,6 +89,75 @@ static bool intent_pending_on_disk(const char *file, const char *vendor_id)
 	return id[0] && !outcome;
 }
 
+/*
+ * --- fdatasync, seen and made to fail ---------------------------------------------------------
+ * The Makefile links this test with -Wl,--wrap=fdatasync: the journal's calls land in
+ * __wrap_fdatasync, which logs each one (and each MDM call, from fake_action) in order.
+ */
+
+enum ev_kind { EV_SYNC, EV_ACTION };
+
+struct ev {
+	enum ev_kind kind;
+	bool journal; /* EV_SYNC: of the journal file */
+	bool pending; /* the journal held dev-1's intent, without outcome, at that moment */
+	bool failed;  /* EV_SYNC: made to fail */
+};
+
+static pthread_mutex_t ev_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct ev evs[16];
+static size_t nev;
+static char sync_watch[128];  /* the journal file, whose syncs are told apart */
+static atomic_int sync_errno; /* nonzero: fdatasync fails with this errno */
+
+static void ev_add(enum ev_kind kind, bool journal, bool pending, bool failed)
+{
+	pthread_mutex_lock(&ev_mu);
+	if (nev < sizeof(evs) / sizeof(evs[0]))
+		evs[nev] = (struct ev){kind, journal, pending, failed};
+	nev++;
+	pthread_mutex_unlock(&ev_mu);
+}
+
+/* A copy of the events so far (asserts run outside the lock); their number. */
+static size_t ev_copy(struct ev *out, size_t max)
+{
+	size_t n;
+
+	pthread_mutex_lock(&ev_mu);
+	n = nev;
+	memcpy(out, evs, (n < max ? n : max) * sizeof(*out));
+	pthread_mutex_unlock(&ev_mu);
+	return n;
+}
+
+static void ev_reset(const char *watch)
+{
+	pthread_mutex_lock(&ev_mu);
+	nev = 0;
+	snprintf(sync_watch, sizeof(sync_watch), "%s", watch);
+	pthread_mutex_unlock(&ev_mu);
+	atomic_store(&sync_errno, 0);
+}
+
+int __real_fdatasync(int fd);
+int __wrap_fdatasync(int fd);
+
+int __wrap_fdatasync(int fd)
+{
+	struct stat a, b;
+	bool journal = fstat(fd, &a) == 0 && stat(sync_watch, &b) == 0 && a.st_dev == b.st_dev &&
+		       a.st_ino == b.st_ino;
+	int fail = atomic_load(&sync_errno);
+
+	ev_add(EV_SYNC, journal, journal && intent_pending_on_disk(sync_watch, "dev-1"), fail != 0);
+	if (fail) {
+		errno = fail;
+		return -1;
+	}
+	return __real_fdatasync(fd);
+}
+
 static enum mdm_err fake_action(struct adapter *a, const char *vendor_id, enum action_kind kind,
 				adapter_action_cb cb, void *arg)
 {
@@ -96,6 +167,7 @@ static enum mdm_err fake_action(struct adapter *a, const char *vendor_id, enum a
 	(void)kind;
 	assert_string_equal(vendor_id, f->dev.vendor_id);
 	atomic_fetch_add(&f->actions, 1);
+	ev_add(EV_ACTION, false, false, false);
 	f->intent_on_disk = intent_pending_on_disk(f->journal_file, vendor_id);
 	if (f->hold_action) {
 		f->held_action = cb;
@@ -174,6 +246,7 @@ static int setup(void **state)
 		f->ads[i] = &f->fk[i].base;
 	}
 	f->nads = 3;
+	ev_reset(f->file);
 	*state = f;
 	return 0;
 }
@@ -551,6 +624,27 @@ static void test_guid_routing(void **state)
 	assert_int_equal(atomic_load(&f->fk[0].actions), 0);
 }
 
+/* The journal's fdatasync of the intent comes before the MDM is asked, not just its write. */
+static void test_intent_synced_before_sent(void **state)
+{
+	struct fix *f = *state;
+	struct action_answer a;
+	struct ev got[3];
+
+	start_x(f);
+	run(f, ROLE_ACTION, "0026B424FEB4", ACTION_CORPORATE_WIPE, "k1", &a);
+	assert_int_equal(a.status, 200);
+	/* The intent, written then synced; the MDM; the outcome, written then synced. */
+	assert_int_equal(ev_copy(got, 3), 3);
+	assert_int_equal(got[0].kind, EV_SYNC);
+	assert_true(got[0].journal);
+	assert_true(got[0].pending);
+	assert_int_equal(got[1].kind, EV_ACTION);
+	assert_int_equal(got[2].kind, EV_SYNC);
+	assert_true(got[2].journal);
+	assert_false(got[2].pending);
+}
+
 static void test_parse_device_and_key(void **state)
 {
 	struct ident id;
@@ -586,6 +680,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_unknown_after_reopen, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ise_key, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_guid_routing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_intent_synced_before_sent, setup, teardown),
 	    cmocka_unit_test(test_parse_device_and_key),
 	};
 
