@@ -4,9 +4,11 @@
 #include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -645,6 +647,77 @@ static void test_intent_synced_before_sent(void **state)
 	assert_false(got[2].pending);
 }
 
+/*
+ * The answer to a wipe (key k1) whose intent the journal could not take: 503, the MDM never
+ * asked, and neither the device nor the key taken.
+ */
+static void assert_refused_unjournalled(struct fix *f, const struct action_answer *a)
+{
+	struct journal_action ja;
+
+	assert_int_equal(a->status, 503);
+	assert_false(a->has_action);
+	assert_non_null(strstr(a->error, "nothing was sent"));
+	assert_int_equal(atomic_load(&f->fk[0].actions), 0);
+	assert_int_equal(journal_device_open(f->j, "0026B424FEB4", &ja), MDM_ERR_NOTFOUND);
+	assert_int_equal(journal_find_key(f->j, "k1", &ja), MDM_ERR_NOTFOUND);
+}
+
+/* The intent written but its fdatasync failing (EIO): 503, nothing sent. */
+static void test_intent_sync_fails(void **state)
+{
+	struct fix *f = *state;
+	struct action_answer a;
+	struct ev got[1];
+
+	start_x(f);
+	atomic_store(&sync_errno, EIO);
+	run(f, ROLE_ACTION, "0026B424FEB4", ACTION_CORPORATE_WIPE, "k1", &a);
+	atomic_store(&sync_errno, 0);
+	assert_refused_unjournalled(f, &a);
+	assert_non_null(strstr(a.error, strerror(EIO)));
+	/* It was the intent's sync that failed, and nothing came after it. */
+	assert_int_equal(ev_copy(got, 1), 1);
+	assert_int_equal(got[0].kind, EV_SYNC);
+	assert_true(got[0].journal && got[0].pending && got[0].failed);
+	/* The journal healed: the same request goes through. */
+	run(f, ROLE_ACTION, "0026B424FEB4", ACTION_CORPORATE_WIPE, "k1", &a);
+	assert_int_equal(a.status, 200);
+	assert_int_equal(atomic_load(&f->fk[0].actions), 1);
+}
+
+/*
+ * A full disk, for real: RLIMIT_FSIZE a few bytes past the journal's end makes the intent's
+ * write stop part way and then fail with EFBIG (root is not exempt, unlike file modes).
+ * SIGXFSZ is ignored meanwhile, or the kernel's signal would end the test.
+ */
+static void test_intent_write_fails(void **state)
+{
+	struct fix *f = *state;
+	struct action_answer a;
+	struct rlimit old, lim;
+	struct sigaction ign = {.sa_handler = SIG_IGN}, oldsa;
+	struct stat sb;
+
+	start_x(f);
+	assert_int_equal(stat(f->file, &sb), 0);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = (rlim_t)sb.st_size + 16;
+	assert_int_equal(sigaction(SIGXFSZ, &ign, &oldsa), 0);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	/* The fakes answer at once: the whole pipeline runs on this thread, under the limit. */
+	run(f, ROLE_ACTION, "0026B424FEB4", ACTION_CORPORATE_WIPE, "k1", &a);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	assert_int_equal(sigaction(SIGXFSZ, &oldsa, NULL), 0);
+	assert_refused_unjournalled(f, &a);
+	assert_int_equal(stat(f->file, &sb), 0);
+	assert_int_equal(sb.st_size, (off_t)lim.rlim_cur); /* it did write, part way */
+	run(f, ROLE_ACTION, "0026B424FEB4", ACTION_CORPORATE_WIPE, "k1", &a);
+	assert_int_equal(a.status, 200);
+	assert_int_equal(atomic_load(&f->fk[0].actions), 1);
+}
+
 static void test_parse_device_and_key(void **state)
 {
 	struct ident id;
@@ -681,6 +754,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_ise_key, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_guid_routing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_intent_synced_before_sent, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_intent_sync_fails, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_intent_write_fails, setup, teardown),
 	    cmocka_unit_test(test_parse_device_and_key),
 	};
 
