@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "../../core/buf.h"
+#include "../../core/clock.h"
 #include "../../gateway/journal.h"
 
 #define HASH_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -566,6 +567,56 @@ static void test_rotation_fails(void **state)
 	journal_close(j);
 }
 
+/* Waits, boundedly, for the wall clock to pass ms. */
+static void wait_wall_past(int64_t ms)
+{
+	struct timespec nap = {.tv_sec = 0, .tv_nsec = 5 * 1000 * 1000};
+
+	for (int i = 0; i < 1000 && clock_wall_ms() <= ms; i++)
+		nanosleep(&nap, NULL);
+	assert_true(clock_wall_ms() > ms);
+}
+
+/*
+ * An unknown action is carried over rotations like a pending one: long after its key left the
+ * window and its own file was dropped, it still holds its device, or a retry would wipe again.
+ */
+static void test_unknown_carried(void **state)
+{
+	struct fix *f = *state;
+	struct journal_cfg cfg = {.max_bytes = 1024, .keep = 2, .key_window_ms = 50};
+	struct journal *j = open_j(f, &cfg);
+	char u[JOURNAL_ID_LEN + 1], x[JOURNAL_ID_LEN + 1], ids[30][JOURNAL_ID_LEN + 1];
+	struct journal_intent in = req("dev-u", "k-u2");
+	struct journal_action act;
+	struct stat sb;
+	int first;
+
+	intent_ok(j, "dev-u", "k-u", u);
+	journal_close(j); /* the crash comes before its outcome */
+	j = open_j(f, &cfg);
+	assert_int_equal(journal_get(j, u, &act), MDM_OK);
+	assert_int_equal(act.state, JOURNAL_UNKNOWN);
+	/* The file its intent is in, held open to learn when rotation drops it. */
+	first = open(f->file, O_RDONLY);
+	assert_true(first >= 0);
+	wait_wall_past(act.at_ms + cfg.key_window_ms); /* its key no longer keeps it */
+	finished(f, j, 0, 30, ids);
+	journal_close(j);
+	assert_int_equal(fstat(first, &sb), 0);
+	assert_int_equal(sb.st_nlink, 0); /* rotated more than keep times: gone */
+	close(first);
+
+	j = open_j(f, &cfg);
+	assert_int_equal(journal_get(j, u, &act), MDM_OK);
+	assert_int_equal(act.state, JOURNAL_UNKNOWN);
+	assert_int_equal(journal_device_open(j, "dev-u", &act), MDM_OK);
+	assert_string_equal(act.id, u);
+	assert_int_equal(journal_intent(j, &in, x, NULL, f->why, sizeof(f->why)), MDM_ERR_BUSY);
+	assert_string_equal(x, u);
+	journal_close(j);
+}
+
 struct worker {
 	struct journal *j;
 	int n;
@@ -765,6 +816,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_garbage_middle, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rotation, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rotation_fails, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unknown_carried, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_list, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_strings, setup, teardown),
