@@ -4,8 +4,10 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -617,6 +619,55 @@ static void test_unknown_carried(void **state)
 	journal_close(j);
 }
 
+/*
+ * A full disk, for real: RLIMIT_FSIZE 16 bytes past the file's end cuts the intent's write
+ * short, then fails it with EFBIG (root is not exempt, as it is from file modes). SIGXFSZ is
+ * ignored meanwhile, or the kernel's signal would end the test.
+ */
+static void test_write_fails(void **state)
+{
+	struct fix *f = *state;
+	struct journal *j = open_j(f, NULL);
+	char a[JOURNAL_ID_LEN + 1], b[JOURNAL_ID_LEN + 1], x[JOURNAL_ID_LEN + 1];
+	struct journal_intent in = req("dev-b", "kb");
+	struct journal_action act;
+	struct journal_stats st;
+	struct rlimit old, lim;
+	struct sigaction ign = {.sa_handler = SIG_IGN}, oldsa;
+	struct stat sb;
+	enum mdm_err err;
+
+	intent_ok(j, "dev-a", "ka", a);
+	assert_int_equal(journal_outcome(j, a, JOURNAL_SENT, "", f->why, sizeof(f->why)), MDM_OK);
+	assert_int_equal(stat(f->file, &sb), 0);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = (rlim_t)sb.st_size + 16;
+	assert_int_equal(sigaction(SIGXFSZ, &ign, &oldsa), 0);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	err = journal_intent(j, &in, x, NULL, f->why, sizeof(f->why));
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	assert_int_equal(sigaction(SIGXFSZ, &oldsa, NULL), 0);
+	assert_int_equal(err, MDM_ERR_IO);
+	assert_int_equal(stat(f->file, &sb), 0);
+	assert_int_equal(sb.st_size, (off_t)lim.rlim_cur); /* cut part way */
+	/* Not recorded: neither the device nor the key is taken. */
+	assert_int_equal(journal_device_open(j, "dev-b", &act), MDM_ERR_NOTFOUND);
+	assert_int_equal(journal_find_key(j, "kb", &act), MDM_ERR_NOTFOUND);
+	intent_ok(j, "dev-b", "kb", b);
+	journal_close(j);
+
+	/* The cut line was closed before the next record: one bad line, nothing glued. */
+	j = open_j(f, NULL);
+	journal_get_stats(j, &st);
+	assert_int_equal(st.records, 2);
+	assert_int_equal(st.bad_lines, 1);
+	assert_int_equal(st.torn, 0);
+	assert_int_equal(state_of(j, a), JOURNAL_SENT);
+	assert_int_equal(state_of(j, b), JOURNAL_UNKNOWN);
+	journal_close(j);
+}
+
 struct worker {
 	struct journal *j;
 	int n;
@@ -817,6 +868,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_rotation, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rotation_fails, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unknown_carried, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_write_fails, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_list, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_strings, setup, teardown),
