@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -668,6 +669,77 @@ static void test_write_fails(void **state)
 	journal_close(j);
 }
 
+/* Appends an intent line by hand: valid, but for field k (NULL: none) set to n copies of 'x'. */
+static void raw_intent(const char *path, int seq, const char *k, size_t n)
+{
+	char id[JOURNAL_ID_LEN + 1], dev[32], key[32], val[512], *line;
+	json_t *o;
+
+	assert_true(n < sizeof(val));
+	snprintf(id, sizeof(id), "%032x", seq);
+	snprintf(dev, sizeof(dev), "dev-%d", seq);
+	snprintf(key, sizeof(key), "key-%d", seq);
+	o = json_pack("{ss ss sI ss ss ss ss ss ss ss ss}", "t", "intent", "id", id, "at",
+		      (json_int_t)1700000000000, "user", "admin", "addr", "192.0.2.7", "action",
+		      "corporate_wipe", "device", dev, "mdm", "intune", "vendor_id", "v", "key",
+		      key, "key_hash", "");
+	assert_non_null(o);
+	if (k) {
+		memset(val, 'x', n);
+		val[n] = '\0';
+		assert_int_equal(json_object_set_new(o, k, json_string(val)), 0);
+	}
+	line = json_dumps(o, JSON_COMPACT);
+	assert_non_null(line);
+	append_raw(path, line);
+	append_raw(path, "\n");
+	free(line);
+	json_decref(o);
+}
+
+/* Each field of a record read back is taken at its bound and refused one byte past it. */
+static void test_load_bounds(void **state)
+{
+	struct fix *f = *state;
+	struct journal *j = open_j(f, NULL);
+	static const struct {
+		const char *k;
+		size_t max, off;
+	} fields[] = {
+	    {"id", JOURNAL_ID_LEN, offsetof(struct journal_action, id)},
+	    {"user", JOURNAL_USER_MAX, offsetof(struct journal_action, user)},
+	    {"addr", JOURNAL_ADDR_MAX, offsetof(struct journal_action, addr)},
+	    {"device", JOURNAL_DEVICE_MAX, offsetof(struct journal_action, device)},
+	    {"mdm", JOURNAL_MDM_MAX, offsetof(struct journal_action, mdm)},
+	    {"vendor_id", JOURNAL_VENDOR_ID_MAX, offsetof(struct journal_action, vendor_id)},
+	    {"key", JOURNAL_KEY_MAX, offsetof(struct journal_action, key)},
+	    {"key_hash", JOURNAL_HASH_LEN, offsetof(struct journal_action, key_hash)},
+	};
+	const size_t nf = sizeof(fields) / sizeof(fields[0]);
+	char id[JOURNAL_ID_LEN + 1], want[512];
+	struct journal_action act;
+	struct journal_stats st;
+
+	journal_close(j);
+	for (size_t i = 0; i < nf; i++) {
+		raw_intent(f->file, (int)(2 * i), fields[i].k, fields[i].max);
+		raw_intent(f->file, (int)(2 * i + 1), fields[i].k, fields[i].max + 1);
+	}
+	j = open_j(f, NULL);
+	journal_get_stats(j, &st);
+	assert_int_equal(st.records, nf);
+	assert_int_equal(st.bad_lines, nf);
+	for (size_t i = 0; i < nf; i++) {
+		memset(want, 'x', fields[i].max);
+		want[fields[i].max] = '\0';
+		/* The record at the bound, found by its id (the id itself for the "id" line). */
+		snprintf(id, sizeof(id), "%032x", (int)(2 * i));
+		assert_int_equal(journal_get(j, i == 0 ? want : id, &act), MDM_OK);
+		assert_string_equal((const char *)&act + fields[i].off, want);
+	}
+	journal_close(j);
+}
+
 struct worker {
 	struct journal *j;
 	int n;
@@ -869,6 +941,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_rotation_fails, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unknown_carried, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_write_fails, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_load_bounds, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_list, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_strings, setup, teardown),
