@@ -620,6 +620,29 @@ static void test_unknown_carried(void **state)
 	journal_close(j);
 }
 
+/* After a rotation whose carry alone exceeds max_bytes, the next appends do not rotate again. */
+static void test_carry_not_counted(void **state)
+{
+	struct fix *f = *state;
+	struct journal_cfg cfg = {.max_bytes = 1024, .keep = 3}; /* every key recent: all carried */
+	struct journal *j = open_j(f, &cfg);
+	char ids[20][JOURNAL_ID_LEN + 1];
+	struct stat before, after;
+	int n = 0;
+
+	while (!exists(f, 1) && n < 20)
+		finished(f, j, n++, 1, ids);
+	assert_true(exists(f, 1));
+	assert_int_equal(stat(f->file, &before), 0);
+	assert_true(before.st_size >= cfg.max_bytes);
+	finished(f, j, n, 1, ids);
+	assert_int_equal(stat(f->file, &after), 0);
+	assert_true(after.st_ino == before.st_ino);
+	assert_true(after.st_size > before.st_size);
+	assert_false(exists(f, 2));
+	journal_close(j);
+}
+
 /*
  * A full disk, for real: RLIMIT_FSIZE 16 bytes past the file's end cuts the intent's write
  * short, then fails it with EFBIG (root is not exempt, as it is from file modes). SIGXFSZ is
@@ -940,6 +963,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_rotation, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rotation_fails, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unknown_carried, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_carry_not_counted, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_write_fails, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_load_bounds, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
