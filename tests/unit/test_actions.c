@@ -447,6 +447,22 @@ static void test_which_mdm(void **state)
 	assert_non_null(strstr(a.act.detail, "several MDMs"));
 }
 
+/* Any adapter that did not answer stops the action, the first one asked included. */
+static void test_first_mdm_unanswered(void **state)
+{
+	struct fix *f = *state;
+	struct action_answer a;
+
+	f->fk[0].kind = OUTCOME_FAILED;
+	f->fk[1].kind = OUTCOME_FOUND; /* jamf alone says it manages the device */
+	start_x(f);
+	run(f, ROLE_ACTION, "0026B424FEB4", ACTION_CORPORATE_WIPE, "f1", &a);
+	assert_int_equal(a.status, 403);
+	assert_string_equal(a.act.detail, "cannot tell which MDM manages the device: intune did "
+					  "not answer: connection refused");
+	assert_int_equal(atomic_load(&f->fk[1].actions), 0);
+}
+
 static void test_lookup_deadline(void **state)
 {
 	struct fix *f = *state;
@@ -746,6 +762,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_sent_repeat_and_reuse, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pending_conflicts, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_which_mdm, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_first_mdm_unanswered, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_lookup_deadline, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ownership_policy, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_roles, setup, teardown),
