@@ -171,7 +171,8 @@ static enum mdm_err fake_action(struct adapter *a, const char *vendor_id, enum a
 	atomic_fetch_add(&f->actions, 1);
 	ev_add(EV_ACTION, false, false, false);
 	f->intent_on_disk = intent_pending_on_disk(f->journal_file, vendor_id);
-	if (f->hold_action) {
+	/* One call is held at a time: a second is answered at once, so a test fails, not hangs. */
+	if (f->hold_action && !f->held_action) {
 		f->held_action = cb;
 		f->held_action_arg = arg;
 		return MDM_OK;
@@ -461,6 +462,52 @@ static void test_first_mdm_unanswered(void **state)
 	assert_string_equal(a.act.detail, "cannot tell which MDM manages the device: intune did "
 					  "not answer: connection refused");
 	assert_int_equal(atomic_load(&f->fk[1].actions), 0);
+}
+
+/* Answers the action call the fake holds, and waits for the request's answer. */
+static void release_held(struct fake *fk, struct waiter *w)
+{
+	adapter_action_cb cb = fk->held_action;
+
+	fk->held_action = NULL;
+	cb(fk->held_action_arg, &fk->result);
+	waiter_wait(w);
+}
+
+/*
+ * An action open on any identifier of the device's record holds the device for all of them.
+ * The held call is released before the answers are checked, so a failure does not leave it out.
+ */
+static void test_held_by_other_identifier(void **state)
+{
+	struct fix *f = *state;
+	struct waiter first;
+	struct action_answer b, c;
+
+	assert_int_equal(device_add_mac(&f->fk[0].dev, "0026B424FEB5"), MDM_OK);
+	snprintf(f->fk[0].dev.guid, sizeof(f->fk[0].dev.guid), "1759c0fd-c8da");
+	f->fk[0].hold_action = true;
+	start_x(f);
+	/* Open on the second MAC: the first MAC and the GUID are busy. */
+	request(f, "alice", ROLE_ACTION, "0026B424FEB5", ACTION_CORPORATE_WIPE, "k1", &first);
+	assert_non_null(f->fk[0].held_action);
+	run(f, ROLE_ACTION, "0026B424FEB4", ACTION_PIN_LOCK, "k2", &b);
+	run(f, ROLE_ACTION, "1759c0fd-c8da", ACTION_PIN_LOCK, "k3", &c);
+	release_held(&f->fk[0], &first);
+	assert_int_equal(first.ans.status, 200);
+	assert_int_equal(b.status, 409);
+	assert_string_equal(b.act.device, "0026B424FEB5");
+	assert_int_equal(c.status, 409);
+	assert_string_equal(c.act.device, "0026B424FEB5");
+	/* Open on the GUID: a MAC is busy. */
+	request(f, "alice", ROLE_ACTION, "1759c0fd-c8da", ACTION_CORPORATE_WIPE, "k4", &first);
+	assert_non_null(f->fk[0].held_action);
+	run(f, ROLE_ACTION, "0026B424FEB4", ACTION_PIN_LOCK, "k5", &b);
+	release_held(&f->fk[0], &first);
+	assert_int_equal(first.ans.status, 200);
+	assert_int_equal(b.status, 409);
+	assert_string_equal(b.act.device, "1759c0fd-c8da");
+	assert_int_equal(atomic_load(&f->fk[0].actions), 2);
 }
 
 static void test_lookup_deadline(void **state)
@@ -763,6 +810,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_pending_conflicts, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_which_mdm, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_first_mdm_unanswered, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_held_by_other_identifier, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_lookup_deadline, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ownership_policy, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_roles, setup, teardown),
