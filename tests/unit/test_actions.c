@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../../cache/cache.h"
 #include "../../core/buf.h"
 #include "../../gateway/actions.h"
 
@@ -254,12 +255,18 @@ static int setup(void **state)
 	return 0;
 }
 
-static void start_x(struct fix *f)
+/* The pipeline under test; lookup (may be NULL) is what it purges after a sent action. */
+static void start_x_lookup(struct fix *f, struct lookup *l)
 {
-	struct actions_deps d = {&f->cfg, f->j, f->ads, f->nads, NULL};
+	struct actions_deps d = {&f->cfg, f->j, f->ads, f->nads, l};
 
 	f->x = actions_create(&d);
 	assert_non_null(f->x);
+}
+
+static void start_x(struct fix *f)
+{
+	start_x_lookup(f, NULL);
 }
 
 static int teardown(void **state)
@@ -781,6 +788,80 @@ static void test_intent_write_fails(void **state)
 	assert_int_equal(atomic_load(&f->fk[0].actions), 1);
 }
 
+/* The cache state of the pointer adapter keeps for identifier v. */
+static enum cache_state pointer_state(struct cache *c, const char *adapter, enum ident_kind kind,
+				      const char *v)
+{
+	struct ident id;
+	struct cache_entry e;
+	char key[CACHE_KEY_MAX + 1], why[128];
+	enum cache_state st;
+
+	assert_int_equal(ident_parse(kind, v, strlen(v), &id, why, sizeof(why)), MDM_OK);
+	assert_int_equal(lookup_pointer_key("mdmgw", adapter, &id, key, sizeof(key)), MDM_OK);
+	assert_int_equal(cache_get(c, key, &e), MDM_OK);
+	st = e.state;
+	cache_entry_clear(&e);
+	return st;
+}
+
+/* A sent action purges what the cache holds for every identifier of the device's record. */
+static void test_purge_after_sent(void **state)
+{
+	struct fix *f = *state;
+	struct cache_mem_config ccfg = {.max_entries = 1000, .shards = 4, .max_value = 1 << 20};
+	struct cache *c = cache_mem_create(&ccfg);
+	struct lookup_config lcfg = {.ads = f->ads,
+				     .nads = f->nads,
+				     .cache = c,
+				     .ns = "mdmgw",
+				     .timeout_ms = 1000,
+				     .lock_wait_ms = 100,
+				     .fresh_ttl_ms = 60000,
+				     .stale_ttl_ms = 300000,
+				     .negative_ttl_ms = 30000,
+				     .max_batch = 10};
+	struct lookup *l;
+	const char *ids[3] = {"0026B424FEB4", "0026B424FEB5", "1759c0fd-c8da"};
+	const enum ident_kind kinds[3] = {IDENT_MAC, IDENT_MAC, IDENT_GUID};
+	struct ident q[3];
+	struct merge_result r[3];
+	struct action_answer a;
+	char why[128];
+
+	assert_non_null(c);
+	assert_int_equal(device_add_mac(&f->fk[0].dev, "0026B424FEB5"), MDM_OK);
+	snprintf(f->fk[0].dev.guid, sizeof(f->fk[0].dev.guid), "%s", ids[2]);
+	l = lookup_create(&lcfg);
+	assert_non_null(l);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(
+		    ident_parse(kinds[i], ids[i], strlen(ids[i]), &q[i], why, sizeof(why)), MDM_OK);
+	assert_int_equal(lookup_many(l, q, 3, r), MDM_OK);
+	for (int i = 0; i < 3; i++) {
+		merge_result_clear(&r[i]);
+		assert_int_equal(pointer_state(c, "intune", kinds[i], ids[i]), CACHE_FRESH);
+		assert_int_equal(pointer_state(c, "jamf", kinds[i], ids[i]), CACHE_FRESH);
+	}
+	start_x_lookup(f, l);
+	/* Refused: the MDM's state did not change, the cache stays. */
+	f->fk[0].dev.ownership = OWN_PERSONAL;
+	run(f, ROLE_ACTION, "0026B424FEB4", ACTION_FULL_WIPE, "p1", &a);
+	assert_int_equal(a.status, 403);
+	assert_int_equal(pointer_state(c, "intune", IDENT_MAC, ids[0]), CACHE_FRESH);
+	/* Sent, asked by one MAC: the other MAC and the GUID go too, at every adapter. */
+	run(f, ROLE_ACTION, "0026B424FEB4", ACTION_CORPORATE_WIPE, "w1", &a);
+	assert_int_equal(a.status, 200);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(pointer_state(c, "intune", kinds[i], ids[i]), CACHE_MISS);
+		assert_int_equal(pointer_state(c, "jamf", kinds[i], ids[i]), CACHE_MISS);
+	}
+	actions_destroy(f->x);
+	f->x = NULL;
+	lookup_destroy(l);
+	cache_destroy(c);
+}
+
 static void test_parse_device_and_key(void **state)
 {
 	struct ident id;
@@ -821,6 +902,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_intent_synced_before_sent, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_intent_sync_fails, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_intent_write_fails, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_purge_after_sent, setup, teardown),
 	    cmocka_unit_test(test_parse_device_and_key),
 	};
 
