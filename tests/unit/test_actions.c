@@ -1,13 +1,18 @@
 #include "unit.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "../../cache/cache.h"
 #include "../../core/buf.h"
 #include "../../gateway/actions.h"
 
@@ -87,6 +92,75 @@ static bool intent_pending_on_disk(const char *file, const char *vendor_id)
 	return id[0] && !outcome;
 }
 
+/*
+ * --- fdatasync, seen and made to fail ---------------------------------------------------------
+ * The Makefile links this test with -Wl,--wrap=fdatasync: the journal's calls land in
+ * __wrap_fdatasync, which logs each one (and each MDM call, from fake_action) in order.
+ */
+
+enum ev_kind { EV_SYNC, EV_ACTION };
+
+struct ev {
+	enum ev_kind kind;
+	bool journal; /* EV_SYNC: of the journal file */
+	bool pending; /* the journal held dev-1's intent, without outcome, at that moment */
+	bool failed;  /* EV_SYNC: made to fail */
+};
+
+static pthread_mutex_t ev_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct ev evs[16];
+static size_t nev;
+static char sync_watch[128];  /* the journal file, whose syncs are told apart */
+static atomic_int sync_errno; /* nonzero: fdatasync fails with this errno */
+
+static void ev_add(enum ev_kind kind, bool journal, bool pending, bool failed)
+{
+	pthread_mutex_lock(&ev_mu);
+	if (nev < sizeof(evs) / sizeof(evs[0]))
+		evs[nev] = (struct ev){kind, journal, pending, failed};
+	nev++;
+	pthread_mutex_unlock(&ev_mu);
+}
+
+/* A copy of the events so far (asserts run outside the lock); their number. */
+static size_t ev_copy(struct ev *out, size_t max)
+{
+	size_t n;
+
+	pthread_mutex_lock(&ev_mu);
+	n = nev;
+	memcpy(out, evs, (n < max ? n : max) * sizeof(*out));
+	pthread_mutex_unlock(&ev_mu);
+	return n;
+}
+
+static void ev_reset(const char *watch)
+{
+	pthread_mutex_lock(&ev_mu);
+	nev = 0;
+	snprintf(sync_watch, sizeof(sync_watch), "%s", watch);
+	pthread_mutex_unlock(&ev_mu);
+	atomic_store(&sync_errno, 0);
+}
+
+int __real_fdatasync(int fd);
+int __wrap_fdatasync(int fd);
+
+int __wrap_fdatasync(int fd)
+{
+	struct stat a, b;
+	bool journal = fstat(fd, &a) == 0 && stat(sync_watch, &b) == 0 && a.st_dev == b.st_dev &&
+		       a.st_ino == b.st_ino;
+	int fail = atomic_load(&sync_errno);
+
+	ev_add(EV_SYNC, journal, journal && intent_pending_on_disk(sync_watch, "dev-1"), fail != 0);
+	if (fail) {
+		errno = fail;
+		return -1;
+	}
+	return __real_fdatasync(fd);
+}
+
 static enum mdm_err fake_action(struct adapter *a, const char *vendor_id, enum action_kind kind,
 				adapter_action_cb cb, void *arg)
 {
@@ -96,8 +170,10 @@ static enum mdm_err fake_action(struct adapter *a, const char *vendor_id, enum a
 	(void)kind;
 	assert_string_equal(vendor_id, f->dev.vendor_id);
 	atomic_fetch_add(&f->actions, 1);
+	ev_add(EV_ACTION, false, false, false);
 	f->intent_on_disk = intent_pending_on_disk(f->journal_file, vendor_id);
-	if (f->hold_action) {
+	/* One call is held at a time: a second is answered at once, so a test fails, not hangs. */
+	if (f->hold_action && !f->held_action) {
 		f->held_action = cb;
 		f->held_action_arg = arg;
 		return MDM_OK;
@@ -174,16 +250,23 @@ static int setup(void **state)
 		f->ads[i] = &f->fk[i].base;
 	}
 	f->nads = 3;
+	ev_reset(f->file);
 	*state = f;
 	return 0;
 }
 
-static void start_x(struct fix *f)
+/* The pipeline under test; lookup (may be NULL) is what it purges after a sent action. */
+static void start_x_lookup(struct fix *f, struct lookup *l)
 {
-	struct actions_deps d = {&f->cfg, f->j, f->ads, f->nads, NULL};
+	struct actions_deps d = {&f->cfg, f->j, f->ads, f->nads, l};
 
 	f->x = actions_create(&d);
 	assert_non_null(f->x);
+}
+
+static void start_x(struct fix *f)
+{
+	start_x_lookup(f, NULL);
 }
 
 static int teardown(void **state)
@@ -372,6 +455,68 @@ static void test_which_mdm(void **state)
 	assert_non_null(strstr(a.act.detail, "several MDMs"));
 }
 
+/* Any adapter that did not answer stops the action, the first one asked included. */
+static void test_first_mdm_unanswered(void **state)
+{
+	struct fix *f = *state;
+	struct action_answer a;
+
+	f->fk[0].kind = OUTCOME_FAILED;
+	f->fk[1].kind = OUTCOME_FOUND; /* jamf alone says it manages the device */
+	start_x(f);
+	run(f, ROLE_ACTION, "0026B424FEB4", ACTION_CORPORATE_WIPE, "f1", &a);
+	assert_int_equal(a.status, 403);
+	assert_string_equal(a.act.detail, "cannot tell which MDM manages the device: intune did "
+					  "not answer: connection refused");
+	assert_int_equal(atomic_load(&f->fk[1].actions), 0);
+}
+
+/* Answers the action call the fake holds, and waits for the request's answer. */
+static void release_held(struct fake *fk, struct waiter *w)
+{
+	adapter_action_cb cb = fk->held_action;
+
+	fk->held_action = NULL;
+	cb(fk->held_action_arg, &fk->result);
+	waiter_wait(w);
+}
+
+/*
+ * An action open on any identifier of the device's record holds the device for all of them.
+ * The held call is released before the answers are checked, so a failure does not leave it out.
+ */
+static void test_held_by_other_identifier(void **state)
+{
+	struct fix *f = *state;
+	struct waiter first;
+	struct action_answer b, c;
+
+	assert_int_equal(device_add_mac(&f->fk[0].dev, "0026B424FEB5"), MDM_OK);
+	snprintf(f->fk[0].dev.guid, sizeof(f->fk[0].dev.guid), "1759c0fd-c8da");
+	f->fk[0].hold_action = true;
+	start_x(f);
+	/* Open on the second MAC: the first MAC and the GUID are busy. */
+	request(f, "alice", ROLE_ACTION, "0026B424FEB5", ACTION_CORPORATE_WIPE, "k1", &first);
+	assert_non_null(f->fk[0].held_action);
+	run(f, ROLE_ACTION, "0026B424FEB4", ACTION_PIN_LOCK, "k2", &b);
+	run(f, ROLE_ACTION, "1759c0fd-c8da", ACTION_PIN_LOCK, "k3", &c);
+	release_held(&f->fk[0], &first);
+	assert_int_equal(first.ans.status, 200);
+	assert_int_equal(b.status, 409);
+	assert_string_equal(b.act.device, "0026B424FEB5");
+	assert_int_equal(c.status, 409);
+	assert_string_equal(c.act.device, "0026B424FEB5");
+	/* Open on the GUID: a MAC is busy. */
+	request(f, "alice", ROLE_ACTION, "1759c0fd-c8da", ACTION_CORPORATE_WIPE, "k4", &first);
+	assert_non_null(f->fk[0].held_action);
+	run(f, ROLE_ACTION, "0026B424FEB4", ACTION_PIN_LOCK, "k5", &b);
+	release_held(&f->fk[0], &first);
+	assert_int_equal(first.ans.status, 200);
+	assert_int_equal(b.status, 409);
+	assert_string_equal(b.act.device, "1759c0fd-c8da");
+	assert_int_equal(atomic_load(&f->fk[0].actions), 2);
+}
+
 static void test_lookup_deadline(void **state)
 {
 	struct fix *f = *state;
@@ -551,6 +696,172 @@ static void test_guid_routing(void **state)
 	assert_int_equal(atomic_load(&f->fk[0].actions), 0);
 }
 
+/* The journal's fdatasync of the intent comes before the MDM is asked, not just its write. */
+static void test_intent_synced_before_sent(void **state)
+{
+	struct fix *f = *state;
+	struct action_answer a;
+	struct ev got[3];
+
+	start_x(f);
+	run(f, ROLE_ACTION, "0026B424FEB4", ACTION_CORPORATE_WIPE, "k1", &a);
+	assert_int_equal(a.status, 200);
+	/* The intent, written then synced; the MDM; the outcome, written then synced. */
+	assert_int_equal(ev_copy(got, 3), 3);
+	assert_int_equal(got[0].kind, EV_SYNC);
+	assert_true(got[0].journal);
+	assert_true(got[0].pending);
+	assert_int_equal(got[1].kind, EV_ACTION);
+	assert_int_equal(got[2].kind, EV_SYNC);
+	assert_true(got[2].journal);
+	assert_false(got[2].pending);
+}
+
+/*
+ * The answer to a wipe (key k1) whose intent the journal could not take: 503, the MDM never
+ * asked, and neither the device nor the key taken.
+ */
+static void assert_refused_unjournalled(struct fix *f, const struct action_answer *a)
+{
+	struct journal_action ja;
+
+	assert_int_equal(a->status, 503);
+	assert_false(a->has_action);
+	assert_non_null(strstr(a->error, "nothing was sent"));
+	assert_int_equal(atomic_load(&f->fk[0].actions), 0);
+	assert_int_equal(journal_device_open(f->j, "0026B424FEB4", &ja), MDM_ERR_NOTFOUND);
+	assert_int_equal(journal_find_key(f->j, "k1", &ja), MDM_ERR_NOTFOUND);
+}
+
+/* The intent written but its fdatasync failing (EIO): 503, nothing sent. */
+static void test_intent_sync_fails(void **state)
+{
+	struct fix *f = *state;
+	struct action_answer a;
+	struct ev got[1];
+
+	start_x(f);
+	atomic_store(&sync_errno, EIO);
+	run(f, ROLE_ACTION, "0026B424FEB4", ACTION_CORPORATE_WIPE, "k1", &a);
+	atomic_store(&sync_errno, 0);
+	assert_refused_unjournalled(f, &a);
+	assert_non_null(strstr(a.error, strerror(EIO)));
+	/* It was the intent's sync that failed, and nothing came after it. */
+	assert_int_equal(ev_copy(got, 1), 1);
+	assert_int_equal(got[0].kind, EV_SYNC);
+	assert_true(got[0].journal && got[0].pending && got[0].failed);
+	/* The journal healed: the same request goes through. */
+	run(f, ROLE_ACTION, "0026B424FEB4", ACTION_CORPORATE_WIPE, "k1", &a);
+	assert_int_equal(a.status, 200);
+	assert_int_equal(atomic_load(&f->fk[0].actions), 1);
+}
+
+/*
+ * A full disk, for real: RLIMIT_FSIZE a few bytes past the journal's end makes the intent's
+ * write stop part way and then fail with EFBIG (root is not exempt, unlike file modes).
+ * SIGXFSZ is ignored meanwhile, or the kernel's signal would end the test.
+ */
+static void test_intent_write_fails(void **state)
+{
+	struct fix *f = *state;
+	struct action_answer a;
+	struct rlimit old, lim;
+	struct sigaction ign = {.sa_handler = SIG_IGN}, oldsa;
+	struct stat sb;
+
+	start_x(f);
+	assert_int_equal(stat(f->file, &sb), 0);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = (rlim_t)sb.st_size + 16;
+	assert_int_equal(sigaction(SIGXFSZ, &ign, &oldsa), 0);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	/* The fakes answer at once: the whole pipeline runs on this thread, under the limit. */
+	run(f, ROLE_ACTION, "0026B424FEB4", ACTION_CORPORATE_WIPE, "k1", &a);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	assert_int_equal(sigaction(SIGXFSZ, &oldsa, NULL), 0);
+	assert_refused_unjournalled(f, &a);
+	assert_int_equal(stat(f->file, &sb), 0);
+	assert_int_equal(sb.st_size, (off_t)lim.rlim_cur); /* it did write, part way */
+	run(f, ROLE_ACTION, "0026B424FEB4", ACTION_CORPORATE_WIPE, "k1", &a);
+	assert_int_equal(a.status, 200);
+	assert_int_equal(atomic_load(&f->fk[0].actions), 1);
+}
+
+/* The cache state of the pointer adapter keeps for identifier v. */
+static enum cache_state pointer_state(struct cache *c, const char *adapter, enum ident_kind kind,
+				      const char *v)
+{
+	struct ident id;
+	struct cache_entry e;
+	char key[CACHE_KEY_MAX + 1], why[128];
+	enum cache_state st;
+
+	assert_int_equal(ident_parse(kind, v, strlen(v), &id, why, sizeof(why)), MDM_OK);
+	assert_int_equal(lookup_pointer_key("mdmgw", adapter, &id, key, sizeof(key)), MDM_OK);
+	assert_int_equal(cache_get(c, key, &e), MDM_OK);
+	st = e.state;
+	cache_entry_clear(&e);
+	return st;
+}
+
+/* A sent action purges what the cache holds for every identifier of the device's record. */
+static void test_purge_after_sent(void **state)
+{
+	struct fix *f = *state;
+	struct cache_mem_config ccfg = {.max_entries = 1000, .shards = 4, .max_value = 1 << 20};
+	struct cache *c = cache_mem_create(&ccfg);
+	struct lookup_config lcfg = {.ads = f->ads,
+				     .nads = f->nads,
+				     .cache = c,
+				     .ns = "mdmgw",
+				     .timeout_ms = 1000,
+				     .lock_wait_ms = 100,
+				     .fresh_ttl_ms = 60000,
+				     .stale_ttl_ms = 300000,
+				     .negative_ttl_ms = 30000,
+				     .max_batch = 10};
+	struct lookup *l;
+	const char *ids[3] = {"0026B424FEB4", "0026B424FEB5", "1759c0fd-c8da"};
+	const enum ident_kind kinds[3] = {IDENT_MAC, IDENT_MAC, IDENT_GUID};
+	struct ident q[3];
+	struct merge_result r[3];
+	struct action_answer a;
+	char why[128];
+
+	assert_non_null(c);
+	assert_int_equal(device_add_mac(&f->fk[0].dev, "0026B424FEB5"), MDM_OK);
+	snprintf(f->fk[0].dev.guid, sizeof(f->fk[0].dev.guid), "%s", ids[2]);
+	l = lookup_create(&lcfg);
+	assert_non_null(l);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(
+		    ident_parse(kinds[i], ids[i], strlen(ids[i]), &q[i], why, sizeof(why)), MDM_OK);
+	assert_int_equal(lookup_many(l, q, 3, r), MDM_OK);
+	for (int i = 0; i < 3; i++) {
+		merge_result_clear(&r[i]);
+		assert_int_equal(pointer_state(c, "intune", kinds[i], ids[i]), CACHE_FRESH);
+		assert_int_equal(pointer_state(c, "jamf", kinds[i], ids[i]), CACHE_FRESH);
+	}
+	start_x_lookup(f, l);
+	/* Refused: the MDM's state did not change, the cache stays. */
+	f->fk[0].dev.ownership = OWN_PERSONAL;
+	run(f, ROLE_ACTION, "0026B424FEB4", ACTION_FULL_WIPE, "p1", &a);
+	assert_int_equal(a.status, 403);
+	assert_int_equal(pointer_state(c, "intune", IDENT_MAC, ids[0]), CACHE_FRESH);
+	/* Sent, asked by one MAC: the other MAC and the GUID go too, at every adapter. */
+	run(f, ROLE_ACTION, "0026B424FEB4", ACTION_CORPORATE_WIPE, "w1", &a);
+	assert_int_equal(a.status, 200);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(pointer_state(c, "intune", kinds[i], ids[i]), CACHE_MISS);
+		assert_int_equal(pointer_state(c, "jamf", kinds[i], ids[i]), CACHE_MISS);
+	}
+	actions_destroy(f->x);
+	f->x = NULL;
+	lookup_destroy(l);
+	cache_destroy(c);
+}
+
 static void test_parse_device_and_key(void **state)
 {
 	struct ident id;
@@ -579,6 +890,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_sent_repeat_and_reuse, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pending_conflicts, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_which_mdm, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_first_mdm_unanswered, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_held_by_other_identifier, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_lookup_deadline, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ownership_policy, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_roles, setup, teardown),
@@ -586,6 +899,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_unknown_after_reopen, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ise_key, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_guid_routing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_intent_synced_before_sent, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_intent_sync_fails, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_intent_write_fails, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_purge_after_sent, setup, teardown),
 	    cmocka_unit_test(test_parse_device_and_key),
 	};
 

@@ -4,13 +4,17 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../../core/buf.h"
+#include "../../core/clock.h"
 #include "../../gateway/journal.h"
 
 #define HASH_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -566,6 +570,199 @@ static void test_rotation_fails(void **state)
 	journal_close(j);
 }
 
+/* Waits, boundedly, for the wall clock to pass ms. */
+static void wait_wall_past(int64_t ms)
+{
+	struct timespec nap = {.tv_sec = 0, .tv_nsec = 5 * 1000 * 1000};
+
+	for (int i = 0; i < 1000 && clock_wall_ms() <= ms; i++)
+		nanosleep(&nap, NULL);
+	assert_true(clock_wall_ms() > ms);
+}
+
+/*
+ * An unknown action is carried over rotations like a pending one: long after its key left the
+ * window and its own file was dropped, it still holds its device, or a retry would wipe again.
+ */
+static void test_unknown_carried(void **state)
+{
+	struct fix *f = *state;
+	struct journal_cfg cfg = {.max_bytes = 1024, .keep = 2, .key_window_ms = 50};
+	struct journal *j = open_j(f, &cfg);
+	char u[JOURNAL_ID_LEN + 1], x[JOURNAL_ID_LEN + 1], ids[30][JOURNAL_ID_LEN + 1];
+	struct journal_intent in = req("dev-u", "k-u2");
+	struct journal_action act;
+	struct stat sb;
+	int first;
+
+	intent_ok(j, "dev-u", "k-u", u);
+	journal_close(j); /* the crash comes before its outcome */
+	j = open_j(f, &cfg);
+	assert_int_equal(journal_get(j, u, &act), MDM_OK);
+	assert_int_equal(act.state, JOURNAL_UNKNOWN);
+	/* The file its intent is in, held open to learn when rotation drops it. */
+	first = open(f->file, O_RDONLY);
+	assert_true(first >= 0);
+	wait_wall_past(act.at_ms + cfg.key_window_ms); /* its key no longer keeps it */
+	finished(f, j, 0, 30, ids);
+	journal_close(j);
+	assert_int_equal(fstat(first, &sb), 0);
+	assert_int_equal(sb.st_nlink, 0); /* rotated more than keep times: gone */
+	close(first);
+
+	j = open_j(f, &cfg);
+	assert_int_equal(journal_get(j, u, &act), MDM_OK);
+	assert_int_equal(act.state, JOURNAL_UNKNOWN);
+	assert_int_equal(journal_device_open(j, "dev-u", &act), MDM_OK);
+	assert_string_equal(act.id, u);
+	assert_int_equal(journal_intent(j, &in, x, NULL, f->why, sizeof(f->why)), MDM_ERR_BUSY);
+	assert_string_equal(x, u);
+	journal_close(j);
+}
+
+/* After a rotation whose carry alone exceeds max_bytes, the next appends do not rotate again. */
+static void test_carry_not_counted(void **state)
+{
+	struct fix *f = *state;
+	struct journal_cfg cfg = {.max_bytes = 1024, .keep = 3}; /* every key recent: all carried */
+	struct journal *j = open_j(f, &cfg);
+	char ids[20][JOURNAL_ID_LEN + 1];
+	struct stat before, after;
+	int n = 0;
+
+	while (!exists(f, 1) && n < 20)
+		finished(f, j, n++, 1, ids);
+	assert_true(exists(f, 1));
+	assert_int_equal(stat(f->file, &before), 0);
+	assert_true(before.st_size >= cfg.max_bytes);
+	finished(f, j, n, 1, ids);
+	assert_int_equal(stat(f->file, &after), 0);
+	assert_true(after.st_ino == before.st_ino);
+	assert_true(after.st_size > before.st_size);
+	assert_false(exists(f, 2));
+	journal_close(j);
+}
+
+/*
+ * A full disk, for real: RLIMIT_FSIZE 16 bytes past the file's end cuts the intent's write
+ * short, then fails it with EFBIG (root is not exempt, as it is from file modes). SIGXFSZ is
+ * ignored meanwhile, or the kernel's signal would end the test.
+ */
+static void test_write_fails(void **state)
+{
+	struct fix *f = *state;
+	struct journal *j = open_j(f, NULL);
+	char a[JOURNAL_ID_LEN + 1], b[JOURNAL_ID_LEN + 1], x[JOURNAL_ID_LEN + 1];
+	struct journal_intent in = req("dev-b", "kb");
+	struct journal_action act;
+	struct journal_stats st;
+	struct rlimit old, lim;
+	struct sigaction ign = {.sa_handler = SIG_IGN}, oldsa;
+	struct stat sb;
+	enum mdm_err err;
+
+	intent_ok(j, "dev-a", "ka", a);
+	assert_int_equal(journal_outcome(j, a, JOURNAL_SENT, "", f->why, sizeof(f->why)), MDM_OK);
+	assert_int_equal(stat(f->file, &sb), 0);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = (rlim_t)sb.st_size + 16;
+	assert_int_equal(sigaction(SIGXFSZ, &ign, &oldsa), 0);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	err = journal_intent(j, &in, x, NULL, f->why, sizeof(f->why));
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	assert_int_equal(sigaction(SIGXFSZ, &oldsa, NULL), 0);
+	assert_int_equal(err, MDM_ERR_IO);
+	assert_int_equal(stat(f->file, &sb), 0);
+	assert_int_equal(sb.st_size, (off_t)lim.rlim_cur); /* cut part way */
+	/* Not recorded: neither the device nor the key is taken. */
+	assert_int_equal(journal_device_open(j, "dev-b", &act), MDM_ERR_NOTFOUND);
+	assert_int_equal(journal_find_key(j, "kb", &act), MDM_ERR_NOTFOUND);
+	intent_ok(j, "dev-b", "kb", b);
+	journal_close(j);
+
+	/* The cut line was closed before the next record: one bad line, nothing glued. */
+	j = open_j(f, NULL);
+	journal_get_stats(j, &st);
+	assert_int_equal(st.records, 2);
+	assert_int_equal(st.bad_lines, 1);
+	assert_int_equal(st.torn, 0);
+	assert_int_equal(state_of(j, a), JOURNAL_SENT);
+	assert_int_equal(state_of(j, b), JOURNAL_UNKNOWN);
+	journal_close(j);
+}
+
+/* Appends an intent line by hand: valid, but for field k (NULL: none) set to n copies of 'x'. */
+static void raw_intent(const char *path, int seq, const char *k, size_t n)
+{
+	char id[JOURNAL_ID_LEN + 1], dev[32], key[32], val[512], *line;
+	json_t *o;
+
+	assert_true(n < sizeof(val));
+	snprintf(id, sizeof(id), "%032x", seq);
+	snprintf(dev, sizeof(dev), "dev-%d", seq);
+	snprintf(key, sizeof(key), "key-%d", seq);
+	o = json_pack("{ss ss sI ss ss ss ss ss ss ss ss}", "t", "intent", "id", id, "at",
+		      (json_int_t)1700000000000, "user", "admin", "addr", "192.0.2.7", "action",
+		      "corporate_wipe", "device", dev, "mdm", "intune", "vendor_id", "v", "key",
+		      key, "key_hash", "");
+	assert_non_null(o);
+	if (k) {
+		memset(val, 'x', n);
+		val[n] = '\0';
+		assert_int_equal(json_object_set_new(o, k, json_string(val)), 0);
+	}
+	line = json_dumps(o, JSON_COMPACT);
+	assert_non_null(line);
+	append_raw(path, line);
+	append_raw(path, "\n");
+	free(line);
+	json_decref(o);
+}
+
+/* Each field of a record read back is taken at its bound and refused one byte past it. */
+static void test_load_bounds(void **state)
+{
+	struct fix *f = *state;
+	struct journal *j = open_j(f, NULL);
+	static const struct {
+		const char *k;
+		size_t max, off;
+	} fields[] = {
+	    {"id", JOURNAL_ID_LEN, offsetof(struct journal_action, id)},
+	    {"user", JOURNAL_USER_MAX, offsetof(struct journal_action, user)},
+	    {"addr", JOURNAL_ADDR_MAX, offsetof(struct journal_action, addr)},
+	    {"device", JOURNAL_DEVICE_MAX, offsetof(struct journal_action, device)},
+	    {"mdm", JOURNAL_MDM_MAX, offsetof(struct journal_action, mdm)},
+	    {"vendor_id", JOURNAL_VENDOR_ID_MAX, offsetof(struct journal_action, vendor_id)},
+	    {"key", JOURNAL_KEY_MAX, offsetof(struct journal_action, key)},
+	    {"key_hash", JOURNAL_HASH_LEN, offsetof(struct journal_action, key_hash)},
+	};
+	const size_t nf = sizeof(fields) / sizeof(fields[0]);
+	char id[JOURNAL_ID_LEN + 1], want[512];
+	struct journal_action act;
+	struct journal_stats st;
+
+	journal_close(j);
+	for (size_t i = 0; i < nf; i++) {
+		raw_intent(f->file, (int)(2 * i), fields[i].k, fields[i].max);
+		raw_intent(f->file, (int)(2 * i + 1), fields[i].k, fields[i].max + 1);
+	}
+	j = open_j(f, NULL);
+	journal_get_stats(j, &st);
+	assert_int_equal(st.records, nf);
+	assert_int_equal(st.bad_lines, nf);
+	for (size_t i = 0; i < nf; i++) {
+		memset(want, 'x', fields[i].max);
+		want[fields[i].max] = '\0';
+		/* The record at the bound, found by its id (the id itself for the "id" line). */
+		snprintf(id, sizeof(id), "%032x", (int)(2 * i));
+		assert_int_equal(journal_get(j, i == 0 ? want : id, &act), MDM_OK);
+		assert_string_equal((const char *)&act + fields[i].off, want);
+	}
+	journal_close(j);
+}
+
 struct worker {
 	struct journal *j;
 	int n;
@@ -765,6 +962,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_garbage_middle, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rotation, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rotation_fails, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unknown_carried, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_carry_not_counted, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_write_fails, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_load_bounds, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_list, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_strings, setup, teardown),
