@@ -12,6 +12,7 @@
 
 #include <openssl/evp.h>
 
+#include "../../core/clock.h"
 #include "../../gateway/auth.h"
 
 /*
@@ -503,6 +504,140 @@ static void test_threads(void **state)
 	auth_destroy(a);
 }
 
+/* --- bursts of parallel guesses -------------------------------------------------------------- */
+
+/*
+ * The injected clock is the seam that makes parallel guesses meet without relying on timing:
+ * auth_check reads it at fixed points, so the n-th reading of a thread says where that thread
+ * is. A wrong guess reads it for the cache look-up (1st), the first throttle check (2nd), the
+ * throttle check again once it holds the hash slot (3rd) and to count its failure (4th).
+ */
+#define BURST 6
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	unsigned at_first_check; /* guesses past their 2nd reading */
+	unsigned counted;	 /* 4th readings so far */
+	bool hold_count;	 /* a 4th reading waits (bounded) for another guess to hash */
+	bool gate_timed_out;
+} burst;
+static _Thread_local unsigned clock_reads;
+
+static int64_t burst_now(void)
+{
+	unsigned n = ++clock_reads, seen;
+	struct timespec until;
+
+	pthread_mutex_lock(&burst.mu);
+	if (n == 2) {
+		burst.at_first_check++;
+		pthread_cond_broadcast(&burst.cv);
+	} else if (n == 3) {
+		/* No guess hashes before every guess has come to the first throttle check. */
+		clock_realtime_after(10000, &until);
+		while (burst.at_first_check < BURST && !burst.gate_timed_out)
+			if (pthread_cond_timedwait(&burst.cv, &burst.mu, &until) != 0)
+				burst.gate_timed_out = true;
+	} else if (n == 4 && burst.hold_count) {
+		/*
+		 * Hold this failure back until another guess has hashed too. The wait can only end
+		 * early if another guess got a hash slot meanwhile, i.e. if failures were counted
+		 * outside the slot; otherwise it ends at its bound.
+		 */
+		seen = ++burst.counted;
+		pthread_cond_broadcast(&burst.cv);
+		clock_realtime_after(100, &until);
+		while (burst.counted == seen &&
+		       pthread_cond_timedwait(&burst.cv, &burst.mu, &until) == 0)
+			;
+	}
+	pthread_mutex_unlock(&burst.mu);
+	return test_now;
+}
+
+struct guess {
+	struct auth *a;
+	pthread_barrier_t *start;
+	const char *header;
+	enum mdm_err got;
+	int retry_after_s;
+};
+
+static void *guess_run(void *arg)
+{
+	struct guess *g = arg;
+	struct auth_result res;
+
+	pthread_barrier_wait(g->start);
+	g->got = auth_check(g->a, g->header, SRC_A, &res);
+	g->retry_after_s = res.retry_after_s;
+	return NULL;
+}
+
+/*
+ * BURST threads started together guess alice's password from SRC_A through one hash slot with
+ * fail_limit 2. Every answer must be 401 or 429 (with the full lockout to wait); the counts of
+ * each go to *nauth and *nthrottled.
+ */
+static void burst_guess(bool hold_count, int *nauth, int *nthrottled)
+{
+	struct config_auth cfg = default_cfg();
+	struct guess g[BURST];
+	pthread_t t[BURST];
+	pthread_barrier_t start;
+	struct auth *a;
+	char h[200];
+	size_t i;
+
+	cfg.fail_limit = 2;
+	cfg.max_concurrent_hashes = 1;
+	a = make_auth(&cfg);
+	memset(&burst, 0, sizeof(burst));
+	assert_int_equal(pthread_mutex_init(&burst.mu, NULL), 0);
+	assert_int_equal(pthread_cond_init(&burst.cv, NULL), 0);
+	burst.hold_count = hold_count;
+	auth_set_clock(a, burst_now);
+	basic(h, sizeof(h), "alice", "guess");
+	assert_int_equal(pthread_barrier_init(&start, NULL, BURST), 0);
+	for (i = 0; i < BURST; i++) {
+		g[i] = (struct guess){a, &start, h, MDM_ERR_INTERNAL, 0};
+		assert_int_equal(pthread_create(&t[i], NULL, guess_run, &g[i]), 0);
+	}
+	*nauth = *nthrottled = 0;
+	for (i = 0; i < BURST; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		if (g[i].got == MDM_ERR_AUTH) {
+			++*nauth;
+		} else if (g[i].got == MDM_ERR_THROTTLED) {
+			++*nthrottled;
+			assert_int_equal(g[i].retry_after_s, 60);
+		} else {
+			fail_msg("guess %zu: %s", i, err_str(g[i].got));
+		}
+	}
+	assert_false(burst.gate_timed_out);
+	pthread_barrier_destroy(&start);
+	pthread_cond_destroy(&burst.cv);
+	pthread_mutex_destroy(&burst.mu);
+	auth_destroy(a);
+}
+
+/*
+ * A burst of guesses with each failure held back a while before it is counted: it is counted
+ * before the hash slot is given back, so the next guess's check in the slot still sees it and
+ * only fail_limit of them hash.
+ */
+static void test_throttle_burst_counted_in_slot(void **state)
+{
+	int nauth, nthrottled;
+
+	(void)state;
+	burst_guess(true, &nauth, &nthrottled);
+	assert_int_equal(nauth, 2);
+	assert_int_equal(nthrottled, BURST - 2);
+}
+
 /* --- mdmgw passwd ---------------------------------------------------------------------------- */
 
 struct cli_run {
@@ -677,13 +812,21 @@ static void test_passwd_tty_echo(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_line_parse_good), cmocka_unit_test(test_line_parse_bad),
-	    cmocka_unit_test(test_make_verify),	    cmocka_unit_test(test_check_malformed),
-	    cmocka_unit_test(test_check_ok_cached), cmocka_unit_test(test_cache_expiry),
-	    cmocka_unit_test(test_throttle),	    cmocka_unit_test(test_throttle_window),
-	    cmocka_unit_test(test_cache_bound),	    cmocka_unit_test(test_unknown_user),
-	    cmocka_unit_test(test_threads),	    cmocka_unit_test(test_passwd_pipe_ok),
-	    cmocka_unit_test(test_passwd_refusals), cmocka_unit_test(test_passwd_tty_echo),
+	    cmocka_unit_test(test_line_parse_good),
+	    cmocka_unit_test(test_line_parse_bad),
+	    cmocka_unit_test(test_make_verify),
+	    cmocka_unit_test(test_check_malformed),
+	    cmocka_unit_test(test_check_ok_cached),
+	    cmocka_unit_test(test_cache_expiry),
+	    cmocka_unit_test(test_throttle),
+	    cmocka_unit_test(test_throttle_window),
+	    cmocka_unit_test(test_cache_bound),
+	    cmocka_unit_test(test_unknown_user),
+	    cmocka_unit_test(test_threads),
+	    cmocka_unit_test(test_throttle_burst_counted_in_slot),
+	    cmocka_unit_test(test_passwd_pipe_ok),
+	    cmocka_unit_test(test_passwd_refusals),
+	    cmocka_unit_test(test_passwd_tty_echo),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, NULL);
