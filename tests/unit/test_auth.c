@@ -624,6 +624,20 @@ static void burst_guess(bool hold_count, int *nauth, int *nthrottled)
 }
 
 /*
+ * Parallel guesses all pass the first throttle check before any hash ends: asking the throttle
+ * again once a hash slot is theirs lets only fail_limit of them hash, the rest are throttled.
+ */
+static void test_throttle_burst(void **state)
+{
+	int nauth, nthrottled;
+
+	(void)state;
+	burst_guess(false, &nauth, &nthrottled);
+	assert_int_equal(nauth, 2);
+	assert_int_equal(nthrottled, BURST - 2);
+}
+
+/*
  * A burst of guesses with each failure held back a while before it is counted: it is counted
  * before the hash slot is given back, so the next guess's check in the slot still sees it and
  * only fail_limit of them hash.
@@ -823,6 +837,7 @@ int main(void)
 	    cmocka_unit_test(test_cache_bound),
 	    cmocka_unit_test(test_unknown_user),
 	    cmocka_unit_test(test_threads),
+	    cmocka_unit_test(test_throttle_burst),
 	    cmocka_unit_test(test_throttle_burst_counted_in_slot),
 	    cmocka_unit_test(test_passwd_pipe_ok),
 	    cmocka_unit_test(test_passwd_refusals),
