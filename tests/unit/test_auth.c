@@ -217,7 +217,7 @@ static void test_make_verify(void **state)
 static void test_check_malformed(void **state)
 {
 	struct config_auth cfg = default_cfg();
-	struct auth *a = make_auth(&cfg);
+	struct auth *a;
 	struct auth_result res;
 	char h[1500], user64[65];
 	static const char *const bad[] = {
@@ -235,6 +235,8 @@ static void test_check_malformed(void **state)
 	size_t i;
 
 	(void)state;
+	cfg.fail_limit = 1; /* a single failure counted would throttle */
+	a = make_auth(&cfg);
 	assert_int_equal(auth_check(a, NULL, SRC_A, &res), MDM_ERR_AUTH);
 	assert_false(res.cached);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -251,7 +253,18 @@ static void test_check_malformed(void **state)
 	memcpy(h, "Basic ", 6);
 	memset(h + 6, 'A', 1100);
 	assert_int_equal(auth_check(a, h, SRC_A, &res), MDM_ERR_AUTH);
-	/* Malformed headers count as no failure: alice is not throttled now. */
+	/*
+	 * Malformed headers count as no failure: alice is not throttled now, her password from
+	 * the same source is checked (a hash, not the cache) and accepted. And each header sent
+	 * again is refused as before, not throttled.
+	 */
+	assert_int_equal(check(a, "alice", PW_A, SRC_A, &res), MDM_OK);
+	assert_false(res.cached);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (auth_check(a, bad[i], SRC_A, &res) != MDM_ERR_AUTH)
+			fail_msg("header \"%s\" was not refused the second time", bad[i]);
+	assert_int_equal(check(a, user64, "pw", SRC_A, &res), MDM_ERR_AUTH);
+	assert_int_equal(auth_check(a, h, SRC_A, &res), MDM_ERR_AUTH);
 	auth_destroy(a);
 }
 
