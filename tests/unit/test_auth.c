@@ -133,6 +133,18 @@ static void test_line_parse_good(void **state)
 			      why, sizeof(why)),
 	    MDM_OK);
 	assert_int_equal(sp.salt_len, 24);
+	/* The upper bounds are inclusive: r=32 and p=16 make exactly 64 times the minimum work, */
+	assert_int_equal(
+	    scrypt_line_parse("$scrypt$ln=15,r=32,p=16$" SALT0 "$" HASH0, &sp, why, sizeof(why)),
+	    MDM_OK);
+	assert_int_equal(sp.r, 32);
+	assert_int_equal(sp.p, 16);
+	/* and ln=20 with r=8 exactly 1 GiB of memory. */
+	assert_int_equal(
+	    scrypt_line_parse("$scrypt$ln=20,r=8,p=1$" SALT0 "$" HASH0, &sp, why, sizeof(why)),
+	    MDM_OK);
+	assert_int_equal(sp.ln, 20);
+	assert_string_equal(why, "");
 }
 
 static void test_line_parse_bad(void **state)
@@ -193,9 +205,13 @@ static void test_line_parse_bad(void **state)
 	assert_int_equal(scrypt_line_parse("", &sp, NULL, 0), MDM_ERR_INVALID);
 }
 
+static const char b64_digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
 static void test_make_verify(void **state)
 {
 	char out[256];
+	const char *d;
+	size_t n;
 
 	(void)state;
 	/* line_a came from scrypt_line_make in the setup: the round trip. */
@@ -210,6 +226,20 @@ static void test_make_verify(void **state)
 	assert_int_equal(scrypt_line_make("x", 1, 15, 8, 0, out, sizeof(out)), MDM_ERR_INVALID);
 	assert_int_equal(scrypt_line_make("x", 1, 23, 8, 1, out, sizeof(out)), MDM_ERR_INVALID);
 	assert_string_equal(out, "");
+
+	/*
+	 * A stored hash that differs from the right one in its last byte only does not match.
+	 * The last base64 digit before the '=' holds the low 4 bits of the last byte in its top
+	 * 4 bits: flipping its top bit changes that byte and nothing else (an AUTH, not INVALID,
+	 * also says the line still parsed).
+	 */
+	snprintf(out, sizeof(out), "%s", line_a);
+	n = strlen(out);
+	assert_int_equal(out[n - 1], '=');
+	d = strchr(b64_digits, out[n - 2]);
+	assert_non_null(d);
+	out[n - 2] = b64_digits[(d - b64_digits) ^ 0x20];
+	assert_int_equal(scrypt_line_verify(out, PW_A, strlen(PW_A)), MDM_ERR_AUTH);
 }
 
 /* --- auth_check ------------------------------------------------------------------------------ */
