@@ -10,7 +10,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/params.h>
 
 #include "../../core/clock.h"
 #include "../../gateway/auth.h"
@@ -298,6 +301,39 @@ static void test_check_malformed(void **state)
 	auth_destroy(a);
 }
 
+/*
+ * The header is bounded as a whole, white space included: good credentials padded to 1024
+ * bytes are accepted, to 1025 bytes refused unread (the cache is not even asked).
+ */
+static void test_check_header_bound(void **state)
+{
+	struct config_auth cfg = default_cfg();
+	struct auth *a = make_auth(&cfg);
+	struct auth_result res;
+	char cred[100], h[1100];
+	size_t n;
+
+	(void)state;
+	n = strlen(basic(cred, sizeof(cred), "alice", PW_A));
+	memset(h, ' ', 1024 - n);
+	memcpy(h + 1024 - n, cred, n + 1);
+	assert_int_equal(auth_check(a, h, SRC_A, &res), MDM_OK);
+	assert_false(res.cached);
+	memset(h, ' ', 1025 - n);
+	memcpy(h + 1025 - n, cred, n + 1);
+	assert_int_equal(strlen(h), 1025);
+	assert_int_equal(auth_check(a, h, SRC_A, &res), MDM_ERR_AUTH);
+	assert_false(res.cached);
+	memcpy(h, cred, n);
+	memset(h + n, '\t', 1025 - n);
+	h[1025] = '\0';
+	assert_int_equal(auth_check(a, h, SRC_A, &res), MDM_ERR_AUTH);
+	/* The same credentials within the bound are still good, from the cache. */
+	assert_int_equal(check(a, "alice", PW_A, SRC_A, &res), MDM_OK);
+	assert_true(res.cached);
+	auth_destroy(a);
+}
+
 static void test_check_ok_cached(void **state)
 {
 	struct config_auth cfg = default_cfg();
@@ -499,6 +535,67 @@ static void test_unknown_user(void **state)
 	(void)state;
 	assert_int_equal(check(a, "mallory", PW_A, SRC_A, &res), MDM_ERR_AUTH);
 	assert_string_equal(res.user, "mallory");
+	assert_int_equal(res.roles, 0);
+	/* A prefix of a name is not that name. */
+	assert_int_equal(check(a, "alic", PW_A, SRC_A, &res), MDM_ERR_AUTH);
+	assert_int_equal(res.roles, 0);
+	auth_destroy(a);
+}
+
+/*
+ * An account whose hash line is below the minimum cost cannot log in, not even with the right
+ * password: the line is reported when the accounts are loaded and never hashed against.
+ */
+static void test_account_below_minimum_cost(void **state)
+{
+	static const unsigned char salt[16]; /* SALT0 */
+	struct config_auth cfg = default_cfg();
+	struct config_account weak;
+	unsigned char hash[32];
+	char hash64[48], log[1024];
+	uint64_t n = 1 << 14;
+	uint32_t r = 8, p = 1;
+	OSSL_PARAM params[6];
+	EVP_KDF *kdf;
+	EVP_KDF_CTX *kctx;
+	struct auth_result res;
+	struct auth *a;
+	FILE *tmp;
+	int saved;
+
+	(void)state;
+	/* The right hash of PW_A at ln=14, which scrypt_line_make refuses to make. */
+	kdf = EVP_KDF_fetch(NULL, "SCRYPT", NULL);
+	assert_non_null(kdf);
+	kctx = EVP_KDF_CTX_new(kdf);
+	assert_non_null(kctx);
+	params[0] =
+	    OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_PASSWORD, (void *)PW_A, strlen(PW_A));
+	params[1] =
+	    OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, sizeof(salt));
+	params[2] = OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_N, &n);
+	params[3] = OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_SCRYPT_R, &r);
+	params[4] = OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_SCRYPT_P, &p);
+	params[5] = OSSL_PARAM_construct_end();
+	assert_int_equal(EVP_KDF_derive(kctx, hash, sizeof(hash), params), 1);
+	EVP_KDF_CTX_free(kctx);
+	EVP_KDF_free(kdf);
+	EVP_EncodeBlock((unsigned char *)hash64, hash, sizeof(hash));
+
+	memset(&weak, 0, sizeof(weak));
+	snprintf(weak.user, sizeof(weak.user), "dave");
+	snprintf(weak.password_hash, sizeof(weak.password_hash),
+		 "$scrypt$ln=14,r=8,p=1$" SALT0 "$%s", hash64);
+	weak.roles = ROLE_ADMIN;
+	capture_stderr_begin(&saved, &tmp);
+	a = auth_create(&cfg, &weak, 1);
+	capture_stderr_end(saved, tmp, log, sizeof(log));
+	assert_non_null(a);
+	assert_non_null(
+	    strstr(log, "auth: account dave cannot log in: scrypt cost too low: ln=14"));
+	test_now = 1700000000000;
+	auth_set_clock(a, fake_now);
+	assert_int_equal(check(a, "dave", PW_A, SRC_A, &res), MDM_ERR_AUTH);
 	assert_int_equal(res.roles, 0);
 	auth_destroy(a);
 }
@@ -873,12 +970,14 @@ int main(void)
 	    cmocka_unit_test(test_line_parse_bad),
 	    cmocka_unit_test(test_make_verify),
 	    cmocka_unit_test(test_check_malformed),
+	    cmocka_unit_test(test_check_header_bound),
 	    cmocka_unit_test(test_check_ok_cached),
 	    cmocka_unit_test(test_cache_expiry),
 	    cmocka_unit_test(test_throttle),
 	    cmocka_unit_test(test_throttle_window),
 	    cmocka_unit_test(test_cache_bound),
 	    cmocka_unit_test(test_unknown_user),
+	    cmocka_unit_test(test_account_below_minimum_cost),
 	    cmocka_unit_test(test_threads),
 	    cmocka_unit_test(test_throttle_burst),
 	    cmocka_unit_test(test_throttle_burst_counted_in_slot),
