@@ -77,6 +77,9 @@ static void test_mdminfo_versions(void **state)
 	expect_mdminfo("/ciscoise/mdminfo/?ise_api_version=99999999999999", 3);
 	expect_mdminfo("/ciscoise/mdminfo/?ise_api_version=999999999999999999999999999999", 3);
 	expect_mdminfo("/ciscoise/mdminfo/?ise_api_version=02", 2);
+	/* ten digits are capped, not refused; leading zeros are not digits of the version */
+	expect_mdminfo("/ciscoise/mdminfo/?ise_api_version=1000000000", 3);
+	expect_mdminfo("/ciscoise/mdminfo/?ise_api_version=0000000002", 2);
 	expect_mdminfo("/ciscoise/mdminfo/?other=1&ise_api_version=2", 2);
 	expect_kind("HEAD", "/ciscoise/mdminfo/?ise_api_version=3", "", ROUTE_MDMINFO);
 	assert_int_equal(rt.api_version, 3);
@@ -531,6 +534,7 @@ static void test_action_rejections(void **state)
 	expect_405("GET", "/ciscoise/mdmapi/v3/action/actionType=full_wipe", "POST");
 	expect_405("PUT", "/ciscoise/mdmapi/v3/action?actionType=pin_lock", "POST");
 	expect_kind("POST", "/ciscoise/mdmapi/v3/action/pin_lock", "", ROUTE_NOT_FOUND);
+	expect_kind("POST", "/ciscoise/mdmapi/v3/action/actionType:pin_lock", "", ROUTE_NOT_FOUND);
 	expect_kind("POST", "/ciscoise/mdmapi/v3/action/actionType=pin_lock/more", "",
 		    ROUTE_NOT_FOUND);
 }
