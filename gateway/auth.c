@@ -757,24 +757,28 @@ static const struct account *account_find(const struct auth *a, const char *user
 /*
  * scrypt against the account (or the dummy) once a hash slot is free. The throttle is asked
  * again after the wait: a burst of parallel guesses all passed the first check together, and
- * only fail_limit of them should get to hash.
+ * only fail_limit of them should get to hash. For that a failure is counted before the slot is
+ * given back, else the next guess in line re-checks without it. *locked: this failure locked
+ * the pair.
  */
 static enum mdm_err verify_slow(struct auth *a, const struct cred *c, const unsigned char *tkey,
-				unsigned *roles, int *retry_after_s)
+				unsigned *roles, int *retry_after_s, bool *locked)
 {
 	const struct account *acc = account_find(a, c->user, c->user_len);
 	enum mdm_err rc;
 
+	*locked = false;
 	hash_acquire(a);
 	rc = throttle_check(a, tkey, a->now_ms(), retry_after_s);
 	if (rc == MDM_OK)
 		rc = scrypt_params_verify(acc ? &acc->sp : &a->dummy, c->password, c->password_len);
+	if (rc == MDM_OK && !acc)
+		rc = MDM_ERR_AUTH; /* cannot happen with a random dummy hash, but never let it in */
+	if (rc == MDM_ERR_AUTH)
+		*locked = throttle_fail(a, tkey, a->now_ms());
 	hash_release(a);
 	if (rc != MDM_OK)
 		return rc;
-	if (!acc)
-		return MDM_ERR_AUTH; /* cannot happen with a random dummy hash, but never let it in
-				      */
 	*roles = acc->roles;
 	return MDM_OK;
 }
@@ -841,6 +845,7 @@ enum mdm_err auth_check(struct auth *a, const char *authorization, const char *s
 	struct cred c;
 	unsigned char ckey[KEY_LEN], tkey[KEY_LEN];
 	unsigned roles = 0;
+	bool locked = false;
 	enum mdm_err rc;
 
 	memset(res, 0, sizeof(*res));
@@ -867,14 +872,13 @@ enum mdm_err auth_check(struct auth *a, const char *authorization, const char *s
 	if (rc != MDM_OK)
 		goto out;
 
-	rc = verify_slow(a, &c, tkey, &roles, &res->retry_after_s);
+	rc = verify_slow(a, &c, tkey, &roles, &res->retry_after_s, &locked);
 	if (rc == MDM_OK) {
 		throttle_clear(a, tkey);
 		cache_put(a, ckey, a->now_ms(), roles);
 		res->roles = roles;
-	} else if (rc == MDM_ERR_AUTH) {
-		if (throttle_fail(a, tkey, a->now_ms()))
-			log_warn("auth: throttling user=%s source=%.64s", res->user, source);
+	} else if (locked) {
+		log_warn("auth: throttling user=%s source=%.64s", res->user, source);
 	}
 	/* Other errors (no memory, a broken KDF) are ours, not the client's: nothing is counted. */
 out:

@@ -10,8 +10,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/params.h>
 
+#include "../../core/clock.h"
 #include "../../gateway/auth.h"
 
 /*
@@ -132,6 +136,18 @@ static void test_line_parse_good(void **state)
 			      why, sizeof(why)),
 	    MDM_OK);
 	assert_int_equal(sp.salt_len, 24);
+	/* The upper bounds are inclusive: r=32 and p=16 make exactly 64 times the minimum work, */
+	assert_int_equal(
+	    scrypt_line_parse("$scrypt$ln=15,r=32,p=16$" SALT0 "$" HASH0, &sp, why, sizeof(why)),
+	    MDM_OK);
+	assert_int_equal(sp.r, 32);
+	assert_int_equal(sp.p, 16);
+	/* and ln=20 with r=8 exactly 1 GiB of memory. */
+	assert_int_equal(
+	    scrypt_line_parse("$scrypt$ln=20,r=8,p=1$" SALT0 "$" HASH0, &sp, why, sizeof(why)),
+	    MDM_OK);
+	assert_int_equal(sp.ln, 20);
+	assert_string_equal(why, "");
 }
 
 static void test_line_parse_bad(void **state)
@@ -192,9 +208,13 @@ static void test_line_parse_bad(void **state)
 	assert_int_equal(scrypt_line_parse("", &sp, NULL, 0), MDM_ERR_INVALID);
 }
 
+static const char b64_digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
 static void test_make_verify(void **state)
 {
 	char out[256];
+	const char *d;
+	size_t n;
 
 	(void)state;
 	/* line_a came from scrypt_line_make in the setup: the round trip. */
@@ -209,6 +229,20 @@ static void test_make_verify(void **state)
 	assert_int_equal(scrypt_line_make("x", 1, 15, 8, 0, out, sizeof(out)), MDM_ERR_INVALID);
 	assert_int_equal(scrypt_line_make("x", 1, 23, 8, 1, out, sizeof(out)), MDM_ERR_INVALID);
 	assert_string_equal(out, "");
+
+	/*
+	 * A stored hash that differs from the right one in its last byte only does not match.
+	 * The last base64 digit before the '=' holds the low 4 bits of the last byte in its top
+	 * 4 bits: flipping its top bit changes that byte and nothing else (an AUTH, not INVALID,
+	 * also says the line still parsed).
+	 */
+	snprintf(out, sizeof(out), "%s", line_a);
+	n = strlen(out);
+	assert_int_equal(out[n - 1], '=');
+	d = strchr(b64_digits, out[n - 2]);
+	assert_non_null(d);
+	out[n - 2] = b64_digits[(d - b64_digits) ^ 0x20];
+	assert_int_equal(scrypt_line_verify(out, PW_A, strlen(PW_A)), MDM_ERR_AUTH);
 }
 
 /* --- auth_check ------------------------------------------------------------------------------ */
@@ -216,7 +250,7 @@ static void test_make_verify(void **state)
 static void test_check_malformed(void **state)
 {
 	struct config_auth cfg = default_cfg();
-	struct auth *a = make_auth(&cfg);
+	struct auth *a;
 	struct auth_result res;
 	char h[1500], user64[65];
 	static const char *const bad[] = {
@@ -234,6 +268,8 @@ static void test_check_malformed(void **state)
 	size_t i;
 
 	(void)state;
+	cfg.fail_limit = 1; /* a single failure counted would throttle */
+	a = make_auth(&cfg);
 	assert_int_equal(auth_check(a, NULL, SRC_A, &res), MDM_ERR_AUTH);
 	assert_false(res.cached);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -250,7 +286,51 @@ static void test_check_malformed(void **state)
 	memcpy(h, "Basic ", 6);
 	memset(h + 6, 'A', 1100);
 	assert_int_equal(auth_check(a, h, SRC_A, &res), MDM_ERR_AUTH);
-	/* Malformed headers count as no failure: alice is not throttled now. */
+	/*
+	 * Malformed headers count as no failure: alice is not throttled now, her password from
+	 * the same source is checked (a hash, not the cache) and accepted. And each header sent
+	 * again is refused as before, not throttled.
+	 */
+	assert_int_equal(check(a, "alice", PW_A, SRC_A, &res), MDM_OK);
+	assert_false(res.cached);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (auth_check(a, bad[i], SRC_A, &res) != MDM_ERR_AUTH)
+			fail_msg("header \"%s\" was not refused the second time", bad[i]);
+	assert_int_equal(check(a, user64, "pw", SRC_A, &res), MDM_ERR_AUTH);
+	assert_int_equal(auth_check(a, h, SRC_A, &res), MDM_ERR_AUTH);
+	auth_destroy(a);
+}
+
+/*
+ * The header is bounded as a whole, white space included: good credentials padded to 1024
+ * bytes are accepted, to 1025 bytes refused unread (the cache is not even asked).
+ */
+static void test_check_header_bound(void **state)
+{
+	struct config_auth cfg = default_cfg();
+	struct auth *a = make_auth(&cfg);
+	struct auth_result res;
+	char cred[100], h[1100];
+	size_t n;
+
+	(void)state;
+	n = strlen(basic(cred, sizeof(cred), "alice", PW_A));
+	memset(h, ' ', 1024 - n);
+	memcpy(h + 1024 - n, cred, n + 1);
+	assert_int_equal(auth_check(a, h, SRC_A, &res), MDM_OK);
+	assert_false(res.cached);
+	memset(h, ' ', 1025 - n);
+	memcpy(h + 1025 - n, cred, n + 1);
+	assert_int_equal(strlen(h), 1025);
+	assert_int_equal(auth_check(a, h, SRC_A, &res), MDM_ERR_AUTH);
+	assert_false(res.cached);
+	memcpy(h, cred, n);
+	memset(h + n, '\t', 1025 - n);
+	h[1025] = '\0';
+	assert_int_equal(auth_check(a, h, SRC_A, &res), MDM_ERR_AUTH);
+	/* The same credentials within the bound are still good, from the cache. */
+	assert_int_equal(check(a, "alice", PW_A, SRC_A, &res), MDM_OK);
+	assert_true(res.cached);
 	auth_destroy(a);
 }
 
@@ -456,6 +536,67 @@ static void test_unknown_user(void **state)
 	assert_int_equal(check(a, "mallory", PW_A, SRC_A, &res), MDM_ERR_AUTH);
 	assert_string_equal(res.user, "mallory");
 	assert_int_equal(res.roles, 0);
+	/* A prefix of a name is not that name. */
+	assert_int_equal(check(a, "alic", PW_A, SRC_A, &res), MDM_ERR_AUTH);
+	assert_int_equal(res.roles, 0);
+	auth_destroy(a);
+}
+
+/*
+ * An account whose hash line is below the minimum cost cannot log in, not even with the right
+ * password: the line is reported when the accounts are loaded and never hashed against.
+ */
+static void test_account_below_minimum_cost(void **state)
+{
+	static const unsigned char salt[16]; /* SALT0 */
+	struct config_auth cfg = default_cfg();
+	struct config_account weak;
+	unsigned char hash[32];
+	char hash64[48], log[1024];
+	uint64_t n = 1 << 14;
+	uint32_t r = 8, p = 1;
+	OSSL_PARAM params[6];
+	EVP_KDF *kdf;
+	EVP_KDF_CTX *kctx;
+	struct auth_result res;
+	struct auth *a;
+	FILE *tmp;
+	int saved;
+
+	(void)state;
+	/* The right hash of PW_A at ln=14, which scrypt_line_make refuses to make. */
+	kdf = EVP_KDF_fetch(NULL, "SCRYPT", NULL);
+	assert_non_null(kdf);
+	kctx = EVP_KDF_CTX_new(kdf);
+	assert_non_null(kctx);
+	params[0] =
+	    OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_PASSWORD, (void *)PW_A, strlen(PW_A));
+	params[1] =
+	    OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, sizeof(salt));
+	params[2] = OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_N, &n);
+	params[3] = OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_SCRYPT_R, &r);
+	params[4] = OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_SCRYPT_P, &p);
+	params[5] = OSSL_PARAM_construct_end();
+	assert_int_equal(EVP_KDF_derive(kctx, hash, sizeof(hash), params), 1);
+	EVP_KDF_CTX_free(kctx);
+	EVP_KDF_free(kdf);
+	EVP_EncodeBlock((unsigned char *)hash64, hash, sizeof(hash));
+
+	memset(&weak, 0, sizeof(weak));
+	snprintf(weak.user, sizeof(weak.user), "dave");
+	snprintf(weak.password_hash, sizeof(weak.password_hash),
+		 "$scrypt$ln=14,r=8,p=1$" SALT0 "$%s", hash64);
+	weak.roles = ROLE_ADMIN;
+	capture_stderr_begin(&saved, &tmp);
+	a = auth_create(&cfg, &weak, 1);
+	capture_stderr_end(saved, tmp, log, sizeof(log));
+	assert_non_null(a);
+	assert_non_null(
+	    strstr(log, "auth: account dave cannot log in: scrypt cost too low: ln=14"));
+	test_now = 1700000000000;
+	auth_set_clock(a, fake_now);
+	assert_int_equal(check(a, "dave", PW_A, SRC_A, &res), MDM_ERR_AUTH);
+	assert_int_equal(res.roles, 0);
 	auth_destroy(a);
 }
 
@@ -501,6 +642,154 @@ static void test_threads(void **state)
 		assert_int_equal(w[i].got, w[i].want);
 	}
 	auth_destroy(a);
+}
+
+/* --- bursts of parallel guesses -------------------------------------------------------------- */
+
+/*
+ * The injected clock is the seam that makes parallel guesses meet without relying on timing:
+ * auth_check reads it at fixed points, so the n-th reading of a thread says where that thread
+ * is. A wrong guess reads it for the cache look-up (1st), the first throttle check (2nd), the
+ * throttle check again once it holds the hash slot (3rd) and to count its failure (4th).
+ */
+#define BURST 6
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	unsigned at_first_check; /* guesses past their 2nd reading */
+	unsigned counted;	 /* 4th readings so far */
+	bool hold_count;	 /* a 4th reading waits (bounded) for another guess to hash */
+	bool gate_timed_out;
+} burst;
+static _Thread_local unsigned clock_reads;
+
+static int64_t burst_now(void)
+{
+	unsigned n = ++clock_reads, seen;
+	struct timespec until;
+
+	pthread_mutex_lock(&burst.mu);
+	if (n == 2) {
+		burst.at_first_check++;
+		pthread_cond_broadcast(&burst.cv);
+	} else if (n == 3) {
+		/* No guess hashes before every guess has come to the first throttle check. */
+		clock_realtime_after(10000, &until);
+		while (burst.at_first_check < BURST && !burst.gate_timed_out)
+			if (pthread_cond_timedwait(&burst.cv, &burst.mu, &until) != 0)
+				burst.gate_timed_out = true;
+	} else if (n == 4 && burst.hold_count) {
+		/*
+		 * Hold this failure back until another guess has hashed too. The wait can only end
+		 * early if another guess got a hash slot meanwhile, i.e. if failures were counted
+		 * outside the slot; otherwise it ends at its bound.
+		 */
+		seen = ++burst.counted;
+		pthread_cond_broadcast(&burst.cv);
+		clock_realtime_after(100, &until);
+		while (burst.counted == seen &&
+		       pthread_cond_timedwait(&burst.cv, &burst.mu, &until) == 0)
+			;
+	}
+	pthread_mutex_unlock(&burst.mu);
+	return test_now;
+}
+
+struct guess {
+	struct auth *a;
+	pthread_barrier_t *start;
+	const char *header;
+	enum mdm_err got;
+	int retry_after_s;
+};
+
+static void *guess_run(void *arg)
+{
+	struct guess *g = arg;
+	struct auth_result res;
+
+	pthread_barrier_wait(g->start);
+	g->got = auth_check(g->a, g->header, SRC_A, &res);
+	g->retry_after_s = res.retry_after_s;
+	return NULL;
+}
+
+/*
+ * BURST threads started together guess alice's password from SRC_A through one hash slot with
+ * fail_limit 2. Every answer must be 401 or 429 (with the full lockout to wait); the counts of
+ * each go to *nauth and *nthrottled.
+ */
+static void burst_guess(bool hold_count, int *nauth, int *nthrottled)
+{
+	struct config_auth cfg = default_cfg();
+	struct guess g[BURST];
+	pthread_t t[BURST];
+	pthread_barrier_t start;
+	struct auth *a;
+	char h[200];
+	size_t i;
+
+	cfg.fail_limit = 2;
+	cfg.max_concurrent_hashes = 1;
+	a = make_auth(&cfg);
+	memset(&burst, 0, sizeof(burst));
+	assert_int_equal(pthread_mutex_init(&burst.mu, NULL), 0);
+	assert_int_equal(pthread_cond_init(&burst.cv, NULL), 0);
+	burst.hold_count = hold_count;
+	auth_set_clock(a, burst_now);
+	basic(h, sizeof(h), "alice", "guess");
+	assert_int_equal(pthread_barrier_init(&start, NULL, BURST), 0);
+	for (i = 0; i < BURST; i++) {
+		g[i] = (struct guess){a, &start, h, MDM_ERR_INTERNAL, 0};
+		assert_int_equal(pthread_create(&t[i], NULL, guess_run, &g[i]), 0);
+	}
+	*nauth = *nthrottled = 0;
+	for (i = 0; i < BURST; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		if (g[i].got == MDM_ERR_AUTH) {
+			++*nauth;
+		} else if (g[i].got == MDM_ERR_THROTTLED) {
+			++*nthrottled;
+			assert_int_equal(g[i].retry_after_s, 60);
+		} else {
+			fail_msg("guess %zu: %s", i, err_str(g[i].got));
+		}
+	}
+	assert_false(burst.gate_timed_out);
+	pthread_barrier_destroy(&start);
+	pthread_cond_destroy(&burst.cv);
+	pthread_mutex_destroy(&burst.mu);
+	auth_destroy(a);
+}
+
+/*
+ * Parallel guesses all pass the first throttle check before any hash ends: asking the throttle
+ * again once a hash slot is theirs lets only fail_limit of them hash, the rest are throttled.
+ */
+static void test_throttle_burst(void **state)
+{
+	int nauth, nthrottled;
+
+	(void)state;
+	burst_guess(false, &nauth, &nthrottled);
+	assert_int_equal(nauth, 2);
+	assert_int_equal(nthrottled, BURST - 2);
+}
+
+/*
+ * A burst of guesses with each failure held back a while before it is counted: it is counted
+ * before the hash slot is given back, so the next guess's check in the slot still sees it and
+ * only fail_limit of them hash.
+ */
+static void test_throttle_burst_counted_in_slot(void **state)
+{
+	int nauth, nthrottled;
+
+	(void)state;
+	burst_guess(true, &nauth, &nthrottled);
+	assert_int_equal(nauth, 2);
+	assert_int_equal(nthrottled, BURST - 2);
 }
 
 /* --- mdmgw passwd ---------------------------------------------------------------------------- */
@@ -677,13 +966,24 @@ static void test_passwd_tty_echo(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_line_parse_good), cmocka_unit_test(test_line_parse_bad),
-	    cmocka_unit_test(test_make_verify),	    cmocka_unit_test(test_check_malformed),
-	    cmocka_unit_test(test_check_ok_cached), cmocka_unit_test(test_cache_expiry),
-	    cmocka_unit_test(test_throttle),	    cmocka_unit_test(test_throttle_window),
-	    cmocka_unit_test(test_cache_bound),	    cmocka_unit_test(test_unknown_user),
-	    cmocka_unit_test(test_threads),	    cmocka_unit_test(test_passwd_pipe_ok),
-	    cmocka_unit_test(test_passwd_refusals), cmocka_unit_test(test_passwd_tty_echo),
+	    cmocka_unit_test(test_line_parse_good),
+	    cmocka_unit_test(test_line_parse_bad),
+	    cmocka_unit_test(test_make_verify),
+	    cmocka_unit_test(test_check_malformed),
+	    cmocka_unit_test(test_check_header_bound),
+	    cmocka_unit_test(test_check_ok_cached),
+	    cmocka_unit_test(test_cache_expiry),
+	    cmocka_unit_test(test_throttle),
+	    cmocka_unit_test(test_throttle_window),
+	    cmocka_unit_test(test_cache_bound),
+	    cmocka_unit_test(test_unknown_user),
+	    cmocka_unit_test(test_account_below_minimum_cost),
+	    cmocka_unit_test(test_threads),
+	    cmocka_unit_test(test_throttle_burst),
+	    cmocka_unit_test(test_throttle_burst_counted_in_slot),
+	    cmocka_unit_test(test_passwd_pipe_ok),
+	    cmocka_unit_test(test_passwd_refusals),
+	    cmocka_unit_test(test_passwd_tty_echo),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, NULL);

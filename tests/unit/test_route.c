@@ -77,6 +77,9 @@ static void test_mdminfo_versions(void **state)
 	expect_mdminfo("/ciscoise/mdminfo/?ise_api_version=99999999999999", 3);
 	expect_mdminfo("/ciscoise/mdminfo/?ise_api_version=999999999999999999999999999999", 3);
 	expect_mdminfo("/ciscoise/mdminfo/?ise_api_version=02", 2);
+	/* ten digits are capped, not refused; leading zeros are not digits of the version */
+	expect_mdminfo("/ciscoise/mdminfo/?ise_api_version=1000000000", 3);
+	expect_mdminfo("/ciscoise/mdminfo/?ise_api_version=0000000002", 2);
 	expect_mdminfo("/ciscoise/mdminfo/?other=1&ise_api_version=2", 2);
 	expect_kind("HEAD", "/ciscoise/mdminfo/?ise_api_version=3", "", ROUTE_MDMINFO);
 	assert_int_equal(rt.api_version, 3);
@@ -531,6 +534,7 @@ static void test_action_rejections(void **state)
 	expect_405("GET", "/ciscoise/mdmapi/v3/action/actionType=full_wipe", "POST");
 	expect_405("PUT", "/ciscoise/mdmapi/v3/action?actionType=pin_lock", "POST");
 	expect_kind("POST", "/ciscoise/mdmapi/v3/action/pin_lock", "", ROUTE_NOT_FOUND);
+	expect_kind("POST", "/ciscoise/mdmapi/v3/action/actionType:pin_lock", "", ROUTE_NOT_FOUND);
 	expect_kind("POST", "/ciscoise/mdmapi/v3/action/actionType=pin_lock/more", "",
 		    ROUTE_NOT_FOUND);
 }
@@ -889,6 +893,60 @@ static void test_reconciler_routes(void **state)
 	expect_kind("POST", "/api/v1/reconciler/run/x", "", ROUTE_NOT_FOUND);
 }
 
+/* /metrics and the cache purge: the gateway's own, no instance prefix whatever is configured. */
+static void test_metrics_purge_routes(void **state)
+{
+	char target[300];
+	size_t at;
+
+	(void)state;
+	expect_kind("GET", "/metrics", "", ROUTE_METRICS);
+	expect_kind("HEAD", "/metrics/", "site1", ROUTE_METRICS);
+	expect_405("POST", "/metrics", "GET");
+	expect_kind("GET", "/metrics/x", "", ROUTE_NOT_FOUND);
+	expect_kind("GET", "/site1/metrics", "site1", ROUTE_NOT_FOUND);
+
+	expect_kind("DELETE", "/api/v1/cache/devices/0026B424FEB4", "", ROUTE_PURGE);
+	assert_string_equal(rt.value, "0026B424FEB4");
+	expect_kind("DELETE", "/api/v1/cache/devices/a%2Fb/", "site1", ROUTE_PURGE);
+	assert_string_equal(rt.value, "a/b");
+	expect_405("GET", "/api/v1/cache/devices/0026B424FEB4", "DELETE");
+	expect_405("POST", "/api/v1/cache/devices/0026B424FEB4", "DELETE");
+	expect_kind("DELETE", "/api/v1/cache/devices", "", ROUTE_NOT_FOUND);
+	expect_kind("DELETE", "/api/v1/cache/devices/x/y", "", ROUTE_NOT_FOUND);
+	expect_kind("DELETE", "/api/v1/cache/device/x", "", ROUTE_NOT_FOUND);
+	/* at most IDENT_VALUE_MAX bytes of identifier */
+	at = (size_t)snprintf(target, sizeof(target), "/api/v1/cache/devices/");
+	memset(target + at, 'i', IDENT_VALUE_MAX);
+	target[at + IDENT_VALUE_MAX] = '\0';
+	expect_kind("DELETE", target, "", ROUTE_PURGE);
+	assert_int_equal(strlen(rt.value), IDENT_VALUE_MAX);
+	strcat(target, "i");
+	expect_bad("DELETE", target, 400, "identifier is too long");
+}
+
+static void test_coa_routes(void **state)
+{
+	(void)state;
+	expect_kind("GET", "/api/v1/coa", "", ROUTE_COA_LIST);
+	assert_string_equal(rt.state, "");
+	expect_kind("GET", "/api/v1/coa/?state=failed", "site1", ROUTE_COA_LIST);
+	assert_string_equal(rt.state, "failed");
+	expect_kind("GET", "/api/v1/coa?state=sent", "", ROUTE_COA_LIST);
+	assert_string_equal(rt.state, "sent");
+	expect_kind("GET", "/api/v1/coa?state=all", "", ROUTE_COA_LIST);
+	assert_string_equal(rt.state, "all");
+	expect_bad("GET", "/api/v1/coa?state=pending", 400, "state must be failed, sent or all");
+	expect_bad("GET", "/api/v1/coa?state", 400, "state must be failed, sent or all");
+	expect_bad("GET", "/api/v1/coa?limit=5", 400, "unknown query parameter (state only)");
+	expect_405("DELETE", "/api/v1/coa", "GET");
+	expect_kind("POST", "/api/v1/coa/test", "", ROUTE_COA_TEST);
+	expect_405("GET", "/api/v1/coa/test", "POST");
+	expect_kind("POST", "/api/v1/coa/probe", "", ROUTE_NOT_FOUND);
+	expect_kind("POST", "/api/v1/coa/test/x", "", ROUTE_NOT_FOUND);
+	expect_kind("GET", "/site1/api/v1/coa", "site1", ROUTE_NOT_FOUND);
+}
+
 /* --- sessions admin API -------------------------------------------------------------------- */
 
 static void test_session_admin_routes(void **state)
@@ -951,6 +1009,8 @@ int main(void)
 	    cmocka_unit_test(test_route_parse_direct),
 	    cmocka_unit_test(test_criterion_helpers),
 	    cmocka_unit_test(test_adapter_routes),
+	    cmocka_unit_test(test_metrics_purge_routes),
+	    cmocka_unit_test(test_coa_routes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
