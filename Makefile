@@ -31,7 +31,7 @@ PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 ALL_CFLAGS = $(WARN) $(CFLAGS_$(FLAVOUR)) $(PKG_CFLAGS) -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(EXTRA_CFLAGS)
 LIBS = $(PKG_LIBS) -lpthread -lm
 
-LIB_SRC := $(wildcard core/*.c cache/*.c adapters/*.c) $(filter-out gateway/main.c,$(wildcard gateway/*.c))
+LIB_SRC := $(wildcard core/*.c cache/*.c adapters/*.c) $(filter-out gateway/app/main.c,$(wildcard gateway/*/*.c))
 LIB_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
@@ -91,7 +91,7 @@ $(BUILD)/libmdmgw.a: $(LIB_OBJ)
 
 lib: $(BUILD)/libmdmgw.a
 
-$(BUILD)/mdmgw: $(BUILD)/obj/gateway/main.o $(BUILD)/libmdmgw.a
+$(BUILD)/mdmgw: $(BUILD)/obj/gateway/app/main.o $(BUILD)/libmdmgw.a
 	$(CC) $(LDFLAGS_$(FLAVOUR)) -o $@ $^ $(LIBS)
 
 # Link flags of one unit test, by its name. test_actions wraps fdatasync (the journal's only

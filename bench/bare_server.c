@@ -37,9 +37,9 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "../gateway/server.h"
+#include "../gateway/server/server.h"
 
-/* The gateway's listen.* defaults (gateway/config.c); conf/demo.json does not change them. */
+/* The gateway's listen.* defaults (gateway/app/config.c); conf/demo.json does not change them. */
 #define IDLE_TIMEOUT_S 60u
 #define MAX_CONNECTIONS 4096u
 #define MAX_CONNECTIONS_PER_IP 1024u
@@ -471,8 +471,8 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	raise_nofile(MAX_CONNECTIONS + 64);
-	/* The gateway's flags and options (gateway/server.c server_start), less its connection
-	 * tracking callbacks (the deadline reaper is gateway work). */
+	/* The gateway's flags and options (gateway/server/server.c server_start), less its
+	 * connection tracking callbacks (the deadline reaper is gateway work). */
 	flags = MHD_USE_TLS | MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
 		(v6 ? MHD_USE_IPv6 : 0);
 	d = MHD_start_daemon(

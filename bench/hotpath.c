@@ -15,11 +15,11 @@
 #include "../cache/entry.h"
 #include "../core/clock.h"
 #include "../core/log.h"
-#include "../gateway/auth.h"
-#include "../gateway/config.h"
-#include "../gateway/ise_api.h"
-#include "../gateway/lookup.h"
-#include "../gateway/route.h"
+#include "../gateway/app/config.h"
+#include "../gateway/ise/ise_api.h"
+#include "../gateway/server/auth.h"
+#include "../gateway/server/route.h"
+#include "../gateway/verdict/lookup.h"
 
 #define TARGET                                                                                     \
 	"/ciscoise/mdmapi/v3/devices/"                                                             \

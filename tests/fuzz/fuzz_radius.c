@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../gateway/radius.h"
+#include "../../gateway/coa/radius.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

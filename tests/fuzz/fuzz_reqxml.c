@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../gateway/reqxml.h"
+#include "../../gateway/ise/reqxml.h"
 
 #define FUZZ_MAX_VALUES 64
 

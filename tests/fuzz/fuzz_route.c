@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../gateway/route.h"
+#include "../../gateway/server/route.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

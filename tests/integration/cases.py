@@ -733,7 +733,7 @@ def case_memcached_that_never_answers(env):
         silent.stop()
 
 
-# --- ha: the reconciler's leader lease in memcached (gateway/lease.c) ---------------------------
+# --- ha: the reconciler's leader lease in memcached (gateway/recon/lease.c) ---------------------------
 
 def case_ha_lease_one_leader_then_takeover(env):
     mc = Memcached().start()

@@ -1,5 +1,5 @@
 """Integration cases for the operator CLI (`mdmgw action|actions|resolve|block|unblock`, see
-gateway/cli.h): the real binary as a client.
+gateway/app/cli.h): the real binary as a client.
 
 - case_cli_against_admin_sim: against tests/sim/admin_sim.py, a separate process speaking the admin
   actions API over real TLS with the dev certificates (make certs). Checks what goes on the wire

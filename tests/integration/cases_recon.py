@@ -1,4 +1,4 @@
-"""Integration cases for the polling reconciler (gateway/recon.h): the real gateway with the SCCM
+"""Integration cases for the polling reconciler (gateway/recon/recon.h): the real gateway with the SCCM
 and cloud MDM simulators, a short interval, changes in the simulator showing in the NAC's poll,
 a vendor down for a cycle keeping its rows, POST /api/v1/reconciler/run, and a paging walk that
 stays in its generation while a new one is swapped in.

@@ -1,4 +1,4 @@
-"""Integration cases of the generational snapshot (gateway/snapshot.c): the NAC's non-compliant
+"""Integration cases of the generational snapshot (gateway/recon/snapshot.c): the NAC's non-compliant
 poll walked in small pages with generation-bound cursors, and lookups answered from its
 indexes while the vendor is down."""
 

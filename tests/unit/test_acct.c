@@ -13,7 +13,7 @@
 
 #include "../../core/buf.h"
 #include "../../core/clock.h"
-#include "../../gateway/acct.h"
+#include "../../gateway/coa/acct.h"
 
 #define SECRET "testing123"
 

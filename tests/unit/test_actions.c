@@ -14,7 +14,7 @@
 
 #include "../../cache/cache.h"
 #include "../../core/buf.h"
-#include "../../gateway/actions.h"
+#include "../../gateway/actions/actions.h"
 
 /* --- a fake MDM ------------------------------------------------------------------------------ */
 

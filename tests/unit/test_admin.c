@@ -10,7 +10,7 @@
 #include <jansson.h>
 
 #include "../../adapters/inventory.h"
-#include "../../gateway/admin.h"
+#include "../../gateway/admin/admin.h"
 
 #define INV_JSON                                                                                   \
 	"{\"devices\": [{\"id\": \"a\", \"macs\": [\"00:26:B4:24:FE:B4\"]}, {\"id\": \"b\", "      \

@@ -16,7 +16,7 @@
 #include <openssl/params.h>
 
 #include "../../core/clock.h"
-#include "../../gateway/auth.h"
+#include "../../gateway/server/auth.h"
 
 /*
  * Every scrypt at ln=15 costs ~0.1 s (~1.5 s under valgrind), so the accounts' lines are made

@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../gateway/block.h"
+#include "../../gateway/verdict/block.h"
 
 struct fix {
 	char dir[64];

@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../gateway/cli.h"
+#include "../../gateway/app/cli.h"
 
 #define ARGV(...) ((char *[]){"mdmgw", __VA_ARGS__, NULL})
 #define ARGC(...) ((int)(sizeof((char *[]){"mdmgw", __VA_ARGS__}) / sizeof(char *)))

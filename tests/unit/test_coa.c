@@ -7,11 +7,11 @@
 #include "unit.h"
 
 #include "../../core/clock.h"
-#include "../../gateway/config.h"
-#include "../../gateway/route.h"
-#include "../../gateway/coa.h"
-#include "../../gateway/coa_mnt.h"
-#include "../../gateway/coa_webhook.h"
+#include "../../gateway/app/config.h"
+#include "../../gateway/coa/coa.h"
+#include "../../gateway/coa/coa_mnt.h"
+#include "../../gateway/coa/coa_webhook.h"
+#include "../../gateway/server/route.h"
 
 #define MAXSENDS 64
 

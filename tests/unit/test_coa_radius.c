@@ -20,9 +20,9 @@
 
 #include "../../core/buf.h"
 #include "../../core/clock.h"
-#include "../../gateway/coa_radius.h"
-#include "../../gateway/config.h"
-#include "../../gateway/radius.h"
+#include "../../gateway/app/config.h"
+#include "../../gateway/coa/coa_radius.h"
+#include "../../gateway/coa/radius.h"
 
 #define FR_SCRIPT "tests/sim/freeradius.py"
 #define SECRET "s3cret-for-coa"

@@ -11,7 +11,7 @@
 
 #include <jansson.h>
 
-#include "../../gateway/config.h"
+#include "../../gateway/app/config.h"
 
 #define LISTEN "'listen': {'cert_file': 'c.pem', 'key_file': 'k.pem'}"
 #define ACCOUNT "{'user': 'ise', 'password_hash': '$scrypt$x', 'roles': ['query']}"

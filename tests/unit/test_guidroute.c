@@ -3,7 +3,7 @@
 
 #include <stdio.h>
 
-#include "../../gateway/guidroute.h"
+#include "../../gateway/verdict/guidroute.h"
 
 static void test_learn_get_forget(void **state)
 {

@@ -1,4 +1,4 @@
-/* test_hops: the loop and chain guard of gateway/hops.h. */
+/* test_hops: the loop and chain guard of gateway/server/hops.h. */
 #include "unit.h"
 
 #include <stdio.h>
@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "../../core/log.h"
-#include "../../gateway/hops.h"
+#include "../../gateway/server/hops.h"
 
 /* A -> B -> A: B remembers A, so B's request back to A names A, and A refuses it. */
 static void test_loop_refused(void **state)

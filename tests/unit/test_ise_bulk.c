@@ -9,7 +9,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "../../gateway/ise_api.h"
+#include "../../gateway/app/config.h"
+#include "../../gateway/ise/ise_api.h"
 
 static const struct merge_policy POLICY = {.compliant_requires_all = true};
 

@@ -15,7 +15,7 @@
 
 #include "../../core/buf.h"
 #include "../../core/clock.h"
-#include "../../gateway/journal.h"
+#include "../../gateway/actions/journal.h"
 
 #define HASH_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 
 #include "../../cache/cache.h"
-#include "../../gateway/lease.h"
+#include "../../gateway/recon/lease.h"
 #include "cachetest.h"
 #include "mcserver.h"
 

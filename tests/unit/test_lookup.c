@@ -13,7 +13,7 @@
 #include "../../core/buf.h"
 #include "../../core/clock.h"
 #include "../../core/log.h"
-#include "../../gateway/lookup.h"
+#include "../../gateway/verdict/lookup.h"
 
 #define NS "mdmgw"
 #define MAC_A "0026B424FEB4"
@@ -576,10 +576,10 @@ static void test_key_helpers(void **state)
 }
 
 /*
- * BUG: gateway/lookup.c key_value(), `if (plain_value(v, len))` (line 67 at d2ec2a0): a value
- * that is itself plain text of the form "sha256:<64 hex>" is used as is, so it gets the very key of
- * the value it is the hash of. Input: user names "John Doe" and "sha256:9489...21a5" (both valid
- * user names). Expected: two different pointer keys, and each identifier answered for itself.
+ * BUG: gateway/verdict/lookup.c key_value(), `if (plain_value(v, len))` (line 67 at d2ec2a0): a
+ * value that is itself plain text of the form "sha256:<64 hex>" is used as is, so it gets the very
+ * key of the value it is the hash of. Input: user names "John Doe" and "sha256:9489...21a5" (both
+ * valid user names). Expected: two different pointer keys, and each identifier answered for itself.
  * Actual: one key, "mdmgw:v1:inv:username:sha256:9489...21a5"; once "John Doe" is cached, a lookup
  * of the other user name is served John Doe's device without asking the adapter (cache poisoning by
  * a chosen identifier; the reverse order serves "John Doe" someone else's answer).

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 
 #include "../../core/buf.h"
-#include "../../gateway/merge.h"
+#include "../../gateway/verdict/merge.h"
 
 static const struct merge_policy ALL = {.compliant_requires_all = true};
 static const struct merge_policy ANY = {.compliant_requires_all = false};

@@ -9,7 +9,7 @@
 
 #include "../../cache/cache.h"
 #include "../../core/buf.h"
-#include "../../gateway/publish.h"
+#include "../../gateway/recon/publish.h"
 #include "cachetest.h"
 #include "mcserver.h"
 

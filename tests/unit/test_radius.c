@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../../gateway/radius.h"
+#include "../../gateway/coa/radius.h"
 
 #define SECRET "testing123"
 

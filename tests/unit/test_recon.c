@@ -11,9 +11,10 @@
 #include "../../cache/cache.h"
 #include "../../core/buf.h"
 #include "../../core/clock.h"
-#include "../../gateway/lookup.h"
-#include "../../gateway/recon.h"
-#include "../../gateway/snapshot.h"
+#include "../../gateway/app/config.h"
+#include "../../gateway/recon/recon.h"
+#include "../../gateway/recon/snapshot.h"
+#include "../../gateway/verdict/lookup.h"
 
 #define WAIT_MS 10000
 

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../../gateway/reqxml.h"
+#include "../../gateway/ise/reqxml.h"
 
 #define WHYSZ 256
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))

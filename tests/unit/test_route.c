@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../../gateway/route.h"
+#include "../../gateway/server/route.h"
 
 #define CRIT_LIST_MSG                                                                              \
 	"querycriteria must be macaddress, compliance, username, udid, imei, meid, guid or guidhn"
@@ -674,7 +674,7 @@ static void test_target_size_bare_key(void **state)
 
 	(void)state;
 	/*
-	 * BUG: gateway/route.c route_parse (lines 472-474) estimates the target length as
+	 * BUG: gateway/server/route.c route_parse (lines 472-474) estimates the target length as
 	 * strlen(path) + sum(strlen(key) + strlen(value) + 2) and refuses above 8192 with 414.
 	 * An argument without '=' only took one separator byte in the target, so each one is
 	 * over-counted by 1: a target of exactly 8192 bytes whose last argument is a bare key is

@@ -6,7 +6,7 @@
 
 #include "../../core/buf.h"
 #include "../../core/clock.h"
-#include "../../gateway/sessions.h"
+#include "../../gateway/coa/sessions.h"
 
 static struct coa_session sess(const char *mac, const char *nas_ip, const char *acct_id, int64_t at)
 {

@@ -7,7 +7,7 @@
 
 #include "../../core/buf.h"
 #include "../../core/clock.h"
-#include "../../gateway/snapshot.h"
+#include "../../gateway/recon/snapshot.h"
 
 static const struct merge_policy POLICY = {.compliant_requires_all = true};
 

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "../../gateway/config.h"
-#include "../../gateway/trans.h"
+#include "../../gateway/app/config.h"
+#include "../../gateway/recon/trans.h"
 
 #define MAXEV 4096
 

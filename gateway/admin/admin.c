@@ -1,0 +1,325 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "../../core/clock.h"
+#include "../../core/jout.h"
+#include "../../core/log.h"
+#include "../coa/acct.h"
+#include "../recon/snapshot.h"
+#include "../recon/trans.h"
+#include "admin.h"
+#include "coa_api.h"
+
+#define TEXT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+#define JSON_TYPE "application/json"
+
+static void metric(struct buf *b, const char *name, const char *type, const char *help,
+		   unsigned long v)
+{
+	buf_addf(b, "# HELP %s %s\n# TYPE %s %s\n%s %lu\n", name, help, name, type, name, v);
+}
+
+static void counter(struct buf *b, const char *name, const char *help, const atomic_ulong *v)
+{
+	metric(b, name, "counter", help, atomic_load(v));
+}
+
+static void cache_metrics(struct buf *b, struct cache *c)
+{
+	struct cache_stats s;
+
+	memset(&s, 0, sizeof(s));
+	cache_stats(c, &s);
+	metric(b, "mdmgw_cache_l1_hits_total", "counter", "In-process cache hits (fresh).",
+	       s.l1_hits);
+	metric(b, "mdmgw_cache_l1_stale_hits_total", "counter", "In-process cache stale hits.",
+	       s.l1_stale_hits);
+	metric(b, "mdmgw_cache_l1_misses_total", "counter", "In-process cache misses.",
+	       s.l1_misses);
+	metric(b, "mdmgw_cache_l1_evictions_total", "counter", "In-process entries evicted.",
+	       s.l1_evictions);
+	metric(b, "mdmgw_cache_l2_hits_total", "counter", "memcached hits (fresh).", s.l2_hits);
+	metric(b, "mdmgw_cache_l2_stale_hits_total", "counter", "memcached stale hits.",
+	       s.l2_stale_hits);
+	metric(b, "mdmgw_cache_l2_misses_total", "counter", "memcached misses.", s.l2_misses);
+	metric(b, "mdmgw_cache_l2_errors_total", "counter", "memcached operations that failed.",
+	       s.l2_errors);
+	metric(b, "mdmgw_cache_bad_values_total", "counter",
+	       "Values with a bad HMAC tag or that did not decode (read as misses).",
+	       s.l2_bad_values);
+	metric(b, "mdmgw_cache_l2_operations_total", "counter", "Operations sent to memcached.",
+	       s.l2_ops);
+	metric(b, "mdmgw_cache_l2_latency_microseconds_total", "counter",
+	       "Time spent in memcached operations.", s.l2_latency_us);
+	metric(b, "mdmgw_cache_lock_busy_total", "counter",
+	       "Refresh locks found held by another request or instance.", s.lock_busy);
+	metric(b, "mdmgw_cache_breaker_opens_total", "counter",
+	       "Times every memcached server failed and memcached was skipped.", s.breaker_opens);
+	metric(b, "mdmgw_cache_breaker_open", "gauge", "1 while memcached is being skipped.",
+	       (unsigned long)s.breaker_open);
+}
+
+static void render_metrics(struct ise_ctx *ctx, struct buf *b)
+{
+	const struct lookup_stats *ls = lookup_stats(ctx->lookup);
+
+	counter(b, "mdmgw_requests_total", "ISE API requests received.", &ctx->stats.requests);
+	counter(b, "mdmgw_answer_cache_hits_total",
+		"Single-device answers sent as rendered before (in-process tier).",
+		&ctx->stats.answer_hits);
+	counter(b, "mdmgw_bad_requests_total", "ISE API requests refused as malformed.",
+		&ctx->stats.bad_requests);
+	counter(b, "mdmgw_unavailable_total", "Answers of 503: no source could answer.",
+		&ctx->stats.unavailable);
+	counter(b, "mdmgw_actions_total", "Action requests received.", &ctx->stats.actions);
+	counter(b, "mdmgw_local_mac_queries_total",
+		"Queries for locally administered (randomised) MACs.", &ctx->stats.local_macs);
+	counter(b, "mdmgw_header_deadline_cuts_total",
+		"Connections cut for not sending headers in time.", &ctx->cut_header);
+	counter(b, "mdmgw_body_deadline_cuts_total",
+		"Connections cut for not sending the body in time.", &ctx->cut_body);
+	counter(b, "mdmgw_lookup_fresh_hits_total",
+		"(identifier, adapter) answers served fresh from the cache.", &ls->fresh_hits);
+	counter(b, "mdmgw_lookup_stale_hits_total",
+		"(identifier, adapter) answers served stale while refreshing.", &ls->stale_hits);
+	counter(b, "mdmgw_lookup_misses_total", "(identifier, adapter) answers not in the cache.",
+		&ls->misses);
+	counter(b, "mdmgw_lookup_refreshes_total", "Background refreshes of stale answers.",
+		&ls->refreshes);
+	counter(b, "mdmgw_lookup_refresh_dropped_total",
+		"Stale answers not refreshed because the queue was full.", &ls->refresh_dropped);
+	counter(b, "mdmgw_lookup_lock_waits_total",
+		"Misses that waited for another request or instance filling them.",
+		&ls->lock_waits);
+	counter(b, "mdmgw_lookup_partial_total",
+		"Answers given while another applicable adapter failed.", &ls->partial);
+	counter(b, "mdmgw_lookup_bad_entries_total", "Cache values that did not decode.",
+		&ls->bad_entries);
+	counter(b, "mdmgw_lookup_guid_routed_total",
+		"(GUID, adapter) pairs not asked because another adapter issued the GUID.",
+		&ls->guid_routed);
+	metric(b, "mdmgw_hops_refused_total", "counter",
+	       "ISE API requests refused with 508: a loop through this gateway, or too many hops.",
+	       (unsigned long)hops_refused(ctx->hops));
+	buf_addstr(b, "# HELP mdmgw_adapter_lookups_total Identifiers asked of each adapter.\n"
+		      "# TYPE mdmgw_adapter_lookups_total counter\n");
+	for (size_t j = 0; j < ctx->nads && j < LOOKUP_MAX_ADAPTERS; j++)
+		buf_addf(b, "mdmgw_adapter_lookups_total{adapter=\"%s\"} %lu\n", ctx->ads[j]->name,
+			 atomic_load(&ls->adapter_lookups[j]));
+	cache_metrics(b, ctx->cache);
+	coa_api_metrics(ctx, b); /* nothing without a CoA sink */
+	if (ctx->sessions)
+		sessions_metrics(ctx->sessions, b);
+	if (ctx->acct)
+		acct_metrics(ctx->acct, b);
+	/* The two structures that grow with the fleet, for the memory budget (~1 KiB a device). */
+	metric(b, "mdmgw_snapshot_bytes", "gauge",
+	       "Heap held by the device snapshot (every generation still readable).",
+	       (unsigned long)snapshot_mem_bytes());
+	if (ctx->trans)
+		metric(b, "mdmgw_trans_bytes", "gauge",
+		       "Heap held by the last known device states (transitions engine).",
+		       (unsigned long)trans_memory(ctx->trans));
+}
+
+/* The identifier of a purge: a MAC in any form, else a GUID. */
+static enum mdm_err purge_ident(const char *v, struct ident *id, char *why, size_t whysz)
+{
+	if (ident_parse(IDENT_MAC, v, strlen(v), id, NULL, 0) == MDM_OK)
+		return MDM_OK;
+	return ident_parse(IDENT_GUID, v, strlen(v), id, why, whysz);
+}
+
+/* A JSON string of printable ASCII (what identifiers and our messages are made of). */
+static void json_str(struct buf *b, const char *s)
+{
+	buf_addstr(b, "\"");
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			buf_addf(b, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+			buf_addf(b, "\\u%04x", (unsigned char)*s);
+		else
+			buf_add(b, s, 1);
+	}
+	buf_addstr(b, "\"");
+}
+
+static void json_error(struct ise_response *res, int status, const char *msg)
+{
+	buf_reset(&res->body);
+	res->status = status;
+	res->content_type = JSON_TYPE;
+	buf_addstr(&res->body, "{\"error\":");
+	json_str(&res->body, msg);
+	buf_addstr(&res->body, "}\n");
+}
+
+static void handle_purge(struct ise_ctx *ctx, const struct route *r, struct ise_response *res)
+{
+	struct ident id;
+	char why[192];
+	size_t removed = 0;
+	enum mdm_err e;
+
+	if (purge_ident(r->value, &id, why, sizeof(why)) != MDM_OK)
+		return json_error(res, 400, why);
+	e = lookup_purge(ctx->lookup, &id, &removed);
+	if (e)
+		return json_error(res, 500, err_str(e));
+	log_info("admin: purged %s %s from the cache (%zu entries)", ident_kind_name(id.kind),
+		 id.value, removed);
+	res->status = 200;
+	res->content_type = JSON_TYPE;
+	buf_addstr(&res->body, "{\"identifier\":");
+	json_str(&res->body, id.value);
+	buf_addf(&res->body, ",\"kind\":\"%s\",\"removed\":%zu}\n", ident_kind_name(id.kind),
+		 removed);
+}
+
+/* --- adapters ------------------------------------------------------------------------------- */
+
+static json_t *adapter_json(struct adapter *a, bool *bad)
+{
+	struct adapter_health h;
+	json_t *o = json_object(), *err = json_null();
+
+	adapter_health(a, &h);
+	if (h.last_error_ms > 0) {
+		err = json_object();
+		jout_set(err, "at", jout_time(h.last_error_ms), bad);
+		jout_set(err, "message", jout_str(h.last_error), bad);
+	}
+	jout_set(o, "name", jout_str(a->name), bad);
+	jout_set(o, "type", jout_str(a->ops->type), bad);
+	jout_set(o, "healthy", json_boolean(h.healthy), bad);
+	jout_set(o, "breaker", json_string(adapter_breaker_name(h.breaker)), bad);
+	jout_set(o, "requests", json_integer((json_int_t)h.requests), bad);
+	jout_set(o, "failures", json_integer((json_int_t)h.failures), bad);
+	jout_set(o, "last_ok", jout_time(h.last_ok_ms), bad);
+	jout_set(o, "last_error", err, bad);
+	return o;
+}
+
+/* json_reply: root (consumed) as the body with status; 500 when it could not be made. */
+static void json_reply(struct ise_response *res, int status, json_t *root, bool bad)
+{
+	char *text = bad || !root ? NULL : json_dumps(root, JSON_COMPACT);
+
+	json_decref(root);
+	if (!text)
+		return json_error(res, 500, "out of memory");
+	buf_reset(&res->body);
+	res->status = status;
+	res->content_type = JSON_TYPE;
+	if (buf_addstr(&res->body, text) != MDM_OK || buf_addstr(&res->body, "\n") != MDM_OK)
+		json_error(res, 500, "answer too large");
+	free(text);
+}
+
+static void handle_adapters(struct ise_ctx *ctx, struct ise_response *res)
+{
+	json_t *list = json_array(), *root = json_object();
+	bool bad = !list;
+
+	for (size_t i = 0; i < ctx->nads; i++)
+		if (json_array_append_new(list, adapter_json(ctx->ads[i], &bad)) != 0)
+			bad = true;
+	jout_set(root, "adapters", list, &bad);
+	json_reply(res, 200, root, bad);
+}
+
+struct admin_test {
+	void (*done)(void *arg, struct ise_response *res);
+	void *arg;
+	char name[64];
+};
+
+static void test_reply(struct admin_test *at, struct ise_response *res)
+{
+	at->done(at->arg, res);
+	ise_response_clear(res);
+}
+
+static void on_test(void *arg, struct adapter_test *t)
+{
+	struct admin_test *at = arg;
+	struct ise_response res;
+	json_t *o = json_object(), *msg = jout_str(t->message); /* as UTF-8, for the log too */
+	bool bad = false;
+
+	ise_response_init(&res);
+	log_info("admin: adapter %s test: %s: %s", at->name, t->ok ? "ok" : "failed",
+		 msg ? json_string_value(msg) : "(out of memory)");
+	jout_set(o, "adapter", jout_str(at->name), &bad);
+	jout_set(o, "ok", json_boolean(t->ok), &bad);
+	jout_set(o, "message", msg, &bad);
+	json_reply(&res, t->ok ? 200 : 502, o, bad);
+	test_reply(at, &res);
+	free(at);
+}
+
+static struct adapter *find_adapter(struct ise_ctx *ctx, const char *name)
+{
+	for (size_t i = 0; i < ctx->nads; i++)
+		if (strcmp(ctx->ads[i]->name, name) == 0)
+			return ctx->ads[i];
+	return NULL;
+}
+
+enum mdm_err admin_test_adapter(struct ise_ctx *ctx, const char *name,
+				void (*done)(void *arg, struct ise_response *res), void *arg)
+{
+	struct admin_test stack = {.done = done, .arg = arg}, *at;
+	struct adapter *a = find_adapter(ctx, name);
+	struct ise_response res;
+	char msg[160];
+	enum mdm_err e;
+
+	ise_response_init(&res);
+	if (!a) {
+		snprintf(msg, sizeof(msg), "no adapter named %.63s", name);
+		json_error(&res, 404, msg);
+		e = MDM_ERR_NOTFOUND;
+		goto answer;
+	}
+	at = malloc(sizeof(*at));
+	if (!at) {
+		json_error(&res, 500, "out of memory");
+		e = MDM_ERR_NOMEM;
+		goto answer;
+	}
+	*at = stack;
+	str_copy(at->name, sizeof(at->name), a->name);
+	e = adapter_test_connection(a, on_test, at);
+	if (e == MDM_OK) {
+		ise_response_clear(&res); /* on_test answers with its own and frees at */
+		return MDM_OK;
+	}
+	free(at);
+	snprintf(msg, sizeof(msg), "the test could not start: %s", err_str(e));
+	json_error(&res, 500, msg);
+answer:
+	test_reply(&stack, &res);
+	return e;
+}
+
+void admin_handle(struct ise_ctx *ctx, const struct route *r, struct ise_response *res)
+{
+	switch (r->kind) {
+	case ROUTE_PURGE:
+		return handle_purge(ctx, r, res);
+	case ROUTE_ADAPTERS:
+		return handle_adapters(ctx, res);
+	case ROUTE_METRICS:
+		render_metrics(ctx, &res->body);
+		res->status = 200;
+		res->content_type = TEXT_TYPE;
+		return;
+	default:
+		return json_error(res, 404, "no such resource");
+	}
+}

@@ -1,0 +1,162 @@
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../core/clock.h"
+#include "../../core/ident.h"
+#include "../../core/jout.h"
+#include "../../core/log.h"
+#include "../coa/coa.h"
+#include "coa_api.h"
+
+#define JSON_TYPE "application/json"
+
+bool coa_api_route(enum route_kind k)
+{
+	return k == ROUTE_COA_LIST || k == ROUTE_COA_TEST;
+}
+
+static void reply(struct ise_response *res, int status, json_t *root, bool bad)
+{
+	char *text = bad || !root ? NULL : json_dumps(root, JSON_COMPACT);
+
+	json_decref(root);
+	buf_reset(&res->body);
+	res->content_type = JSON_TYPE;
+	res->status = status;
+	if (!text || buf_addstr(&res->body, text) != MDM_OK ||
+	    buf_addstr(&res->body, "\n") != MDM_OK) {
+		res->status = 500;
+		buf_reset(&res->body);
+		buf_addstr(&res->body, "{\"error\":\"out of memory\"}\n");
+	}
+	free(text);
+}
+
+static void error(struct ise_response *res, int status, const char *msg)
+{
+	reply(res, status, json_pack("{s:o}", "error", jout_str(msg)), false);
+}
+
+static json_t *delivery_json(const struct coa_delivery *d, bool *bad)
+{
+	json_t *o = json_object();
+
+	jout_set(o, "event_id", jout_str(d->event_id), bad);
+	jout_set(o, "epoch", json_integer((json_int_t)d->epoch), bad);
+	jout_set(o, "sink", jout_str(d->sink), bad);
+	jout_set(o, "mac", jout_str(d->mac), bad);
+	jout_set(o, "session", jout_str(d->session), bad);
+	jout_set(o, "from", jout_str(d->from), bad);
+	jout_set(o, "to", jout_str(d->to), bad);
+	jout_set(o, "attempts", json_integer(d->attempts), bad);
+	jout_set(o, "outcome", jout_str(d->outcome), bad);
+	jout_set(o, "detail", jout_str(d->detail), bad);
+	jout_set(o, "at", jout_time(d->at_ms), bad);
+	return o;
+}
+
+static void list(struct ise_ctx *ctx, const struct route *r, struct ise_response *res)
+{
+	enum coa_list_which w = strcmp(r->state, "failed") == 0 ? COA_LIST_FAILED
+				: strcmp(r->state, "sent") == 0 ? COA_LIST_SENT
+								: COA_LIST_ALL;
+	struct coa_delivery *ds = calloc(COA_KEEP, sizeof(*ds));
+	json_t *root = json_object(), *arr = json_array();
+	bool bad = !ds;
+	size_t n = ds ? coa_list(ctx->coa, w, ds, COA_KEEP) : 0;
+
+	for (size_t i = 0; i < n && !bad; i++)
+		if (json_array_append_new(arr, delivery_json(&ds[i], &bad)) != 0)
+			bad = true;
+	free(ds);
+	jout_set(root, "deliveries", arr, &bad);
+	reply(res, 200, root, bad);
+}
+
+static void test(struct ise_ctx *ctx, const char *body, size_t len, struct ise_response *res)
+{
+	json_error_t jerr;
+	json_t *in = body && len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+	json_t *mac = json_object_get(in, "mac"), *kind = json_object_get(in, "kind");
+	const char *k = json_is_string(kind) ? json_string_value(kind) : "reauth";
+	struct coa_event ev;
+	char why[128];
+	bool local;
+	enum mdm_err e;
+
+	memset(&ev, 0, sizeof(ev));
+	if (!json_is_object(in) || !json_is_string(mac) ||
+	    mac_parse(json_string_value(mac), strlen(json_string_value(mac)), ev.mac, &local, why,
+		      sizeof(why)) != MDM_OK) {
+		json_decref(in);
+		return error(res, 400, "the body must be {\"mac\": \"<a MAC address>\"}");
+	}
+	if ((kind && !json_is_string(kind)) ||
+	    (strcmp(k, "reauth") != 0 && strcmp(k, "disconnect") != 0)) {
+		json_decref(in);
+		return error(res, 400, "kind must be \"reauth\" or \"disconnect\"");
+	}
+	ev.kind = strcmp(k, "disconnect") == 0 ? COA_DISCONNECT : COA_REAUTH;
+	json_decref(in);
+	ev.at_ms = clock_wall_ms();
+	snprintf(ev.id, sizeof(ev.id), "manual:%s@%lld", ev.mac, (long long)ev.at_ms);
+	str_copy(ev.from, sizeof(ev.from), "unknown");
+	str_copy(ev.to, sizeof(ev.to), "unknown");
+	str_copy(ev.reason, sizeof(ev.reason), "manual test from the admin API");
+	e = coa_submit(ctx->coa, &ev);
+	if (e == MDM_ERR_BUSY)
+		return error(res, 503, "the CoA queue is full");
+	if (e != MDM_OK)
+		return error(res, 503, err_str(e));
+	log_info("coa: manual event %s submitted", ev.id);
+	reply(res, 202, json_pack("{s:o}", "event_id", jout_str(ev.id)), false);
+}
+
+void coa_api_handle(struct ise_ctx *ctx, const struct route *r, const char *body, size_t len,
+		    struct ise_response *res)
+{
+	if (!ctx->coa)
+		return error(res, 503, "no CoA sink is configured (coa.mnt, coa.webhook)");
+	if (r->kind == ROUTE_COA_LIST)
+		return list(ctx, r, res);
+	test(ctx, body, len, res);
+}
+
+void coa_api_metrics(struct ise_ctx *ctx, struct buf *b)
+{
+	struct coa_stats *st;
+
+	if (!ctx->coa || !(st = malloc(sizeof(*st))))
+		return;
+	coa_get_stats(ctx->coa, st);
+	buf_addstr(b, "# HELP mdmgw_coa_attempts_total CoA attempts by sink and outcome.\n"
+		      "# TYPE mdmgw_coa_attempts_total counter\n");
+	for (size_t i = 0; i < st->nsinks; i++)
+		for (int o = COA_OK; o <= COA_NO_SESSION; o++)
+			buf_addf(b, "mdmgw_coa_attempts_total{sink=\"%s\",outcome=\"%s\"} %llu\n",
+				 st->sink_names[i], coa_outcome_name((enum coa_outcome)o),
+				 (unsigned long long)st->attempts[i][o]);
+	buf_addf(b,
+		 "# HELP mdmgw_coa_events_total CoA events by what became of them.\n"
+		 "# TYPE mdmgw_coa_events_total counter\n"
+		 "mdmgw_coa_events_total{result=\"submitted\"} %llu\n"
+		 "mdmgw_coa_events_total{result=\"queue_full\"} %llu\n"
+		 "mdmgw_coa_events_total{result=\"skipped\"} %llu\n"
+		 "# HELP mdmgw_coa_deliveries_total CoA deliveries ended other than by an "
+		 "attempt's answer.\n"
+		 "# TYPE mdmgw_coa_deliveries_total counter\n"
+		 "mdmgw_coa_deliveries_total{result=\"superseded\"} %llu\n"
+		 "mdmgw_coa_deliveries_total{result=\"no_session\"} %llu\n"
+		 "mdmgw_coa_deliveries_total{result=\"failed\"} %llu\n"
+		 "# HELP mdmgw_coa_queued CoA events waiting.\n# TYPE mdmgw_coa_queued gauge\n"
+		 "mdmgw_coa_queued %zu\n"
+		 "# HELP mdmgw_coa_pending CoA deliveries not finished.\n"
+		 "# TYPE mdmgw_coa_pending gauge\nmdmgw_coa_pending %zu\n",
+		 (unsigned long long)st->submitted, (unsigned long long)st->queue_full,
+		 (unsigned long long)st->skipped, (unsigned long long)st->superseded,
+		 (unsigned long long)st->no_session, (unsigned long long)st->failed, st->queued,
+		 st->jobs);
+	free(st);
+}

@@ -1,0 +1,31 @@
+/*
+ * coa_api: the admin JSON API of Change of Authorization (role admin, checked by the server):
+ *   GET  /api/v1/coa?state=failed|sent|all   deliveries, newest first (no state: all)
+ *        -> {"deliveries": [{"event_id", "epoch", "sink", "mac", "session", "from", "to",
+ *            "attempts", "outcome", "detail", "at"}]}
+ *   POST /api/v1/coa/test {"mac": "...", "kind": "reauth"|"disconnect"}
+ *        -> 202 {"event_id": "manual:<MAC>@<ms>"}: a manual reauth (or disconnect) event
+ *           through the configured sinks, so an operator can check them.
+ * 503 when no CoA sink is configured; 503 when the queue is full.
+ */
+#ifndef MDM_COA_API_H
+#define MDM_COA_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "../../core/buf.h"
+#include "../ise/ise_api.h"
+#include "../server/route.h"
+
+/* coa_api_route: whether k is one of the routes above. */
+bool coa_api_route(enum route_kind k);
+
+/* coa_api_handle: answers route r into res at once. */
+void coa_api_handle(struct ise_ctx *ctx, const struct route *r, const char *body, size_t len,
+		    struct ise_response *res);
+
+/* coa_api_metrics: the dispatcher's counters in Prometheus text; nothing without one. */
+void coa_api_metrics(struct ise_ctx *ctx, struct buf *b);
+
+#endif

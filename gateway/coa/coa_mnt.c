@@ -1,0 +1,405 @@
+#ifndef XML_DTD
+#define XML_DTD 1 /* makes expat.h declare the billion-laughs limits (see mcms_rules.c) */
+#endif
+#include <expat.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "../../core/clock.h"
+#include "../../core/log.h"
+#include "coa_mnt.h"
+
+#define MNT_DEPTH 16
+#define MNT_TEXT 255
+#define MNT_BODY_MAX (256 * 1024)
+
+struct mnt {
+	struct http_client *http;
+	char origin[600];
+	unsigned reauth_type, disconnect_port;
+	int64_t timeout_ms;
+};
+
+/* One send: the session lookup, then the CoA call. */
+struct mnt_op {
+	struct mnt *m;
+	char mac[18]; /* AA:BB:CC:DD:EE:FF */
+	enum coa_kind kind;
+	coa_sink_cb cb;
+	void *arg;
+};
+
+/* --- hardened XML ---------------------------------------------------------------------------- */
+
+struct px {
+	XML_Parser p;
+	enum mdm_err err;
+	int depth;
+	char name[MNT_DEPTH + 1][32];
+	char text[MNT_TEXT + 1];
+	size_t tlen;
+	struct coa_mnt_session *s; /* session mode */
+	int results;		   /* result mode: -1 none, 0 false, 1 true */
+	char *why;
+	size_t whysz;
+};
+
+static void pfail(struct px *x, const char *msg)
+{
+	if (x->err)
+		return;
+	x->err = MDM_ERR_PARSE;
+	err_why(x->why, x->whysz, "%s", msg);
+	XML_StopParser(x->p, XML_FALSE);
+}
+
+static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **attrs)
+{
+	struct px *x = ud;
+	const char *colon = strrchr(name, ':');
+
+	(void)attrs;
+	if (x->err)
+		return;
+	if (x->depth >= MNT_DEPTH)
+		return pfail(x, "XML nested too deep");
+	x->depth++;
+	name = colon ? colon + 1 : name;
+	if (str_copy(x->name[x->depth], sizeof(x->name[0]), name) != MDM_OK)
+		x->name[x->depth][0] = '\0';
+	x->tlen = 0;
+}
+
+static void take(char *dst, size_t sz, const char *t)
+{
+	if (str_copy(dst, sz, t) != MDM_OK)
+		dst[0] = '\0';
+}
+
+static void XMLCALL on_end(void *ud, const XML_Char *name)
+{
+	struct px *x = ud;
+	const char *n;
+	char *t;
+
+	(void)name;
+	if (x->err || x->depth < 1)
+		return;
+	n = x->name[x->depth];
+	x->text[x->tlen] = '\0';
+	t = x->text;
+	while (*t == ' ' || *t == '\n' || *t == '\r' || *t == '\t')
+		t++;
+	for (size_t l = strlen(t); l && strchr(" \n\r\t", t[l - 1]); l--)
+		t[l - 1] = '\0';
+	if (x->s && strcasecmp(n, "acs_server") == 0)
+		take(x->s->psn, sizeof(x->s->psn), t);
+	else if (x->s && strcasecmp(n, "nas_ip_address") == 0)
+		take(x->s->nas_ip, sizeof(x->s->nas_ip), t);
+	else if (x->s && strcasecmp(n, "framed_ip_address") == 0)
+		take(x->s->framed_ip, sizeof(x->s->framed_ip), t);
+	else if (!x->s && strcasecmp(n, "results") == 0)
+		x->results = strcasecmp(t, "true") == 0 ? 1 : 0;
+	x->tlen = 0;
+	x->depth--;
+}
+
+static void XMLCALL on_text(void *ud, const XML_Char *s, int len)
+{
+	struct px *x = ud;
+	size_t n = (size_t)len;
+
+	if (x->err || len <= 0 || x->depth < 1)
+		return;
+	if (n > MNT_TEXT - x->tlen)
+		n = MNT_TEXT - x->tlen; /* every value we keep is shorter */
+	memcpy(x->text + x->tlen, s, n);
+	x->tlen += n;
+}
+
+static void XMLCALL on_doctype(void *ud, const XML_Char *name, const XML_Char *sysid,
+			       const XML_Char *pubid, int has_internal_subset)
+{
+	(void)name, (void)sysid, (void)pubid, (void)has_internal_subset;
+	pfail(ud, "a DOCTYPE is not allowed");
+}
+
+static void XMLCALL on_entity(void *ud, const XML_Char *name, int is_param, const XML_Char *value,
+			      int value_len, const XML_Char *base, const XML_Char *sysid,
+			      const XML_Char *pubid, const XML_Char *notation)
+{
+	(void)name, (void)is_param, (void)value, (void)value_len, (void)base, (void)sysid,
+	    (void)pubid, (void)notation;
+	pfail(ud, "entity declarations are not allowed");
+}
+
+static int XMLCALL on_extref(XML_Parser p, const XML_Char *context, const XML_Char *base,
+			     const XML_Char *sysid, const XML_Char *pubid)
+{
+	(void)context, (void)base, (void)sysid, (void)pubid;
+	pfail(XML_GetUserData(p), "external entities are not allowed");
+	return XML_STATUS_ERROR;
+}
+
+static enum mdm_err parse(struct px *x, const char *xml, size_t len)
+{
+	if (len > MNT_BODY_MAX) {
+		err_why(x->why, x->whysz, "answer larger than %d bytes", MNT_BODY_MAX);
+		return MDM_ERR_PARSE;
+	}
+	x->p = XML_ParserCreate("UTF-8");
+	if (!x->p)
+		return MDM_ERR_NOMEM;
+	XML_SetUserData(x->p, x);
+	XML_SetElementHandler(x->p, on_start, on_end);
+	XML_SetCharacterDataHandler(x->p, on_text);
+	XML_SetStartDoctypeDeclHandler(x->p, on_doctype);
+	XML_SetEntityDeclHandler(x->p, on_entity);
+	XML_SetExternalEntityRefHandler(x->p, on_extref);
+	XML_SetParamEntityParsing(x->p, XML_PARAM_ENTITY_PARSING_NEVER);
+#if XML_MAJOR_VERSION > 2 || (XML_MAJOR_VERSION == 2 && XML_MINOR_VERSION >= 4)
+	XML_SetBillionLaughsAttackProtectionMaximumAmplification(x->p, 10.0f);
+	XML_SetBillionLaughsAttackProtectionActivationThreshold(x->p, 1u << 20);
+#endif
+	if (XML_Parse(x->p, xml, (int)len, 1) != XML_STATUS_OK && !x->err) {
+		x->err = MDM_ERR_PARSE;
+		err_why(x->why, x->whysz, "XML error at line %llu: %s",
+			(unsigned long long)XML_GetCurrentLineNumber(x->p),
+			XML_ErrorString(XML_GetErrorCode(x->p)));
+	}
+	XML_ParserFree(x->p);
+	return x->err;
+}
+
+/* Host names and IP addresses only: they go into the CoA URL's path. */
+static bool path_safe(const char *s)
+{
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || strchr(".-_:", *s)))
+			return false;
+	return true;
+}
+
+enum mdm_err coa_mnt_parse_session(const char *xml, size_t len, struct coa_mnt_session *out,
+				   char *why, size_t whysz)
+{
+	struct px x = {.s = out, .results = -1, .why = why, .whysz = whysz};
+	enum mdm_err e;
+
+	memset(out, 0, sizeof(*out));
+	if (len == 0 || strspn(xml, " \r\n\t") == len)
+		return MDM_ERR_NOTFOUND;
+	e = parse(&x, xml, len);
+	if (e != MDM_OK)
+		return e;
+	if (!path_safe(out->psn) || !path_safe(out->nas_ip) || !path_safe(out->framed_ip)) {
+		err_why(why, whysz,
+			"acs_server, nas_ip_address or framed_ip_address holds "
+			"characters no host name or address has");
+		return MDM_ERR_PARSE;
+	}
+	return out->psn[0] ? MDM_OK : MDM_ERR_NOTFOUND;
+}
+
+enum mdm_err coa_mnt_parse_result(const char *xml, size_t len, bool *ok, char *why, size_t whysz)
+{
+	struct px x = {.s = NULL, .results = -1, .why = why, .whysz = whysz};
+	enum mdm_err e = parse(&x, xml, len);
+
+	if (e != MDM_OK)
+		return e;
+	if (x.results < 0) {
+		err_why(why, whysz, "the answer has no <results>");
+		return MDM_ERR_PARSE;
+	}
+	*ok = x.results == 1;
+	return MDM_OK;
+}
+
+/* --- the sink -------------------------------------------------------------------------------- */
+
+static void op_end(struct mnt_op *op, enum coa_outcome o, const char *fmt, ...) MDM_PRINTF(3, 4);
+
+static void op_end(struct mnt_op *op, enum coa_outcome o, const char *fmt, ...)
+{
+	struct coa_result r = {.outcome = o};
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(r.detail, sizeof(r.detail), fmt, ap);
+	va_end(ap);
+	op->cb(op->arg, &r);
+	free(op);
+}
+
+/* transport: a failure or an unexpected status; true when op was ended. */
+static bool transport(struct mnt_op *op, const struct http_result *res, const char *step)
+{
+	if (res->fail != FAIL_NONE) {
+		op_end(op, res->fail == FAIL_TIMEOUT ? COA_NO_ANSWER : COA_ERROR, "%s: %s: %s",
+		       step, fail_kind_name(res->fail), res->why);
+		return true;
+	}
+	if (res->status != 200) {
+		op_end(op, COA_ERROR, "%s: HTTP %ld", step, res->status);
+		return true;
+	}
+	return false;
+}
+
+static void on_coa(struct http_result *res, void *arg)
+{
+	struct mnt_op *op = arg;
+	char why[200] = "";
+	bool ok = false;
+
+	if (!transport(op, res, "CoA")) {
+		if (coa_mnt_parse_result(buf_str(&res->body), res->body.len, &ok, why,
+					 sizeof(why)) != MDM_OK)
+			op_end(op, COA_ERROR, "CoA: %s", why);
+		else if (ok)
+			op_end(op, COA_OK, "MnT results=true");
+		else
+			op_end(op, COA_REFUSED, "MnT results=false");
+	}
+	buf_free(&res->body);
+}
+
+static void on_session(struct http_result *res, void *arg)
+{
+	struct mnt_op *op = arg;
+	struct mnt *m = op->m;
+	struct coa_mnt_session s;
+	struct http_request rq = {.method = HTTP_GET};
+	char url[1200], why[200] = "";
+	enum mdm_err e;
+
+	if (res->fail == FAIL_NONE && res->status == 404) {
+		op_end(op, COA_NO_SESSION, "MnT: no active session (HTTP 404)");
+		goto out;
+	}
+	if (transport(op, res, "session lookup"))
+		goto out;
+	e = coa_mnt_parse_session(buf_str(&res->body), res->body.len, &s, why, sizeof(why));
+	if (e == MDM_ERR_NOTFOUND) {
+		op_end(op, COA_NO_SESSION, "MnT: no active session");
+		goto out;
+	}
+	if (e != MDM_OK) {
+		op_end(op, COA_ERROR, "session lookup: %s", why);
+		goto out;
+	}
+	if (op->kind == COA_DISCONNECT && (!s.nas_ip[0] || !s.framed_ip[0])) {
+		/* final: asking again will not give the session an address */
+		op_end(op, COA_REFUSED,
+		       "MnT session has no nas_ip_address or framed_ip_address "
+		       "for a disconnect");
+		goto out;
+	}
+	if (op->kind == COA_DISCONNECT)
+		snprintf(url, sizeof(url), "%s/admin/API/mnt/CoA/Disconnect/%s/%s/%u/%s/%s",
+			 m->origin, s.psn, op->mac, m->disconnect_port, s.nas_ip, s.framed_ip);
+	else
+		snprintf(url, sizeof(url), "%s/admin/API/mnt/CoA/Reauth/%s/%s/%u", m->origin, s.psn,
+			 op->mac, m->reauth_type);
+	rq.url = url;
+	e = http_request(m->http, &rq, clock_mono_ms() + m->timeout_ms, on_coa, op);
+	if (e != MDM_OK)
+		op_end(op, COA_ERROR, "CoA not sent: %s", err_str(e));
+out:
+	buf_free(&res->body);
+}
+
+static enum mdm_err mnt_send(void *sink, const struct coa_event *ev, const struct coa_session *s,
+			     coa_sink_cb cb, void *arg)
+{
+	struct coa_sink *k = sink;
+	struct mnt *m = k->priv;
+	struct mnt_op *op;
+	struct http_request rq = {.method = HTTP_GET};
+	char url[800];
+	enum mdm_err e;
+
+	(void)s;
+	op = calloc(1, sizeof(*op));
+	if (!op)
+		return MDM_ERR_NOMEM;
+	op->m = m;
+	op->kind = ev->kind;
+	op->cb = cb;
+	op->arg = arg;
+	if (strlen(ev->mac) != 12) {
+		op_end(op, COA_NO_SESSION, "the device has no MAC: MnT finds sessions by MAC");
+		return MDM_OK;
+	}
+	for (int i = 0; i < 6; i++)
+		snprintf(op->mac + 3 * i, 4, "%.2s%s", ev->mac + 2 * i, i < 5 ? ":" : "");
+	snprintf(url, sizeof(url), "%s/admin/API/mnt/Session/MACAddress/%s", m->origin, op->mac);
+	rq.url = url;
+	e = http_request(m->http, &rq, clock_mono_ms() + m->timeout_ms, on_session, op);
+	if (e != MDM_OK)
+		free(op);
+	return e;
+}
+
+static void mnt_destroy(void *sink)
+{
+	struct coa_sink *k = sink;
+
+	if (!k)
+		return;
+	if (k->priv) {
+		http_client_destroy(((struct mnt *)k->priv)->http);
+		free(k->priv);
+	}
+	free(k);
+}
+
+static const struct coa_sink_ops mnt_ops = {"mnt", false, mnt_send, mnt_destroy};
+
+enum mdm_err coa_mnt_create(struct http_engine *e, const struct coa_mnt_config *cfg,
+			    struct coa_sink **out, char *why, size_t whysz)
+{
+	struct http_client_config hc = {.name = cfg->name ? cfg->name : "mnt",
+					.ca_file = cfg->ca_file,
+					.auth = HTTP_AUTH_BASIC,
+					.user = cfg->user,
+					.password = cfg->password,
+					.max_connections = 4,
+					.max_body = MNT_BODY_MAX};
+	struct coa_sink *k = calloc(1, sizeof(*k));
+	struct mnt *m = calloc(1, sizeof(*m));
+	size_t n;
+
+	*out = NULL;
+	if (!k || !m) {
+		free(k);
+		free(m);
+		return MDM_ERR_NOMEM;
+	}
+	k->ops = &mnt_ops;
+	k->priv = m;
+	str_copy(k->name, sizeof(k->name), hc.name);
+	m->reauth_type = cfg->reauth_type;
+	m->disconnect_port = cfg->disconnect_port;
+	m->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 5000;
+	if (!cfg->url || strncmp(cfg->url, "https://", 8) != 0 ||
+	    str_copy(m->origin, sizeof(m->origin), cfg->url) != MDM_OK) {
+		err_why(why, whysz, "url must be an https:// origin");
+		mnt_destroy(k);
+		return MDM_ERR_CONFIG;
+	}
+	for (n = strlen(m->origin); n > 8 && m->origin[n - 1] == '/'; n--)
+		m->origin[n - 1] = '\0';
+	m->http = http_client_create(e, &hc, why, whysz);
+	if (!m->http) {
+		mnt_destroy(k);
+		return MDM_ERR_CONFIG;
+	}
+	*out = k;
+	return MDM_OK;
+}

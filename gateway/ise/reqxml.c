@@ -1,0 +1,715 @@
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * expat.h declares the billion-laughs limits only when the includer defines XML_DTD, although
+ * every libexpat built with DTD support (Debian's included) exports them. Defining it here only
+ * makes those declarations visible; it changes nothing else in the header.
+ */
+#ifndef XML_DTD
+#define XML_DTD 1
+#endif
+#include <expat.h>
+
+#include "../../core/buf.h"
+#include "reqxml.h"
+
+/* Element names whose text is collected. The identifier kinds of an action are 1..6. */
+static const char *const tag_names[] = {
+    "value", "macaddress", "guid", "udid", "imei", "meid", "serial_number", "hostname", "username",
+};
+
+enum {
+	TAG_NONE = -1,
+	TAG_IDENT_FIRST = 1,
+	TAG_IDENT_LAST = 6,
+	TAG_COUNT = (int)(sizeof(tag_names) / sizeof(tag_names[0])),
+};
+
+/* XML_Parse takes an int length: bodies are fed in slices no bigger than this. */
+#define FEED_CHUNK ((size_t)1 << 20)
+
+enum rx_mode { RX_VALUES, RX_ACTION };
+
+struct rx {
+	XML_Parser p;
+	enum rx_mode mode;
+	enum mdm_err err; /* first error; once set, handlers do nothing */
+	char *why;
+	size_t whysz;
+	int depth;	 /* open elements, the root is 1 */
+	size_t run;	 /* bytes of the text node being read */
+	struct buf text; /* direct text of the open collected elements, innermost last */
+	signed char tag[REQXML_MAX_DEPTH + 1]; /* tag index of each open element, or TAG_NONE */
+	size_t start[REQXML_MAX_DEPTH + 1];    /* where that element's text starts in text */
+	/* RX_VALUES */
+	size_t max;
+	struct reqxml_item *items;
+	size_t n, cap;
+	/* RX_ACTION */
+	int id_depth; /* depth of the open <identifier>, 0 when none is open */
+	struct reqxml_item *out;
+	bool found;
+};
+
+/* fail: records the first error and stops expat; later errors are consequences of the first. */
+static void fail(struct rx *rx, enum mdm_err e, const char *fmt, ...) MDM_PRINTF(3, 4);
+
+static void fail(struct rx *rx, enum mdm_err e, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (rx->err)
+		return;
+	rx->err = e;
+	if (rx->why && rx->whysz) {
+		va_start(ap, fmt);
+		vsnprintf(rx->why, rx->whysz, fmt, ap);
+		va_end(ap);
+	}
+	XML_StopParser(rx->p, XML_FALSE);
+}
+
+static bool is_ws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+static char lower(char c)
+{
+	return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+}
+
+/* ascii_ieq: a[0..alen) equals the lower-case string b, ignoring ASCII case. */
+static bool ascii_ieq(const char *a, size_t alen, const char *b)
+{
+	size_t i;
+
+	for (i = 0; i < alen; i++)
+		if (b[i] == '\0' || lower(a[i]) != b[i])
+			return false;
+	return b[i] == '\0';
+}
+
+/* local_name: the element name without its namespace prefix (no namespace processing is on). */
+static const char *local_name(const char *name)
+{
+	const char *colon = strrchr(name, ':');
+
+	return colon ? colon + 1 : name;
+}
+
+static int tag_index(const char *name)
+{
+	for (int i = 0; i < TAG_COUNT; i++)
+		if (ascii_ieq(name, strlen(name), tag_names[i]))
+			return i;
+	return TAG_NONE;
+}
+
+static void trim(const char **s, size_t *len)
+{
+	while (*len && is_ws(**s)) {
+		(*s)++;
+		(*len)--;
+	}
+	while (*len && is_ws((*s)[*len - 1]))
+		(*len)--;
+}
+
+/* --- batch values --- */
+
+/* Grows items geometrically, never past max, so memory follows what the body really holds. */
+static enum mdm_err items_reserve(struct rx *rx)
+{
+	size_t cap;
+	struct reqxml_item *p;
+
+	if (rx->n < rx->cap)
+		return MDM_OK;
+	cap = rx->cap ? rx->cap * 2 : 16;
+	if (cap > rx->max)
+		cap = rx->max;
+	if (cap > SIZE_MAX / sizeof(*p))
+		return MDM_ERR_NOMEM;
+	p = realloc(rx->items, cap * sizeof(*p));
+	if (!p)
+		return MDM_ERR_NOMEM;
+	rx->items = p;
+	rx->cap = cap;
+	return MDM_OK;
+}
+
+static void add_piece(struct rx *rx, int tag, const char *s, size_t len)
+{
+	struct reqxml_item *it;
+	enum mdm_err e;
+
+	trim(&s, &len);
+	if (len == 0)
+		return;
+	if (len > IDENT_VALUE_MAX) {
+		fail(rx, MDM_ERR_INVALID, "a <%s> value is longer than %d bytes", tag_names[tag],
+		     IDENT_VALUE_MAX);
+		return;
+	}
+	if (rx->n >= rx->max) {
+		fail(rx, MDM_ERR_TOOBIG, "more than %zu values", rx->max);
+		return;
+	}
+	e = items_reserve(rx);
+	if (e) {
+		fail(rx, e, "out of memory for the values");
+		return;
+	}
+	it = &rx->items[rx->n++];
+	memset(it, 0, sizeof(*it));
+	str_copy(it->tag, sizeof(it->tag), tag_names[tag]);
+	str_copyn(it->value, sizeof(it->value), s, len);
+}
+
+/* A batch element's text is a comma-separated list: "A, B,,C" gives A, B and C. */
+static void values_text(struct rx *rx, int tag, const char *s, size_t len)
+{
+	while (!rx->err) {
+		const char *comma = memchr(s, ',', len);
+		size_t piece = comma ? (size_t)(comma - s) : len;
+
+		add_piece(rx, tag, s, piece);
+		if (!comma)
+			return;
+		s += piece + 1;
+		len -= piece + 1;
+	}
+}
+
+/* --- action identifier --- */
+
+static void action_text(struct rx *rx, int tag, const char *s, size_t len)
+{
+	const char *name = tag_names[tag];
+
+	trim(&s, &len);
+	if (len == 0) {
+		fail(rx, MDM_ERR_INVALID, "the <%s> identifier is empty", name);
+		return;
+	}
+	if (len > IDENT_VALUE_MAX) {
+		fail(rx, MDM_ERR_INVALID, "the <%s> identifier is longer than %d bytes", name,
+		     IDENT_VALUE_MAX);
+		return;
+	}
+	if (rx->found) {
+		/* The same identifier twice is harmless; two different ones leave it unclear. */
+		if (strcmp(rx->out->tag, name) != 0 || strlen(rx->out->value) != len ||
+		    memcmp(rx->out->value, s, len) != 0)
+			fail(rx, MDM_ERR_INVALID, "two different identifiers in the action body");
+		return;
+	}
+	str_copy(rx->out->tag, sizeof(rx->out->tag), name);
+	str_copyn(rx->out->value, sizeof(rx->out->value), s, len);
+	rx->found = true;
+}
+
+/* Which tag (if any) an element opened at rx->depth collects, for the current mode. */
+static int classify(struct rx *rx, const char *name)
+{
+	int t = tag_index(name);
+
+	if (rx->mode == RX_VALUES)
+		return t;
+	if (rx->id_depth == 0 && ascii_ieq(name, strlen(name), "identifier")) {
+		rx->id_depth = rx->depth;
+		return TAG_NONE;
+	}
+	if (rx->id_depth && rx->depth == rx->id_depth + 1 && t >= TAG_IDENT_FIRST &&
+	    t <= TAG_IDENT_LAST)
+		return t;
+	return TAG_NONE;
+}
+
+/* --- expat handlers --- */
+
+static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **attrs)
+{
+	struct rx *rx = ud;
+
+	(void)attrs;
+	if (rx->err)
+		return;
+	rx->run = 0;
+	if (rx->depth >= REQXML_MAX_DEPTH) {
+		fail(rx, MDM_ERR_PARSE, "XML nested deeper than %d elements", REQXML_MAX_DEPTH);
+		return;
+	}
+	rx->depth++;
+	rx->tag[rx->depth] = (signed char)classify(rx, local_name(name));
+	rx->start[rx->depth] = rx->text.len;
+}
+
+static void XMLCALL on_end(void *ud, const XML_Char *name)
+{
+	struct rx *rx = ud;
+	int t;
+	size_t from;
+
+	(void)name;
+	if (rx->err || rx->depth < 1)
+		return;
+	rx->run = 0;
+	t = rx->tag[rx->depth];
+	from = rx->start[rx->depth];
+	if (t != TAG_NONE) {
+		const char *s = rx->text.mem ? rx->text.mem + from : "";
+
+		if (rx->mode == RX_VALUES)
+			values_text(rx, t, s, rx->text.len - from);
+		else
+			action_text(rx, t, s, rx->text.len - from);
+		/* Drop this element's text so its parent's own text continues where it stopped. */
+		rx->text.len = from;
+		if (rx->text.mem)
+			rx->text.mem[from] = '\0';
+	}
+	if (rx->id_depth == rx->depth)
+		rx->id_depth = 0;
+	rx->depth--;
+}
+
+static void XMLCALL on_text(void *ud, const XML_Char *s, int len)
+{
+	struct rx *rx = ud;
+	size_t n = (size_t)len;
+	enum mdm_err e;
+
+	if (rx->err || len <= 0 || rx->depth < 1)
+		return;
+	/* expat hands one text node over in several calls: the limit is on their sum. */
+	if (n > REQXML_MAX_TEXT - rx->run) {
+		fail(rx, MDM_ERR_PARSE, "a text node is longer than %d bytes", REQXML_MAX_TEXT);
+		return;
+	}
+	rx->run += n;
+	if (rx->tag[rx->depth] == TAG_NONE)
+		return;
+	if (rx->text.len - rx->start[rx->depth] > REQXML_MAX_TEXT - n) {
+		fail(rx, MDM_ERR_PARSE, "the text of <%s> is longer than %d bytes",
+		     tag_names[(int)rx->tag[rx->depth]], REQXML_MAX_TEXT);
+		return;
+	}
+	e = buf_add(&rx->text, s, n);
+	if (e)
+		fail(rx, e, "out of memory for the text of <%s>",
+		     tag_names[(int)rx->tag[rx->depth]]);
+}
+
+static void XMLCALL on_doctype(void *ud, const XML_Char *name, const XML_Char *sysid,
+			       const XML_Char *pubid, int has_internal_subset)
+{
+	(void)name, (void)sysid, (void)pubid, (void)has_internal_subset;
+	fail(ud, MDM_ERR_PARSE, "a DOCTYPE is not allowed");
+}
+
+static void XMLCALL on_entity(void *ud, const XML_Char *name, int is_param, const XML_Char *value,
+			      int value_len, const XML_Char *base, const XML_Char *sysid,
+			      const XML_Char *pubid, const XML_Char *notation)
+{
+	(void)name, (void)is_param, (void)value, (void)value_len, (void)base, (void)sysid,
+	    (void)pubid, (void)notation;
+	fail(ud, MDM_ERR_PARSE, "entity declarations are not allowed");
+}
+
+static void XMLCALL on_unparsed(void *ud, const XML_Char *name, const XML_Char *base,
+				const XML_Char *sysid, const XML_Char *pubid,
+				const XML_Char *notation)
+{
+	(void)name, (void)base, (void)sysid, (void)pubid, (void)notation;
+	fail(ud, MDM_ERR_PARSE, "unparsed entities are not allowed");
+}
+
+static int XMLCALL on_extref(XML_Parser p, const XML_Char *context, const XML_Char *base,
+			     const XML_Char *sysid, const XML_Char *pubid)
+{
+	(void)context, (void)base, (void)sysid, (void)pubid;
+	fail(XML_GetUserData(p), MDM_ERR_PARSE, "external entities are not allowed");
+	return XML_STATUS_ERROR;
+}
+
+/*
+ * The DOCTYPE handler alone refuses every DTD; the others make sure nothing declared in one is
+ * ever used should that first line give way, and expat's own amplification limit is a third.
+ */
+static void harden(XML_Parser p)
+{
+	XML_SetStartDoctypeDeclHandler(p, on_doctype);
+	XML_SetEntityDeclHandler(p, on_entity);
+	XML_SetUnparsedEntityDeclHandler(p, on_unparsed);
+	XML_SetExternalEntityRefHandler(p, on_extref);
+	XML_SetParamEntityParsing(p, XML_PARAM_ENTITY_PARSING_NEVER);
+#if XML_MAJOR_VERSION > 2 || (XML_MAJOR_VERSION == 2 && XML_MINOR_VERSION >= 4)
+	XML_SetBillionLaughsAttackProtectionMaximumAmplification(p, 10.0f);
+	XML_SetBillionLaughsAttackProtectionActivationThreshold(p, 1u << 20);
+#endif
+}
+
+static enum mdm_err feed(struct rx *rx, const char *body, size_t len)
+{
+	do {
+		size_t chunk = len > FEED_CHUNK ? FEED_CHUNK : len;
+		int final = chunk == len;
+
+		if (XML_Parse(rx->p, body, (int)chunk, final) != XML_STATUS_OK) {
+			if (!rx->err) {
+				rx->err = MDM_ERR_PARSE;
+				err_why(rx->why, rx->whysz,
+					"XML error at line %llu column %llu: %s",
+					(unsigned long long)XML_GetCurrentLineNumber(rx->p),
+					(unsigned long long)XML_GetCurrentColumnNumber(rx->p),
+					XML_ErrorString(XML_GetErrorCode(rx->p)));
+			}
+			return rx->err;
+		}
+		body += chunk;
+		len -= chunk;
+	} while (len);
+	return rx->err;
+}
+
+/* parse: runs the body through a hardened parser in the given mode; rx holds the results. */
+static enum mdm_err parse(struct rx *rx, const char *body, size_t len)
+{
+	enum mdm_err e;
+
+	buf_init(&rx->text, (size_t)REQXML_MAX_DEPTH * REQXML_MAX_TEXT + 1);
+	rx->p = XML_ParserCreate(NULL);
+	if (!rx->p) {
+		err_why(rx->why, rx->whysz, "out of memory for the XML parser");
+		return MDM_ERR_NOMEM;
+	}
+	XML_SetUserData(rx->p, rx);
+	XML_SetElementHandler(rx->p, on_start, on_end);
+	XML_SetCharacterDataHandler(rx->p, on_text);
+	harden(rx->p);
+	e = feed(rx, body ? body : "", body ? len : 0);
+	XML_ParserFree(rx->p);
+	rx->p = NULL;
+	buf_free(&rx->text);
+	return e;
+}
+
+enum mdm_err reqxml_values(const char *body, size_t len, size_t max, struct reqxml_item **items,
+			   size_t *n, char *why, size_t whysz)
+{
+	struct rx rx;
+	enum mdm_err e;
+
+	memset(&rx, 0, sizeof(rx));
+	rx.mode = RX_VALUES;
+	rx.why = why;
+	rx.whysz = whysz;
+	rx.max = max;
+	*items = NULL;
+	*n = 0;
+	e = parse(&rx, body, len);
+	/* The contract promises a block to free() even for an empty list. */
+	if (!e && !rx.items) {
+		rx.items = calloc(1, sizeof(*rx.items));
+		if (!rx.items) {
+			err_why(why, whysz, "out of memory for the values");
+			e = MDM_ERR_NOMEM;
+		}
+	}
+	if (e) {
+		free(rx.items);
+		return e;
+	}
+	*items = rx.items;
+	*n = rx.n;
+	return MDM_OK;
+}
+
+enum mdm_err reqxml_action(const char *body, size_t len, struct reqxml_item *out, char *why,
+			   size_t whysz)
+{
+	struct rx rx;
+	enum mdm_err e;
+
+	memset(&rx, 0, sizeof(rx));
+	memset(out, 0, sizeof(*out));
+	rx.mode = RX_ACTION;
+	rx.why = why;
+	rx.whysz = whysz;
+	rx.out = out;
+	e = parse(&rx, body, len);
+	if (!e && !rx.found) {
+		err_why(why, whysz, "no identifier in the action body");
+		e = MDM_ERR_INVALID;
+	}
+	if (e)
+		memset(out, 0, sizeof(*out));
+	return e;
+}
+
+/* --- multipart --- */
+
+#define BOUNDARY_MAX 70 /* RFC 2046 */
+
+static bool is_ows(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* RFC 2046 bchars: the boundary may hold these (space, but not at the end). */
+static bool is_bchar(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c && strchr("'()+_,-./:=? ", c));
+}
+
+static bool is_tspecial_end(char c)
+{
+	return c == '\0' || c == ';' || c == '=' || is_ows(c);
+}
+
+/*
+ * param_value: reads a token or quoted-string at ct[*i] into dst (when dst is not NULL).
+ * MDM_ERR_PARSE if unterminated or longer than dstsz - 1.
+ */
+static enum mdm_err param_value(const char *ct, size_t *i, char *dst, size_t dstsz, size_t *dlen)
+{
+	bool quoted = ct[*i] == '"';
+	size_t n = 0;
+
+	if (quoted)
+		(*i)++;
+	for (;;) {
+		char c = ct[*i];
+
+		if (c == '\0' && quoted)
+			return MDM_ERR_PARSE;
+		if (quoted ? c == '"' : (c == '\0' || c == ';' || is_ows(c)))
+			break;
+		if (quoted && c == '\\' && ct[*i + 1])
+			c = ct[++*i];
+		if (dst) {
+			if (n + 1 >= dstsz)
+				return MDM_ERR_PARSE;
+			dst[n] = c;
+		}
+		n++;
+		(*i)++;
+	}
+	if (quoted)
+		(*i)++;
+	if (dst)
+		dst[n] = '\0';
+	*dlen = n;
+	return MDM_OK;
+}
+
+static bool boundary_ok(const char *b, size_t len)
+{
+	if (len == 0 || len > BOUNDARY_MAX || b[len - 1] == ' ')
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!is_bchar(b[i]))
+			return false;
+	return true;
+}
+
+/* One "; name=value" parameter; the boundary, if it is one, goes to b (blen 0: none yet). */
+static enum mdm_err ct_param(const char *ct, size_t *i, char *b, size_t *blen)
+{
+	size_t name = *i, namelen, vlen;
+	bool is_boundary;
+
+	while (!is_tspecial_end(ct[*i]))
+		(*i)++;
+	namelen = *i - name;
+	while (is_ows(ct[*i]))
+		(*i)++;
+	if (namelen == 0 || ct[*i] != '=')
+		return MDM_ERR_PARSE;
+	(*i)++;
+	while (is_ows(ct[*i]))
+		(*i)++;
+	is_boundary = ascii_ieq(ct + name, namelen, "boundary");
+	if (is_boundary && *blen)
+		return MDM_ERR_PARSE; /* two boundaries: which one is meant is anyone's guess */
+	if (param_value(ct, i, is_boundary ? b : NULL, BOUNDARY_MAX + 1, &vlen))
+		return MDM_ERR_PARSE;
+	if (is_boundary) {
+		if (!boundary_ok(b, vlen))
+			return MDM_ERR_PARSE;
+		*blen = vlen;
+	}
+	return MDM_OK;
+}
+
+/*
+ * ct_boundary: whether ct names a multipart type we unwrap, and its boundary. *blen stays 0 for
+ * any other type; a multipart type without a usable boundary is MDM_ERR_PARSE.
+ */
+static enum mdm_err ct_boundary(const char *ct, char b[BOUNDARY_MAX + 1], size_t *blen)
+{
+	size_t i = 0, type;
+	enum mdm_err e;
+
+	*blen = 0;
+	while (is_ows(ct[i]))
+		i++;
+	type = i;
+	while (ct[i] && ct[i] != ';' && !is_ows(ct[i]))
+		i++;
+	if (!ascii_ieq(ct + type, i - type, "multipart/form-data") &&
+	    !ascii_ieq(ct + type, i - type, "multipart/mixed"))
+		return MDM_OK;
+	for (;;) {
+		while (is_ows(ct[i]))
+			i++;
+		if (ct[i] == '\0')
+			break;
+		if (ct[i] != ';')
+			return MDM_ERR_PARSE;
+		i++;
+		while (is_ows(ct[i]))
+			i++;
+		if (ct[i] == '\0')
+			break; /* a trailing ';' is sloppy but harmless */
+		e = ct_param(ct, &i, b, blen);
+		if (e)
+			return e;
+	}
+	return *blen ? MDM_OK : MDM_ERR_PARSE;
+}
+
+/*
+ * delimiter_at: whether "--boundary" starts at body[at] and is followed by "--" (*close) or by
+ * transport padding and a line end; *next is the offset just past that line end.
+ */
+static bool delimiter_at(const char *body, size_t len, size_t at, const char *b, size_t blen,
+			 bool *close, size_t *next)
+{
+	size_t i = at;
+
+	if (len - at < blen + 2 || body[i] != '-' || body[i + 1] != '-' ||
+	    memcmp(body + i + 2, b, blen) != 0)
+		return false;
+	i += blen + 2;
+	if (len - i >= 2 && body[i] == '-' && body[i + 1] == '-') {
+		*close = true;
+		*next = i + 2;
+		return true;
+	}
+	while (i < len && is_ows(body[i]))
+		i++;
+	if (i < len && body[i] == '\r')
+		i++;
+	if (i >= len || body[i] != '\n')
+		return false;
+	*close = false;
+	*next = i + 1;
+	return true;
+}
+
+/* first_delimiter: offset past the line of the opening delimiter (a preamble may come first). */
+static enum mdm_err first_delimiter(const char *body, size_t len, const char *b, size_t blen,
+				    size_t *next)
+{
+	size_t at = 0;
+	bool close;
+
+	for (;;) {
+		const char *nl;
+
+		if (delimiter_at(body, len, at, b, blen, &close, next))
+			return close ? MDM_ERR_PARSE : MDM_OK;
+		nl = memchr(body + at, '\n', len - at);
+		if (!nl)
+			return MDM_ERR_PARSE;
+		at = (size_t)(nl - body) + 1;
+	}
+}
+
+/* skip_headers: offset of the part body, just past the blank line that ends the headers. */
+static enum mdm_err skip_headers(const char *body, size_t len, size_t at, size_t *next)
+{
+	for (;;) {
+		const char *nl = at < len ? memchr(body + at, '\n', len - at) : NULL;
+		size_t end;
+
+		if (!nl)
+			return MDM_ERR_PARSE;
+		end = (size_t)(nl - body);
+		if (end == at || (end == at + 1 && body[at] == '\r')) {
+			*next = end + 1;
+			return MDM_OK;
+		}
+		at = end + 1;
+	}
+}
+
+/* part_end: where the part starting at from ends, i.e. the line end before the next delimiter. */
+static enum mdm_err part_end(const char *body, size_t len, size_t from, const char *b, size_t blen,
+			     size_t *end)
+{
+	size_t at = from, next;
+	bool close;
+
+	/* No line end between headers and delimiter: a sloppy sender's empty part. */
+	if (delimiter_at(body, len, from, b, blen, &close, &next)) {
+		*end = from;
+		return MDM_OK;
+	}
+	for (;;) {
+		const char *nl = at < len ? memchr(body + at, '\n', len - at) : NULL;
+		size_t k;
+
+		if (!nl)
+			return MDM_ERR_PARSE;
+		k = (size_t)(nl - body);
+		if (delimiter_at(body, len, k + 1, b, blen, &close, &next)) {
+			*end = (k > from && body[k - 1] == '\r') ? k - 1 : k;
+			return MDM_OK;
+		}
+		at = k + 1;
+	}
+}
+
+enum mdm_err multipart_first_part(const char *content_type, const char *body, size_t len,
+				  const char **part, size_t *partlen)
+{
+	char b[BOUNDARY_MAX + 1];
+	size_t blen, hdr, start, end;
+	enum mdm_err e;
+
+	*part = body;
+	*partlen = len;
+	if (!content_type)
+		return MDM_OK;
+	e = ct_boundary(content_type, b, &blen);
+	if (e || blen == 0)
+		goto out;
+	e = MDM_ERR_PARSE;
+	if (!body)
+		goto out;
+	e = first_delimiter(body, len, b, blen, &hdr);
+	if (!e)
+		e = skip_headers(body, len, hdr, &start);
+	if (!e)
+		e = part_end(body, len, start, b, blen, &end);
+	if (!e) {
+		*part = body + start;
+		*partlen = end - start;
+	}
+out:
+	if (e) {
+		*part = NULL;
+		*partlen = 0;
+	}
+	return e;
+}
