@@ -836,44 +836,37 @@ static bool row_matches(const struct core *c, uint32_t ref, enum ident_kind kind
 	return strcasecmp(s, v) == 0;
 }
 
-/* merge_same_device over two rows. */
-static bool rows_same(const struct core *c, uint32_t a, uint32_t b)
+/* The identifiers of a row, as the same-device rule (merge.h) compares them. */
+static void row_ids(const struct core *c, uint32_t ref, struct merge_ids *out)
 {
-	static const int textual[] = {F_UDID, F_IMEI, F_MEID, F_SERIAL};
-	const char *ga = ref_str(c, a, F_GUID);
-
-	for (unsigned m = 0; m < ref_row(c, a)->nmacs; m++)
-		if (row_has_mac(c, b, ref_mac(c, a, m)))
-			return true;
-	if (*ga && strcmp(ga, ref_str(c, b, F_GUID)) == 0)
-		return true;
-	for (size_t i = 0; i < sizeof(textual) / sizeof(*textual); i++) {
-		const char *x = ref_str(c, a, textual[i]), *y = ref_str(c, b, textual[i]);
-
-		if (*x && *y && strcasecmp(x, y) == 0)
-			return true;
-	}
-	return false;
+	out->nmacs = ref_row(c, ref)->nmacs;
+	for (unsigned m = 0; m < out->nmacs; m++)
+		out->macs[m] = ref_mac(c, ref, m);
+	out->guid = ref_str(c, ref, F_GUID);
+	out->udid = ref_str(c, ref, F_UDID);
+	out->imei = ref_str(c, ref, F_IMEI);
+	out->meid = ref_str(c, ref, F_MEID);
+	out->serial = ref_str(c, ref, F_SERIAL);
 }
 
-/* The identifiers that make two rows one device (hashes), as rows_same compares them. */
-static size_t row_keys(const struct core *c, uint32_t ref, uint64_t *keys)
+/* The identifiers that may make two rows one device (hashes): a cheap filter before the rule. */
+static size_t row_keys(const struct merge_ids *ids, uint64_t *keys)
 {
-	static const struct {
-		int f;
+	const struct {
+		const char *v;
 		enum ident_kind k;
-	} ids[] = {{F_GUID, IDENT_GUID},
-		   {F_UDID, IDENT_UDID},
-		   {F_IMEI, IDENT_IMEI},
-		   {F_MEID, IDENT_MEID},
-		   {F_SERIAL, IDENT_SERIAL}};
+	} text[] = {{ids->guid, IDENT_GUID},
+		    {ids->udid, IDENT_UDID},
+		    {ids->imei, IDENT_IMEI},
+		    {ids->meid, IDENT_MEID},
+		    {ids->serial, IDENT_SERIAL}};
 	size_t n = 0;
 
-	for (unsigned m = 0; m < ref_row(c, ref)->nmacs; m++)
-		keys[n++] = ident_hash(IDENT_MAC, ref_mac(c, ref, m));
-	for (size_t i = 0; i < sizeof(ids) / sizeof(*ids); i++)
-		if (*ref_str(c, ref, ids[i].f))
-			keys[n++] = ident_hash((int)ids[i].k, ref_str(c, ref, ids[i].f));
+	for (unsigned m = 0; m < ids->nmacs; m++)
+		keys[n++] = ident_hash(IDENT_MAC, ids->macs[m]);
+	for (size_t i = 0; i < sizeof(text) / sizeof(*text); i++)
+		if (*text[i].v)
+			keys[n++] = ident_hash((int)text[i].k, text[i].v);
 	return n;
 }
 
@@ -899,17 +892,21 @@ static uint32_t group_root(uint32_t *parent, uint32_t g)
  * it (hashes may collide) is united into one, so a row that bridges two groups joins them.
  * Returns -1 when the row shares nothing with any earlier one.
  */
-static long gmap_join(const struct core *c, const struct gmap *m, const uint64_t *keys,
-		      size_t nkeys, const uint32_t *all, const uint32_t *of, uint32_t *parent,
-		      size_t i)
+static long gmap_join(const struct core *c, const struct gmap *m, const struct merge_ids *ids,
+		      const uint64_t *keys, size_t nkeys, const uint32_t *all, const uint32_t *of,
+		      uint32_t *parent)
 {
 	long grp = -1;
 
 	for (size_t k = 0; k < nkeys; k++) {
 		for (size_t j = keys[k] & (m->cap - 1); m->hash[j]; j = (j + 1) & (m->cap - 1)) {
+			struct merge_ids other;
 			uint32_t g;
 
-			if (m->hash[j] != keys[k] || !rows_same(c, all[m->row[j]], all[i]))
+			if (m->hash[j] != keys[k])
+				continue;
+			row_ids(c, all[m->row[j]], &other);
+			if (!merge_same_ids(&other, ids))
 				continue;
 			g = group_root(parent, of[m->row[j]]);
 			if (grp < 0)
@@ -940,14 +937,17 @@ static enum mdm_err group_rows(const struct core *c, const uint32_t *all, size_t
 			       size_t *ngroups)
 {
 	struct gmap m = {0};
+	struct merge_ids ids;
 	uint64_t keys[DEVICE_MACS_MAX + 5];
 	uint32_t *parent = sm_calloc(n ? n : 1, sizeof(*parent));
 	uint32_t *dense = sm_calloc(n ? n : 1, sizeof(*dense));
 	size_t nkeys = 0, groups = 0, roots = 0;
 	enum mdm_err e = MDM_ERR_NOMEM;
 
-	for (size_t i = 0; i < n; i++)
-		nkeys += row_keys(c, all[i], keys);
+	for (size_t i = 0; i < n; i++) {
+		row_ids(c, all[i], &ids);
+		nkeys += row_keys(&ids, keys);
+	}
 	m.cap = 16;
 	while (m.cap < nkeys * 2)
 		m.cap *= 2;
@@ -956,8 +956,12 @@ static enum mdm_err group_rows(const struct core *c, const uint32_t *all, size_t
 	if (!m.hash || !m.row || !parent || !dense)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
-		size_t nk = row_keys(c, all[i], keys);
-		long grp = gmap_join(c, &m, keys, nk, all, of, parent, i);
+		size_t nk;
+		long grp;
+
+		row_ids(c, all[i], &ids);
+		nk = row_keys(&ids, keys);
+		grp = gmap_join(c, &m, &ids, keys, nk, all, of, parent);
 
 		if (grp < 0) {
 			grp = (long)groups++;
@@ -1023,37 +1027,23 @@ static void order_of(const struct core *c, const uint32_t *refs, size_t n, uint3
 	}
 }
 
-/* The merged tri-states of a group: merge_devices' own answer (one row: read directly). */
-static enum mdm_err merged_state(const struct core *c, const uint32_t *refs, size_t n,
-				 struct device **tmp, size_t *tmpcap, uint8_t *state)
+/* The merged tri-states of a group, by the merge rule (merge.h) over the rows' packed ones. */
+static uint8_t merged_state(const struct core *c, const uint32_t *refs, size_t n)
 {
-	struct device m;
-	enum tri regd, comp, jail;
+	struct merge_tally t;
+	struct merge_tris m;
 
-	if (n == 1) {
-		unsigned t = ref_row(c, refs[0])->tris;
+	memset(&t, 0, sizeof(t));
+	for (size_t i = 0; i < n; i++) {
+		unsigned p = ref_row(c, refs[i])->tris;
+		struct merge_tris r = {tri_at(p, T_REGISTERED), tri_at(p, T_COMPLIANT),
+				       tri_at(p, T_ENCRYPTED), tri_at(p, T_PIN), tri_at(p, T_JAIL)};
 
-		regd = tri_at(t, T_REGISTERED) == TRI_FALSE ? TRI_FALSE : TRI_TRUE;
-		comp = tri_at(t, T_COMPLIANT);
-		jail = tri_at(t, T_JAIL);
-	} else {
-		if (n > *tmpcap) {
-			struct device *p = realloc(*tmp, n * sizeof(*p));
-
-			if (!p)
-				return MDM_ERR_NOMEM;
-			*tmp = p;
-			*tmpcap = n;
-		}
-		for (size_t i = 0; i < n; i++)
-			row_expand(ref_data(c, refs[i]), refs[i] & ROWS_MAX, 0, &(*tmp)[i]);
-		merge_devices(&c->p, *tmp, n, &m);
-		regd = m.registered;
-		comp = m.compliant;
-		jail = m.jail_broken;
+		merge_tally_add(&t, &r);
 	}
-	*state = (uint8_t)((unsigned)regd | (unsigned)comp << 2 | (unsigned)jail << 4);
-	return MDM_OK;
+	merge_tally_result(&c->p, &t, &m);
+	return (uint8_t)((unsigned)m.registered | (unsigned)m.compliant << 2 |
+			 (unsigned)m.jail_broken << 4);
 }
 
 static enum mdm_err add_key(struct core *c, struct rec *r, const struct order *o)
@@ -1098,8 +1088,6 @@ static enum mdm_err build_records(struct core *c, const uint32_t *all, const uin
 	size_t *start = sm_calloc(ngroups + 1, sizeof(*start));
 	size_t *fill = sm_calloc(ngroups + 1, sizeof(*fill));
 	struct order *ord = sm_calloc(ngroups ? ngroups : 1, sizeof(*ord));
-	struct device *tmp = NULL;
-	size_t tmpcap = 0;
 	enum mdm_err e = MDM_ERR_NOMEM;
 
 	c->refs_ = sm_calloc(c->nrefs ? c->nrefs : 1, sizeof(*c->refs_));
@@ -1125,10 +1113,8 @@ static enum mdm_err build_records(struct core *c, const uint32_t *all, const uin
 
 		r->ref_off = (uint32_t)start[k];
 		r->nrefs = (uint16_t)fill[k];
-		e = merged_state(c, c->refs_ + start[k], fill[k], &tmp, &tmpcap, &r->state);
-		if (!e)
-			e = add_key(c, r, &ord[i]);
-		if (e)
+		r->state = merged_state(c, c->refs_ + start[k], fill[k]);
+		if ((e = add_key(c, r, &ord[i])) != MDM_OK)
 			goto out;
 	}
 	c->nrecs = ngroups;
@@ -1137,7 +1123,6 @@ out:
 	sm_free(start);
 	sm_free(fill);
 	sm_free(ord);
-	free(tmp);
 	return e;
 }
 

@@ -11,15 +11,101 @@ static bool same_text(const char *a, const char *b)
 	return *a && *b && strcasecmp(a, b) == 0;
 }
 
-bool merge_same_device(const struct device *a, const struct device *b)
+void merge_ids_of(const struct device *d, struct merge_ids *out)
+{
+	out->nmacs = d->nmacs < DEVICE_MACS_MAX ? d->nmacs : DEVICE_MACS_MAX;
+	for (unsigned i = 0; i < out->nmacs; i++)
+		out->macs[i] = d->macs[i];
+	out->guid = d->guid;
+	out->udid = d->udid;
+	out->imei = d->imei;
+	out->meid = d->meid;
+	out->serial = d->serial;
+}
+
+static bool has_mac(const struct merge_ids *x, const char *mac)
+{
+	for (unsigned i = 0; i < x->nmacs; i++)
+		if (strncmp(x->macs[i], mac, MAC_STR_LEN) == 0)
+			return true;
+	return false;
+}
+
+bool merge_same_ids(const struct merge_ids *a, const struct merge_ids *b)
 {
 	for (unsigned i = 0; i < a->nmacs; i++)
-		if (device_has_mac(b, a->macs[i]))
+		if (has_mac(b, a->macs[i]))
 			return true;
 	return (*a->guid && strcmp(a->guid, b->guid) == 0) || same_text(a->udid, b->udid) ||
 	       same_text(a->imei, b->imei) || same_text(a->meid, b->meid) ||
 	       same_text(a->serial, b->serial);
 }
+
+bool merge_same_device(const struct device *a, const struct device *b)
+{
+	struct merge_ids x, y;
+
+	merge_ids_of(a, &x);
+	merge_ids_of(b, &y);
+	return merge_same_ids(&x, &y);
+}
+
+/* --- the tri-states -------------------------------------------------------------------------- */
+
+static void see(struct merge_seen *s, enum tri v)
+{
+	if (v == TRI_TRUE)
+		s->t = true;
+	else if (v == TRI_FALSE)
+		s->f = true;
+}
+
+/* all: true only if every reporting record says true; any: true if one does. */
+static enum tri seen_result(const struct merge_seen *s, bool all)
+{
+	if (!s->t && !s->f)
+		return TRI_UNSET;
+	if (all)
+		return s->f ? TRI_FALSE : TRI_TRUE;
+	return s->t ? TRI_TRUE : TRI_FALSE;
+}
+
+void merge_tally_add(struct merge_tally *t, const struct merge_tris *rec)
+{
+	if (rec->compliant == TRI_TRUE)
+		t->yes++;
+	else if (rec->compliant == TRI_FALSE)
+		t->no++;
+	else
+		t->unset++;
+	if (rec->registered != TRI_FALSE)
+		t->registered = true;
+	see(&t->encrypted, rec->disk_encrypted);
+	see(&t->pin, rec->pin_lock);
+	see(&t->jail, rec->jail_broken);
+}
+
+/* Compliance: any record compliant, or with compliant_requires_all every one (unset is not). */
+static enum tri compliance_of(const struct merge_policy *p, const struct merge_tally *t)
+{
+	if (!p->compliant_requires_all)
+		return t->yes ? TRI_TRUE : t->no ? TRI_FALSE : TRI_UNSET;
+	if (t->no || (t->yes && t->unset))
+		return TRI_FALSE;
+	return t->yes ? TRI_TRUE : TRI_UNSET;
+}
+
+void merge_tally_result(const struct merge_policy *p, const struct merge_tally *t,
+			struct merge_tris *out)
+{
+	out->registered = t->registered ? TRI_TRUE : TRI_FALSE;
+	out->compliant = compliance_of(p, t);
+	out->disk_encrypted = seen_result(&t->encrypted, true);
+	out->pin_lock = seen_result(&t->pin, true);
+	out->jail_broken = seen_result(&t->jail, false);
+}
+
+/* --- whole records --------------------------------------------------------------------------- */
 
 static void take_text(char *dst, size_t sz, const char *src)
 {
@@ -36,109 +122,85 @@ static void add_reason(char *dst, size_t sz, const char *source, const char *rea
 		 *reason ? reason : "not compliant");
 }
 
-static void merge_compliance(const struct merge_policy *p, const struct device *recs, size_t n,
-			     struct device *dst)
+/* The failure reason and remediation that go with the merged compliance. */
+static void merge_reasons(const struct merge_policy *p, const struct device *recs, size_t n,
+			  const struct merge_tally *t, struct device *dst)
 {
-	size_t yes = 0, no = 0, unset = 0;
-
 	dst->failure_reason[0] = '\0';
 	dst->remediation[0] = '\0';
-	for (size_t i = 0; i < n; i++) {
-		if (recs[i].compliant == TRI_TRUE) {
-			yes++;
-		} else if (recs[i].compliant == TRI_FALSE) {
-			no++;
-			add_reason(dst->failure_reason, sizeof(dst->failure_reason), recs[i].source,
-				   recs[i].failure_reason);
-			take_text(dst->remediation, sizeof(dst->remediation), recs[i].remediation);
-		} else {
-			unset++;
-		}
-	}
 	if (n == 1) {
 		/* One source: its own words, unprefixed. */
-		dst->compliant = recs[0].compliant;
 		str_copy(dst->failure_reason, sizeof(dst->failure_reason), recs[0].failure_reason);
 		str_copy(dst->remediation, sizeof(dst->remediation), recs[0].remediation);
 		return;
 	}
+	for (size_t i = 0; i < n; i++) {
+		if (recs[i].compliant != TRI_FALSE)
+			continue;
+		add_reason(dst->failure_reason, sizeof(dst->failure_reason), recs[i].source,
+			   recs[i].failure_reason);
+		take_text(dst->remediation, sizeof(dst->remediation), recs[i].remediation);
+	}
 	if (!p->compliant_requires_all) {
-		dst->compliant = yes ? TRI_TRUE : no ? TRI_FALSE : TRI_UNSET;
-		if (yes)
+		if (t->yes)
 			dst->failure_reason[0] = dst->remediation[0] = '\0';
 		return;
 	}
-	if (no) {
-		dst->compliant = TRI_FALSE;
-	} else if (yes && unset) {
-		dst->compliant = TRI_FALSE;
-		for (size_t i = 0; i < n; i++)
-			if (recs[i].compliant == TRI_UNSET)
-				add_reason(dst->failure_reason, sizeof(dst->failure_reason),
-					   recs[i].source, "reported no compliance state");
-	} else {
-		dst->compliant = yes ? TRI_TRUE : TRI_UNSET;
-	}
+	if (t->no || !t->yes)
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (recs[i].compliant == TRI_UNSET)
+			add_reason(dst->failure_reason, sizeof(dst->failure_reason), recs[i].source,
+				   "reported no compliance state");
 }
 
-/* all: true only if every reporting record says true; any: true if one does. */
-static enum tri merge_tri(const struct device *recs, size_t n, size_t off, bool all)
+static void merge_facts(const struct device *r, struct device *dst)
 {
-	bool seen = false, t = false, f = false;
-
-	for (size_t i = 0; i < n; i++) {
-		enum tri v = *(const enum tri *)(const void *)((const char *)&recs[i] + off);
-
-		if (v == TRI_UNSET)
-			continue;
-		seen = true;
-		if (v == TRI_TRUE)
-			t = true;
-		else
-			f = true;
-	}
-	if (!seen)
-		return TRI_UNSET;
-	if (all)
-		return f ? TRI_FALSE : TRI_TRUE;
-	return t ? TRI_TRUE : TRI_FALSE;
+	for (unsigned m = 0; m < r->nmacs; m++)
+		device_add_mac(dst, r->macs[m]);
+	take_text(dst->guid, sizeof(dst->guid), r->guid);
+	take_text(dst->udid, sizeof(dst->udid), r->udid);
+	take_text(dst->imei, sizeof(dst->imei), r->imei);
+	take_text(dst->meid, sizeof(dst->meid), r->meid);
+	take_text(dst->serial, sizeof(dst->serial), r->serial);
+	take_text(dst->hostname, sizeof(dst->hostname), r->hostname);
+	take_text(dst->username, sizeof(dst->username), r->username);
+	take_text(dst->manufacturer, sizeof(dst->manufacturer), r->manufacturer);
+	take_text(dst->model, sizeof(dst->model), r->model);
+	take_text(dst->os_version, sizeof(dst->os_version), r->os_version);
+	take_text(dst->phone_number, sizeof(dst->phone_number), r->phone_number);
+	if (dst->ownership == OWN_UNKNOWN)
+		dst->ownership = r->ownership;
+	if (r->last_checkin_ms > dst->last_checkin_ms)
+		dst->last_checkin_ms = r->last_checkin_ms;
+	if (r->fetched_at_ms < dst->fetched_at_ms)
+		dst->fetched_at_ms = r->fetched_at_ms;
 }
 
 void merge_devices(const struct merge_policy *p, const struct device *recs, size_t n,
 		   struct device *dst)
 {
-	*dst = recs[0];
-	for (size_t i = 1; i < n; i++) {
-		const struct device *r = &recs[i];
+	struct merge_tally t;
+	struct merge_tris m;
 
-		for (unsigned m = 0; m < r->nmacs; m++)
-			device_add_mac(dst, r->macs[m]);
-		take_text(dst->guid, sizeof(dst->guid), r->guid);
-		take_text(dst->udid, sizeof(dst->udid), r->udid);
-		take_text(dst->imei, sizeof(dst->imei), r->imei);
-		take_text(dst->meid, sizeof(dst->meid), r->meid);
-		take_text(dst->serial, sizeof(dst->serial), r->serial);
-		take_text(dst->hostname, sizeof(dst->hostname), r->hostname);
-		take_text(dst->username, sizeof(dst->username), r->username);
-		take_text(dst->manufacturer, sizeof(dst->manufacturer), r->manufacturer);
-		take_text(dst->model, sizeof(dst->model), r->model);
-		take_text(dst->os_version, sizeof(dst->os_version), r->os_version);
-		take_text(dst->phone_number, sizeof(dst->phone_number), r->phone_number);
-		if (dst->ownership == OWN_UNKNOWN)
-			dst->ownership = r->ownership;
-		if (r->last_checkin_ms > dst->last_checkin_ms)
-			dst->last_checkin_ms = r->last_checkin_ms;
-		if (r->fetched_at_ms < dst->fetched_at_ms)
-			dst->fetched_at_ms = r->fetched_at_ms;
+	memset(&t, 0, sizeof(t));
+	*dst = recs[0];
+	for (size_t i = 1; i < n; i++)
+		merge_facts(&recs[i], dst);
+	for (size_t i = 0; i < n; i++) {
+		struct merge_tris r = {recs[i].registered, recs[i].compliant,
+				       recs[i].disk_encrypted, recs[i].pin_lock,
+				       recs[i].jail_broken};
+
+		merge_tally_add(&t, &r);
 	}
-	dst->registered = TRI_FALSE;
-	for (size_t i = 0; i < n; i++)
-		if (recs[i].registered != TRI_FALSE)
-			dst->registered = TRI_TRUE;
-	merge_compliance(p, recs, n, dst);
-	dst->disk_encrypted = merge_tri(recs, n, offsetof(struct device, disk_encrypted), true);
-	dst->pin_lock = merge_tri(recs, n, offsetof(struct device, pin_lock), true);
-	dst->jail_broken = merge_tri(recs, n, offsetof(struct device, jail_broken), false);
+	merge_tally_result(p, &t, &m);
+	dst->registered = m.registered;
+	dst->compliant = m.compliant;
+	dst->disk_encrypted = m.disk_encrypted;
+	dst->pin_lock = m.pin_lock;
+	dst->jail_broken = m.jail_broken;
+	merge_reasons(p, recs, n, &t, dst);
 }
 
 /* The smallest index of i's group; roots point at themselves. */

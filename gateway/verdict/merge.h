@@ -48,6 +48,46 @@ void merge_devices(const struct merge_policy *p, const struct device *recs, size
 /* merge_same_device: whether two records describe the same device (a shared identifier). */
 bool merge_same_device(const struct device *a, const struct device *b);
 
+/*
+ * The rule's lower level, for records held in another form than struct device (the snapshot's
+ * packed rows): merge_devices and merge_same_device are built on it, so there is one rule.
+ */
+
+/* The tri-states of one record, or of a merged device. */
+struct merge_tris {
+	enum tri registered, compliant, disk_encrypted, pin_lock, jail_broken;
+};
+
+/* What was seen of one tri-state across records. */
+struct merge_seen {
+	bool t, f;
+};
+
+/* A tally of the tri-states of a device's records; zero it before the first merge_tally_add. */
+struct merge_tally {
+	size_t yes, no, unset; /* records saying compliant true / false / nothing */
+	bool registered;       /* some record does not say unregistered */
+	struct merge_seen encrypted, pin, jail;
+};
+
+/* merge_tally_add: counts one more record of the device. */
+void merge_tally_add(struct merge_tally *t, const struct merge_tris *rec);
+/* merge_tally_result: the merged tri-states of the records counted (at least one). */
+void merge_tally_result(const struct merge_policy *p, const struct merge_tally *t,
+			struct merge_tris *out);
+
+/* The identifiers the same-device rule compares, as views ("" when the record has none). */
+struct merge_ids {
+	const char *macs[DEVICE_MACS_MAX]; /* 12 upper-case hex each */
+	unsigned nmacs;
+	const char *guid, *udid, *imei, *meid, *serial;
+};
+
+/* merge_ids_of: the views of d's identifiers (valid while d is). */
+void merge_ids_of(const struct device *d, struct merge_ids *out);
+/* merge_same_ids: whether two records share an identifier: merge_same_device's rule. */
+bool merge_same_ids(const struct merge_ids *a, const struct merge_ids *b);
+
 void merge_result_clear(struct merge_result *r);
 
 #endif
