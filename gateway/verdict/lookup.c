@@ -10,6 +10,7 @@
 
 #include "../../adapters/fanout.h"
 #include "../../cache/entry.h"
+#include "../../cache/pointer.h"
 #include "../../core/buf.h"
 #include "../../core/clock.h"
 #include "../../core/log.h"
@@ -19,7 +20,6 @@
 #define REFRESH_QUEUE 1024
 #define REFRESH_INFLIGHT 64 /* refreshes waiting for their vendor at once */
 #define LOCK_POLL_MS 2
-#define POINTER_MAX_IDS 64 /* vendor ids one identifier may map to at one source */
 
 struct refresh {
 	struct ident id;
@@ -175,67 +175,6 @@ enum mdm_err lookup_device_key(const char *ns, const char *adapter, const char *
 	return make_key(ns, adapter, "dev", vendor_id, strlen(vendor_id), out, outsz);
 }
 
-/* --- pointer values: {"r":"found","ids":[...]} or {"r":"not_enrolled"} ------------------- */
-
-static enum mdm_err pointer_encode(const struct outcome *oc, struct buf *out)
-{
-	json_t *o = json_object(), *ids = json_array();
-	char *s = NULL;
-	enum mdm_err e = MDM_ERR_NOMEM;
-
-	if (!o || !ids)
-		goto out;
-	if (json_object_set_new(o, "r",
-				json_string(oc->kind == OUTCOME_FOUND ? "found" : "not_enrolled")))
-		goto out;
-	for (size_t i = 0; oc->kind == OUTCOME_FOUND && i < oc->ndevs && i < POINTER_MAX_IDS; i++)
-		if (json_array_append_new(ids, json_string(oc->devs[i].vendor_id)))
-			goto out;
-	if (json_object_set(o, "ids", ids))
-		goto out;
-	s = json_dumps(o, JSON_COMPACT);
-	e = s ? buf_addstr(out, s) : MDM_ERR_NOMEM;
-out:
-	free(s);
-	json_decref(ids);
-	json_decref(o);
-	return e;
-}
-
-/* Decodes a pointer: *found, and the vendor ids (at most max) into ids. */
-static enum mdm_err pointer_decode(const char *val, size_t len, bool *found,
-				   char ids[][GUID_MAX + 1], size_t max, size_t *nids)
-{
-	json_t *o = json_loadb(val, len, JSON_REJECT_DUPLICATES, NULL), *arr, *v;
-	const char *r;
-	enum mdm_err e = MDM_ERR_PARSE;
-	size_t i;
-
-	*nids = 0;
-	if (!o)
-		return e;
-	r = json_string_value(json_object_get(o, "r"));
-	arr = json_object_get(o, "ids");
-	if (!r || !json_is_array(arr) || json_array_size(arr) > max)
-		goto out;
-	*found = strcmp(r, "found") == 0;
-	if (!*found && strcmp(r, "not_enrolled") != 0)
-		goto out;
-	if (*found != (json_array_size(arr) > 0))
-		goto out;
-	json_array_foreach(arr, i, v)
-	{
-		if (!json_is_string(v) ||
-		    str_copy(ids[i], sizeof(ids[0]), json_string_value(v)) != MDM_OK)
-			goto out;
-	}
-	*nids = json_array_size(arr);
-	e = MDM_OK;
-out:
-	json_decref(o);
-	return e;
-}
-
 /* --- the decode memo ----------------------------------------------------------------------- */
 
 static uint64_t bytes_hash(const char *v, size_t len)
@@ -310,9 +249,6 @@ static enum mdm_err decode_device(struct memo *m, const char *val, size_t len, s
 	pthread_mutex_unlock(mu);
 	return MDM_OK;
 }
-
-static enum mdm_err pointer_decode(const char *val, size_t len, bool *found,
-				   char ids[][GUID_MAX + 1], size_t max, size_t *nids);
 
 /* A pointer decoded from val, from the memo or from JSON (then remembered if small). */
 static enum mdm_err decode_pointer(struct memo *m, const char *val, size_t len, bool *found,
@@ -389,7 +325,7 @@ static void store_pair(struct lookup *l, const struct adapter *a, const char *pk
 	}
 	if (!e) {
 		buf_reset(&b);
-		e = pointer_encode(oc, &b);
+		e = pointer_encode(oc->kind == OUTCOME_FOUND, oc->devs, oc->ndevs, &b);
 	}
 	if (!e)
 		e = cache_put(l->cfg.cache, pkey, b.mem, b.len, &t);
