@@ -1,5 +1,9 @@
+/*
+ * lookup: the cache-first path of a lookup (keys, reading and writing answers, the request and
+ * its asks, single-flight waiting, background refresh); what it remembers besides the cache (the
+ * decode and fail memos) is in lookup_memo.c. Contract: lookup.h.
+ */
 #define _POSIX_C_SOURCE 200809L
-#include <jansson.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -16,6 +20,7 @@
 #include "../../core/log.h"
 #include "guidroute.h"
 #include "lookup.h"
+#include "lookup_memo.h"
 
 #define REFRESH_QUEUE 1024
 #define REFRESH_INFLIGHT 64 /* refreshes waiting for their vendor at once */
@@ -26,53 +31,7 @@ struct refresh {
 	size_t adapter;
 };
 
-/*
- * Decoding a device record (JSON) costs more than everything else a cache hit does, and a login
- * storm asks for the same devices again and again: remember the last decodes, keyed by the value
- * bytes themselves (compared in full, so a hash collision can only cost a decode).
- */
-#define MEMO_SLOTS 4096 /* a power of two */
-#define MEMO_STRIPES 64
-
-#define MEMO_POINTER_IDS 4 /* pointers naming more vendor ids are decoded every time */
-
-struct memo_slot {
-	uint64_t hash;
-	size_t len;
-	char *val;
-	struct device dev;
-};
-
-struct memo_pointer {
-	uint64_t hash;
-	size_t len;
-	char *val;
-	bool found;
-	size_t nids;
-	char ids[MEMO_POINTER_IDS][GUID_MAX + 1];
-};
-
-struct memo {
-	pthread_mutex_t mu[MEMO_STRIPES];
-	struct memo_slot *slots;
-	struct memo_pointer *pointers;
-};
-
 struct lreq;
-
-/*
- * Fills that failed lately, by pointer key: a request waiting for another's fill takes the
- * filler's failure as its own answer (the vendor just failed; asking again at once would only
- * multiply the load on it). Failures are never written to the cache itself.
- */
-#define FAILMEMO_SLOTS 256
-
-struct failmemo {
-	char pkey[CACHE_KEY_MAX + 1];
-	enum fail_kind fail;
-	char why[256];
-	int64_t at; /* monotonic ms; 0: empty */
-};
 
 struct lookup {
 	struct lookup_config cfg;
@@ -99,9 +58,7 @@ struct lookup {
 	struct lreq *done_head; /* requests ready to finish, FIFO */
 	struct lreq *done_tail;
 	size_t nactive;
-	pthread_mutex_t fmu;
-	struct failmemo fails[FAILMEMO_SLOTS];
-	size_t fails_next;
+	struct failmemo fails;
 	struct guidroute *routes; /* GUID -> the adapters that reported it */
 };
 
@@ -173,117 +130,6 @@ enum mdm_err lookup_device_key(const char *ns, const char *adapter, const char *
 			       char *out, size_t outsz)
 {
 	return make_key(ns, adapter, "dev", vendor_id, strlen(vendor_id), out, outsz);
-}
-
-/* --- the decode memo ----------------------------------------------------------------------- */
-
-static uint64_t bytes_hash(const char *v, size_t len)
-{
-	uint64_t h = 1469598103934665603ull;
-
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (unsigned char)v[i]) * 1099511628211ull;
-	return h;
-}
-
-static enum mdm_err memo_init(struct memo *m)
-{
-	m->slots = calloc(MEMO_SLOTS, sizeof(*m->slots));
-	m->pointers = calloc(MEMO_SLOTS, sizeof(*m->pointers));
-	if (!m->slots || !m->pointers) {
-		free(m->slots);
-		free(m->pointers);
-		return MDM_ERR_NOMEM;
-	}
-	for (int i = 0; i < MEMO_STRIPES; i++)
-		pthread_mutex_init(&m->mu[i], NULL);
-	return MDM_OK;
-}
-
-static void memo_free(struct memo *m)
-{
-	for (size_t i = 0; m->slots && i < MEMO_SLOTS; i++) {
-		free(m->slots[i].val);
-		free(m->pointers[i].val);
-	}
-	free(m->slots);
-	free(m->pointers);
-	for (int i = 0; i < MEMO_STRIPES; i++)
-		pthread_mutex_destroy(&m->mu[i]);
-}
-
-/* A device record decoded from val, from the memo or from JSON (then remembered). */
-static enum mdm_err decode_device(struct memo *m, const char *val, size_t len, struct device *out)
-{
-	uint64_t h = bytes_hash(val, len);
-	struct memo_slot *s = &m->slots[h & (MEMO_SLOTS - 1)];
-	pthread_mutex_t *mu = &m->mu[h % MEMO_STRIPES];
-	enum entry_verdict v;
-	struct device *d = NULL;
-	size_t n = 0;
-	char *copy;
-
-	pthread_mutex_lock(mu);
-	if (s->val && s->hash == h && s->len == len && memcmp(s->val, val, len) == 0) {
-		*out = s->dev;
-		pthread_mutex_unlock(mu);
-		return MDM_OK;
-	}
-	pthread_mutex_unlock(mu);
-	if (entry_decode(val, len, &v, &d, &n) != MDM_OK || n != 1) {
-		free(d);
-		return MDM_ERR_PARSE;
-	}
-	*out = *d;
-	free(d);
-	copy = malloc(len ? len : 1);
-	if (!copy)
-		return MDM_OK; /* decoded all the same; only the memo misses out */
-	memcpy(copy, val, len);
-	pthread_mutex_lock(mu);
-	free(s->val);
-	s->val = copy;
-	s->hash = h;
-	s->len = len;
-	s->dev = *out;
-	pthread_mutex_unlock(mu);
-	return MDM_OK;
-}
-
-/* A pointer decoded from val, from the memo or from JSON (then remembered if small). */
-static enum mdm_err decode_pointer(struct memo *m, const char *val, size_t len, bool *found,
-				   char ids[][GUID_MAX + 1], size_t max, size_t *nids)
-{
-	uint64_t h = bytes_hash(val, len) ^ 0x9e3779b97f4a7c15ull;
-	struct memo_pointer *s = &m->pointers[h & (MEMO_SLOTS - 1)];
-	pthread_mutex_t *mu = &m->mu[h % MEMO_STRIPES];
-	enum mdm_err e;
-	char *copy;
-
-	pthread_mutex_lock(mu);
-	if (s->val && s->hash == h && s->len == len && s->nids <= max &&
-	    memcmp(s->val, val, len) == 0) {
-		*found = s->found;
-		*nids = s->nids;
-		memcpy(ids, s->ids, s->nids * sizeof(ids[0]));
-		pthread_mutex_unlock(mu);
-		return MDM_OK;
-	}
-	pthread_mutex_unlock(mu);
-	e = pointer_decode(val, len, found, ids, max, nids);
-	if (e || *nids > MEMO_POINTER_IDS || !(copy = malloc(len ? len : 1)))
-		return e;
-	memcpy(copy, val, len);
-	pthread_mutex_lock(mu);
-	free(s->val);
-	s->val = copy;
-	s->hash = h;
-	s->len = len;
-	s->found = *found;
-	s->nids = *nids;
-	memcpy(s->ids, ids, *nids * sizeof(ids[0]));
-	pthread_mutex_unlock(mu);
-	return MDM_OK;
 }
 
 /* --- writing answers back ------------------------------------------------------------------ */
@@ -392,7 +238,7 @@ static enum cache_state add_devices(struct lookup *l, struct pair *p, const char
 			st = CACHE_MISS;
 			break;
 		}
-		if (decode_device(&l->memo, dev[k].val, dev[k].len, &d) != MDM_OK) {
+		if (memo_decode_device(&l->memo, dev[k].val, dev[k].len, &d) != MDM_OK) {
 			bad_value(l, dkeys[k]);
 			st = CACHE_MISS;
 			break;
@@ -480,8 +326,8 @@ static enum mdm_err read_pairs(struct lookup *l, struct pair *p, size_t n, const
 		outcome_init(&p[i].oc);
 		if (pe[i].state == CACHE_MISS)
 			continue;
-		if (decode_pointer(&l->memo, pe[i].val, pe[i].len, &found, ids, POINTER_MAX_IDS,
-				   &nids)) {
+		if (memo_decode_pointer(&l->memo, pe[i].val, pe[i].len, &found, ids,
+					POINTER_MAX_IDS, &nids)) {
 			bad_value(l, p[i].pkey);
 			p[i].state = CACHE_MISS;
 			continue;
@@ -985,39 +831,6 @@ undo:
 	return r->nasks == MAX_ASKS ? MDM_ERR_INTERNAL : MDM_ERR_NOMEM;
 }
 
-static void failmemo_put(struct lookup *l, const char *pkey, const struct outcome *oc)
-{
-	struct failmemo *f;
-
-	pthread_mutex_lock(&l->fmu);
-	f = &l->fails[l->fails_next++ % FAILMEMO_SLOTS];
-	str_copy(f->pkey, sizeof(f->pkey), pkey);
-	f->fail = oc->fail;
-	str_copy(f->why, sizeof(f->why), oc->why);
-	f->at = clock_mono_ms();
-	pthread_mutex_unlock(&l->fmu);
-}
-
-/* The newest failure of pkey's fill at or after since, into oc; false when there is none. */
-static bool failmemo_get(struct lookup *l, const char *pkey, int64_t since, struct outcome *oc)
-{
-	bool found = false;
-
-	pthread_mutex_lock(&l->fmu);
-	for (size_t i = 0; i < FAILMEMO_SLOTS && !found; i++) {
-		const struct failmemo *f =
-		    &l->fails[(l->fails_next + FAILMEMO_SLOTS - 1 - i) % FAILMEMO_SLOTS];
-
-		if (f->at == 0 || f->at < since || strcmp(f->pkey, pkey) != 0)
-			continue;
-		outcome_clear(oc);
-		outcome_set(oc, OUTCOME_FAILED, f->fail, f->why);
-		found = true;
-	}
-	pthread_mutex_unlock(&l->fmu);
-	return found;
-}
-
 /* Moves the adapters' answers into the pairs, stores them, and lets go of the locks. */
 /* What an adapter's answer teaches about GUIDs: the ones it reported are its own, and a GUID it
  * was asked about and does not know is no longer routed to it. */
@@ -1048,7 +861,7 @@ static void collect(struct lreq *r)
 				log_warn("lookup %s: adapter %s failed: %s: %s",
 					 ident_kind_name(ak->ids[k].kind), l->cfg.ads[j]->name,
 					 fail_kind_name(p->oc.fail), p->oc.why);
-				failmemo_put(l, p->pkey, &p->oc);
+				failmemo_put(&l->fails, p->pkey, &p->oc);
 			}
 			learn_guids(l, j, &ak->ids[k], &p->oc);
 			store_pair(l, l->cfg.ads[j], p->pkey, &p->oc);
@@ -1329,7 +1142,7 @@ static void poll_waiters(struct lookup *l, struct lreq **rs, size_t nrs)
 
 		/* Stale, not fresh: an answer made of a failure is never kept as rendered. */
 		if (t[slot[i]].state == CACHE_MISS &&
-		    failmemo_get(l, dst->pkey, w[i].r->wait_since, &dst->oc))
+		    failmemo_get(&l->fails, dst->pkey, w[i].r->wait_since, &dst->oc))
 			dst->state = CACHE_STALE;
 	}
 	take_over(l, w, nw, t, slot);
@@ -1603,7 +1416,7 @@ struct lookup *lookup_create(const struct lookup_config *cfg)
 	pthread_mutex_init(&l->mu, NULL);
 	pthread_cond_init(&l->cv, NULL);
 	pthread_cond_init(&l->loop_cv, NULL);
-	pthread_mutex_init(&l->fmu, NULL);
+	failmemo_init(&l->fails);
 	if (pthread_create(&l->thread, NULL, refresh_main, l) != 0)
 		goto fail;
 	if (pthread_create(&l->loop, NULL, loop_main, l) != 0) {
@@ -1615,7 +1428,7 @@ fail:
 	pthread_mutex_destroy(&l->mu);
 	pthread_cond_destroy(&l->cv);
 	pthread_cond_destroy(&l->loop_cv);
-	pthread_mutex_destroy(&l->fmu);
+	failmemo_destroy(&l->fails);
 	memo_free(&l->memo);
 	guidroute_destroy(l->routes);
 	free(l);
@@ -1646,7 +1459,7 @@ void lookup_destroy(struct lookup *l)
 	pthread_mutex_destroy(&l->mu);
 	pthread_cond_destroy(&l->cv);
 	pthread_cond_destroy(&l->loop_cv);
-	pthread_mutex_destroy(&l->fmu);
+	failmemo_destroy(&l->fails);
 	memo_free(&l->memo);
 	guidroute_destroy(l->routes);
 	free(l);
