@@ -25,90 +25,23 @@
 #include <string.h>
 #include <time.h>
 
-#include <jansson.h>
 #include <libmemcached-1.0/memcached.h>
 #include <libmemcachedutil-1.0/pool.h>
-#include <openssl/core_names.h>
-#include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/params.h>
 
 #include "../core/clock.h"
 #include "../core/log.h"
 #include "cache.h"
+#include "memcached_int.h"
 
-#define VALUE_VERSION 1
-#define TAG_LEN 32 /* HMAC-SHA256 */
-#define TAG_HEX (2 * TAG_LEN)
 #define HMAC_KEY_MIN 16
 #define LOCK_SUFFIX ":lock"
 #define LOCK_KEY_MAX (CACHE_KEY_MAX + sizeof(LOCK_SUFFIX)) /* with its NUL */
 /* Connection-level failures in a row, with every server among them, that open the breaker. */
 #define BREAKER_FAILS 8
-/* Memcached reads an expiry above 30 days as an absolute Unix time: stay below. */
-#define EXPIRY_MAX_S 2592000
 #define POOL_MAX 1024
 #define TIMEOUT_MAX_MS 60000
 #define RETRY_MAX_MS 86400000 /* a day */
-/* The JSON around the payload: field names, three int64 and the tag. */
-#define ENVELOPE_MAX 256
-
-/* --- the breaker --------------------------------------------------------------------------- */
-
-enum br_state { BR_CLOSED = 0, BR_OPEN, BR_PROBING };
-enum br_verdict { BR_PASS, BR_PROBE, BR_SKIP };
-
-/*
- * Opens only when every server is failing: it counts connection-level failures since the last
- * success and which servers they came from, and needs both BREAKER_FAILS failures and all the
- * servers among them. One dead server out of two fails only its own keys' operations; the other
- * server's successes reset the count, and even a long run of the dead one's failures never
- * covers the live one.
- */
-struct breaker {
-	pthread_mutex_t mu;
-	enum br_state state;
-	unsigned run;	  /* connection-level failures since the last success */
-	uint64_t failing; /* servers those failures came from, one bit each */
-	uint64_t all;	  /* every server's bit */
-	int64_t open_ms;
-	int64_t until; /* monotonic ms: an open breaker lets one probe through from then */
-	unsigned long opens;
-};
-
-/* --- the tier ------------------------------------------------------------------------------ */
-
-/* Handles in use, bounded by the pool size, with a wait that honours milliseconds. */
-struct gate {
-	pthread_mutex_t mu;
-	pthread_cond_t cv; /* on CLOCK_MONOTONIC */
-	unsigned free;
-};
-
-struct counters {
-	atomic_ulong hits, stale_hits, misses, errors, bad_values, ops, latency_us, skipped,
-	    lock_busy;
-};
-
-struct mc {
-	struct cache base;
-	memcached_st *master; /* configured once; the pool clones it */
-	memcached_pool_st *pool;
-	struct gate gate;
-	struct breaker br;
-	struct counters n;
-	struct vmemo *memo;
-	EVP_MAC *mac;
-	EVP_MAC_CTX *mac_tmpl; /* keyed once; each tag works on a copy (no per-call digest
-				* look-up or key schedule) */
-	unsigned char *key;    /* the HMAC key, wiped on destroy */
-	size_t keylen;
-	unsigned nservers;
-	int64_t wait_ms; /* longest wait for a free handle */
-	size_t max_value;
-	int64_t (*now)(void);
-	bool locks_ready; /* mutexes and condition set up: destroy them */
-};
 
 /* One operation's handle and start time, from op_begin to op_end. */
 struct op {
@@ -421,300 +354,6 @@ static void op_end1(struct mc *m, struct op *op, memcached_return_t rc, const ch
 	op_end(m, op, rc, rc_class(rc) != RC_DOWN, down, rc_desyncs(rc));
 }
 
-/* --- values -------------------------------------------------------------------------------- */
-
-static bool times_ok(int64_t at, int64_t fu, int64_t su)
-{
-	return at >= 0 && at <= fu && fu <= su;
-}
-
-/* ms as whole seconds for memcached: rounded up, at least 1, below its 30-day limit. */
-static uint32_t expiry_s(int64_t ms)
-{
-	int64_t s = ms / 1000 + (ms % 1000 > 0);
-
-	if (s < 1)
-		return 1;
-	return s > EXPIRY_MAX_S ? EXPIRY_MAX_S : (uint32_t)s;
-}
-
-static EVP_MAC_CTX *mac_template(EVP_MAC *mac, const unsigned char *key, size_t keylen)
-{
-	char digest[] = "SHA256";
-	OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-			       OSSL_PARAM_construct_end()};
-	EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(mac);
-
-	if (ctx && EVP_MAC_init(ctx, key, keylen, params) != 1) {
-		EVP_MAC_CTX_free(ctx);
-		ctx = NULL;
-	}
-	return ctx;
-}
-
-/* The tag of (key, times, payload), as 64 lower-case hex digits and a NUL. */
-static enum mdm_err tag_make(const struct mc *m, const char *key, int64_t at, int64_t fu,
-			     int64_t su, const void *payload, size_t len, char hex[TAG_HEX + 1])
-{
-	static const char digits[] = "0123456789abcdef";
-	char head[CACHE_KEY_MAX + 96];
-	unsigned char md[TAG_LEN];
-	size_t mdlen = 0;
-	EVP_MAC_CTX *ctx;
-	int hn, ok;
-
-	hn = snprintf(head, sizeof(head), "mdmgw-v1\n%s\n%" PRId64 "\n%" PRId64 "\n%" PRId64 "\n",
-		      key, at, fu, su);
-	if (hn < 0 || (size_t)hn >= sizeof(head))
-		return MDM_ERR_INTERNAL;
-	ctx = EVP_MAC_CTX_dup(m->mac_tmpl);
-	ok = ctx && EVP_MAC_update(ctx, (const unsigned char *)head, (size_t)hn) &&
-	     EVP_MAC_update(ctx, payload, len) && EVP_MAC_final(ctx, md, &mdlen, sizeof(md)) &&
-	     mdlen == TAG_LEN;
-	EVP_MAC_CTX_free(ctx);
-	if (!ok)
-		return MDM_ERR_INTERNAL;
-	for (size_t i = 0; i < TAG_LEN; i++) {
-		hex[2 * i] = digits[md[i] >> 4];
-		hex[2 * i + 1] = digits[md[i] & 15];
-	}
-	hex[TAG_HEX] = '\0';
-	OPENSSL_cleanse(md, sizeof(md));
-	return MDM_OK;
-}
-
-/* The stored form of a put, malloc'd into *out (free() it). MDM_ERR_INVALID: not UTF-8. */
-static enum mdm_err value_encode(const struct mc *m, const char *key, const void *val, size_t len,
-				 const struct cache_times *t, char **out, size_t *outlen)
-{
-	char tag[TAG_HEX + 1];
-	json_t *obj, *d;
-	enum mdm_err err;
-
-	*out = NULL;
-	/*
-	 * jansson answers NULL both for bytes that are not UTF-8 and for no memory; as in entry.c,
-	 * the first is far likelier, and either way nothing is stored.
-	 */
-	d = json_stringn(len ? (const char *)val : "", len);
-	if (!d)
-		return MDM_ERR_INVALID;
-	err = tag_make(m, key, t->fetched_at, t->fresh_until, t->stale_until, val, len, tag);
-	if (err) {
-		json_decref(d);
-		return err;
-	}
-	/* "o" takes d over, also when the pack fails. */
-	obj = json_pack("{s:i,s:I,s:I,s:I,s:o,s:s}", "v", VALUE_VERSION, "at",
-			(json_int_t)t->fetched_at, "fu", (json_int_t)t->fresh_until, "su",
-			(json_int_t)t->stale_until, "d", d, "t", tag);
-	if (!obj)
-		return MDM_ERR_NOMEM;
-	*out = json_dumps(obj, JSON_COMPACT);
-	json_decref(obj);
-	if (!*out)
-		return MDM_ERR_NOMEM;
-	*outlen = strlen(*out);
-	return MDM_OK;
-}
-
-static bool is_lower_hex(const char *s, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return true;
-}
-
-/* A decoded value whose shape has been checked; d points into the JSON document. */
-struct decoded {
-	json_int_t v, at, fu, su;
-	const char *d, *t;
-	size_t dlen, tlen;
-};
-
-/*
- * Reads what memcached held under key into out. MDM_ERR_PARSE: not a value of ours (not JSON,
- * another shape or version, times out of order, a tag that does not match key, times and
- * payload). A value past stale_until by our clock is a plain miss.
- */
-/*
- * Verified values: parsing the envelope and checking its tag cost more than the round trip on
- * a hit, and a login storm reads the same values again and again. A value is remembered after
- * it verified, keyed by (key, value bytes), both compared in full: only the very bytes that
- * passed the check under the very same key skip it.
- */
-#define VMEMO_SLOTS 4096 /* a power of two */
-#define VMEMO_STRIPES 64
-
-struct vslot {
-	uint64_t hash;
-	char *key, *val, *payload;
-	size_t klen, len, plen;
-	int64_t at, fu, su;
-};
-
-struct vmemo {
-	pthread_mutex_t mu[VMEMO_STRIPES];
-	struct vslot slot[VMEMO_SLOTS];
-};
-
-static uint64_t vmemo_hash(const char *key, size_t klen, const char *val, size_t len)
-{
-	uint64_t h = 1469598103934665603ull;
-
-	for (size_t i = 0; i < klen; i++)
-		h = (h ^ (unsigned char)key[i]) * 1099511628211ull;
-	h = (h ^ 0xff) * 1099511628211ull;
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (unsigned char)val[i]) * 1099511628211ull;
-	return h;
-}
-
-static struct vmemo *vmemo_new(void)
-{
-	struct vmemo *v = calloc(1, sizeof(*v));
-
-	for (int i = 0; v && i < VMEMO_STRIPES; i++)
-		pthread_mutex_init(&v->mu[i], NULL);
-	return v;
-}
-
-static void vslot_clear(struct vslot *s)
-{
-	free(s->key);
-	free(s->val);
-	free(s->payload);
-	memset(s, 0, sizeof(*s));
-}
-
-static void vmemo_free(struct vmemo *v)
-{
-	if (!v)
-		return;
-	for (size_t i = 0; i < VMEMO_SLOTS; i++)
-		vslot_clear(&v->slot[i]);
-	for (int i = 0; i < VMEMO_STRIPES; i++)
-		pthread_mutex_destroy(&v->mu[i]);
-	free(v);
-}
-
-/* Fills out from a remembered verification of exactly (key, val); false when there is none. */
-static bool vmemo_get(struct vmemo *v, uint64_t h, const char *key, size_t klen, const char *val,
-		      size_t len, int64_t now, struct cache_entry *out, enum mdm_err *err)
-{
-	struct vslot *s = &v->slot[h & (VMEMO_SLOTS - 1)];
-	pthread_mutex_t *mu = &v->mu[h % VMEMO_STRIPES];
-	bool hit;
-
-	pthread_mutex_lock(mu);
-	hit = s->val && s->hash == h && s->klen == klen && s->len == len &&
-	      memcmp(s->key, key, klen) == 0 && memcmp(s->val, val, len) == 0;
-	*err = MDM_OK;
-	if (hit && now < s->su) {
-		out->val = malloc(s->plen + 1);
-		if (out->val) {
-			memcpy(out->val, s->payload, s->plen);
-			out->val[s->plen] = '\0';
-			out->len = s->plen;
-			out->fetched_at = s->at;
-			out->fresh_until = s->fu;
-			out->stale_until = s->su;
-			out->state = now < s->fu ? CACHE_FRESH : CACHE_STALE;
-		} else {
-			*err = MDM_ERR_NOMEM;
-		}
-	}
-	pthread_mutex_unlock(mu);
-	return hit;
-}
-
-static void vmemo_put(struct vmemo *v, uint64_t h, const char *key, size_t klen, const char *val,
-		      size_t len, const struct cache_entry *e)
-{
-	struct vslot n = {h,	  malloc(klen + 1), malloc(len + 1), malloc(e->len + 1), klen, len,
-			  e->len, e->fetched_at,    e->fresh_until,  e->stale_until};
-	pthread_mutex_t *mu = &v->mu[h % VMEMO_STRIPES];
-	struct vslot old;
-
-	if (!n.key || !n.val || !n.payload)
-		return vslot_clear(&n);
-	memcpy(n.key, key, klen);
-	memcpy(n.val, val, len);
-	memcpy(n.payload, e->val, e->len);
-	pthread_mutex_lock(mu);
-	old = v->slot[h & (VMEMO_SLOTS - 1)];
-	v->slot[h & (VMEMO_SLOTS - 1)] = n;
-	pthread_mutex_unlock(mu);
-	vslot_clear(&old);
-}
-
-static enum mdm_err value_verify(const struct mc *m, const char *key, const char *val, size_t len,
-				 int64_t now, struct cache_entry *out);
-
-static enum mdm_err value_decode(struct mc *m, const char *key, const char *val, size_t len,
-				 int64_t now, struct cache_entry *out)
-{
-	size_t klen = strlen(key);
-	uint64_t h = vmemo_hash(key, klen, val, len);
-	enum mdm_err err;
-
-	if (m->memo && vmemo_get(m->memo, h, key, klen, val, len, now, out, &err))
-		return err;
-	err = value_verify(m, key, val, len, now, out);
-	if (!err && out->val && m->memo)
-		vmemo_put(m->memo, h, key, klen, val, len, out);
-	return err;
-}
-
-static enum mdm_err value_verify(const struct mc *m, const char *key, const char *val, size_t len,
-				 int64_t now, struct cache_entry *out)
-{
-	struct decoded x;
-	char tag[TAG_HEX + 1];
-	enum mdm_err err = MDM_ERR_PARSE;
-	json_t *root;
-
-	if (len > 6 * m->max_value + ENVELOPE_MAX)
-		return MDM_ERR_PARSE; /* longer than any value of ours can encode to */
-	root = json_loadb(val, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL);
-	if (!root)
-		return MDM_ERR_PARSE;
-	/* JSON_STRICT: no field more than these; I and s take only integers and strings. */
-	if (json_unpack_ex(root, NULL, JSON_STRICT, "{s:I,s:I,s:I,s:I,s:s%,s:s%}", "v", &x.v, "at",
-			   &x.at, "fu", &x.fu, "su", &x.su, "d", &x.d, &x.dlen, "t", &x.t,
-			   &x.tlen) != 0)
-		goto out;
-	if (x.v != VALUE_VERSION || !times_ok(x.at, x.fu, x.su) || x.dlen > m->max_value ||
-	    x.tlen != TAG_HEX || !is_lower_hex(x.t, x.tlen))
-		goto out;
-	err = tag_make(m, key, x.at, x.fu, x.su, x.d, x.dlen, tag);
-	if (err)
-		goto out;
-	if (CRYPTO_memcmp(tag, x.t, TAG_HEX) != 0) {
-		err = MDM_ERR_PARSE;
-		goto out;
-	}
-	err = MDM_OK;
-	if (now >= x.su)
-		goto out; /* expired by our clock, not yet by memcached's */
-	out->val = malloc(x.dlen + 1);
-	if (!out->val) {
-		err = MDM_ERR_NOMEM;
-		goto out;
-	}
-	memcpy(out->val, x.d, x.dlen);
-	out->val[x.dlen] = '\0';
-	out->len = x.dlen;
-	out->fetched_at = x.at;
-	out->fresh_until = x.fu;
-	out->stale_until = x.su;
-	out->state = now < x.fu ? CACHE_FRESH : CACHE_STALE;
-out:
-	json_decref(root);
-	return err;
-}
-
 /* --- get_many ------------------------------------------------------------------------------ */
 
 /* A valid key of a get_many: the request is sorted by key so that duplicates go once. */
@@ -800,8 +439,8 @@ static enum mdm_err take_reply(struct mc *m, struct batch *b, const memcached_re
 	if (!x || x->seen)
 		return MDM_OK; /* not asked for, or twice: ignore */
 	x->seen = true;
-	err = value_decode(m, x->key, memcached_result_value(r), memcached_result_length(r), now,
-			   &out[x->i]);
+	err = mc_value_decode(m, x->key, memcached_result_value(r), memcached_result_length(r), now,
+			      &out[x->i]);
 	if (err == MDM_ERR_PARSE) {
 		x->bad = true;
 		count(&m->n.bad_values, 1);
@@ -973,7 +612,7 @@ static enum mdm_err mc_put(struct cache *c, const char *key, const void *val, si
 	int64_t now;
 
 	if (!cache_key_valid(key) || (len && !val) || !t ||
-	    !times_ok(t->fetched_at, t->fresh_until, t->stale_until))
+	    !mc_times_ok(t->fetched_at, t->fresh_until, t->stale_until))
 		return MDM_ERR_INVALID;
 	if (len > m->max_value)
 		return MDM_ERR_TOOBIG;
@@ -981,13 +620,13 @@ static enum mdm_err mc_put(struct cache *c, const char *key, const void *val, si
 	if (t->stale_until <= now)
 		return MDM_OK; /* dead on arrival: nothing to keep */
 	/* Encoded first: a bad value is refused whatever state memcached is in. */
-	err = value_encode(m, key, val, len, t, &enc, &enclen);
+	err = mc_value_encode(m, key, val, len, t, &enc, &enclen);
 	if (err)
 		return err;
 	if (op_begin(m, &op))
 		op_end1(m, &op,
 			memcached_set(op.h, key, strlen(key), enc, enclen,
-				      (time_t)expiry_s(t->stale_until - now), 0),
+				      (time_t)mc_expiry_s(t->stale_until - now), 0),
 			key, strlen(key));
 	free(enc);
 	return MDM_OK;
@@ -1036,7 +675,7 @@ static enum mdm_err mc_lock(struct cache *c, const char *key, int64_t ttl_ms)
 		return MDM_ERR_INVALID;
 	if (!op_begin(m, &op))
 		return MDM_OK;
-	rc = memcached_add(op.h, lk, lklen, "1", 1, (time_t)expiry_s(ttl_ms), 0);
+	rc = memcached_add(op.h, lk, lklen, "1", 1, (time_t)mc_expiry_s(ttl_ms), 0);
 	op_end1(m, &op, rc, lk, lklen);
 	if (rc == MEMCACHED_NOTSTORED || rc == MEMCACHED_DATA_EXISTS) {
 		count(&m->n.lock_busy, 1);
@@ -1091,8 +730,8 @@ static enum mdm_err coord_encode(struct mc *m, const char *key, const void *val,
 		return MDM_ERR_INVALID;
 	if (len > m->max_value)
 		return MDM_ERR_TOOBIG;
-	*exp = ttl_ms ? (time_t)expiry_s(ttl_ms) : 0;
-	return value_encode(m, key, val, len, &t, enc, enclen);
+	*exp = ttl_ms ? (time_t)mc_expiry_s(ttl_ms) : 0;
+	return mc_value_encode(m, key, val, len, &t, enc, enclen);
 }
 
 /*
@@ -1159,7 +798,7 @@ static enum mdm_err mc_gets_checked(struct mc *m, const char *key, struct cache_
 	err = raw_gets(m, key, &raw, &rawlen, cas);
 	if (err)
 		return err;
-	err = value_decode(m, key, raw, rawlen, m->now(), out);
+	err = mc_value_decode(m, key, raw, rawlen, m->now(), out);
 	free(raw);
 	if (err == MDM_ERR_PARSE) {
 		count(&m->n.bad_values, 1);
@@ -1293,7 +932,7 @@ static void mc_free(struct mc *m)
 	memcached_free(m->master);
 	EVP_MAC_CTX_free(m->mac_tmpl);
 	EVP_MAC_free(m->mac);
-	vmemo_free(m->memo);
+	mc_vmemo_free(m->memo);
 	if (m->key) {
 		OPENSSL_cleanse(m->key, m->keylen);
 		free(m->key);
@@ -1504,7 +1143,7 @@ static enum mdm_err mc_setup(struct mc *m, const struct cache_mc_config *cfg, ch
 		return MDM_ERR_NOMEM;
 	}
 	m->key = malloc(cfg->hmac_key_len);
-	m->memo = vmemo_new(); /* no memory for it: every value is verified, that is all */
+	m->memo = mc_vmemo_new(); /* no memory for it: every value is verified, that is all */
 	m->mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
 	m->master = memcached_create(NULL);
 	if (!m->key || !m->mac || !m->master) {
@@ -1513,7 +1152,7 @@ static enum mdm_err mc_setup(struct mc *m, const struct cache_mc_config *cfg, ch
 	}
 	memcpy(m->key, cfg->hmac_key, cfg->hmac_key_len);
 	m->keylen = cfg->hmac_key_len;
-	m->mac_tmpl = mac_template(m->mac, m->key, m->keylen);
+	m->mac_tmpl = mc_mac_template(m->mac, m->key, m->keylen);
 	if (!m->mac_tmpl) {
 		err_why(why, whysz, "memcached: cannot key HMAC-SHA256");
 		return MDM_ERR_INTERNAL;
