@@ -81,7 +81,7 @@ static void test(struct ise_ctx *ctx, const char *body, size_t len, struct ise_r
 	json_t *in = body && len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
 	json_t *mac = json_object_get(in, "mac"), *kind = json_object_get(in, "kind");
 	const char *k = json_is_string(kind) ? json_string_value(kind) : "reauth";
-	struct coa_event ev;
+	struct transition ev;
 	char why[128];
 	bool local;
 	enum mdm_err e;
@@ -98,7 +98,7 @@ static void test(struct ise_ctx *ctx, const char *body, size_t len, struct ise_r
 		json_decref(in);
 		return error(res, 400, "kind must be \"reauth\" or \"disconnect\"");
 	}
-	ev.kind = strcmp(k, "disconnect") == 0 ? COA_DISCONNECT : COA_REAUTH;
+	ev.kind = strcmp(k, "disconnect") == 0 ? TRANSITION_DISCONNECT : TRANSITION_REAUTH;
 	json_decref(in);
 	ev.at_ms = clock_wall_ms();
 	snprintf(ev.id, sizeof(ev.id), "manual:%s@%lld", ev.mac, (long long)ev.at_ms);

@@ -11,22 +11,10 @@
 #include <stdint.h>
 
 #include "../../core/err.h"
+#include "../../core/transition.h"
 
-/* What the network is asked to do with the device's session(s). */
-enum coa_kind { COA_REAUTH = 0, COA_DISCONNECT };
-
-/* One confirmed transition, as the reconciler (or an admin block) reports it. */
-struct coa_event {
-	char id[160];	  /* transition id "<device key>@<generation>": unique, stable across HA */
-	char mac[13];	  /* the device's MAC, 12 upper-case hex; "" when it has none */
-	char guid[129];	  /* the device's MDM GUID; "" when unknown */
-	char from[32];	  /* "compliant", "noncompliant", "registered", "unregistered", ... */
-	char to[32];	  /* the new state in the same vocabulary; "blocked", "unblocked" too */
-	char reason[160]; /* why, for logs and the webhook ("compliance changed in intune") */
-	enum coa_kind kind; /* reauthenticate by default; disconnect where configured */
-	int64_t at_ms;	    /* clock_wall_ms when the transition was seen */
-	uint64_t epoch;	    /* the reconciler's lease epoch (0 without HA); in every log line */
-};
+/* The events a sink delivers are transitions (core/transition.h): id, MAC, GUID, from, to,
+ * reason, kind (reauthenticate or disconnect), at_ms, epoch. */
 
 /* One active network session of a MAC, as accounting or the admin API reported it. */
 struct coa_session {
@@ -64,7 +52,7 @@ struct coa_sink_ops {
 	bool needs_session;
 	/* send: one delivery attempt (a sink may retransmit within it). Returns at once;
 	 * MDM_OK means cb will be called. */
-	enum mdm_err (*send)(void *sink, const struct coa_event *ev, const struct coa_session *s,
+	enum mdm_err (*send)(void *sink, const struct transition *ev, const struct coa_session *s,
 			     coa_sink_cb cb, void *arg);
 	/* destroy: waits for sends still out (their callbacks are called) and frees. */
 	void (*destroy)(void *sink);

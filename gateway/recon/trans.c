@@ -13,7 +13,7 @@
 #include "trans.h"
 
 #define TPATH_MAX 4096
-#define KEY_MAX 136	       /* "<key>@block:<ms>" must fit coa_event.id */
+#define KEY_MAX 136	       /* "<key>@block:<ms>" must fit transition.id */
 #define LINE_MAX_BYTES 4096    /* a longer line in a state file is corrupt */
 #define FLUSH_AT (32u * 1024u) /* the write buffer is flushed past this: files are streamed */
 #define FORGET_MS (90LL * 24 * 3600 * 1000) /* a device unseen this long is not saved again */
@@ -49,8 +49,7 @@ struct trans {
 	pthread_mutex_t mu;
 	struct trans_config cfg;
 	char dir[TPATH_MAX];
-	trans_emit_fn emit;
-	void *arg;
+	struct transition_sink sink;
 	/* the interned strings: arena bytes, and an open-addressing set of their offsets */
 	char *arena;
 	size_t alen, acap;
@@ -64,7 +63,7 @@ struct trans {
 	uint32_t cycle;
 	uint64_t epoch; /* the latest given: released events carry it */
 	/* the guard */
-	struct coa_event *held;
+	struct transition *held;
 	size_t nheld, hcap;
 	int64_t held_since_ms;
 	uint64_t last_gen;
@@ -213,18 +212,17 @@ static enum mdm_err add(struct trans *t, const char *key, struct rec **out)
 /* --- create / destroy ----------------------------------------------------------------------- */
 
 struct trans *trans_create(const struct trans_config *cfg, const char *state_dir,
-			   trans_emit_fn emit, void *arg)
+			   const struct transition_sink *sink)
 {
 	struct trans *t;
 
-	if (!cfg || !state_dir || !emit)
+	if (!cfg || !state_dir || !sink || !sink->emit)
 		return NULL;
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return NULL;
 	t->cfg = *cfg;
-	t->emit = emit;
-	t->arg = arg;
+	t->sink = *sink;
 	t->acap = 4096;
 	t->arena = calloc(1, t->acap);
 	t->alen = 1; /* offset 0 is "" */
@@ -426,7 +424,7 @@ static enum mdm_err save_devices(struct trans *t)
 	return e;
 }
 
-static enum mdm_err event_line(const struct coa_event *ev, struct buf *b)
+static enum mdm_err event_line(const struct transition *ev, struct buf *b)
 {
 	enum mdm_err e = buf_addstr(b, "{\"id\":");
 
@@ -443,7 +441,7 @@ static enum mdm_err event_line(const struct coa_event *ev, struct buf *b)
 	e = e ? e : jstr(b, ev->reason);
 	e = e ? e
 	      : buf_addf(b, ",\"kind\":\"%s\",\"at\":%" PRId64 ",\"epoch\":%" PRIu64 "}\n",
-			 ev->kind == COA_DISCONNECT ? "disconnect" : "reauth", ev->at_ms,
+			 ev->kind == TRANSITION_DISCONNECT ? "disconnect" : "reauth", ev->at_ms,
 			 ev->epoch);
 	return e;
 }
@@ -548,7 +546,7 @@ static bool ev_str(json_t *o, const char *k, char *out, size_t sz)
 /* load_held_line: one held.jsonl event; MDM_ERR_PARSE when it is not one. */
 static enum mdm_err load_held_line(struct trans *t, json_t *o)
 {
-	struct coa_event ev;
+	struct transition ev;
 	json_t *at = json_object_get(o, "at"), *ep = json_object_get(o, "epoch"),
 	       *kind = json_object_get(o, "kind");
 
@@ -562,14 +560,14 @@ static enum mdm_err load_held_line(struct trans *t, json_t *o)
 	    !json_is_integer(ep) || !json_is_string(kind))
 		return MDM_ERR_PARSE;
 	if (strcmp(json_string_value(kind), "disconnect") == 0)
-		ev.kind = COA_DISCONNECT;
+		ev.kind = TRANSITION_DISCONNECT;
 	else if (strcmp(json_string_value(kind), "reauth") != 0)
 		return MDM_ERR_PARSE;
 	ev.at_ms = json_integer_value(at);
 	ev.epoch = (uint64_t)json_integer_value(ep);
 	if (t->nheld == t->hcap) {
 		size_t cap = t->hcap ? t->hcap * 2 : 64;
-		struct coa_event *n = realloc(t->held, cap * sizeof(*n));
+		struct transition *n = realloc(t->held, cap * sizeof(*n));
 
 		if (!n)
 			return MDM_ERR_NOMEM;
@@ -715,7 +713,7 @@ static enum mdm_err update(struct trans *t, struct rec *r, const struct trans_de
 	return intern(t, d->source, &r->source);
 }
 
-static void set_pair(struct coa_event *ev, const char *from, const char *to)
+static void set_pair(struct transition *ev, const char *from, const char *to)
 {
 	str_copy(ev->from, sizeof(ev->from), from);
 	str_copy(ev->to, sizeof(ev->to), to);
@@ -723,7 +721,7 @@ static void set_pair(struct coa_event *ev, const char *from, const char *to)
 
 /* make_event: the one event of a device's changes, the most severe first. */
 static void make_event(const struct trans *t, const struct rec *r, uint32_t what, uint64_t gen,
-		       uint64_t epoch, int64_t now, struct coa_event *ev)
+		       uint64_t epoch, int64_t now, struct transition *ev)
 {
 	const char *src = str_at(t, r->source), *also = "";
 
@@ -731,13 +729,13 @@ static void make_event(const struct trans *t, const struct rec *r, uint32_t what
 	snprintf(ev->id, sizeof(ev->id), "%s@%" PRIu64, str_at(t, r->key), gen);
 	str_copy(ev->mac, sizeof(ev->mac), str_at(t, r->mac));
 	str_copy(ev->guid, sizeof(ev->guid), str_at(t, r->guid));
-	ev->kind = COA_REAUTH;
+	ev->kind = TRANSITION_REAUTH;
 	ev->at_ms = now;
 	ev->epoch = epoch;
 	if (what & CH_UNREG) {
 		set_pair(ev, "registered", "unregistered");
 		if (t->cfg.unregistered_disconnect)
-			ev->kind = COA_DISCONNECT;
+			ev->kind = TRANSITION_DISCONNECT;
 		snprintf(ev->reason, sizeof(ev->reason), "%s in %s",
 			 what & CH_ABSENT ? "absent from a complete listing" : "unregistered",
 			 *src ? src : "?");
@@ -762,11 +760,11 @@ static void make_event(const struct trans *t, const struct rec *r, uint32_t what
 	}
 }
 
-static enum mdm_err hold(struct trans *t, const struct coa_event *ev)
+static enum mdm_err hold(struct trans *t, const struct transition *ev)
 {
 	if (t->nheld == t->hcap) {
 		size_t cap = t->hcap ? t->hcap * 2 : 64;
-		struct coa_event *n = realloc(t->held, cap * sizeof(*n));
+		struct transition *n = realloc(t->held, cap * sizeof(*n));
 
 		if (!n)
 			return MDM_ERR_NOMEM;
@@ -895,7 +893,7 @@ static enum mdm_err let_go(struct trans *t, const struct cycle_work *w, uint64_t
 	double share = known ? (double)w->n / (double)known : 0.0;
 	bool engaged = t->nheld > 0;
 	bool trips = known >= t->cfg.guard_min && share > t->cfg.guard_share;
-	struct coa_event ev;
+	struct transition ev;
 	enum mdm_err e = MDM_OK;
 
 	t->last_share = share;
@@ -904,7 +902,7 @@ static enum mdm_err let_go(struct trans *t, const struct cycle_work *w, uint64_t
 	for (size_t i = 0; i < w->n; i++) {
 		make_event(t, &t->recs[w->ch[i].rec], w->ch[i].what, gen, epoch, now, &ev);
 		if (!(engaged || trips)) {
-			t->emit(t->arg, &ev);
+			transition_emit(&t->sink, &ev);
 			continue;
 		}
 		if (hold(t, &ev))
@@ -993,7 +991,7 @@ static const struct rec *find_any(const struct trans *t, const char *what)
 
 enum mdm_err trans_block(struct trans *t, const char *what, bool blocked, uint64_t epoch)
 {
-	struct coa_event ev;
+	struct transition ev;
 	const struct rec *r;
 	int64_t now = clock_wall_ms();
 	char key[KEY_MAX + 8];
@@ -1018,11 +1016,11 @@ enum mdm_err trans_block(struct trans *t, const char *what, bool blocked, uint64
 	set_pair(&ev, blocked ? "unblocked" : "blocked", blocked ? "blocked" : "unblocked");
 	snprintf(ev.reason, sizeof(ev.reason), "%s by administrator",
 		 blocked ? "blocked" : "unblocked");
-	ev.kind = COA_REAUTH;
+	ev.kind = TRANSITION_REAUTH;
 	ev.at_ms = now;
 	ev.epoch = epoch;
 	log_info("trans: %s %s: CoA event %s (epoch %" PRIu64 ")", ev.to, what, ev.id, epoch);
-	t->emit(t->arg, &ev);
+	transition_emit(&t->sink, &ev);
 	pthread_mutex_unlock(&t->mu);
 	return MDM_OK;
 }
@@ -1041,7 +1039,7 @@ enum mdm_err trans_release(struct trans *t, size_t *n)
 		 t->nheld, t->epoch);
 	for (size_t i = 0; i < t->nheld; i++) {
 		t->held[i].epoch = t->epoch;
-		t->emit(t->arg, &t->held[i]);
+		transition_emit(&t->sink, &t->held[i]);
 	}
 	*n = t->nheld;
 	t->nheld = 0;

@@ -3,7 +3,7 @@
  * reconciler cycles, and the change guard (issue 6, spec coa-and-actions.md).
  *
  * Input is an array of small trans_dev records the caller fills from each generation; output is
- * struct coa_event (coa_sink.h) through the emit callback. A transition is one of:
+ * struct transition (core/transition.h) through the sink given at creation. A transition is one of:
  * compliant -> non-compliant, registered -> unregistered (also: absent from a complete cycle
  * while its adapter listed fully), jail-broken appears, and non-compliant -> compliant unless
  * switched off. Never on TRI_UNSET values, stale rows, or the first sight of a device. One
@@ -17,8 +17,8 @@
  * Files in the state directory, each replaced atomically (temp, fsync, rename, dir fsync):
  *   devices.jsonl  header {"format":"mdmgw-trans","version":1,...}, then one line per device
  *   held.jsonl     the held events, one per line (absent when nothing is held)
- * Every function is thread-safe. emit is called with the module's lock held: it must not call
- * back into trans (hand the event to a queue).
+ * Every function is thread-safe. The sink's emit is called with the module's lock held: it must
+ * not call back into trans (hand the event to a queue).
  */
 #ifndef MDM_TRANS_H
 #define MDM_TRANS_H
@@ -30,7 +30,7 @@
 #include "../../core/buf.h"
 #include "../../core/device.h"
 #include "../../core/err.h"
-#include "../coa/coa_sink.h"
+#include "../../core/transition.h"
 
 #define TRANS_FILE "devices.jsonl"
 #define TRANS_HELD_FILE "held.jsonl"
@@ -38,7 +38,8 @@
 
 struct trans_config {
 	bool coa_on_compliant; /* non-compliant -> compliant is a transition (default true) */
-	bool unregistered_disconnect; /* registered -> unregistered: COA_DISCONNECT, not reauth */
+	bool unregistered_disconnect; /* registered -> unregistered: TRANSITION_DISCONNECT, not
+					 reauth */
 	double guard_share;	      /* 0..1: hold above this share (default 0.20) */
 	unsigned guard_min; /* the guard needs at least this many known devices (default 10) */
 };
@@ -53,16 +54,15 @@ struct trans_dev {
 	bool stale; /* a kept row of an adapter whose listing failed this cycle */
 };
 
-typedef void (*trans_emit_fn)(void *arg, const struct coa_event *ev);
-
 struct trans;
 
 /*
- * trans_create: an empty table (no previous state) saving into state_dir (must exist). emit
- * gets each event let go (cycle, block, release). NULL on out of memory or bad arguments.
+ * trans_create: an empty table (no previous state) saving into state_dir (must exist). sink
+ * (copied; its emit required) gets each transition let go (cycle, block, release). NULL on out
+ * of memory or bad arguments.
  */
 struct trans *trans_create(const struct trans_config *cfg, const char *state_dir,
-			   trans_emit_fn emit, void *arg);
+			   const struct transition_sink *sink);
 
 /* trans_destroy: frees everything; NULL is fine. Held events stay in the state directory. */
 void trans_destroy(struct trans *t);

@@ -178,7 +178,7 @@ static void nas_for(struct config_nas *n, const struct fr *f, const char *secret
 	n->tries = 3;
 }
 
-static void event_for(struct coa_event *ev, const char *mac, enum coa_kind kind)
+static void event_for(struct transition *ev, const char *mac, enum transition_kind kind)
 {
 	memset(ev, 0, sizeof(*ev));
 	snprintf(ev->id, sizeof(ev->id), "%s@42", mac);
@@ -199,11 +199,11 @@ static void session_for(struct coa_session *s, const char *mac, const char *nas_
 }
 
 /* one: sends one event through a fresh sink for nas and waits for its result. */
-static struct coa_result one(const struct config_nas *nas, const char *mac, enum coa_kind kind,
+static struct coa_result one(const struct config_nas *nas, const char *mac, enum transition_kind kind,
 			     const char *nas_ip, int64_t wait_ms)
 {
 	struct coa_sink *sink = NULL;
-	struct coa_event ev;
+	struct transition ev;
 	struct coa_session s;
 	struct waiter w;
 	struct coa_result res;
@@ -237,7 +237,7 @@ static void test_coa_ack(void **state)
 	(void)state;
 	fr_start(&f, false);
 	nas_for(&nas, &f, SECRET);
-	r = one(&nas, "0011223344AB", COA_REAUTH, "127.0.0.1", 5000);
+	r = one(&nas, "0011223344AB", TRANSITION_REAUTH, "127.0.0.1", 5000);
 	assert_int_equal(r.outcome, COA_OK);
 	assert_string_equal(r.detail, "CoA-ACK");
 	detail = file_text(&f, "detail");
@@ -264,12 +264,12 @@ static void test_bounce_and_plain(void **state)
 	fr_start(&f, false);
 	nas_for(&nas, &f, SECRET);
 	nas.action = CONFIG_NAS_BOUNCE;
-	r = one(&nas, "0011223344AC", COA_REAUTH, "127.0.0.1", 5000);
+	r = one(&nas, "0011223344AC", TRANSITION_REAUTH, "127.0.0.1", 5000);
 	assert_int_equal(r.outcome, COA_OK);
 	nas.action = CONFIG_NAS_REAUTH;
 	nas.cisco_avpair = false;
 	/* a session reporting its NAS as an IPv4-mapped address matches, sent as IPv4 */
-	r = one(&nas, "0011223344AD", COA_REAUTH, "::ffff:127.0.0.1", 5000);
+	r = one(&nas, "0011223344AD", TRANSITION_REAUTH, "::ffff:127.0.0.1", 5000);
 	assert_int_equal(r.outcome, COA_OK);
 	detail = file_text(&f, "detail");
 	assert_int_equal(count_of(detail, "NAS-IP-Address = 127.0.0.1"), 2);
@@ -291,12 +291,12 @@ static void test_disconnect_ack(void **state)
 	fr_start(&f, false);
 	nas_for(&nas, &f, SECRET);
 	/* The event's kind wins over the NAS's reauthenticate. */
-	r = one(&nas, "0011223344AE", COA_DISCONNECT, "127.0.0.1", 5000);
+	r = one(&nas, "0011223344AE", TRANSITION_DISCONNECT, "127.0.0.1", 5000);
 	assert_int_equal(r.outcome, COA_OK);
 	assert_string_equal(r.detail, "Disconnect-ACK");
 	/* And a NAS configured to disconnect does so for a reauthenticate event. */
 	nas.action = CONFIG_NAS_DISCONNECT;
-	r = one(&nas, "0011223344AF", COA_REAUTH, "127.0.0.1", 5000);
+	r = one(&nas, "0011223344AF", TRANSITION_REAUTH, "127.0.0.1", 5000);
 	assert_int_equal(r.outcome, COA_OK);
 	assert_string_equal(r.detail, "Disconnect-ACK");
 	detail = file_text(&f, "detail");
@@ -315,13 +315,13 @@ static void test_nak(void **state)
 	(void)state;
 	fr_start(&f, false);
 	nas_for(&nas, &f, SECRET);
-	r = one(&nas, NAK_MAC, COA_REAUTH, "127.0.0.1", 5000);
+	r = one(&nas, NAK_MAC, TRANSITION_REAUTH, "127.0.0.1", 5000);
 	assert_int_equal(r.outcome, COA_NO_SESSION);
 	assert_string_equal(r.detail, "CoA-NAK Error-Cause=503 (Session-Context-Not-Found)");
-	r = one(&nas, REFUSE_MAC, COA_REAUTH, "127.0.0.1", 5000);
+	r = one(&nas, REFUSE_MAC, TRANSITION_REAUTH, "127.0.0.1", 5000);
 	assert_int_equal(r.outcome, COA_REFUSED);
 	assert_string_equal(r.detail, "CoA-NAK Error-Cause=501 (Administratively-Prohibited)");
-	r = one(&nas, NAK_MAC, COA_DISCONNECT, "127.0.0.1", 5000);
+	r = one(&nas, NAK_MAC, TRANSITION_DISCONNECT, "127.0.0.1", 5000);
 	assert_int_equal(r.outcome, COA_NO_SESSION);
 	assert_string_equal(r.detail, "Disconnect-NAK Error-Cause=503 (Session-Context-Not-Found)");
 	fr_stop(&f);
@@ -342,7 +342,7 @@ static void test_wrong_secret(void **state)
 	nas_for(&nas, &f, "not-the-secret");
 	nas.timeout_ms = 150;
 	t0 = clock_mono_ms();
-	r = one(&nas, "0011223344B0", COA_REAUTH, "127.0.0.1", 5000);
+	r = one(&nas, "0011223344B0", TRANSITION_REAUTH, "127.0.0.1", 5000);
 	assert_int_equal(r.outcome, COA_NO_ANSWER);
 	assert_true(clock_mono_ms() - t0 >= 1050 - 20);
 	assert_non_null(strstr(r.detail, "after 3 tries"));
@@ -373,10 +373,10 @@ static void test_reply_without_ma(void **state)
 	nas_for(&nas, &f, SECRET);
 	nas.timeout_ms = 150;
 	nas.tries = 2;
-	r = one(&nas, "0011223344B1", COA_REAUTH, "127.0.0.1", 5000);
+	r = one(&nas, "0011223344B1", TRANSITION_REAUTH, "127.0.0.1", 5000);
 	assert_int_equal(r.outcome, COA_NO_ANSWER);
 	nas.require_message_authenticator = false;
-	r = one(&nas, "0011223344B2", COA_REAUTH, "127.0.0.1", 5000);
+	r = one(&nas, "0011223344B2", TRANSITION_REAUTH, "127.0.0.1", 5000);
 	assert_int_equal(r.outcome, COA_OK);
 	/* The server did answer the first one: it was the sink that refused the answers. */
 	log = file_text(&f, "freeradius.log");
@@ -401,13 +401,13 @@ static void test_many_outstanding(void **state)
 	nas_for(&nas, &f, SECRET);
 	assert_int_equal(coa_radius_create(&nas, 1, &sink, why, sizeof(why)), MDM_OK);
 	for (int i = 0; i < N; i++) {
-		struct coa_event ev;
+		struct transition ev;
 		struct coa_session s;
 
 		waiter_init(&w[i]);
 		snprintf(mac, sizeof(mac), "0011223345%02X", i);
 		/* every fifth one is NAKed */
-		event_for(&ev, i % 5 == 0 ? NAK_MAC : mac, COA_REAUTH);
+		event_for(&ev, i % 5 == 0 ? NAK_MAC : mac, TRANSITION_REAUTH);
 		session_for(&s, i % 5 == 0 ? NAK_MAC : mac, "127.0.0.1");
 		assert_int_equal(sink->ops->send(sink, &ev, &s, on_result, &w[i]), MDM_OK);
 	}
@@ -495,7 +495,7 @@ static void test_retransmit_and_drops(void **state)
 	nas_for(&nas, &fr, SECRET);
 	nas.timeout_ms = 200;
 	t0 = clock_mono_ms();
-	r = one(&nas, "0011223344C0", COA_REAUTH, "127.0.0.1", 5000);
+	r = one(&nas, "0011223344C0", TRANSITION_REAUTH, "127.0.0.1", 5000);
 	pthread_join(t, NULL);
 	close(f.fd);
 	assert_true(f.ok);
@@ -616,7 +616,7 @@ static void test_bad_replies_dropped(void **state)
 	assert_int_equal(pthread_create(&t, NULL, bad_peer_loop, &f), 0);
 	nas_for(&nas, &fr, SECRET);
 	nas.require_message_authenticator = false;
-	r = one(&nas, "0011223344C2", COA_REAUTH, "127.0.0.1", 5000);
+	r = one(&nas, "0011223344C2", TRANSITION_REAUTH, "127.0.0.1", 5000);
 	pthread_join(t, NULL);
 	close(f.fd);
 	close(f.other);
@@ -637,7 +637,7 @@ static void test_destroy_waits(void **state)
 	struct config_nas nas;
 	struct fr fr = {0};
 	struct coa_sink *sink = NULL;
-	struct coa_event ev;
+	struct transition ev;
 	struct coa_session s;
 	struct waiter w;
 	char why[256];
@@ -654,7 +654,7 @@ static void test_destroy_waits(void **state)
 	nas.tries = 2;
 	assert_int_equal(coa_radius_create(&nas, 1, &sink, why, sizeof(why)), MDM_OK);
 	waiter_init(&w);
-	event_for(&ev, "0011223344C1", COA_REAUTH);
+	event_for(&ev, "0011223344C1", TRANSITION_REAUTH);
 	session_for(&s, "0011223344C1", "127.0.0.1");
 	assert_int_equal(sink->ops->send(sink, &ev, &s, on_result, &w), MDM_OK);
 	sink->ops->destroy(sink);
@@ -673,7 +673,7 @@ static void test_no_nas(void **state)
 
 	(void)state;
 	nas_for(&nas, &f, SECRET);
-	r = one(&nas, "0011223344B3", COA_REAUTH, "10.9.9.9", 2000);
+	r = one(&nas, "0011223344B3", TRANSITION_REAUTH, "10.9.9.9", 2000);
 	assert_int_equal(r.outcome, COA_ERROR);
 	assert_string_equal(r.detail, "no NAS configured for 10.9.9.9");
 }
@@ -684,7 +684,7 @@ static void test_match_by_identifier(void **state)
 	struct fr f;
 	struct config_nas nas[2];
 	struct coa_sink *sink = NULL;
-	struct coa_event ev;
+	struct transition ev;
 	struct coa_session s;
 	struct waiter w;
 	char why[256];
@@ -698,7 +698,7 @@ static void test_match_by_identifier(void **state)
 	str_copy(nas[1].identifier, sizeof(nas[1].identifier), "sw-floor-2");
 	assert_int_equal(coa_radius_create(nas, 2, &sink, why, sizeof(why)), MDM_OK);
 	waiter_init(&w);
-	event_for(&ev, "0011223344B4", COA_REAUTH);
+	event_for(&ev, "0011223344B4", TRANSITION_REAUTH);
 	session_for(&s, "0011223344B4", "10.1.1.1");
 	str_copy(s.nas_id, sizeof(s.nas_id), "sw-floor-2");
 	assert_int_equal(sink->ops->send(sink, &ev, &s, on_result, &w), MDM_OK);

@@ -13,7 +13,7 @@
 
 struct fix {
 	char dir[64];
-	struct coa_event *ev; /* what emit received, in order */
+	struct transition *ev; /* what emit received, in order */
 	size_t nev;
 	struct trans_config cfg;
 	struct trans *t;
@@ -21,7 +21,7 @@ struct fix {
 	char keys[200][16], guids[200][40];
 };
 
-static void on_emit(void *arg, const struct coa_event *ev)
+static void on_emit(void *arg, const struct transition *ev)
 {
 	struct fix *f = arg;
 
@@ -67,7 +67,7 @@ static void start(struct fix *f)
 	size_t dropped = 99;
 
 	trans_destroy(f->t);
-	f->t = trans_create(&f->cfg, f->dir, on_emit, f);
+	f->t = trans_create(&f->cfg, f->dir, &(struct transition_sink){on_emit, f});
 	assert_non_null(f->t);
 	assert_int_equal(trans_load(f->t, &dropped), MDM_OK);
 	assert_int_equal(dropped, 0);
@@ -82,7 +82,7 @@ static size_t cycle(struct fix *f, uint64_t gen, size_t n, bool complete)
 	return f->nev - before;
 }
 
-static const struct coa_event *find_ev(struct fix *f, const char *id)
+static const struct transition *find_ev(struct fix *f, const char *id)
 {
 	for (size_t i = 0; i < f->nev; i++)
 		if (strcmp(f->ev[i].id, id) == 0)
@@ -93,7 +93,7 @@ static const struct coa_event *find_ev(struct fix *f, const char *id)
 static void test_each_kind(void **state)
 {
 	struct fix *f = *state;
-	const struct coa_event *e;
+	const struct transition *e;
 
 	f->devs[3].compliant = TRI_FALSE;
 	start(f);
@@ -109,13 +109,13 @@ static void test_each_kind(void **state)
 	assert_string_equal(e->to, "noncompliant");
 	assert_string_equal(e->mac, "005056000000");
 	assert_string_equal(e->guid, "guid-0");
-	assert_int_equal(e->kind, COA_REAUTH);
+	assert_int_equal(e->kind, TRANSITION_REAUTH);
 	assert_int_equal(e->epoch, 7);
 	assert_true(e->at_ms > 0);
 	e = find_ev(f, "005056000001@2");
 	assert_non_null(e);
 	assert_string_equal(e->to, "unregistered");
-	assert_int_equal(e->kind, COA_REAUTH);
+	assert_int_equal(e->kind, TRANSITION_REAUTH);
 	e = find_ev(f, "005056000002@2");
 	assert_non_null(e);
 	assert_string_equal(e->to, "jailbroken");
@@ -140,7 +140,7 @@ static void test_disconnect_and_compliant_off(void **state)
 	f->devs[1].registered = TRI_FALSE;
 	assert_int_equal(cycle(f, 2, 20, true), 1);
 	assert_string_equal(f->ev[0].id, "005056000001@2");
-	assert_int_equal(f->ev[0].kind, COA_DISCONNECT);
+	assert_int_equal(f->ev[0].kind, TRANSITION_DISCONNECT);
 	/* and back to non-compliant is a transition again (compliant was recorded) */
 	f->devs[0].compliant = TRI_FALSE;
 	assert_int_equal(cycle(f, 3, 20, true), 1);
@@ -208,7 +208,7 @@ static void test_unset_then_reported(void **state)
 static void test_absence(void **state)
 {
 	struct fix *f = *state;
-	const struct coa_event *e;
+	const struct transition *e;
 
 	start(f);
 	assert_int_equal(cycle(f, 1, 20, true), 0);
@@ -333,7 +333,7 @@ static void test_persistence(void **state)
 	fputs("{\"key\":\"005056000099\",\"mac\":\"0050", fp);
 	fclose(fp);
 	trans_destroy(f->t);
-	f->t = trans_create(&f->cfg, f->dir, on_emit, f);
+	f->t = trans_create(&f->cfg, f->dir, &(struct transition_sink){on_emit, f});
 	assert_non_null(f->t);
 	assert_int_equal(trans_load(f->t, &dropped), MDM_OK);
 	assert_int_equal(dropped, 1);
@@ -344,7 +344,7 @@ static void test_persistence(void **state)
 	fputs("garbage\n{\"key\":1}\n", fp);
 	fclose(fp);
 	trans_destroy(f->t);
-	f->t = trans_create(&f->cfg, f->dir, on_emit, f);
+	f->t = trans_create(&f->cfg, f->dir, &(struct transition_sink){on_emit, f});
 	assert_int_equal(trans_load(f->t, &dropped), MDM_OK);
 	assert_int_equal(dropped, 2);
 	f->devs[0].compliant = TRI_FALSE;
