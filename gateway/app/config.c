@@ -1051,8 +1051,8 @@ static const struct array_spec acct_clients_spec = {
 static const struct field accounting_fields[] = {
     STR("listen", AA, listen, 0, "", NULL, 0),
     {.key = "clients", .type = T_ARRAY, AT(AA, clients), .arr = &acct_clients_spec},
-    NUM("session_ttl", T_DUR, AA, session_ttl_ms, MINS(1), DAYS(7), HOURS(2)),
-    NUM("max_sessions", T_SIZE, AA, max_sessions, 1, 10000000, 200000),
+    NUM("session_ttl", T_DUR, AA, session_ttl_ms, MINS(1), DAYS(7), SESSIONS_DEFAULT_TTL_MS),
+    NUM("max_sessions", T_SIZE, AA, max_sessions, 1, 10000000, SESSIONS_DEFAULT_MAX),
     END,
 };
 #undef AA
@@ -1088,7 +1088,7 @@ static const struct field nas_fields[] = {
     STR("address", A, address, 1, "", check_address, F_REQUIRED),
     STR("identifier", A, identifier, 1, "", NULL, 0),
     STR("host", A, host, 1, "", check_nas_host, 0),
-    NUM("port", T_UINT, A, port, 1, 65535, 3799),
+    NUM("port", T_UINT, A, port, 1, 65535, COA_NAS_PORT_DEFAULT),
     {.key = "secret",
      .type = T_SECRET,
      AT(A, secret),
@@ -1099,8 +1099,8 @@ static const struct field nas_fields[] = {
     NUM("require_message_authenticator", T_BOOL, A, require_message_authenticator, 0, 1, 1),
     CHOICE("action", T_ENUM, A, action, nas_action_choices, CONFIG_NAS_REAUTH, NULL, 0),
     NUM("cisco_avpair", T_BOOL, A, cisco_avpair, 0, 1, 1),
-    NUM("timeout", T_DUR, A, timeout_ms, 100, SECS(30), SECS(1)),
-    NUM("tries", T_UINT, A, tries, 1, 10, 3),
+    NUM("timeout", T_DUR, A, timeout_ms, 100, SECS(30), COA_NAS_TIMEOUT_MS_DEFAULT),
+    NUM("tries", T_UINT, A, tries, 1, 10, COA_NAS_TRIES_DEFAULT),
     END,
 };
 #undef A
@@ -1172,7 +1172,7 @@ static const struct field coa_mnt_fields[] = {
      .min = 1},
     CHOICE("reauth_type", T_ENUM, M, reauth_type, reauth_choices, 0, NULL, 0),
     CHOICE("disconnect_port", T_ENUM, M, disconnect_port, port_choices, 0, NULL, 0),
-    NUM("timeout", T_DUR, M, timeout_ms, 100, SECS(60), SECS(5)),
+    NUM("timeout", T_DUR, M, timeout_ms, 100, SECS(60), COA_HTTP_TIMEOUT_MS_DEFAULT),
     END,
 };
 #undef M
@@ -1186,7 +1186,7 @@ static const struct field coa_webhook_fields[] = {
      .size = MEMBER_SIZE(W, secret),
      .aux = offsetof(W, secret_set),
      .min = 16},
-    NUM("timeout", T_DUR, W, timeout_ms, 100, SECS(60), SECS(5)),
+    NUM("timeout", T_DUR, W, timeout_ms, 100, SECS(60), COA_HTTP_TIMEOUT_MS_DEFAULT),
     END,
 };
 #undef W
@@ -1194,10 +1194,10 @@ static const struct section coa_mnt_section = {coa_mnt_fields, check_coa_mnt, NU
 static const struct section coa_webhook_section = {coa_webhook_fields, check_coa_webhook, NULL};
 #define C struct config_coa
 static const struct field coa_fields[] = {
-    NUM("rate_per_sec", T_NUMBER, C, rate_per_sec, 0, 100000, 50),
-    NUM("max_attempts", T_UINT, C, max_attempts, 1, 10, 3),
-    NUM("backoff", T_DUR, C, backoff_ms, 10, MINS(10), SECS(2)),
-    NUM("queue_max", T_SIZE, C, queue_max, 1, 10000000, 100000),
+    NUM("rate_per_sec", T_NUMBER, C, rate_per_sec, 0, 100000, COA_RATE_PER_SEC_DEFAULT),
+    NUM("max_attempts", T_UINT, C, max_attempts, 1, 10, COA_MAX_ATTEMPTS_DEFAULT),
+    NUM("backoff", T_DUR, C, backoff_ms, 10, MINS(10), COA_BACKOFF_MS_DEFAULT),
+    NUM("queue_max", T_SIZE, C, queue_max, 1, 10000000, COA_QUEUE_MAX_DEFAULT),
     {.key = "mnt", .type = T_SECTION, AT(C, mnt), .sub = &coa_mnt_section},
     {.key = "webhook", .type = T_SECTION, AT(C, webhook), .sub = &coa_webhook_section},
     END,

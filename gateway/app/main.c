@@ -44,7 +44,7 @@
 #include "../coa/sessions.h"
 #include "../ise/ise_api.h"
 #include "../recon/lease.h"
-#include "../recon/publish.h"
+#include "../recon/pipeline.h"
 #include "../recon/recon.h"
 #include "../recon/snapshot.h"
 #include "../recon/trans.h"
@@ -68,8 +68,8 @@ struct gateway {
 	struct cache *cache;
 	struct cache *answers;
 	struct lookup *lookup;
-	struct snapstore *snaps; /* generations of the device snapshot (bulk answers) */
-	struct recon *recon;	 /* fills snaps every polling interval */
+	struct snapstore *snaps; /* generations of the device snapshot (bulk answers); pipe's */
+	struct recon *recon;	 /* fills snaps every polling interval; pipe's */
 	struct auth *auth;
 	struct ise_ctx ise;
 	struct server *server;
@@ -82,10 +82,10 @@ struct gateway {
 	 * accounting.listen is set */
 	struct sessions *sessions;
 	struct acct *acct;
-	struct http_engine *coa_http;  /* CoA sinks' own engine: CoA never waits behind listings */
-	struct coa *coa;	       /* the CoA dispatcher (NULL: no sink configured) */
-	struct lease *lease;	       /* ha: with cache.servers only; NULL: alone, always leader */
-	struct publish_follow *follow; /* ha: a follower reads the leader's generations */
+	struct http_engine *coa_http; /* CoA sinks' own engine: CoA never waits behind listings */
+	struct coa *coa;	      /* the CoA dispatcher (NULL: no sink configured) */
+	struct lease *lease;	      /* ha: with cache.servers only; NULL: alone, always leader */
+	struct pipeline *pipe; /* owns snaps and recon, and with a lease follows the leader */
 };
 
 static void usage(FILE *f)
@@ -278,10 +278,10 @@ static int make_adapters(struct gateway *g, const struct config_adapter *only)
 
 static void free_gateway(struct gateway *g)
 {
-	publish_follow_stop(g->follow); /* first: it publishes into snaps and feeds trans */
-	g->follow = NULL;
-	recon_destroy(g->recon); /* it lists the adapters, writes through, feeds trans */
+	pipeline_stop(g->pipe); /* first: it feeds trans, writes through, publishes into snaps */
+	g->pipe = NULL;
 	g->recon = NULL;
+	g->snaps = NULL;
 	trans_destroy(g->trans); /* before the dispatcher it emits to */
 	g->trans = NULL;
 	coa_destroy(g->coa); /* drains, then its sinks close; before the sessions it asks */
@@ -303,8 +303,6 @@ static void free_gateway(struct gateway *g)
 	g->blocks = NULL;
 	lookup_destroy(g->lookup);
 	cache_destroy(g->answers);
-	snapstore_destroy(g->snaps);
-	g->snaps = NULL;
 	auth_destroy(g->auth);
 	cache_destroy(g->cache);
 	for (size_t i = 0; i < g->nads; i++)
@@ -452,34 +450,7 @@ static int build_actions(struct gateway *g)
 	return 0;
 }
 
-/* --- trans: transitions and the change guard (the emit callback is the lead's to wire) --- */
-
-/* trans_emit: each confirmed transition (cycle, block, release) to the CoA dispatcher; logged
- * either way, so a gateway without sinks still shows what it would have asked. */
-static void trans_emit(void *arg, const struct coa_event *ev)
-{
-	struct gateway *g = arg;
-	enum mdm_err rc;
-
-	log_info("transition %s: %s -> %s (%s) mac %s guid %s kind %s epoch %llu", ev->id, ev->from,
-		 ev->to, ev->reason, ev->mac[0] ? ev->mac : "-", ev->guid[0] ? ev->guid : "-",
-		 ev->kind == COA_DISCONNECT ? "disconnect" : "reauth",
-		 (unsigned long long)ev->epoch);
-	if (!g->coa)
-		return;
-	rc = coa_submit(g->coa, ev);
-	if (rc != MDM_OK)
-		log_err("transition %s: not queued for CoA: %s", ev->id, err_str(rc));
-}
-
-static void trans_on_block(void *arg, const char *device, bool blocked)
-{
-	struct gateway *g = arg;
-	uint64_t epoch = 0;
-
-	(void)lease_is_leader(g->lease, &epoch);
-	trans_block(g->trans, device, blocked, epoch);
-}
+/* --- trans: transitions and the change guard; they leave through the CoA side's sink --- */
 
 /* Never refuses the start for the files' content (trans_load keeps what parses). */
 static int build_trans(struct gateway *g)
@@ -487,144 +458,54 @@ static int build_trans(struct gateway *g)
 	const struct config_reconciler *rc = &g->cfg.reconciler;
 	struct trans_config tc = {rc->coa_on_compliant, rc->unregistered_disconnect,
 				  rc->guard_share, rc->guard_min};
+	struct transition_sink sink = coa_transition_sink(g->coa);
 	size_t dropped = 0;
 
-	g->trans = trans_create(&tc, g->cfg.state_dir, trans_emit, g);
+	g->trans = trans_create(&tc, g->cfg.state_dir, &sink);
 	if (!g->trans || trans_load(g->trans, &dropped) != MDM_OK) {
 		log_err("%s: state_dir: the device states cannot be loaded", g->cfg.path);
 		return -1;
 	}
 	g->ise.trans = g->trans;
-	g->ise.on_block = trans_on_block;
-	g->ise.on_block_arg = g;
 	return 0;
 }
 
-/* --- the reconciler's wiring: each generation feeds the transitions engine --- */
-
 /*
- * feed_trans: every device's state of generation s, compared by trans with the last known one;
- * confirmed transitions leave through trans's emit callback. complete: every adapter listed
- * fully (absence from a complete generation counts).
+ * build_recon: the reconciler and what its generations do next (recon/pipeline.h). Its first
+ * cycle runs at once on its own thread: bulk queries answer 503 until it publishes generation
+ * 1, and no server thread waits for a vendor listing.
  */
-static void feed_trans(struct gateway *g, struct snapshot *s, uint64_t gen, bool complete,
-		       uint64_t epoch)
+static int build_recon(struct gateway *g, const struct merge_policy *policy)
 {
-	size_t n = snapshot_count(s), ntrans = 0;
-	struct trans_dev *devs;
-	enum mdm_err rc;
+	struct pipeline_config pc = {
+	    .cfg = &g->cfg.reconciler,
+	    .cfg_path = g->cfg.path,
+	    .ads = g->ads,
+	    .nads = g->nads,
+	    .lookup = g->cfg.reconciler.write_through ? g->lookup : NULL,
+	    .policy = *policy,
+	    .retain_ms = SNAPSHOT_RETAIN_MS,
+	    .trans = g->trans,
+	    .lease = g->lease,
+	    .cache = g->cache,
+	    .ns = g->cfg.cache.ns,
+	    .max_snapshot = g->cfg.ha.max_snapshot,
+	    .follow_interval_ms = g->cfg.ha.follow_interval_ms,
+	    .first_wait_ms = FIRST_CYCLE_WAIT_MS,
+	};
+	char why[256];
 
-	if (!g->trans)
-		return;
-	devs = calloc(n ? n : 1, sizeof(*devs));
-	if (!devs) {
-		log_err("generation %llu: no memory to compare %zu devices; no CoA this cycle",
-			(unsigned long long)gen, n);
-		return;
+	g->pipe = pipeline_start(&pc, why, sizeof(why));
+	if (!g->pipe) {
+		log_err("%s", why);
+		return -1;
 	}
-	for (size_t i = 0; i < n; i++) {
-		struct snapshot_state st;
-
-		snapshot_state(s, i, &st);
-		devs[i] = (struct trans_dev){st.key,	    st.mac,	  st.guid,	  st.source,
-					     st.registered, st.compliant, st.jail_broken, st.stale};
-		complete = complete && !st.stale;
-	}
-	rc = trans_cycle(g->trans, gen, devs, n, complete, epoch, &ntrans);
-	free(devs);
-	if (rc != MDM_OK)
-		log_err("generation %llu: transitions not computed: %s", (unsigned long long)gen,
-			err_str(rc));
-}
-
-/* The leader keeps published generations this long in memcached (followers keep their own). */
-#define PUBLISH_TTL_MS (60LL * 60 * 1000)
-
-/* publish_generation: the leader's generation s for the followers (HA only). */
-static void publish_generation(struct gateway *g, struct snapshot *s, uint64_t gen)
-{
-	struct buf b;
-	enum mdm_err rc;
-
-	buf_init(&b, g->cfg.ha.max_snapshot + 1);
-	rc = snapshot_write(s, &b);
-	if (rc == MDM_OK)
-		rc = publish_put(g->cache, g->cfg.cache.ns, gen, b.mem, b.len, PUBLISH_TTL_MS,
-				 g->cfg.ha.max_snapshot);
-	if (rc == MDM_OK && gen > 2)
-		(void)publish_drop(g->cache, g->cfg.cache.ns, gen - 2);
-	if (rc != MDM_OK)
-		log_warn("ha: generation %llu not published for the followers: %s",
-			 (unsigned long long)gen, err_str(rc));
-	buf_free(&b);
-}
-
-/* recon_on_generation: the leader's new generation: transitions, then the followers' copy. */
-static void recon_on_generation(void *arg, struct snapshot *s, const struct recon_cycle *c)
-{
-	struct gateway *g = arg;
-
-	feed_trans(g, s, c->generation, c->complete, c->epoch);
-	if (g->lease)
-		publish_generation(g, s, c->generation);
-}
-
-/* recon_is_leader: alone, always (epoch 1); with a lease, while it holds. */
-static bool recon_is_leader(void *arg, uint64_t *epoch)
-{
-	struct gateway *g = arg;
-
-	return lease_is_leader(g->lease, epoch);
-}
-
-/* follow_skip: the leader has its own generations. */
-static bool follow_skip(void *arg)
-{
-	struct gateway *g = arg;
-
-	return lease_is_leader(g->lease, NULL);
-}
-
-/*
- * follow_generation: a follower's copy of the leader's generation: served to the NAC's poll,
- * and fed to trans under the leader's generation number, so the transitions (and their ids)
- * are the leader's: their CoA claims fail here and nothing is sent twice, while this
- * instance's last known states stay current for the day it leads.
- */
-static void follow_generation(void *arg, uint64_t gen, const void *bytes, size_t len)
-{
-	struct gateway *g = arg;
-	struct snapshot *s = NULL;
-	enum mdm_err rc = snapshot_read(bytes, len, &s);
-
-	if (rc != MDM_OK) {
-		log_warn("ha: generation %llu from the leader refused: %s", (unsigned long long)gen,
-			 err_str(rc));
-		return;
-	}
-	log_info("ha: following generation %llu (%zu devices)", (unsigned long long)gen,
-		 snapshot_count(s));
-	snapstore_publish(g->snaps, snapshot_ref(s));
-	feed_trans(g, s, gen, snapshot_why(s) == NULL, 0);
-	snapshot_unref(s);
-}
-
-/* recon_status: trans's change guard ("guard") and the lease ("ha") in GET /api/v1/reconciler. */
-static void recon_status(void *arg, json_t *status)
-{
-	struct gateway *g = arg;
-	struct buf b;
-	json_t *guard, *ha;
-
-	if (g->lease && (ha = lease_status_json(g->lease)) != NULL)
-		json_object_set_new(status, "ha", ha);
-	if (!g->trans)
-		return;
-	buf_init(&b, 1 << 16);
-	if (trans_status_json(g->trans, &b) == MDM_OK &&
-	    (guard = json_loadb(b.mem, b.len, 0, NULL)) != NULL)
-		json_object_set_new(status, "guard", guard);
-	buf_free(&b);
+	g->snaps = pipeline_store(g->pipe);
+	g->recon = pipeline_recon(g->pipe);
+	g->ise.snaps = g->snaps;
+	g->ise.on_block = pipeline_block;
+	g->ise.on_block_arg = g->pipe;
+	return 0;
 }
 
 /* The session table, and the accounting listener feeding it when configured. */
@@ -649,87 +530,23 @@ static int build_sessions(struct gateway *g)
 	return 0;
 }
 
-/* --- coa: the sinks and the dispatcher --- */
+/* --- coa: the sinks and the dispatcher (none configured: transitions are only logged) --- */
 
-/* coa_claim: the HA once-claim of a transition id (always ours on a single instance). */
-static bool coa_claim(void *arg, const char *transition_id)
-{
-	struct gateway *g = arg;
-
-	return lease_claim(g->lease, transition_id);
-}
-
-static size_t coa_sessions_of(void *arg, const char *mac, struct coa_session *out, size_t max)
-{
-	struct gateway *g = arg;
-
-	return g->sessions ? sessions_find_cb(g->sessions, mac, out, max) : 0;
-}
-
-/*
- * build_coa: the configured CoA sinks (nas[] for RFC 5176, coa.mnt, coa.webhook) and the
- * dispatcher over them; none configured, no dispatcher (transitions are only logged).
- */
 static int build_coa(struct gateway *g)
 {
-	const struct config_coa *cc = &g->cfg.coa;
-	struct coa_config dc = {cc->rate_per_sec, cc->max_attempts, cc->backoff_ms, cc->queue_max,
-				g->cfg.listen.shutdown_grace_ms};
-	struct coa_sink *sinks[3];
-	size_t n = 0;
+	struct coa_setup cs = {&g->cfg.coa,
+			       g->cfg.nas,
+			       g->cfg.nnas,
+			       g->cfg.listen.shutdown_grace_ms,
+			       {sessions_find_cb, g->sessions, lease_claim_cb, g->lease}};
 	char why[512] = "";
 
-	if (!cc->mnt.url[0] && !cc->webhook.url[0] && g->cfg.nnas == 0)
-		return 0;
-	if (g->cfg.nnas > 0) {
-		if (coa_radius_create(g->cfg.nas, g->cfg.nnas, &sinks[n], why, sizeof(why)) !=
-		    MDM_OK)
-			goto bad;
-		n++;
-	}
-	if (cc->mnt.url[0] || cc->webhook.url[0]) {
-		g->coa_http = http_engine_create(NULL);
-		if (!g->coa_http) {
-			snprintf(why, sizeof(why), "cannot start the HTTP engine");
-			goto bad;
-		}
-	}
-	if (cc->mnt.url[0]) {
-		struct coa_mnt_config mc = {"mnt",
-					    cc->mnt.url,
-					    cc->mnt.ca_file,
-					    cc->mnt.user,
-					    cc->mnt.password,
-					    cc->mnt.reauth_type,
-					    cc->mnt.disconnect_port,
-					    cc->mnt.timeout_ms};
-
-		if (coa_mnt_create(g->coa_http, &mc, &sinks[n], why, sizeof(why)) != MDM_OK)
-			goto bad;
-		n++;
-	}
-	if (cc->webhook.url[0]) {
-		struct coa_webhook_config wc = {"webhook", cc->webhook.url, cc->webhook.ca_file,
-						cc->webhook.secret, cc->webhook.timeout_ms};
-
-		if (coa_webhook_create(g->coa_http, &wc, &sinks[n], why, sizeof(why)) != MDM_OK)
-			goto bad;
-		n++;
-	}
-	g->coa = coa_create(&dc, sinks, n, coa_sessions_of, coa_claim, g);
-	if (!g->coa) {
-		log_err("coa: cannot start the dispatcher");
+	if (coa_start(&cs, &g->coa, &g->coa_http, why, sizeof(why)) != MDM_OK) {
+		log_err("%s: coa: %s", g->cfg.path, why);
 		return -1;
 	}
 	g->ise.coa = g->coa;
-	log_info("coa: %zu sink%s, %.1f per second, %u attempts", n, n == 1 ? "" : "s",
-		 cc->rate_per_sec, cc->max_attempts);
 	return 0;
-bad:
-	log_err("%s: coa: %s", g->cfg.path, why);
-	for (size_t i = 0; i < n; i++)
-		sinks[i]->ops->destroy(sinks[i]);
-	return -1;
 }
 
 /*
@@ -798,51 +615,7 @@ static int build_services(struct gateway *g)
 	if (build_sessions(g) != 0 || build_coa(g) != 0 || build_actions(g) != 0 ||
 	    build_trans(g) != 0)
 		return -1;
-	/* The reconciler's first cycle runs at once on its own thread: bulk queries answer 503
-	 * until it publishes generation 1, and no server thread waits for a vendor listing. */
-	{
-		struct recon_params rp = {.cfg = &g->cfg,
-					  .ads = g->ads,
-					  .nads = g->nads,
-					  .lookup =
-					      g->cfg.reconciler.write_through ? g->lookup : NULL,
-					  .policy = lc.policy,
-					  .hooks = {.on_generation = recon_on_generation,
-						    .is_leader = recon_is_leader,
-						    .status = recon_status,
-						    .arg = g},
-					  .run_at_start = true};
-
-		rp.store = g->snaps = snapstore_create(SNAPSHOT_RETAIN_MS);
-		if (!g->snaps || !(g->recon = recon_create(&rp))) {
-			log_err("cannot start the reconciler: out of memory");
-			return -1;
-		}
-		g->ise.snaps = g->snaps;
-		if (g->lease) {
-			struct publish_follow_config fc = {g->cache,
-							   g->cfg.cache.ns,
-							   g->cfg.ha.follow_interval_ms,
-							   g->cfg.ha.max_snapshot,
-							   follow_generation,
-							   g,
-							   follow_skip};
-
-			g->follow = publish_follow_start(&fc);
-			if (!g->follow) {
-				log_err("ha: cannot start following the leader's generations");
-				return -1;
-			}
-		}
-		/* Most starts list in well under a second: serve with the snapshot then. A slow
-		 * vendor does not hold the start longer; bulk answers say 503 until its cycle ends.
-		 */
-		if (!recon_wait(g->recon, 1, FIRST_CYCLE_WAIT_MS))
-			log_warn("reconciler: first cycle still running after %d ms: serving; bulk "
-				 "queries answer 503 until it publishes",
-				 FIRST_CYCLE_WAIT_MS);
-	}
-	return 0;
+	return build_recon(g, &lc.policy);
 }
 
 static int cmd_check(const char *path)

@@ -12,7 +12,7 @@
 
 /* An event waiting in the submit queue. */
 struct evnode {
-	struct coa_event ev;
+	struct transition ev;
 	struct evnode *next;
 };
 
@@ -21,7 +21,7 @@ struct slot;
 /* One delivery: an event to one sink (and one session of the MAC for session sinks). */
 struct job {
 	struct coa *c;
-	struct coa_event ev;
+	struct transition ev;
 	struct coa_session sess;
 	bool has_sess;
 	size_t sink;
@@ -54,9 +54,7 @@ struct coa {
 	struct coa_config cfg;
 	struct coa_sink *sinks[COA_MAX_SINKS];
 	size_t nsinks;
-	coa_sessions_fn sessions;
-	coa_claim_fn claim;
-	void *arg;
+	struct coa_hooks hooks;
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -123,7 +121,7 @@ static void session_text(const struct job *j, char *out, size_t sz)
 }
 
 /* The device part of a transition id "<device key>@<generation>". */
-static void device_key(const struct coa_event *ev, char *out, size_t sz)
+static void device_key(const struct transition *ev, char *out, size_t sz)
 {
 	const char *at = strrchr(ev->id, '@');
 	size_t n = at ? (size_t)(at - ev->id) : strlen(ev->id);
@@ -326,7 +324,7 @@ static void finish(struct coa *c, struct job *j)
 		 j->ev.mac[0] ? j->ev.mac : "-", sess[0] ? sess : "-", j->attempts,
 		 c->cfg.max_attempts, coa_outcome_name(o), j->res.detail);
 	if (retryable && j->attempts < c->cfg.max_attempts && !s->pending && !c->abandon) {
-		int64_t wait = c->cfg.backoff_ms << (j->attempts - 1);
+		int64_t wait = coa_policy_retry_wait_ms(c->cfg.backoff_ms, j->attempts);
 
 		schedule(c, j, clock_mono_ms() + wait);
 		return;
@@ -351,7 +349,7 @@ static void finish(struct coa *c, struct job *j)
 	advance(c, s);
 }
 
-static struct job *job_new(struct coa *c, const struct coa_event *ev, size_t sink,
+static struct job *job_new(struct coa *c, const struct transition *ev, size_t sink,
 			   const struct coa_session *sess)
 {
 	struct job *j = calloc(1, sizeof(*j));
@@ -369,7 +367,7 @@ static struct job *job_new(struct coa *c, const struct coa_event *ev, size_t sin
 }
 
 /* A delivery that ends before any send (no session, skipped): logged and recorded. Under mu. */
-static void end_unsent(struct coa *c, const struct coa_event *ev, const char *sink,
+static void end_unsent(struct coa *c, const struct transition *ev, const char *sink,
 		       const char *outcome, const char *detail)
 {
 	struct job tmp;
@@ -386,12 +384,12 @@ static void end_unsent(struct coa *c, const struct coa_event *ev, const char *si
  * expand: an event into its jobs, one per sink (per session for session sinks). The claim and
  * session callbacks are called without mu; the jobs are placed under it.
  */
-static void expand(struct coa *c, const struct coa_event *ev)
+static void expand(struct coa *c, const struct transition *ev)
 {
 	struct coa_session *ss = calloc(COA_MAX_SESSIONS, sizeof(*ss));
 	struct job *jobs[COA_MAX_SINKS * COA_MAX_SESSIONS];
 	size_t nj = 0, nsess[COA_MAX_SINKS] = {0};
-	bool mine = !c->claim || c->claim(c->arg, ev->id), oom = !ss;
+	bool mine = !c->hooks.claim || c->hooks.claim(c->hooks.claim_arg, ev->id), oom = !ss;
 
 	for (size_t i = 0; mine && !oom && i < c->nsinks; i++) {
 		if (!c->sinks[i]->ops->needs_session) {
@@ -400,8 +398,9 @@ static void expand(struct coa *c, const struct coa_event *ev)
 			nj += jobs[nj] != NULL;
 			continue;
 		}
-		if (ev->mac[0] && c->sessions)
-			nsess[i] = c->sessions(c->arg, ev->mac, ss, COA_MAX_SESSIONS);
+		if (ev->mac[0] && c->hooks.sessions)
+			nsess[i] =
+			    c->hooks.sessions(c->hooks.sessions_arg, ev->mac, ss, COA_MAX_SESSIONS);
 		if (nsess[i] > COA_MAX_SESSIONS)
 			nsess[i] = COA_MAX_SESSIONS;
 		for (size_t k = 0; k < nsess[i] && !oom; k++) {
@@ -575,7 +574,7 @@ static void free_all(struct coa *c)
 }
 
 struct coa *coa_create(const struct coa_config *cfg, struct coa_sink **sinks, size_t n,
-		       coa_sessions_fn sessions, coa_claim_fn claim, void *arg)
+		       const struct coa_hooks *hooks)
 {
 	struct coa *c = calloc(1, sizeof(*c));
 	bool ok = c && n <= COA_MAX_SINKS && cfg->max_attempts > 0 && cfg->rate_per_sec >= 0;
@@ -603,9 +602,8 @@ struct coa *coa_create(const struct coa_config *cfg, struct coa_sink **sinks, si
 		return NULL;
 	}
 	c->st.nsinks = c->nsinks;
-	c->sessions = sessions;
-	c->claim = claim;
-	c->arg = arg;
+	if (hooks)
+		c->hooks = *hooks;
 	c->tokens = c->cfg.rate_per_sec < 1 ? 1 : c->cfg.rate_per_sec;
 	c->refilled = clock_mono_ms();
 	pthread_mutex_init(&c->mu, NULL);
@@ -619,7 +617,7 @@ struct coa *coa_create(const struct coa_config *cfg, struct coa_sink **sinks, si
 	return c;
 }
 
-enum mdm_err coa_submit(struct coa *c, const struct coa_event *ev)
+enum mdm_err coa_submit(struct coa *c, const struct transition *ev)
 {
 	struct evnode *n;
 	int64_t now;
@@ -659,6 +657,30 @@ enum mdm_err coa_submit(struct coa *c, const struct coa_event *ev)
 	pthread_cond_broadcast(&c->cv);
 	pthread_mutex_unlock(&c->mu);
 	return MDM_OK;
+}
+
+/* Each transition logged, so a gateway without sinks still shows what it would have asked. */
+static void emit_transition(void *arg, const struct transition *ev)
+{
+	struct coa *c = arg;
+	enum mdm_err rc;
+
+	log_info("transition %s: %s -> %s (%s) mac %s guid %s kind %s epoch %llu", ev->id, ev->from,
+		 ev->to, ev->reason, ev->mac[0] ? ev->mac : "-", ev->guid[0] ? ev->guid : "-",
+		 ev->kind == TRANSITION_DISCONNECT ? "disconnect" : "reauth",
+		 (unsigned long long)ev->epoch);
+	if (!c)
+		return;
+	rc = coa_submit(c, ev);
+	if (rc != MDM_OK)
+		log_err("transition %s: not queued for CoA: %s", ev->id, err_str(rc));
+}
+
+struct transition_sink coa_transition_sink(struct coa *c)
+{
+	struct transition_sink s = {emit_transition, c};
+
+	return s;
 }
 
 void coa_destroy(struct coa *c)

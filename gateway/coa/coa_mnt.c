@@ -11,6 +11,7 @@
 #include "../../core/clock.h"
 #include "../../core/log.h"
 #include "coa_mnt.h"
+#include "coa_policy.h"
 
 #define MNT_DEPTH 16
 #define MNT_TEXT 255
@@ -27,7 +28,7 @@ struct mnt {
 struct mnt_op {
 	struct mnt *m;
 	char mac[18]; /* AA:BB:CC:DD:EE:FF */
-	enum coa_kind kind;
+	enum transition_kind kind;
 	coa_sink_cb cb;
 	void *arg;
 };
@@ -293,14 +294,14 @@ static void on_session(struct http_result *res, void *arg)
 		op_end(op, COA_ERROR, "session lookup: %s", why);
 		goto out;
 	}
-	if (op->kind == COA_DISCONNECT && (!s.nas_ip[0] || !s.framed_ip[0])) {
+	if (op->kind == TRANSITION_DISCONNECT && (!s.nas_ip[0] || !s.framed_ip[0])) {
 		/* final: asking again will not give the session an address */
 		op_end(op, COA_REFUSED,
 		       "MnT session has no nas_ip_address or framed_ip_address "
 		       "for a disconnect");
 		goto out;
 	}
-	if (op->kind == COA_DISCONNECT)
+	if (op->kind == TRANSITION_DISCONNECT)
 		snprintf(url, sizeof(url), "%s/admin/API/mnt/CoA/Disconnect/%s/%s/%u/%s/%s",
 			 m->origin, s.psn, op->mac, m->disconnect_port, s.nas_ip, s.framed_ip);
 	else
@@ -314,7 +315,7 @@ out:
 	buf_free(&res->body);
 }
 
-static enum mdm_err mnt_send(void *sink, const struct coa_event *ev, const struct coa_session *s,
+static enum mdm_err mnt_send(void *sink, const struct transition *ev, const struct coa_session *s,
 			     coa_sink_cb cb, void *arg)
 {
 	struct coa_sink *k = sink;
@@ -386,7 +387,7 @@ enum mdm_err coa_mnt_create(struct http_engine *e, const struct coa_mnt_config *
 	str_copy(k->name, sizeof(k->name), hc.name);
 	m->reauth_type = cfg->reauth_type;
 	m->disconnect_port = cfg->disconnect_port;
-	m->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 5000;
+	m->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : COA_HTTP_TIMEOUT_MS_DEFAULT;
 	if (!cfg->url || strncmp(cfg->url, "https://", 8) != 0 ||
 	    str_copy(m->origin, sizeof(m->origin), cfg->url) != MDM_OK) {
 		err_why(why, whysz, "url must be an https:// origin");

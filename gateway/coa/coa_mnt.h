@@ -26,7 +26,7 @@ struct coa_mnt_config {
 	const char *password;	  /* never logged */
 	unsigned reauth_type;	  /* 0 default, 1 last, 2 rerun */
 	unsigned disconnect_port; /* 0 default, 1 bounce, 2 shutdown */
-	int64_t timeout_ms;	  /* per request; 0: 5000 */
+	int64_t timeout_ms;	  /* per request; 0: COA_HTTP_TIMEOUT_MS_DEFAULT */
 };
 
 enum mdm_err coa_mnt_create(struct http_engine *e, const struct coa_mnt_config *cfg,

@@ -40,7 +40,6 @@ struct pending {
 	uint8_t pkt[RADIUS_MAX_LEN];
 	size_t len;
 	unsigned tries_done;
-	int64_t wait_ms;  /* the current wait; doubles on each retransmission */
 	int64_t deadline; /* clock_mono_ms when the current wait ends */
 	bool done;	  /* res holds the outcome; the thread calls cb and frees */
 	struct coa_result res;
@@ -195,9 +194,9 @@ static void finish(struct crad *r, struct pending *p, enum coa_outcome o, const 
  */
 
 /* request_code: Disconnect-Request for a disconnect event or NAS, CoA-Request otherwise. */
-static uint8_t request_code(const struct config_nas *n, const struct coa_event *ev)
+static uint8_t request_code(const struct config_nas *n, const struct transition *ev)
 {
-	if (ev->kind == COA_DISCONNECT || n->action == CONFIG_NAS_DISCONNECT)
+	if (ev->kind == TRANSITION_DISCONNECT || n->action == CONFIG_NAS_DISCONNECT)
 		return RADIUS_DISCONNECT_REQUEST;
 	return RADIUS_COA_REQUEST;
 }
@@ -217,8 +216,8 @@ static void add_nas_ip(struct radius_builder *b, const char *ip)
 		radius_add_bytes(b, RADIUS_NAS_IPV6_ADDRESS, &a6, sizeof(a6));
 }
 
-static enum mdm_err build(struct pending *p, const struct config_nas *n, const struct coa_event *ev,
-			  const struct coa_session *s)
+static enum mdm_err build(struct pending *p, const struct config_nas *n,
+			  const struct transition *ev, const struct coa_session *s)
 {
 	struct radius_builder *b = malloc(sizeof(*b));
 	const char *mac = s->mac[0] ? s->mac : ev->mac;
@@ -268,13 +267,13 @@ static void transmit(struct crad *r, struct pending *p)
 	if (n < 0)
 		log_warn("coa radius: %s epoch %" PRIu64 ": send to %s: %s", p->ev_id, p->epoch,
 			 pe->where, strerror(errno));
-	p->deadline = clock_mono_ms() + p->wait_ms;
+	p->deadline = clock_mono_ms() + coa_policy_nas_wait_ms(pe->cfg.timeout_ms, p->tries_done);
 }
 
 /* --- send / the sink's entry point ------------------------------------------------------------
  */
 
-static enum mdm_err crad_send(void *sink, const struct coa_event *ev, const struct coa_session *s,
+static enum mdm_err crad_send(void *sink, const struct transition *ev, const struct coa_session *s,
 			      coa_sink_cb cb, void *arg)
 {
 	struct crad *r = ((struct coa_sink *)sink)->priv;
@@ -313,7 +312,6 @@ static enum mdm_err crad_send(void *sink, const struct coa_event *ev, const stru
 	}
 	p->id = (uint8_t)id;
 	p->code = request_code(&r->peers[pi].cfg, ev);
-	p->wait_ms = r->peers[pi].cfg.timeout_ms;
 	e = build(p, &r->peers[pi].cfg, ev, s);
 	if (e != MDM_OK) {
 		char d[sizeof(p->res.detail)];
@@ -442,7 +440,6 @@ static void expire(struct crad *r, int64_t now)
 			continue;
 		pe = &r->peers[p->peer];
 		if (p->tries_done < pe->cfg.tries) {
-			p->wait_ms *= 2;
 			transmit(r, p);
 			continue;
 		}
@@ -649,9 +646,9 @@ enum mdm_err coa_radius_create(const struct config_nas *nas, size_t n, struct co
 		*c = nas[i];
 		if (!c->host[0])
 			str_copy(c->host, sizeof(c->host), c->address);
-		c->port = c->port ? c->port : 3799;
-		c->timeout_ms = c->timeout_ms > 0 ? c->timeout_ms : 1000;
-		c->tries = c->tries ? c->tries : 3;
+		c->port = c->port ? c->port : COA_NAS_PORT_DEFAULT;
+		c->timeout_ms = c->timeout_ms > 0 ? c->timeout_ms : COA_NAS_TIMEOUT_MS_DEFAULT;
+		c->tries = c->tries ? c->tries : COA_NAS_TRIES_DEFAULT;
 		e = resolve(r, &r->peers[i], i, why, whysz);
 		if (e != MDM_OK)
 			goto fail;

@@ -8,6 +8,7 @@
 #include "../../core/clock.h"
 #include "../../core/jout.h"
 #include "../../core/log.h"
+#include "coa_policy.h"
 #include "coa_webhook.h"
 
 #define WEBHOOK_BODY_MAX 8192
@@ -25,7 +26,7 @@ struct wh_op {
 	void *arg;
 };
 
-const char *coa_webhook_event_name(const struct coa_event *ev)
+const char *coa_webhook_event_name(const struct transition *ev)
 {
 	if (strcmp(ev->to, "blocked") == 0)
 		return "blocked";
@@ -42,7 +43,7 @@ static json_t *str_or_null(const char *s)
 	return s[0] ? jout_str(s) : json_null();
 }
 
-enum mdm_err coa_webhook_body(const struct coa_event *ev, struct buf *out)
+enum mdm_err coa_webhook_body(const struct transition *ev, struct buf *out)
 {
 	json_t *o = json_object();
 	char at[CLOCK_ISO_SIZE];
@@ -136,7 +137,7 @@ static void on_answer(struct http_result *res, void *arg)
 	free(op);
 }
 
-static enum mdm_err wh_send(void *sink, const struct coa_event *ev, const struct coa_session *s,
+static enum mdm_err wh_send(void *sink, const struct transition *ev, const struct coa_session *s,
 			    coa_sink_cb cb, void *arg)
 {
 	struct coa_sink *k = sink;
@@ -212,7 +213,7 @@ enum mdm_err coa_webhook_create(struct http_engine *e, const struct coa_webhook_
 	k->ops = &webhook_ops;
 	k->priv = w;
 	str_copy(k->name, sizeof(k->name), hc.name);
-	w->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 5000;
+	w->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : COA_HTTP_TIMEOUT_MS_DEFAULT;
 	if (!cfg->url || strncmp(cfg->url, "https://", 8) != 0 ||
 	    str_copy(w->url, sizeof(w->url), cfg->url) != MDM_OK) {
 		err_why(why, whysz, "url must be an https:// URL of at most %zu bytes",

@@ -25,7 +25,7 @@ struct coa_webhook_config {
 	const char *url;     /* https:// */
 	const char *ca_file; /* the only trust anchor */
 	const char *secret;  /* HMAC key, >= COA_WEBHOOK_SECRET_MIN bytes */
-	int64_t timeout_ms;  /* one attempt, all included; 0: 5000 */
+	int64_t timeout_ms;  /* one attempt, all included; 0: COA_HTTP_TIMEOUT_MS_DEFAULT */
 };
 
 /*
@@ -37,10 +37,10 @@ enum mdm_err coa_webhook_create(struct http_engine *e, const struct coa_webhook_
 
 /* coa_webhook_event_name: "blocked", "unblocked", "registration_changed" or
  * "compliance_changed", from the event's to/from states. */
-const char *coa_webhook_event_name(const struct coa_event *ev);
+const char *coa_webhook_event_name(const struct transition *ev);
 
 /* coa_webhook_body: the JSON body of ev (compact, one object) appended to out. */
-enum mdm_err coa_webhook_body(const struct coa_event *ev, struct buf *out);
+enum mdm_err coa_webhook_body(const struct transition *ev, struct buf *out);
 
 /*
  * coa_webhook_sign: the X-Mdmgw-Signature value "t=<t>,v1=<64 hex>" of body at unix time t,

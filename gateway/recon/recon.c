@@ -9,7 +9,6 @@
 #include "../../core/clock.h"
 #include "../../core/jout.h"
 #include "../../core/log.h"
-#include "../app/config.h"
 #include "recon.h"
 
 #ifdef __GLIBC__
@@ -214,7 +213,7 @@ static uint64_t rng_next(uint64_t *s)
 /* The wait before the next timed cycle: interval * (1 +- jitter), uniformly. */
 static int64_t next_wait(struct recon *r)
 {
-	const struct config_reconciler *c = &r->p.cfg->reconciler;
+	const struct config_reconciler *c = r->p.cfg;
 	double u = (double)(rng_next(&r->rng) >> 11) / (double)(1ull << 53); /* [0, 1) */
 	double w = (double)c->interval_ms * (1.0 + c->jitter * (2.0 * u - 1.0));
 
@@ -264,7 +263,7 @@ static void ask_page(struct recon *r, struct lane *ln, size_t i)
 	r->in->refs++;
 	pthread_mutex_unlock(&r->in->mu);
 	ln->asked = true;
-	ln->deadline = clock_mono_ms() + r->p.cfg->reconciler.page_timeout_ms;
+	ln->deadline = clock_mono_ms() + r->p.cfg->page_timeout_ms;
 	e = adapter_list(r->p.ads[i], ln->cursor, on_page, a);
 	if (e) { /* no callback will come */
 		free(a);
@@ -554,7 +553,7 @@ static void *recon_main(void *arg)
 {
 	struct recon *r = arg;
 	struct recon_cycle *c = malloc(sizeof(*c));
-	int64_t interval = r->p.cfg->reconciler.interval_ms;
+	int64_t interval = r->p.cfg->interval_ms;
 	int64_t due = interval > 0 ? clock_mono_ms() + next_wait(r) : 0;
 
 	if (!c) {
@@ -594,15 +593,14 @@ static void *recon_main(void *arg)
 
 /* --- public ---------------------------------------------------------------------------------- */
 
-static void warn_interval(const struct config *cfg)
+static void warn_interval(const struct config_reconciler *c, const char *path)
 {
-	const struct config_reconciler *c = &cfg->reconciler;
-
 	if (c->interval_ms > 0 && c->interval_ms < c->vendor_checkin_ms / 2)
 		log_warn("%s: reconciler.interval: %lld ms is below half of "
 			 "reconciler.vendor_checkin (%lld ms): devices are polled more often than "
 			 "they report, which loads the vendors for nothing new",
-			 cfg->path, (long long)c->interval_ms, (long long)c->vendor_checkin_ms);
+			 path ? path : "config", (long long)c->interval_ms,
+			 (long long)c->vendor_checkin_ms);
 }
 
 struct recon *recon_create(const struct recon_params *p)
@@ -628,7 +626,7 @@ struct recon *recon_create(const struct recon_params *p)
 		outcome_init(&r->in->slots[i].page.oc);
 	r->queued = p->run_at_start;
 	atomic_init(&r->stop, false);
-	warn_interval(p->cfg);
+	warn_interval(p->cfg, p->cfg_path);
 	if (pthread_create(&r->thread, NULL, recon_main, r) != 0) {
 		inbox_unref(r->in);
 		free(r);
@@ -744,9 +742,9 @@ enum mdm_err recon_status_json(struct recon *r, struct buf *out)
 		cycles = r->cycles;
 		pthread_mutex_unlock(&r->in->mu);
 	}
-	jout_set(o, "enabled", json_boolean(r->p.cfg->reconciler.interval_ms > 0), &bad);
-	jout_set(o, "interval_ms", json_integer(r->p.cfg->reconciler.interval_ms), &bad);
-	jout_set(o, "jitter", json_real(r->p.cfg->reconciler.jitter), &bad);
+	jout_set(o, "enabled", json_boolean(r->p.cfg->interval_ms > 0), &bad);
+	jout_set(o, "interval_ms", json_integer(r->p.cfg->interval_ms), &bad);
+	jout_set(o, "jitter", json_real(r->p.cfg->jitter), &bad);
 	jout_set(o, "generation", json_integer(s ? (json_int_t)snapshot_generation(s) : 0), &bad);
 	jout_set(o, "running", json_boolean(running), &bad);
 	jout_set(o, "queued", json_boolean(queued), &bad);

@@ -24,8 +24,6 @@
 #include "../verdict/merge.h"
 #include "snapshot.h"
 
-struct config;
-
 /* --- reconciler: the polling cycle (gateway/recon/recon.h), transitions and guard (trans.h) --- */
 struct config_reconciler {
 	bool coa_on_compliant;	      /* non-compliant -> compliant sends CoA; default true */
@@ -83,7 +81,8 @@ struct recon_hooks {
 };
 
 struct recon_params {
-	const struct config *cfg; /* reconciler section; path for the warning; kept */
+	const struct config_reconciler *cfg; /* kept */
+	const char *cfg_path; /* the configuration file, named in the interval warning; kept */
 	struct adapter *const *ads;
 	size_t nads; /* at most RECON_MAX_ADAPTERS */
 	struct snapstore *store;

@@ -30,7 +30,7 @@ struct fake {
 	int inflight, max_inflight;
 };
 
-static enum mdm_err fake_send(void *sink, const struct coa_event *ev, const struct coa_session *s,
+static enum mdm_err fake_send(void *sink, const struct transition *ev, const struct coa_session *s,
 			      coa_sink_cb cb, void *arg)
 {
 	struct fake *f = ((struct coa_sink *)sink)->priv;
@@ -124,9 +124,9 @@ static size_t sends(struct fake *f)
 
 static const struct coa_config CFG = {0, 3, 10, 100, 2000};
 
-static struct coa_event event(const char *mac, int gen)
+static struct transition event(const char *mac, int gen)
 {
-	struct coa_event ev;
+	struct transition ev;
 
 	memset(&ev, 0, sizeof(ev));
 	snprintf(ev.mac, sizeof(ev.mac), "%s", mac);
@@ -155,12 +155,12 @@ static void test_ok(void **state)
 	struct fake f;
 	struct coa_sink *k;
 	struct coa *c;
-	struct coa_event ev = event("AABBCCDDEEFF", 1);
+	struct transition ev = event("AABBCCDDEEFF", 1);
 
 	(void)state;
 	fake_init(&f, COA_OK, false);
 	k = fake_sink(&f, false);
-	c = coa_create(&CFG, &k, 1, NULL, NULL, NULL);
+	c = coa_create(&CFG, &k, 1, NULL);
 	assert_non_null(c);
 	assert_int_equal(coa_submit(c, &ev), MDM_OK);
 	assert_int_equal(wait_list(c, COA_LIST_ALL, 1, ds), 1);
@@ -179,13 +179,13 @@ static void test_retries_then_failed(void **state)
 	struct fake f;
 	struct coa_sink *k;
 	struct coa *c;
-	struct coa_event ev = event("AABBCCDDEEFF", 1);
+	struct transition ev = event("AABBCCDDEEFF", 1);
 	struct coa_stats st;
 
 	(void)state;
 	fake_init(&f, COA_NO_ANSWER, false);
 	k = fake_sink(&f, false);
-	c = coa_create(&CFG, &k, 1, NULL, NULL, NULL);
+	c = coa_create(&CFG, &k, 1, NULL);
 	assert_int_equal(coa_submit(c, &ev), MDM_OK);
 	assert_int_equal(wait_list(c, COA_LIST_FAILED, 1, ds), 1);
 	assert_string_equal(ds[0].outcome, "failed");
@@ -205,12 +205,12 @@ static void test_refused_final(void **state)
 	struct fake f;
 	struct coa_sink *k;
 	struct coa *c;
-	struct coa_event ev = event("AABBCCDDEEFF", 1);
+	struct transition ev = event("AABBCCDDEEFF", 1);
 
 	(void)state;
 	fake_init(&f, COA_REFUSED, false);
 	k = fake_sink(&f, false);
-	c = coa_create(&CFG, &k, 1, NULL, NULL, NULL);
+	c = coa_create(&CFG, &k, 1, NULL);
 	assert_int_equal(coa_submit(c, &ev), MDM_OK);
 	assert_int_equal(wait_list(c, COA_LIST_ALL, 1, ds), 1);
 	assert_string_equal(ds[0].outcome, "refused");
@@ -240,13 +240,13 @@ static void test_sessions(void **state)
 	struct fake f;
 	struct coa_sink *k;
 	struct coa *c;
-	struct coa_event a = event("AABBCCDDEEFF", 1), b = event("112233445566", 1);
+	struct transition a = event("AABBCCDDEEFF", 1), b = event("112233445566", 1);
 	int calls = 0;
 
 	(void)state;
 	fake_init(&f, COA_OK, false);
 	k = fake_sink(&f, true);
-	c = coa_create(&CFG, &k, 1, two_sessions, NULL, &calls);
+	c = coa_create(&CFG, &k, 1, &(struct coa_hooks){two_sessions, &calls, NULL, NULL});
 	assert_int_equal(coa_submit(c, &a), MDM_OK);
 	assert_int_equal(coa_submit(c, &b), MDM_OK);
 	assert_int_equal(wait_list(c, COA_LIST_ALL, 3, ds), 3);
@@ -267,12 +267,12 @@ static void test_no_sessions_cb(void **state)
 	struct fake f;
 	struct coa_sink *k;
 	struct coa *c;
-	struct coa_event a = event("AABBCCDDEEFF", 1);
+	struct transition a = event("AABBCCDDEEFF", 1);
 
 	(void)state;
 	fake_init(&f, COA_OK, false);
 	k = fake_sink(&f, true);
-	c = coa_create(&CFG, &k, 1, NULL, NULL, NULL);
+	c = coa_create(&CFG, &k, 1, NULL);
 	assert_int_equal(coa_submit(c, &a), MDM_OK);
 	assert_int_equal(wait_list(c, COA_LIST_ALL, 1, ds), 1);
 	assert_string_equal(ds[0].outcome, "no_session");
@@ -293,13 +293,13 @@ static void test_claim(void **state)
 	struct fake f;
 	struct coa_sink *k;
 	struct coa *c;
-	struct coa_event a = event("AABBCCDDEEFF", 1), b = event("112233445566", 2);
+	struct transition a = event("AABBCCDDEEFF", 1), b = event("112233445566", 2);
 	int calls = 0;
 
 	(void)state;
 	fake_init(&f, COA_NO_ANSWER, false);
 	k = fake_sink(&f, false);
-	c = coa_create(&CFG, &k, 1, NULL, claim_odd, &calls);
+	c = coa_create(&CFG, &k, 1, &(struct coa_hooks){NULL, NULL, claim_odd, &calls});
 	assert_int_equal(coa_submit(c, &a), MDM_OK);
 	assert_int_equal(coa_submit(c, &b), MDM_OK);
 	assert_int_equal(wait_list(c, COA_LIST_FAILED, 1, ds), 1);
@@ -318,13 +318,13 @@ static void test_one_in_flight_supersede(void **state)
 	struct fake f;
 	struct coa_sink *k;
 	struct coa *c;
-	struct coa_event e1 = event("AABBCCDDEEFF", 1), e2 = event("AABBCCDDEEFF", 2),
-			 e3 = event("AABBCCDDEEFF", 3), o = event("112233445566", 1);
+	struct transition e1 = event("AABBCCDDEEFF", 1), e2 = event("AABBCCDDEEFF", 2),
+			  e3 = event("AABBCCDDEEFF", 3), o = event("112233445566", 1);
 
 	(void)state;
 	fake_init(&f, COA_OK, true);
 	k = fake_sink(&f, false);
-	c = coa_create(&CFG, &k, 1, NULL, NULL, NULL);
+	c = coa_create(&CFG, &k, 1, NULL);
 	assert_int_equal(coa_submit(c, &e1), MDM_OK);
 	for (int i = 0; i < 500 && sends(&f) < 1; i++)
 		nanosleep(&(struct timespec){0, 10000000}, NULL);
@@ -362,10 +362,10 @@ static void test_rate(void **state)
 	cfg.rate_per_sec = 10; /* bursts of 10, then one per 100 ms */
 	fake_init(&f, COA_OK, false);
 	k = fake_sink(&f, false);
-	c = coa_create(&cfg, &k, 1, NULL, NULL, NULL);
+	c = coa_create(&cfg, &k, 1, NULL);
 	for (int i = 0; i < 15; i++) {
 		char mac[13];
-		struct coa_event ev;
+		struct transition ev;
 
 		snprintf(mac, sizeof(mac), "0000000000%02d", i);
 		ev = event(mac, 1);
@@ -402,9 +402,9 @@ static void test_queue_full(void **state)
 	fake_init(&f, COA_OK, false);
 	k = fake_sink(&f, false);
 	pthread_mutex_lock(&gate_mu); /* the worker stops in claim: the queue fills */
-	c = coa_create(&cfg, &k, 1, NULL, claim_gate, NULL);
+	c = coa_create(&cfg, &k, 1, &(struct coa_hooks){NULL, NULL, claim_gate, NULL});
 	for (int i = 0; i < 5; i++) {
-		struct coa_event ev = event("AABBCCDDEEFF", i);
+		struct transition ev = event("AABBCCDDEEFF", i);
 		enum mdm_err e = coa_submit(c, &ev);
 
 		assert_true(e == MDM_OK || e == MDM_ERR_BUSY);
@@ -433,7 +433,7 @@ static void test_signature(void **state)
 
 static void test_webhook_body(void **state)
 {
-	struct coa_event ev = event("AABBCCDDEEFF", 7);
+	struct transition ev = event("AABBCCDDEEFF", 7);
 	struct buf b;
 
 	(void)state;

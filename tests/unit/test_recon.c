@@ -229,7 +229,8 @@ struct rig {
 static void rig_start(struct rig *g, struct adapter *const *ads, size_t nads, struct lookup *lk,
 		      bool leader_hook, bool run_at_start)
 {
-	struct recon_params p = {.cfg = &g->cfg,
+	struct recon_params p = {.cfg = &g->cfg.reconciler,
+				 .cfg_path = g->cfg.path,
 				 .ads = ads,
 				 .nads = nads,
 				 .lookup = lk,
