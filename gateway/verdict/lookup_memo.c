@@ -23,6 +23,30 @@ static uint64_t bytes_hash(const char *v, size_t len)
 	return h;
 }
 
+/* Whether slot key k answers for exactly these bytes (under its stripe's lock). */
+static bool key_is(const struct memo_key *k, uint64_t h, const char *val, size_t len)
+{
+	return k->val && k->hash == h && k->len == len && memcmp(k->val, val, len) == 0;
+}
+
+/* k answers for copy (len bytes, taken over) from now on (under its stripe's lock). */
+static void key_take(struct memo_key *k, uint64_t h, char *copy, size_t len)
+{
+	free(k->val);
+	k->val = copy;
+	k->hash = h;
+	k->len = len;
+}
+
+static char *copy_of(const char *val, size_t len)
+{
+	char *copy = malloc(len ? len : 1);
+
+	if (copy)
+		memcpy(copy, val, len);
+	return copy;
+}
+
 enum mdm_err memo_init(struct memo *m)
 {
 	m->slots = calloc(MEMO_SLOTS, sizeof(*m->slots));
@@ -40,8 +64,8 @@ enum mdm_err memo_init(struct memo *m)
 void memo_free(struct memo *m)
 {
 	for (size_t i = 0; m->slots && i < MEMO_SLOTS; i++) {
-		free(m->slots[i].val);
-		free(m->pointers[i].val);
+		free(m->slots[i].key.val);
+		free(m->pointers[i].key.val);
 	}
 	free(m->slots);
 	free(m->pointers);
@@ -61,7 +85,7 @@ enum mdm_err memo_decode_device(struct memo *m, const char *val, size_t len, str
 	char *copy;
 
 	pthread_mutex_lock(mu);
-	if (s->val && s->hash == h && s->len == len && memcmp(s->val, val, len) == 0) {
+	if (key_is(&s->key, h, val, len)) {
 		*out = s->dev;
 		pthread_mutex_unlock(mu);
 		return MDM_OK;
@@ -73,15 +97,11 @@ enum mdm_err memo_decode_device(struct memo *m, const char *val, size_t len, str
 	}
 	*out = *d;
 	free(d);
-	copy = malloc(len ? len : 1);
+	copy = copy_of(val, len);
 	if (!copy)
 		return MDM_OK; /* decoded all the same; only the memo misses out */
-	memcpy(copy, val, len);
 	pthread_mutex_lock(mu);
-	free(s->val);
-	s->val = copy;
-	s->hash = h;
-	s->len = len;
+	key_take(&s->key, h, copy, len);
 	s->dev = *out;
 	pthread_mutex_unlock(mu);
 	return MDM_OK;
@@ -98,8 +118,7 @@ enum mdm_err memo_decode_pointer(struct memo *m, const char *val, size_t len, bo
 	char *copy;
 
 	pthread_mutex_lock(mu);
-	if (s->val && s->hash == h && s->len == len && s->nids <= max &&
-	    memcmp(s->val, val, len) == 0) {
+	if (key_is(&s->key, h, val, len) && s->nids <= max) {
 		*found = s->found;
 		*nids = s->nids;
 		memcpy(ids, s->ids, s->nids * sizeof(ids[0]));
@@ -108,14 +127,10 @@ enum mdm_err memo_decode_pointer(struct memo *m, const char *val, size_t len, bo
 	}
 	pthread_mutex_unlock(mu);
 	e = pointer_decode(val, len, found, ids, max, nids);
-	if (e || *nids > MEMO_POINTER_IDS || !(copy = malloc(len ? len : 1)))
+	if (e || *nids > MEMO_POINTER_IDS || !(copy = copy_of(val, len)))
 		return e;
-	memcpy(copy, val, len);
 	pthread_mutex_lock(mu);
-	free(s->val);
-	s->val = copy;
-	s->hash = h;
-	s->len = len;
+	key_take(&s->key, h, copy, len);
 	s->found = *found;
 	s->nids = *nids;
 	memcpy(s->ids, ids, *nids * sizeof(ids[0]));

@@ -28,17 +28,20 @@
 
 #define MEMO_POINTER_IDS 4 /* pointers naming more vendor ids are decoded every time */
 
-struct memo_slot {
+/* The value bytes a memo slot answers for (compared in full). */
+struct memo_key {
 	uint64_t hash;
 	size_t len;
 	char *val;
+};
+
+struct memo_slot {
+	struct memo_key key;
 	struct device dev;
 };
 
 struct memo_pointer {
-	uint64_t hash;
-	size_t len;
-	char *val;
+	struct memo_key key;
 	bool found;
 	size_t nids;
 	char ids[MEMO_POINTER_IDS][GUID_MAX + 1];

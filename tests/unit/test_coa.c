@@ -510,6 +510,28 @@ static void load_coa(const char *coa, enum mdm_err want, const char *why_want)
 	free(c);
 }
 
+/* The policy's stated worst cases (coa_policy.h, docs/coa.md) are what its formula gives. */
+static void test_policy_bound(void **state)
+{
+	(void)state;
+	assert_int_equal(coa_policy_nas_wait_ms(1000, 1), 1000);
+	assert_int_equal(coa_policy_nas_wait_ms(1000, 3), 4000);
+	assert_int_equal(coa_policy_retry_wait_ms(2000, 1), 2000);
+	assert_int_equal(coa_policy_retry_wait_ms(2000, 2), 4000);
+	assert_int_equal(coa_policy_radius_attempt_ms(1000, 3), 1000 + 2000 + 4000);
+	assert_int_equal(COA_WORST_RADIUS_MS, 27000);
+	assert_int_equal(COA_WORST_MNT_MS, 36000);
+	assert_int_equal(COA_WORST_WEBHOOK_MS, 21000);
+	assert_int_equal(coa_policy_worst_ms(coa_policy_radius_attempt_ms(
+						 COA_NAS_TIMEOUT_MS_DEFAULT, COA_NAS_TRIES_DEFAULT),
+					     COA_MAX_ATTEMPTS_DEFAULT, COA_BACKOFF_MS_DEFAULT),
+			 COA_WORST_RADIUS_MS);
+	assert_int_equal(coa_policy_worst_ms(COA_HTTP_TIMEOUT_MS_DEFAULT, COA_MAX_ATTEMPTS_DEFAULT,
+					     COA_BACKOFF_MS_DEFAULT),
+			 COA_WORST_WEBHOOK_MS);
+	assert_int_equal(coa_policy_worst_ms(500, 1, 2000), 500); /* one attempt: no back-off */
+}
+
 static void test_config(void **state)
 {
 	struct config *c = calloc(1, sizeof(*c));
@@ -587,6 +609,7 @@ int main(void)
 	    cmocka_unit_test(test_signature),
 	    cmocka_unit_test(test_webhook_body),
 	    cmocka_unit_test(test_mnt_xml),
+	    cmocka_unit_test(test_policy_bound),
 	    cmocka_unit_test(test_config),
 	    cmocka_unit_test(test_routes),
 	};
