@@ -48,7 +48,7 @@ int main(int argc, char **argv)
 	struct cache_mem_config mc = {
 	    .max_entries = 1000, .shards = 16, .max_value = ENTRY_MAX_LEN};
 	struct lookup_config lc = {0};
-	struct ise_ctx ctx;
+	struct ise_api ctx;
 	struct auth *auth;
 	struct auth_result ar;
 	struct route r;
@@ -86,15 +86,15 @@ int main(int argc, char **argv)
 	lc.negative_ttl_ms = 60000;
 	lc.max_batch = 5000;
 	memset(&ctx, 0, sizeof(ctx));
-	ctx.cfg = &cfg;
+	ctx.api = &cfg.api;
+	ctx.instance = "";
 	ctx.lookup = lookup_create(&lc);
-	ctx.cache = lc.cache;
 	if (getenv("HOTPATH_ANSWERS")) /* the rendered-answer tier, as the gateway runs it */
 		ctx.answers = cache_mem_create(&mc);
-	ctx.ads = ads;
-	ctx.nads = 1;
 	for (long i = -1; i < n; i++) { /* the first round fills the caches */
-		struct ise_response res;
+		struct http_response res;
+		struct handler_request rq = {
+		    .route = &r, .user = "demo", .roles = ~0u, .addr = "-"};
 		struct timespec t0 = ts_now();
 
 		if (auth_check(auth, "Basic ZGVtbzptZG1ndy1kZW1v", "127.0.0.1", &ar) != MDM_OK)
@@ -106,11 +106,11 @@ int main(int argc, char **argv)
 		if (i >= 0)
 			t_route += ns_since(t0);
 		t0 = ts_now();
-		ise_response_init(&res);
-		ise_handle(&ctx, &r, NULL, 0, NULL, "demo", &res);
+		http_response_init(&res);
+		ise_handle(&ctx, &rq, &res);
 		if (res.status != 200)
 			return 1;
-		ise_response_clear(&res);
+		http_response_clear(&res);
 		if (i >= 0)
 			t_handle += ns_since(t0);
 	}

@@ -47,6 +47,13 @@ struct actions {
 	pthread_t thr;
 };
 
+/* How long the fresh ask of every MDM may take (actions.lookup_timeout). */
+static int64_t lookup_bound_ms(const struct actions *x)
+{
+	return x->d.cfg->lookup_timeout_ms > 0 ? x->d.cfg->lookup_timeout_ms
+					       : ACTIONS_LOOKUP_TIMEOUT_DEFAULT_MS;
+}
+
 /* --- small helpers ------------------------------------------------------------------------- */
 
 bool actions_key_ok(const char *key)
@@ -585,7 +592,7 @@ void actions_start(struct actions *x, const struct action_request *rq, actions_d
 		answer_error(&op->ans, 400, "unknown action");
 		return finish(op);
 	}
-	if (!(rq->roles & config_action_roles_of(x->d.cfg, (int)rq->kind))) {
+	if (!(rq->roles & config_action_roles_of(&x->d.cfg->roles, (int)rq->kind))) {
 		answer_error(&op->ans, 403, "this account's roles do not allow %s",
 			     action_kind_name(rq->kind));
 		return finish(op);
@@ -609,7 +616,7 @@ void actions_start(struct actions *x, const struct action_request *rq, actions_d
 	 * fanout_start still reads the fanout after that answer. */
 	atomic_store(&op->refs, 2);
 	fanout_on_done(op->f, on_found, op);
-	lookup_ms = x->d.cfg->lookup_timeout_ms > 0 ? x->d.cfg->lookup_timeout_ms : 10000;
+	lookup_ms = lookup_bound_ms(x);
 	op->deadline = clock_mono_ms() + lookup_ms;
 	pthread_mutex_lock(&x->mu);
 	op->next = x->waiting.next;
@@ -623,15 +630,20 @@ void actions_start(struct actions *x, const struct action_request *rq, actions_d
 	op_unref(op);
 }
 
-unsigned config_action_roles_of(const struct config_actions *a, int k)
+int64_t actions_answer_bound_ms(const struct actions *x)
+{
+	return lookup_bound_ms(x) + ACTIONS_SEND_MS;
+}
+
+unsigned config_action_roles_of(const struct config_action_roles *roles, int k)
 {
 	switch (k) {
 	case 0:
-		return a->roles.corporate_wipe;
+		return roles->corporate_wipe;
 	case 1:
-		return a->roles.full_wipe;
+		return roles->full_wipe;
 	case 2:
-		return a->roles.pin_lock;
+		return roles->pin_lock;
 	default:
 		return 0;
 	}

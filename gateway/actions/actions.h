@@ -35,12 +35,12 @@ struct config_actions {
 	bool allow_full_wipe_personal;		/* default false */
 	bool allow_full_wipe_unknown_ownership; /* default false */
 	int64_t ise_key_window_ms;		/* ISE action key window; 1s..24h, default 15m */
-	int64_t lookup_timeout_ms; /* fresh ask of every MDM; 100ms..60s, default 10s */
+	int64_t lookup_timeout_ms; /* fresh ask of every MDM; 100ms..60s, default 10s (0: that) */
 	struct config_journal journal;
 };
 
 /* config_action_roles_of: the roles allowed action kind k (enum action_kind order); 0 past it. */
-unsigned config_action_roles_of(const struct config_actions *a, int k);
+unsigned config_action_roles_of(const struct config_action_roles *roles, int k);
 
 #define ACTIONS_ERROR_MAX 320
 
@@ -88,6 +88,16 @@ struct actions *actions_create(const struct actions_deps *deps);
  * actions_start during or after it. NULL is fine.
  */
 void actions_destroy(struct actions *x);
+
+/*
+ * The pipeline's bounds: the fresh ask of every MDM takes at most actions.lookup_timeout
+ * (ACTIONS_LOOKUP_TIMEOUT_DEFAULT_MS when 0), and the MDM that manages the device is given
+ * ACTIONS_SEND_MS more to take the action. actions_answer_bound_ms: their sum, the longest an
+ * answer may take (a caller waiting for done gives up past it).
+ */
+#define ACTIONS_LOOKUP_TIMEOUT_DEFAULT_MS 10000
+#define ACTIONS_SEND_MS 60000
+int64_t actions_answer_bound_ms(const struct actions *x);
 
 /*
  * actions_start: runs rq through the pipeline and calls done exactly once with the answer,

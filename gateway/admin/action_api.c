@@ -10,49 +10,9 @@
 #include "../actions/journal.h"
 #include "../verdict/block.h"
 #include "action_api.h"
-
-#define JSON_TYPE "application/json"
-
-bool action_api_route(enum route_kind k)
-{
-	return k == ROUTE_DEVICE_ACTION || k == ROUTE_ACTION_GET || k == ROUTE_ACTIONS ||
-	       k == ROUTE_ACTION_RESOLVE || k == ROUTE_BLOCK_PUT || k == ROUTE_BLOCK_DELETE ||
-	       k == ROUTE_BLOCKS;
-}
+#include "reply.h"
 
 /* --- JSON helpers -------------------------------------------------------------------------- */
-
-static void json_error(struct ise_response *res, int status, const char *msg)
-{
-	json_t *o = json_pack("{s:o}", "error", jout_str(msg));
-	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-
-	json_decref(o);
-	buf_reset(&res->body);
-	res->status = status;
-	res->content_type = JSON_TYPE;
-	if (!text || buf_addstr(&res->body, text) || buf_addstr(&res->body, "\n")) {
-		res->status = 500;
-		buf_reset(&res->body);
-		buf_addstr(&res->body, "{\"error\":\"out of memory\"}\n");
-	}
-	free(text);
-}
-
-static void json_reply(struct ise_response *res, int status, json_t *root, bool bad)
-{
-	char *text = bad || !root ? NULL : json_dumps(root, JSON_COMPACT);
-
-	json_decref(root);
-	if (!text)
-		return json_error(res, 500, "out of memory");
-	buf_reset(&res->body);
-	res->status = status;
-	res->content_type = JSON_TYPE;
-	if (buf_addstr(&res->body, text) != MDM_OK || buf_addstr(&res->body, "\n") != MDM_OK)
-		json_error(res, 500, "answer too large");
-	free(text);
-}
 
 static json_t *or_null(const char *s)
 {
@@ -84,79 +44,37 @@ static json_t *action_json(const struct journal_action *a, bool *bad)
 	return o;
 }
 
-static void reply_action(struct ise_response *res, int status, const struct journal_action *a)
+static void reply_action(struct http_response *res, int status, const struct journal_action *a)
 {
 	bool bad = false;
 	json_t *o = action_json(a, &bad);
 
-	json_reply(res, status, o, bad);
+	reply_json(res, status, o, bad);
 }
 
-/*
- * A JSON object body with only the keys in allowed (NULL-terminated), within the size bound.
- * NULL (res answered 400) otherwise. An empty body is {} when empty_ok.
- */
-static json_t *strict_body(const char *body, size_t len, const char *const *allowed, bool empty_ok,
-			   struct ise_response *res)
-{
-	json_error_t jerr;
-	const char *key;
-	json_t *root, *v;
-	char msg[256];
-
-	if (len > ACTION_API_BODY_MAX) {
-		json_error(res, 400, "the body is too large");
-		return NULL;
-	}
-	if (len == 0 && empty_ok)
-		return json_object();
-	root = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!root || !json_is_object(root)) {
-		snprintf(msg, sizeof(msg), "the body must be a JSON object%s%s", root ? "" : ": ",
-			 root ? "" : jerr.text);
-		json_decref(root);
-		json_error(res, 400, msg);
-		return NULL;
-	}
-	json_object_foreach(root, key, v)
-	{
-		bool ok = false;
-
-		for (size_t i = 0; allowed[i] && !ok; i++)
-			ok = strcmp(key, allowed[i]) == 0;
-		if (!ok) {
-			snprintf(msg, sizeof(msg), "unknown key \"%.64s\" in the body", key);
-			json_decref(root);
-			json_error(res, 400, msg);
-			return NULL;
-		}
-	}
-	return root;
-}
-
-static bool parse_device(const char *s, struct ident *id, struct ise_response *res)
+static bool parse_device(const char *s, struct ident *id, struct http_response *res)
 {
 	char why[200];
 
 	if (actions_parse_device(s, id, why, sizeof(why)) == MDM_OK)
 		return true;
-	json_error(res, 400, why);
+	reply_error(res, 400, why);
 	return false;
 }
 
 /* --- POST /api/v1/devices/{id}/actions ------------------------------------------------------ */
 
 struct device_action {
-	ise_done_cb done;
+	handler_done_cb done;
 	void *arg;
 };
 
 static void on_action(void *arg, const struct action_answer *ans)
 {
 	struct device_action *da = arg;
-	struct ise_response res;
+	struct http_response res;
 
-	ise_response_init(&res);
+	http_response_init(&res);
 	if (ans->has_action) {
 		reply_action(&res, ans->status, &ans->act);
 	} else if (ans->status == 422) {
@@ -165,20 +83,21 @@ static void on_action(void *arg, const struct action_answer *ans)
 
 		jout_set(o, "error", jout_str(ans->error), &bad);
 		jout_set(o, "action_id", jout_str(ans->act.id), &bad);
-		json_reply(&res, 422, o, bad);
+		reply_json(&res, 422, o, bad);
 	} else {
-		json_error(&res, ans->status, ans->error);
+		reply_error(&res, ans->status, ans->error);
 	}
 	da->done(da->arg, &res);
-	ise_response_clear(&res);
+	http_response_clear(&res);
 	free(da);
 }
 
-static bool device_action(struct ise_ctx *ctx, const struct route *r, const char *body, size_t len,
-			  const struct action_api_caller *who, const char *key,
-			  struct ise_response *res, ise_done_cb done, void *arg)
+static bool device_action(struct action_api *ctx, const struct handler_request *who,
+			  struct http_response *res, handler_done_cb done, void *arg)
 {
 	static const char *const keys[] = {"action", NULL};
+	const struct route *r = who->route;
+	const char *key = who->idempotency_key;
 	struct action_request rq;
 	struct device_action *da;
 	json_t *root, *v;
@@ -187,33 +106,33 @@ static bool device_action(struct ise_ctx *ctx, const struct route *r, const char
 	if (!parse_device(r->value, &rq.device, res))
 		return true;
 	if (!key) {
-		json_error(res, 400, "the Idempotency-Key header is required");
+		reply_error(res, 400, "the Idempotency-Key header is required");
 		return true;
 	}
 	if (!actions_key_ok(key)) {
-		json_error(res, 400,
-			   "Idempotency-Key must be 1 to 255 printable ASCII characters without "
-			   "spaces");
+		reply_error(res, 400,
+			    "Idempotency-Key must be 1 to 255 printable ASCII characters without "
+			    "spaces");
 		return true;
 	}
-	root = strict_body(body, len, keys, false, res);
+	root = reply_body(who->body, who->len, ACTION_API_BODY_MAX, keys, false, res);
 	if (!root)
 		return true;
 	v = json_object_get(root, "action");
 	if (!json_is_string(v) || action_kind_parse(json_string_value(v), &rq.kind) != MDM_OK) {
 		json_decref(root);
-		json_error(res, 400,
-			   "\"action\" must be \"corporate_wipe\", \"full_wipe\" or \"pin_lock\"");
+		reply_error(res, 400,
+			    "\"action\" must be \"corporate_wipe\", \"full_wipe\" or \"pin_lock\"");
 		return true;
 	}
 	json_decref(root);
 	if (!ctx->actions) {
-		json_error(res, 503, "actions are not enabled on this gateway");
+		reply_error(res, 503, "actions are not enabled on this gateway");
 		return true;
 	}
 	da = calloc(1, sizeof(*da));
 	if (!da) {
-		json_error(res, 500, "out of memory");
+		reply_error(res, 500, "out of memory");
 		return true;
 	}
 	da->done = done;
@@ -228,12 +147,12 @@ static bool device_action(struct ise_ctx *ctx, const struct route *r, const char
 
 /* --- reading and resolving -------------------------------------------------------------------- */
 
-static void get_action(struct ise_ctx *ctx, const struct route *r, struct ise_response *res)
+static void get_action(struct action_api *ctx, const struct route *r, struct http_response *res)
 {
 	struct journal_action a;
 
 	if (!ctx->journal || journal_get(ctx->journal, r->value, &a) != MDM_OK)
-		return json_error(res, 404, "no such action");
+		return reply_error(res, 404, "no such action");
 	reply_action(res, 200, &a);
 }
 
@@ -251,7 +170,7 @@ static enum mdm_err list_one(const struct journal_action *a, void *arg)
 	return l->bad ? MDM_ERR_NOMEM : MDM_OK;
 }
 
-static void list_actions(struct ise_ctx *ctx, const struct route *r, struct ise_response *res)
+static void list_actions(struct action_api *ctx, const struct route *r, struct http_response *res)
 {
 	struct lister l = {json_array(), false};
 	struct ident dev;
@@ -268,23 +187,23 @@ static void list_actions(struct ise_ctx *ctx, const struct route *r, struct ise_
 				state = s;
 		if (state < 0) {
 			json_decref(l.arr);
-			return json_error(res, 400, "state is not a known action state");
+			return reply_error(res, 400, "state is not a known action state");
 		}
 	}
 	if (!l.arr)
-		return json_error(res, 500, "out of memory");
+		return reply_error(res, 500, "out of memory");
 	if (ctx->journal)
 		journal_list(ctx->journal, r->has_device ? dev.value : NULL, state, list_one, &l);
 	root = json_object();
 	jout_set(root, "actions", l.arr, &l.bad);
-	json_reply(res, 200, root, l.bad);
+	reply_json(res, 200, root, l.bad);
 }
 
-static void resolve(struct ise_ctx *ctx, const struct route *r, const char *body, size_t len,
-		    const struct action_api_caller *who, struct ise_response *res)
+static void resolve(struct action_api *ctx, const struct route *r, const char *body, size_t len,
+		    const struct handler_request *who, struct http_response *res)
 {
 	static const char *const keys[] = {"result", "note", NULL};
-	json_t *root = strict_body(body, len, keys, false, res), *result, *note;
+	json_t *root = reply_body(body, len, ACTION_API_BODY_MAX, keys, false, res), *result, *note;
 	enum journal_state verified;
 	struct journal_action a;
 	char why[256];
@@ -297,11 +216,11 @@ static void resolve(struct ise_ctx *ctx, const struct route *r, const char *body
 	if (!json_is_string(result) || (strcmp(json_string_value(result), "sent") != 0 &&
 					strcmp(json_string_value(result), "not_sent") != 0)) {
 		json_decref(root);
-		return json_error(res, 400, "\"result\" must be \"sent\" or \"not_sent\"");
+		return reply_error(res, 400, "\"result\" must be \"sent\" or \"not_sent\"");
 	}
 	if (note && (!json_is_string(note) || json_string_length(note) > JOURNAL_TEXT_MAX)) {
 		json_decref(root);
-		return json_error(res, 400, "\"note\" must be a string of at most 511 bytes");
+		return reply_error(res, 400, "\"note\" must be a string of at most 511 bytes");
 	}
 	verified = strcmp(json_string_value(result), "sent") == 0 ? JOURNAL_RESOLVED_SENT
 								  : JOURNAL_RESOLVED_NOT_SENT;
@@ -311,18 +230,18 @@ static void resolve(struct ise_ctx *ctx, const struct route *r, const char *body
 			 : MDM_ERR_NOTFOUND;
 	json_decref(root);
 	if (e == MDM_ERR_NOTFOUND)
-		return json_error(res, 404, "no such action");
+		return reply_error(res, 404, "no such action");
 	if (e == MDM_ERR_BUSY || e == MDM_ERR_INVALID)
-		return json_error(res, 409,
-				  e == MDM_ERR_BUSY
-				      ? "the action is still pending in this gateway: not unknown"
-				      : "the action is not unknown: it is final already");
+		return reply_error(res, 409,
+				   e == MDM_ERR_BUSY
+				       ? "the action is still pending in this gateway: not unknown"
+				       : "the action is not unknown: it is final already");
 	if (e) {
 		log_err("resolve %s: %s", r->value, why);
-		return json_error(res, 503, "the action journal is unavailable");
+		return reply_error(res, 503, "the action journal is unavailable");
 	}
 	if (journal_get(ctx->journal, r->value, &a) != MDM_OK)
-		return json_error(res, 500, "the action vanished from the journal");
+		return reply_error(res, 500, "the action vanished from the journal");
 	log_info("action %s resolved %s by %s from %s", a.id, journal_state_name(a.state),
 		 who->user, who->addr);
 	reply_action(res, 200, &a);
@@ -344,7 +263,7 @@ static json_t *block_json(const struct block_entry *e, bool *bad)
 }
 
 /* The NAC's next lookup must see the change: drop what is cached of the device. */
-static void forget(struct ise_ctx *ctx, const struct ident *id)
+static void forget(struct action_api *ctx, const struct ident *id)
 {
 	size_t removed = 0;
 
@@ -352,8 +271,8 @@ static void forget(struct ise_ctx *ctx, const struct ident *id)
 		lookup_purge(ctx->lookup, id, &removed);
 }
 
-static void block_put(struct ise_ctx *ctx, const struct route *r, const char *body, size_t len,
-		      const struct action_api_caller *who, struct ise_response *res)
+static void block_put(struct action_api *ctx, const struct route *r, const char *body, size_t len,
+		      const struct handler_request *who, struct http_response *res)
 {
 	static const char *const keys[] = {"note", NULL};
 	struct block_entry e;
@@ -365,37 +284,37 @@ static void block_put(struct ise_ctx *ctx, const struct route *r, const char *bo
 
 	if (!parse_device(r->value, &id, res))
 		return;
-	root = strict_body(body, len, keys, true, res);
+	root = reply_body(body, len, ACTION_API_BODY_MAX, keys, true, res);
 	if (!root)
 		return;
 	note = json_object_get(root, "note");
 	if (note && !json_is_string(note) && !json_is_null(note)) {
 		json_decref(root);
-		return json_error(res, 400, "\"note\" must be a string");
+		return reply_error(res, 400, "\"note\" must be a string");
 	}
 	if (!ctx->blocks) {
 		json_decref(root);
-		return json_error(res, 503, "blocking is not enabled on this gateway");
+		return reply_error(res, 503, "blocking is not enabled on this gateway");
 	}
 	err =
 	    block_add(ctx->blocks, id.value, who->user,
 		      json_is_string(note) ? json_string_value(note) : NULL, &e, why, sizeof(why));
 	json_decref(root);
 	if (err == MDM_ERR_TOOBIG || err == MDM_ERR_INVALID)
-		return json_error(res, 400, why);
+		return reply_error(res, 400, why);
 	if (err) {
 		log_err("block %s: %s", id.value, why);
-		return json_error(res, 503, "the block list could not be saved");
+		return reply_error(res, 503, "the block list could not be saved");
 	}
 	forget(ctx, &id);
 	if (ctx->on_block)
 		ctx->on_block(ctx->on_block_arg, id.value, true);
 	log_info("device %s blocked by %s from %s", id.value, who->user, who->addr);
-	json_reply(res, 200, block_json(&e, &bad), bad);
+	reply_json(res, 200, block_json(&e, &bad), bad);
 }
 
-static void block_delete(struct ise_ctx *ctx, const struct route *r,
-			 const struct action_api_caller *who, struct ise_response *res)
+static void block_delete(struct action_api *ctx, const struct route *r,
+			 const struct handler_request *who, struct http_response *res)
 {
 	struct ident id;
 	char why[256];
@@ -408,10 +327,10 @@ static void block_delete(struct ise_ctx *ctx, const struct route *r,
 	err =
 	    ctx->blocks ? block_remove(ctx->blocks, id.value, why, sizeof(why)) : MDM_ERR_NOTFOUND;
 	if (err == MDM_ERR_NOTFOUND)
-		return json_error(res, 404, "the device is not blocked");
+		return reply_error(res, 404, "the device is not blocked");
 	if (err) {
 		log_err("unblock %s: %s", id.value, why);
-		return json_error(res, 503, "the block list could not be saved");
+		return reply_error(res, 503, "the block list could not be saved");
 	}
 	forget(ctx, &id);
 	if (ctx->on_block)
@@ -420,7 +339,7 @@ static void block_delete(struct ise_ctx *ctx, const struct route *r,
 	o = json_object();
 	jout_set(o, "device", jout_str(id.value), &bad);
 	jout_set(o, "blocked", json_false(), &bad);
-	json_reply(res, 200, o, bad);
+	reply_json(res, 200, o, bad);
 }
 
 struct block_lister {
@@ -437,7 +356,7 @@ static enum mdm_err list_block(const struct block_entry *e, void *arg)
 	return l->bad ? MDM_ERR_NOMEM : MDM_OK;
 }
 
-static void list_blocks(struct ise_ctx *ctx, struct ise_response *res)
+static void list_blocks(struct action_api *ctx, struct http_response *res)
 {
 	struct block_lister l = {json_array(), false};
 	json_t *root = json_object();
@@ -447,37 +366,71 @@ static void list_blocks(struct ise_ctx *ctx, struct ise_response *res)
 	else if (ctx->blocks)
 		block_list(ctx->blocks, list_block, &l);
 	jout_set(root, "blocks", l.arr, &l.bad);
-	json_reply(res, 200, root, l.bad);
+	reply_json(res, 200, root, l.bad);
 }
 
-bool action_api_start(struct ise_ctx *ctx, const struct route *r, const char *body, size_t len,
-		      const struct action_api_caller *who, const char *idem_key,
-		      struct ise_response *res, ise_done_cb done, void *arg)
+/* --- the handler table ----------------------------------------------------------------------- */
+
+static bool start_action(void *ctx, const struct handler_request *rq, struct http_response *res,
+			 handler_done_cb done, void *arg)
 {
+	return device_action(ctx, rq, res, done, arg);
+}
+
+static bool answer_now(void *ctx, const struct handler_request *rq, struct http_response *res,
+		       handler_done_cb done, void *arg)
+{
+	struct action_api *a = ctx;
+	const struct route *r = rq->route;
+
+	(void)done;
+	(void)arg;
 	switch (r->kind) {
-	case ROUTE_DEVICE_ACTION:
-		return device_action(ctx, r, body, len, who, idem_key, res, done, arg);
 	case ROUTE_ACTION_GET:
-		get_action(ctx, r, res);
+		get_action(a, r, res);
 		break;
 	case ROUTE_ACTIONS:
-		list_actions(ctx, r, res);
+		list_actions(a, r, res);
 		break;
 	case ROUTE_ACTION_RESOLVE:
-		resolve(ctx, r, body, len, who, res);
+		resolve(a, r, rq->body, rq->len, rq, res);
 		break;
 	case ROUTE_BLOCK_PUT:
-		block_put(ctx, r, body, len, who, res);
+		block_put(a, r, rq->body, rq->len, rq, res);
 		break;
 	case ROUTE_BLOCK_DELETE:
-		block_delete(ctx, r, who, res);
-		break;
-	case ROUTE_BLOCKS:
-		list_blocks(ctx, res);
+		block_delete(a, r, rq, res);
 		break;
 	default:
-		json_error(res, 404, "no such resource");
+		list_blocks(a, res);
 		break;
 	}
 	return true;
+}
+
+/* The pipeline's own bound (actions/actions.h). */
+static int64_t action_wait(void *ctx, const struct route *r)
+{
+	const struct action_api *a = ctx;
+
+	(void)r;
+	return a->actions ? actions_answer_bound_ms(a->actions) : HANDLER_WAIT_DEFAULT_MS;
+}
+
+/* Reading actions: who may act may see them. Settling one and blocking are the admin's. */
+static const struct handler_spec action_specs[] = {
+    /* the role depends on the action in the body: the pipeline checks it */
+    {.kind = ROUTE_DEVICE_ACTION, .handle = start_action, .wait_ms = action_wait},
+    {.kind = ROUTE_ACTION_GET, .roles = ROLE_ADMIN | ROLE_ACTION, .handle = answer_now},
+    {.kind = ROUTE_ACTIONS, .roles = ROLE_ADMIN | ROLE_ACTION, .handle = answer_now},
+    {.kind = ROUTE_ACTION_RESOLVE, .roles = ROLE_ADMIN, .handle = answer_now},
+    {.kind = ROUTE_BLOCK_PUT, .roles = ROLE_ADMIN, .handle = answer_now},
+    {.kind = ROUTE_BLOCK_DELETE, .roles = ROLE_ADMIN, .handle = answer_now},
+    {.kind = ROUTE_BLOCKS, .roles = ROLE_ADMIN, .handle = answer_now},
+};
+
+struct handler_group action_api_routes(struct action_api *a)
+{
+	return (struct handler_group){action_specs, sizeof(action_specs) / sizeof(action_specs[0]),
+				      a, reply_error};
 }

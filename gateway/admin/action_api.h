@@ -1,5 +1,5 @@
 /*
- * action_api: the admin JSON API of actions and blocks (contract: docs and the shared brief):
+ * action_api: the admin JSON API of actions and blocks (contract: docs/actions-api.md):
  *   POST /api/v1/devices/{id}/actions          an action through the pipeline (asynchronous)
  *   GET  /api/v1/actions/{action_id}           one action
  *   GET  /api/v1/actions?device=&state=        actions, oldest first
@@ -14,28 +14,31 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "../ise/ise_api.h"
-#include "../server/route.h"
+#include "../server/handler.h"
 
 #define ACTION_API_BODY_MAX 4096 /* JSON bodies of these routes */
 
-/* Who is asking: the account, its roles, its address. */
-struct action_api_caller {
-	const char *user;
-	unsigned roles;
-	const char *addr;
+struct actions;
+struct block;
+struct journal;
+struct lookup;
+
+/* What these routes act on. Filled by whoever wires the gateway; read-only afterwards. */
+struct action_api {
+	struct actions *actions; /* NULL: actions answer 503 */
+	struct journal *journal; /* NULL: no action is known */
+	struct block *blocks;	 /* NULL: blocking answers 503 */
+	struct lookup *lookup;	 /* a block change purges the device from it (NULL: nothing) */
+	/* called after a block (true) or unblock (false) is saved, so transitions see it */
+	void (*on_block)(void *arg, const char *device, bool blocked);
+	void *on_block_arg;
 };
 
-/* action_api_route: whether r is one of the routes above. */
-bool action_api_route(enum route_kind k);
-
 /*
- * action_api_start: answers route r. true: res holds the answer now (done is never called).
- * false: done(arg, answer) is called exactly once, possibly before this returns.
- * idem_key is the Idempotency-Key header (NULL when absent).
+ * action_api_routes: the rows above for the handler table. Reading actions needs the admin or
+ * the action role, settling one and blocking the admin role; an action's own role is checked
+ * by the pipeline (it depends on the action). Errors are JSON (admin/reply.h).
  */
-bool action_api_start(struct ise_ctx *ctx, const struct route *r, const char *body, size_t len,
-		      const struct action_api_caller *who, const char *idem_key,
-		      struct ise_response *res, ise_done_cb done, void *arg);
+struct handler_group action_api_routes(struct action_api *a);
 
 #endif

@@ -10,11 +10,13 @@
 #include "../coa/acct.h"
 #include "../recon/snapshot.h"
 #include "../recon/trans.h"
+#include "../server/hops.h"
 #include "admin.h"
 #include "coa_api.h"
+#include "reply.h"
 
 #define TEXT_TYPE "text/plain; version=0.0.4; charset=utf-8"
-#define JSON_TYPE "application/json"
+#define ADAPTER_TEST_WAIT_MS 30000 /* an adapter's own test ends by 10 s */
 
 static void metric(struct buf *b, const char *name, const char *type, const char *help,
 		   unsigned long v)
@@ -62,25 +64,27 @@ static void cache_metrics(struct buf *b, struct cache *c)
 	       (unsigned long)s.breaker_open);
 }
 
-static void render_metrics(struct ise_ctx *ctx, struct buf *b)
+static void render_metrics(struct admin_api *ctx, struct buf *b)
 {
 	const struct lookup_stats *ls = lookup_stats(ctx->lookup);
 
-	counter(b, "mdmgw_requests_total", "ISE API requests received.", &ctx->stats.requests);
+	const struct ise_stats *is = ctx->ise_stats;
+
+	counter(b, "mdmgw_requests_total", "ISE API requests received.", &is->requests);
 	counter(b, "mdmgw_answer_cache_hits_total",
 		"Single-device answers sent as rendered before (in-process tier).",
-		&ctx->stats.answer_hits);
+		&is->answer_hits);
 	counter(b, "mdmgw_bad_requests_total", "ISE API requests refused as malformed.",
-		&ctx->stats.bad_requests);
+		&is->bad_requests);
 	counter(b, "mdmgw_unavailable_total", "Answers of 503: no source could answer.",
-		&ctx->stats.unavailable);
-	counter(b, "mdmgw_actions_total", "Action requests received.", &ctx->stats.actions);
+		&is->unavailable);
+	counter(b, "mdmgw_actions_total", "Action requests received.", &is->actions);
 	counter(b, "mdmgw_local_mac_queries_total",
-		"Queries for locally administered (randomised) MACs.", &ctx->stats.local_macs);
+		"Queries for locally administered (randomised) MACs.", &is->local_macs);
 	counter(b, "mdmgw_header_deadline_cuts_total",
-		"Connections cut for not sending headers in time.", &ctx->cut_header);
+		"Connections cut for not sending headers in time.", &ctx->server_stats->cut_header);
 	counter(b, "mdmgw_body_deadline_cuts_total",
-		"Connections cut for not sending the body in time.", &ctx->cut_body);
+		"Connections cut for not sending the body in time.", &ctx->server_stats->cut_body);
 	counter(b, "mdmgw_lookup_fresh_hits_total",
 		"(identifier, adapter) answers served fresh from the cache.", &ls->fresh_hits);
 	counter(b, "mdmgw_lookup_stale_hits_total",
@@ -110,7 +114,7 @@ static void render_metrics(struct ise_ctx *ctx, struct buf *b)
 		buf_addf(b, "mdmgw_adapter_lookups_total{adapter=\"%s\"} %lu\n", ctx->ads[j]->name,
 			 atomic_load(&ls->adapter_lookups[j]));
 	cache_metrics(b, ctx->cache);
-	coa_api_metrics(ctx, b); /* nothing without a CoA sink */
+	coa_api_metrics(ctx->coa, b); /* nothing without a CoA sink */
 	if (ctx->sessions)
 		sessions_metrics(ctx->sessions, b);
 	if (ctx->acct)
@@ -148,17 +152,7 @@ static void json_str(struct buf *b, const char *s)
 	buf_addstr(b, "\"");
 }
 
-static void json_error(struct ise_response *res, int status, const char *msg)
-{
-	buf_reset(&res->body);
-	res->status = status;
-	res->content_type = JSON_TYPE;
-	buf_addstr(&res->body, "{\"error\":");
-	json_str(&res->body, msg);
-	buf_addstr(&res->body, "}\n");
-}
-
-static void handle_purge(struct ise_ctx *ctx, const struct route *r, struct ise_response *res)
+static void handle_purge(struct admin_api *ctx, const struct route *r, struct http_response *res)
 {
 	struct ident id;
 	char why[192];
@@ -166,14 +160,14 @@ static void handle_purge(struct ise_ctx *ctx, const struct route *r, struct ise_
 	enum mdm_err e;
 
 	if (purge_ident(r->value, &id, why, sizeof(why)) != MDM_OK)
-		return json_error(res, 400, why);
+		return reply_error(res, 400, why);
 	e = lookup_purge(ctx->lookup, &id, &removed);
 	if (e)
-		return json_error(res, 500, err_str(e));
+		return reply_error(res, 500, err_str(e));
 	log_info("admin: purged %s %s from the cache (%zu entries)", ident_kind_name(id.kind),
 		 id.value, removed);
 	res->status = 200;
-	res->content_type = JSON_TYPE;
+	res->content_type = REPLY_JSON_TYPE;
 	buf_addstr(&res->body, "{\"identifier\":");
 	json_str(&res->body, id.value);
 	buf_addf(&res->body, ",\"kind\":\"%s\",\"removed\":%zu}\n", ident_kind_name(id.kind),
@@ -204,23 +198,7 @@ static json_t *adapter_json(struct adapter *a, bool *bad)
 	return o;
 }
 
-/* json_reply: root (consumed) as the body with status; 500 when it could not be made. */
-static void json_reply(struct ise_response *res, int status, json_t *root, bool bad)
-{
-	char *text = bad || !root ? NULL : json_dumps(root, JSON_COMPACT);
-
-	json_decref(root);
-	if (!text)
-		return json_error(res, 500, "out of memory");
-	buf_reset(&res->body);
-	res->status = status;
-	res->content_type = JSON_TYPE;
-	if (buf_addstr(&res->body, text) != MDM_OK || buf_addstr(&res->body, "\n") != MDM_OK)
-		json_error(res, 500, "answer too large");
-	free(text);
-}
-
-static void handle_adapters(struct ise_ctx *ctx, struct ise_response *res)
+static void handle_adapters(struct admin_api *ctx, struct http_response *res)
 {
 	json_t *list = json_array(), *root = json_object();
 	bool bad = !list;
@@ -229,40 +207,40 @@ static void handle_adapters(struct ise_ctx *ctx, struct ise_response *res)
 		if (json_array_append_new(list, adapter_json(ctx->ads[i], &bad)) != 0)
 			bad = true;
 	jout_set(root, "adapters", list, &bad);
-	json_reply(res, 200, root, bad);
+	reply_json(res, 200, root, bad);
 }
 
 struct admin_test {
-	void (*done)(void *arg, struct ise_response *res);
+	handler_done_cb done;
 	void *arg;
 	char name[64];
 };
 
-static void test_reply(struct admin_test *at, struct ise_response *res)
+static void test_reply(struct admin_test *at, struct http_response *res)
 {
 	at->done(at->arg, res);
-	ise_response_clear(res);
+	http_response_clear(res);
 }
 
 static void on_test(void *arg, struct adapter_test *t)
 {
 	struct admin_test *at = arg;
-	struct ise_response res;
+	struct http_response res;
 	json_t *o = json_object(), *msg = jout_str(t->message); /* as UTF-8, for the log too */
 	bool bad = false;
 
-	ise_response_init(&res);
+	http_response_init(&res);
 	log_info("admin: adapter %s test: %s: %s", at->name, t->ok ? "ok" : "failed",
 		 msg ? json_string_value(msg) : "(out of memory)");
 	jout_set(o, "adapter", jout_str(at->name), &bad);
 	jout_set(o, "ok", json_boolean(t->ok), &bad);
 	jout_set(o, "message", msg, &bad);
-	json_reply(&res, t->ok ? 200 : 502, o, bad);
+	reply_json(&res, t->ok ? 200 : 502, o, bad);
 	test_reply(at, &res);
 	free(at);
 }
 
-static struct adapter *find_adapter(struct ise_ctx *ctx, const char *name)
+static struct adapter *find_adapter(struct admin_api *ctx, const char *name)
 {
 	for (size_t i = 0; i < ctx->nads; i++)
 		if (strcmp(ctx->ads[i]->name, name) == 0)
@@ -270,25 +248,25 @@ static struct adapter *find_adapter(struct ise_ctx *ctx, const char *name)
 	return NULL;
 }
 
-enum mdm_err admin_test_adapter(struct ise_ctx *ctx, const char *name,
-				void (*done)(void *arg, struct ise_response *res), void *arg)
+enum mdm_err admin_test_adapter(struct admin_api *ctx, const char *name, handler_done_cb done,
+				void *arg)
 {
 	struct admin_test stack = {.done = done, .arg = arg}, *at;
 	struct adapter *a = find_adapter(ctx, name);
-	struct ise_response res;
+	struct http_response res;
 	char msg[160];
 	enum mdm_err e;
 
-	ise_response_init(&res);
+	http_response_init(&res);
 	if (!a) {
 		snprintf(msg, sizeof(msg), "no adapter named %.63s", name);
-		json_error(&res, 404, msg);
+		reply_error(&res, 404, msg);
 		e = MDM_ERR_NOTFOUND;
 		goto answer;
 	}
 	at = malloc(sizeof(*at));
 	if (!at) {
-		json_error(&res, 500, "out of memory");
+		reply_error(&res, 500, "out of memory");
 		e = MDM_ERR_NOMEM;
 		goto answer;
 	}
@@ -296,18 +274,18 @@ enum mdm_err admin_test_adapter(struct ise_ctx *ctx, const char *name,
 	str_copy(at->name, sizeof(at->name), a->name);
 	e = adapter_test_connection(a, on_test, at);
 	if (e == MDM_OK) {
-		ise_response_clear(&res); /* on_test answers with its own and frees at */
+		http_response_clear(&res); /* on_test answers with its own and frees at */
 		return MDM_OK;
 	}
 	free(at);
 	snprintf(msg, sizeof(msg), "the test could not start: %s", err_str(e));
-	json_error(&res, 500, msg);
+	reply_error(&res, 500, msg);
 answer:
 	test_reply(&stack, &res);
 	return e;
 }
 
-void admin_handle(struct ise_ctx *ctx, const struct route *r, struct ise_response *res)
+void admin_handle(struct admin_api *ctx, const struct route *r, struct http_response *res)
 {
 	switch (r->kind) {
 	case ROUTE_PURGE:
@@ -315,11 +293,52 @@ void admin_handle(struct ise_ctx *ctx, const struct route *r, struct ise_respons
 	case ROUTE_ADAPTERS:
 		return handle_adapters(ctx, res);
 	case ROUTE_METRICS:
+		buf_reset(&res->body);
 		render_metrics(ctx, &res->body);
 		res->status = 200;
 		res->content_type = TEXT_TYPE;
 		return;
 	default:
-		return json_error(res, 404, "no such resource");
+		return reply_error(res, 404, "no such resource");
 	}
+}
+
+/* --- the handler table ----------------------------------------------------------------------- */
+
+static bool answer_now(void *ctx, const struct handler_request *rq, struct http_response *res,
+		       handler_done_cb done, void *arg)
+{
+	(void)done;
+	(void)arg;
+	admin_handle(ctx, rq->route, res);
+	return true;
+}
+
+/* Answered through done even when the test ends at once (an unknown name, a refusal). */
+static bool test_adapter(void *ctx, const struct handler_request *rq, struct http_response *res,
+			 handler_done_cb done, void *arg)
+{
+	(void)res;
+	admin_test_adapter(ctx, rq->route->value, done, arg);
+	return false;
+}
+
+static int64_t test_wait(void *ctx, const struct route *r)
+{
+	(void)ctx;
+	(void)r;
+	return ADAPTER_TEST_WAIT_MS;
+}
+
+static const struct handler_spec admin_specs[] = {
+    {.kind = ROUTE_METRICS, .roles = ROLE_ADMIN, .handle = answer_now},
+    {.kind = ROUTE_PURGE, .roles = ROLE_ADMIN, .handle = answer_now},
+    {.kind = ROUTE_ADAPTERS, .roles = ROLE_ADMIN, .handle = answer_now},
+    {.kind = ROUTE_ADAPTER_TEST, .roles = ROLE_ADMIN, .handle = test_adapter, .wait_ms = test_wait},
+};
+
+struct handler_group admin_api_routes(struct admin_api *a)
+{
+	return (struct handler_group){admin_specs, sizeof(admin_specs) / sizeof(admin_specs[0]), a,
+				      reply_error};
 }

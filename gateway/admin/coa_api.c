@@ -9,35 +9,7 @@
 #include "../../core/log.h"
 #include "../coa/coa.h"
 #include "coa_api.h"
-
-#define JSON_TYPE "application/json"
-
-bool coa_api_route(enum route_kind k)
-{
-	return k == ROUTE_COA_LIST || k == ROUTE_COA_TEST;
-}
-
-static void reply(struct ise_response *res, int status, json_t *root, bool bad)
-{
-	char *text = bad || !root ? NULL : json_dumps(root, JSON_COMPACT);
-
-	json_decref(root);
-	buf_reset(&res->body);
-	res->content_type = JSON_TYPE;
-	res->status = status;
-	if (!text || buf_addstr(&res->body, text) != MDM_OK ||
-	    buf_addstr(&res->body, "\n") != MDM_OK) {
-		res->status = 500;
-		buf_reset(&res->body);
-		buf_addstr(&res->body, "{\"error\":\"out of memory\"}\n");
-	}
-	free(text);
-}
-
-static void error(struct ise_response *res, int status, const char *msg)
-{
-	reply(res, status, json_pack("{s:o}", "error", jout_str(msg)), false);
-}
+#include "reply.h"
 
 static json_t *delivery_json(const struct coa_delivery *d, bool *bad)
 {
@@ -57,7 +29,7 @@ static json_t *delivery_json(const struct coa_delivery *d, bool *bad)
 	return o;
 }
 
-static void list(struct ise_ctx *ctx, const struct route *r, struct ise_response *res)
+static void list(struct coa *coa, const struct route *r, struct http_response *res)
 {
 	enum coa_list_which w = strcmp(r->state, "failed") == 0 ? COA_LIST_FAILED
 				: strcmp(r->state, "sent") == 0 ? COA_LIST_SENT
@@ -65,17 +37,17 @@ static void list(struct ise_ctx *ctx, const struct route *r, struct ise_response
 	struct coa_delivery *ds = calloc(COA_KEEP, sizeof(*ds));
 	json_t *root = json_object(), *arr = json_array();
 	bool bad = !ds;
-	size_t n = ds ? coa_list(ctx->coa, w, ds, COA_KEEP) : 0;
+	size_t n = ds ? coa_list(coa, w, ds, COA_KEEP) : 0;
 
 	for (size_t i = 0; i < n && !bad; i++)
 		if (json_array_append_new(arr, delivery_json(&ds[i], &bad)) != 0)
 			bad = true;
 	free(ds);
 	jout_set(root, "deliveries", arr, &bad);
-	reply(res, 200, root, bad);
+	reply_json(res, 200, root, bad);
 }
 
-static void test(struct ise_ctx *ctx, const char *body, size_t len, struct ise_response *res)
+static void test(struct coa *coa, const char *body, size_t len, struct http_response *res)
 {
 	json_error_t jerr;
 	json_t *in = body && len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
@@ -91,12 +63,12 @@ static void test(struct ise_ctx *ctx, const char *body, size_t len, struct ise_r
 	    mac_parse(json_string_value(mac), strlen(json_string_value(mac)), ev.mac, &local, why,
 		      sizeof(why)) != MDM_OK) {
 		json_decref(in);
-		return error(res, 400, "the body must be {\"mac\": \"<a MAC address>\"}");
+		return reply_error(res, 400, "the body must be {\"mac\": \"<a MAC address>\"}");
 	}
 	if ((kind && !json_is_string(kind)) ||
 	    (strcmp(k, "reauth") != 0 && strcmp(k, "disconnect") != 0)) {
 		json_decref(in);
-		return error(res, 400, "kind must be \"reauth\" or \"disconnect\"");
+		return reply_error(res, 400, "kind must be \"reauth\" or \"disconnect\"");
 	}
 	ev.kind = strcmp(k, "disconnect") == 0 ? TRANSITION_DISCONNECT : TRANSITION_REAUTH;
 	json_decref(in);
@@ -105,32 +77,51 @@ static void test(struct ise_ctx *ctx, const char *body, size_t len, struct ise_r
 	str_copy(ev.from, sizeof(ev.from), "unknown");
 	str_copy(ev.to, sizeof(ev.to), "unknown");
 	str_copy(ev.reason, sizeof(ev.reason), "manual test from the admin API");
-	e = coa_submit(ctx->coa, &ev);
+	e = coa_submit(coa, &ev);
 	if (e == MDM_ERR_BUSY)
-		return error(res, 503, "the CoA queue is full");
+		return reply_error(res, 503, "the CoA queue is full");
 	if (e != MDM_OK)
-		return error(res, 503, err_str(e));
+		return reply_error(res, 503, err_str(e));
 	log_info("coa: manual event %s submitted", ev.id);
-	reply(res, 202, json_pack("{s:o}", "event_id", jout_str(ev.id)), false);
+	reply_json(res, 202, json_pack("{s:o}", "event_id", jout_str(ev.id)), false);
 }
 
-void coa_api_handle(struct ise_ctx *ctx, const struct route *r, const char *body, size_t len,
-		    struct ise_response *res)
+/* --- the handler table ----------------------------------------------------------------------- */
+
+static bool answer_now(void *ctx, const struct handler_request *rq, struct http_response *res,
+		       handler_done_cb done, void *arg)
 {
-	if (!ctx->coa)
-		return error(res, 503, "no CoA sink is configured (coa.mnt, coa.webhook)");
-	if (r->kind == ROUTE_COA_LIST)
-		return list(ctx, r, res);
-	test(ctx, body, len, res);
+	struct coa *coa = ctx;
+
+	(void)done;
+	(void)arg;
+	if (!coa)
+		reply_error(res, 503, "no CoA sink is configured (coa.mnt, coa.webhook)");
+	else if (rq->route->kind == ROUTE_COA_LIST)
+		list(coa, rq->route, res);
+	else
+		test(coa, rq->body, rq->len, res);
+	return true;
 }
 
-void coa_api_metrics(struct ise_ctx *ctx, struct buf *b)
+static const struct handler_spec coa_specs[] = {
+    {.kind = ROUTE_COA_LIST, .roles = ROLE_ADMIN, .handle = answer_now},
+    {.kind = ROUTE_COA_TEST, .roles = ROLE_ADMIN, .handle = answer_now},
+};
+
+struct handler_group coa_api_routes(struct coa *coa)
+{
+	return (struct handler_group){coa_specs, sizeof(coa_specs) / sizeof(coa_specs[0]), coa,
+				      reply_error};
+}
+
+void coa_api_metrics(struct coa *coa, struct buf *b)
 {
 	struct coa_stats *st;
 
-	if (!ctx->coa || !(st = malloc(sizeof(*st))))
+	if (!coa || !(st = malloc(sizeof(*st))))
 		return;
-	coa_get_stats(ctx->coa, st);
+	coa_get_stats(coa, st);
 	buf_addstr(b, "# HELP mdmgw_coa_attempts_total CoA attempts by sink and outcome.\n"
 		      "# TYPE mdmgw_coa_attempts_total counter\n");
 	for (size_t i = 0; i < st->nsinks; i++)

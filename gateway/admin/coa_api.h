@@ -15,17 +15,14 @@
 #include <stddef.h>
 
 #include "../../core/buf.h"
-#include "../ise/ise_api.h"
-#include "../server/route.h"
+#include "../server/handler.h"
 
-/* coa_api_route: whether k is one of the routes above. */
-bool coa_api_route(enum route_kind k);
+struct coa;
 
-/* coa_api_handle: answers route r into res at once. */
-void coa_api_handle(struct ise_ctx *ctx, const struct route *r, const char *body, size_t len,
-		    struct ise_response *res);
+/* coa_api_routes: the rows above for the handler table (role admin; JSON errors). */
+struct handler_group coa_api_routes(struct coa *coa);
 
 /* coa_api_metrics: the dispatcher's counters in Prometheus text; nothing without one. */
-void coa_api_metrics(struct ise_ctx *ctx, struct buf *b);
+void coa_api_metrics(struct coa *coa, struct buf *b);
 
 #endif

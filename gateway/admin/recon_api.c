@@ -1,33 +1,42 @@
 #include <string.h>
 
 #include "recon_api.h"
+#include "reply.h"
 
-bool recon_api_route(enum route_kind k)
+/* Answers at once (never blocks). No reconciler: 503. */
+static bool answer_now(void *ctx, const struct handler_request *rq, struct http_response *res,
+		       handler_done_cb done, void *arg)
 {
-	return k == ROUTE_RECON_RUN || k == ROUTE_RECON_STATUS;
-}
-
-static void json_answer(struct ise_response *res, int status, const char *body)
-{
-	buf_reset(&res->body);
-	res->status = buf_addstr(&res->body, body) == MDM_OK ? status : 500;
-	res->content_type = "application/json";
-}
-
-void recon_api_handle(struct recon *rc, const struct route *r, struct ise_response *res)
-{
+	struct recon *rc = ctx;
+	bool run = rq->route->kind == ROUTE_RECON_RUN;
 	enum mdm_err e;
 
-	if (!rc)
-		return json_answer(res, 503, "{\"error\":\"the reconciler is not running\"}");
+	(void)done;
+	(void)arg;
+	if (!rc) {
+		reply_text(res, 503, "{\"error\":\"the reconciler is not running\"}");
+		return true;
+	}
 	buf_reset(&res->body);
-	res->content_type = "application/json";
-	if (r->kind == ROUTE_RECON_RUN)
-		e = buf_addf(&res->body, "{\"queued\":true,\"generation\":%llu}",
+	res->content_type = REPLY_JSON_TYPE;
+	if (run)
+		e = buf_addf(&res->body, "{\"queued\":true,\"generation\":%llu}\n",
 			     (unsigned long long)recon_run_now(rc));
 	else
 		e = recon_status_json(rc, &res->body);
 	if (e)
-		return json_answer(res, 500, "{\"error\":\"out of memory\"}");
-	res->status = r->kind == ROUTE_RECON_RUN ? 202 : 200;
+		reply_text(res, 500, "{\"error\":\"out of memory\"}");
+	else
+		res->status = run ? 202 : 200;
+	return true;
+}
+
+static const struct handler_spec recon_specs[] = {
+    {.kind = ROUTE_RECON_RUN, .roles = ROLE_ADMIN, .handle = answer_now},
+    {.kind = ROUTE_RECON_STATUS, .roles = ROLE_ADMIN, .handle = answer_now},
+};
+
+struct handler_group recon_api_routes(struct recon *rc)
+{
+	return (struct handler_group){recon_specs, 2, rc, reply_error};
 }

@@ -8,16 +8,11 @@
 #ifndef MDM_RECON_API_H
 #define MDM_RECON_API_H
 
-#include <stdbool.h>
-
-#include "../ise/ise_api.h"
 #include "../recon/recon.h"
-#include "../server/route.h"
+#include "../server/handler.h"
 
-/* recon_api_route: whether k is one of the routes above. */
-bool recon_api_route(enum route_kind k);
-
-/* recon_api_handle: answers r at once (never blocks). r NULL (no reconciler): 503. */
-void recon_api_handle(struct recon *rc, const struct route *r, struct ise_response *res);
+/* recon_api_routes: the rows above for the handler table (role admin; JSON errors; 503 when
+ * the reconciler is not running, rc NULL). */
+struct handler_group recon_api_routes(struct recon *rc);
 
 #endif

@@ -9,57 +9,17 @@
 #include "../../core/jout.h"
 #include "../../core/log.h"
 #include "../coa/sessions.h"
+#include "reply.h"
 #include "session_api.h"
 
-#define JSON_TYPE "application/json"
-
-bool session_api_route(enum route_kind k)
-{
-	return k == ROUTE_SESSION_PUT || k == ROUTE_SESSION_DELETE || k == ROUTE_SESSION_GET ||
-	       k == ROUTE_SESSIONS;
-}
-
-static void json_error(struct ise_response *res, int status, const char *msg)
-{
-	json_t *o = json_pack("{s:o}", "error", jout_str(msg));
-	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-
-	json_decref(o);
-	buf_reset(&res->body);
-	res->status = status;
-	res->content_type = JSON_TYPE;
-	if (!text || buf_addstr(&res->body, text) || buf_addstr(&res->body, "\n")) {
-		res->status = 500;
-		buf_reset(&res->body);
-		buf_addstr(&res->body, "{\"error\":\"out of memory\"}\n");
-	}
-	free(text);
-}
-
-/* Answers root (owned; NULL: out of memory). */
-static void json_reply(struct ise_response *res, int status, json_t *root)
-{
-	char *text = root ? json_dumps(root, JSON_COMPACT) : NULL;
-
-	json_decref(root);
-	if (!text)
-		return json_error(res, 500, "out of memory");
-	buf_reset(&res->body);
-	res->status = status;
-	res->content_type = JSON_TYPE;
-	if (buf_addstr(&res->body, text) != MDM_OK || buf_addstr(&res->body, "\n") != MDM_OK)
-		json_error(res, 500, "answer too large");
-	free(text);
-}
-
-static bool parse_mac(const struct route *r, char mac[MAC_STR_LEN + 1], struct ise_response *res)
+static bool parse_mac(const struct route *r, char mac[MAC_STR_LEN + 1], struct http_response *res)
 {
 	char why[200];
 	bool local;
 
 	if (mac_parse(r->value, strlen(r->value), mac, &local, why, sizeof(why)) == MDM_OK)
 		return true;
-	json_error(res, 400, why);
+	reply_error(res, 400, why);
 	return false;
 }
 
@@ -89,23 +49,9 @@ static bool take_str(json_t *root, const char *key, char *dst, size_t size, char
 /* The body of a PUT into s (MAC already set). false: why says what is wrong. */
 static bool session_body(json_t *root, struct coa_session *s, char *why, size_t whysz)
 {
-	static const char *const keys[] = {"nas_ip",	"nas_id",   "acct_session_id",
-					   "user_name", "nas_port", NULL};
 	unsigned char bin[16];
-	const char *key;
 	json_t *v;
 
-	json_object_foreach(root, key, v)
-	{
-		bool ok = false;
-
-		for (size_t i = 0; keys[i] && !ok; i++)
-			ok = strcmp(key, keys[i]) == 0;
-		if (!ok) {
-			snprintf(why, whysz, "unknown key \"%.64s\" in the body", key);
-			return false;
-		}
-	}
 	if (!take_str(root, "nas_ip", s->nas_ip, sizeof(s->nas_ip), why, whysz) ||
 	    !take_str(root, "nas_id", s->nas_id, sizeof(s->nas_id), why, whysz) ||
 	    !take_str(root, "acct_session_id", s->acct_session_id, sizeof(s->acct_session_id), why,
@@ -132,11 +78,12 @@ static bool session_body(json_t *root, struct coa_session *s, char *why, size_t 
 	return true;
 }
 
-static void session_put(struct ise_ctx *ctx, const struct route *r, const char *body, size_t len,
-			const char *user, const char *addr, struct ise_response *res)
+static void session_put(struct sessions *sessions, const struct route *r, const char *body,
+			size_t len, const char *user, const char *addr, struct http_response *res)
 {
+	static const char *const keys[] = {"nas_ip",	"nas_id",   "acct_session_id",
+					   "user_name", "nas_port", NULL};
 	struct coa_session s;
-	json_error_t jerr;
 	json_t *root;
 	char why[256];
 	enum mdm_err e;
@@ -144,32 +91,26 @@ static void session_put(struct ise_ctx *ctx, const struct route *r, const char *
 	memset(&s, 0, sizeof(s));
 	if (!parse_mac(r, s.mac, res))
 		return;
-	if (len > SESSION_API_BODY_MAX)
-		return json_error(res, 400, "the body is too large");
-	root = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!root || !json_is_object(root)) {
-		snprintf(why, sizeof(why), "the body must be a JSON object%s%s", root ? "" : ": ",
-			 root ? "" : jerr.text);
-		json_decref(root);
-		return json_error(res, 400, why);
-	}
+	root = reply_body(body, len, SESSION_API_BODY_MAX, keys, false, res);
+	if (!root)
+		return;
 	if (!session_body(root, &s, why, sizeof(why))) {
 		json_decref(root);
-		return json_error(res, 400, why);
+		return reply_error(res, 400, why);
 	}
 	json_decref(root);
 	s.updated_ms = clock_wall_ms();
-	e = sessions_put(ctx->sessions, &s);
+	e = sessions_put(sessions, &s);
 	if (e == MDM_ERR_TOOBIG)
-		return json_error(res, 503, "the session table is full");
+		return reply_error(res, 503, "the session table is full");
 	if (e != MDM_OK)
-		return json_error(res, 500, "the session could not be stored");
+		return reply_error(res, 500, "the session could not be stored");
 	log_info("session of %s on NAS %s put by %s from %s", s.mac, s.nas_ip, user, addr);
-	json_reply(res, 200, sessions_session_json(&s));
+	reply_json(res, 200, sessions_session_json(&s), false);
 }
 
-static void session_delete(struct ise_ctx *ctx, const struct route *r, const char *user,
-			   const char *addr, struct ise_response *res)
+static void session_delete(struct sessions *sessions, const struct route *r, const char *user,
+			   const char *addr, struct http_response *res)
 {
 	char mac[MAC_STR_LEN + 1];
 	json_t *o;
@@ -178,9 +119,9 @@ static void session_delete(struct ise_ctx *ctx, const struct route *r, const cha
 
 	if (!parse_mac(r, mac, res))
 		return;
-	n = sessions_remove_mac(ctx->sessions, mac);
+	n = sessions_remove_mac(sessions, mac);
 	if (n == 0)
-		return json_error(res, 404, "no session of this MAC");
+		return reply_error(res, 404, "no session of this MAC");
 	log_info("%zu sessions of %s deleted by %s from %s", n, mac, user, addr);
 	o = json_object();
 	jout_set(o, "mac", jout_str(mac), &bad);
@@ -189,31 +130,55 @@ static void session_delete(struct ise_ctx *ctx, const struct route *r, const cha
 		json_decref(o);
 		o = NULL;
 	}
-	json_reply(res, 200, o);
+	reply_json(res, 200, o, false);
 }
 
-void session_api_handle(struct ise_ctx *ctx, const struct route *r, const char *body, size_t len,
-			const char *user, const char *addr, struct ise_response *res)
+static void answer(struct sessions *sessions, const struct handler_request *rq,
+		   struct http_response *res)
 {
+	const struct route *r = rq->route;
 	char mac[MAC_STR_LEN + 1];
 
-	if (!ctx->sessions)
-		return json_error(res, 503, "sessions are not enabled on this gateway");
+	if (!sessions)
+		return reply_error(res, 503, "sessions are not enabled on this gateway");
 	switch (r->kind) {
 	case ROUTE_SESSION_PUT:
-		return session_put(ctx, r, body, len, user, addr, res);
+		return session_put(sessions, r, rq->body, rq->len, rq->user, rq->addr, res);
 	case ROUTE_SESSION_DELETE:
-		return session_delete(ctx, r, user, addr, res);
+		return session_delete(sessions, r, rq->user, rq->addr, res);
 	case ROUTE_SESSION_GET:
 		if (parse_mac(r, mac, res))
-			json_reply(res, 200,
-				   sessions_json(ctx->sessions, mac, SESSIONS_DEFAULT_MAX));
+			reply_json(res, 200, sessions_json(sessions, mac, SESSIONS_DEFAULT_MAX),
+				   false);
 		return;
 	case ROUTE_SESSIONS:
-		return json_reply(res, 200,
-				  sessions_json(ctx->sessions, NULL,
-						r->limit ? r->limit : SESSION_API_LIMIT_DEFAULT));
+		return reply_json(
+		    res, 200,
+		    sessions_json(sessions, NULL, r->limit ? r->limit : SESSION_API_LIMIT_DEFAULT),
+		    false);
 	default:
-		return json_error(res, 404, "no such resource");
+		return reply_error(res, 404, "no such resource");
 	}
+}
+
+static bool answer_now(void *ctx, const struct handler_request *rq, struct http_response *res,
+		       handler_done_cb done, void *arg)
+{
+	(void)done;
+	(void)arg;
+	answer(ctx, rq, res);
+	return true;
+}
+
+static const struct handler_spec session_specs[] = {
+    {.kind = ROUTE_SESSION_PUT, .roles = ROLE_ADMIN, .handle = answer_now},
+    {.kind = ROUTE_SESSION_DELETE, .roles = ROLE_ADMIN, .handle = answer_now},
+    {.kind = ROUTE_SESSION_GET, .roles = ROLE_ADMIN, .handle = answer_now},
+    {.kind = ROUTE_SESSIONS, .roles = ROLE_ADMIN, .handle = answer_now},
+};
+
+struct handler_group session_api_routes(struct sessions *sessions)
+{
+	return (struct handler_group){
+	    session_specs, sizeof(session_specs) / sizeof(session_specs[0]), sessions, reply_error};
 }

@@ -14,17 +14,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "../ise/ise_api.h"
-#include "../server/route.h"
+#include "../server/handler.h"
 
 #define SESSION_API_BODY_MAX 4096
 #define SESSION_API_LIMIT_DEFAULT 100
 
-/* session_api_route: whether k is one of the routes above. */
-bool session_api_route(enum route_kind k);
+struct sessions;
 
-/* session_api_handle: answers route r (synchronously) into res. */
-void session_api_handle(struct ise_ctx *ctx, const struct route *r, const char *body, size_t len,
-			const char *user, const char *addr, struct ise_response *res);
+/* session_api_routes: the rows above for the handler table (role admin; JSON errors; 503 when
+ * sessions are off, sessions NULL). */
+struct handler_group session_api_routes(struct sessions *sessions);
 
 #endif

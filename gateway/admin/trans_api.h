@@ -6,15 +6,12 @@
 #ifndef MDM_TRANS_API_H
 #define MDM_TRANS_API_H
 
-#include <stdbool.h>
+#include "../server/handler.h"
 
-#include "../ise/ise_api.h"
-#include "../server/route.h"
+struct trans;
 
-/* trans_api_route: whether k is the route above. */
-bool trans_api_route(enum route_kind k);
-
-/* trans_api_handle: answers r into res now (503 when the gateway has no transitions engine). */
-void trans_api_handle(struct ise_ctx *ctx, const struct route *r, struct ise_response *res);
+/* trans_api_routes: the row above for the handler table (role admin; JSON errors; 503 when
+ * the gateway has no transitions engine, t NULL). */
+struct handler_group trans_api_routes(struct trans *t);
 
 #endif

@@ -35,6 +35,12 @@
 #include "../../core/clock.h"
 #include "../../core/log.h"
 #include "../actions/actions.h"
+#include "../admin/action_api.h"
+#include "../admin/admin.h"
+#include "../admin/coa_api.h"
+#include "../admin/recon_api.h"
+#include "../admin/session_api.h"
+#include "../admin/trans_api.h"
 #include "../actions/journal.h"
 #include "../coa/acct.h"
 #include "../coa/coa.h"
@@ -71,7 +77,12 @@ struct gateway {
 	struct snapstore *snaps; /* generations of the device snapshot (bulk answers); pipe's */
 	struct recon *recon;	 /* fills snaps every polling interval; pipe's */
 	struct auth *auth;
-	struct ise_ctx ise;
+	struct ise_api ise;
+	struct admin_api admin;
+	struct action_api action_api;
+	struct server_stats server_stats;
+	struct handler_group routes[8]; /* the handler table, by module */
+	size_t nroutes;
 	struct server *server;
 	struct hops *hops; /* made before the adapters: mcms adapters ask it for hop headers */
 	struct journal *journal; /* actions: in state_dir */
@@ -286,7 +297,6 @@ static void free_gateway(struct gateway *g)
 	g->trans = NULL;
 	coa_destroy(g->coa); /* drains, then its sinks close; before the sessions it asks */
 	g->coa = NULL;
-	g->ise.coa = NULL;
 	http_engine_destroy(g->coa_http);
 	g->coa_http = NULL;
 	acct_stop(g->acct); /* before the table it feeds */
@@ -444,9 +454,6 @@ static int build_actions(struct gateway *g)
 		log_err("cannot start the action pipeline");
 		return -1;
 	}
-	g->ise.actions = g->actions;
-	g->ise.journal = g->journal;
-	g->ise.blocks = g->blocks;
 	return 0;
 }
 
@@ -466,7 +473,6 @@ static int build_trans(struct gateway *g)
 		log_err("%s: state_dir: the device states cannot be loaded", g->cfg.path);
 		return -1;
 	}
-	g->ise.trans = g->trans;
 	return 0;
 }
 
@@ -502,9 +508,6 @@ static int build_recon(struct gateway *g, const struct merge_policy *policy)
 	}
 	g->snaps = pipeline_store(g->pipe);
 	g->recon = pipeline_recon(g->pipe);
-	g->ise.snaps = g->snaps;
-	g->ise.on_block = pipeline_block;
-	g->ise.on_block_arg = g->pipe;
 	return 0;
 }
 
@@ -519,14 +522,12 @@ static int build_sessions(struct gateway *g)
 		log_err("cannot create the session table");
 		return -1;
 	}
-	g->ise.sessions = g->sessions;
 	if (!ca->listen[0])
 		return 0;
 	if (acct_start(ca, g->sessions, &g->acct, why, sizeof(why)) != MDM_OK) {
 		log_err("%s: %s", g->cfg.path, why);
 		return -1;
 	}
-	g->ise.acct = g->acct;
 	return 0;
 }
 
@@ -545,7 +546,6 @@ static int build_coa(struct gateway *g)
 		log_err("%s: coa: %s", g->cfg.path, why);
 		return -1;
 	}
-	g->ise.coa = g->coa;
 	return 0;
 }
 
@@ -604,18 +604,49 @@ static int build_services(struct gateway *g)
 	}
 	if (make_lease(g) != 0)
 		return -1;
-	g->ise.cfg = &g->cfg;
-	g->ise.lookup = g->lookup;
-	g->ise.cache = g->cache;
-	g->ise.answers = g->answers;
-	g->ise.ads = g->ads;
-	g->ise.nads = g->nads;
-	g->ise.hops = g->hops;
 	log_info("gateway id %s, at most %u hops", g->cfg.api.gateway_id, g->cfg.api.max_hops);
 	if (build_sessions(g) != 0 || build_coa(g) != 0 || build_actions(g) != 0 ||
 	    build_trans(g) != 0)
 		return -1;
 	return build_recon(g, &lc.policy);
+}
+
+/* The handler table: each module's routes with the context they answer from. */
+static void wire_routes(struct gateway *g)
+{
+	g->ise = (struct ise_api){.api = &g->cfg.api,
+				  .instance = g->cfg.listen.instance,
+				  .action_roles = &g->cfg.actions.roles,
+				  .lookup = g->lookup,
+				  .answers = g->answers,
+				  .snaps = g->snaps,
+				  .actions = g->actions,
+				  .blocks = g->blocks};
+	g->action_api = (struct action_api){.actions = g->actions,
+					    .journal = g->journal,
+					    .blocks = g->blocks,
+					    .lookup = g->lookup,
+					    .on_block = g->trans ? pipeline_block : NULL,
+					    .on_block_arg = g->pipe};
+	g->admin = (struct admin_api){.ads = g->ads,
+				      .nads = g->nads,
+				      .lookup = g->lookup,
+				      .cache = g->cache,
+				      .hops = g->hops,
+				      .ise_stats = &g->ise.stats,
+				      .server_stats = &g->server_stats,
+				      .coa = g->coa,
+				      .sessions = g->sessions,
+				      .acct = g->acct,
+				      .trans = g->trans};
+	g->nroutes = 0;
+	g->routes[g->nroutes++] = ise_api_routes(&g->ise);
+	g->routes[g->nroutes++] = admin_api_routes(&g->admin);
+	g->routes[g->nroutes++] = action_api_routes(&g->action_api);
+	g->routes[g->nroutes++] = coa_api_routes(g->coa);
+	g->routes[g->nroutes++] = trans_api_routes(g->trans);
+	g->routes[g->nroutes++] = recon_api_routes(g->recon);
+	g->routes[g->nroutes++] = session_api_routes(g->sessions);
 }
 
 static int cmd_check(const char *path)
@@ -1082,10 +1113,14 @@ static int cmd_run(const char *path)
 		free_gateway(&g);
 		return 1;
 	}
-	deps.cfg = &g.cfg;
-	deps.auth = g.auth;
-	deps.ise = &g.ise;
-	deps.recon = g.recon;
+	wire_routes(&g);
+	deps = (struct server_deps){.listen = &g.cfg.listen,
+				    .auth = g.auth,
+				    .hops = g.hops,
+				    .routes = g.routes,
+				    .nroutes = g.nroutes,
+				    .error = ise_error,
+				    .stats = &g.server_stats};
 	if (server_start(&deps, &g.server, why, sizeof(why)) != MDM_OK) {
 		log_err("server: %s", why);
 		free_gateway(&g);

@@ -7,35 +7,13 @@
 #include "../../core/log.h"
 #include "../../core/xml.h"
 #include "../actions/actions.h"
-#include "../app/config.h"
 #include "../verdict/block.h"
 #include "ise_api.h"
 #include "reqxml.h"
 
 #define XML_TYPE "application/xml; charset=utf-8"
 
-void ise_response_init(struct ise_response *res)
-{
-	memset(res, 0, sizeof(*res));
-	res->status = 500;
-	res->content_type = XML_TYPE;
-	buf_init(&res->body, ISE_RESPONSE_MAX);
-	buf_reserve(&res->body, 4096); /* one device's answer fits: no regrowth on the hot path */
-}
-
-void ise_response_clear(struct ise_response *res)
-{
-	buf_free(&res->body);
-}
-
-void ise_response_move(struct ise_response *dst, struct ise_response *src)
-{
-	buf_free(&dst->body);
-	*dst = *src;
-	buf_init(&src->body, ISE_RESPONSE_MAX);
-}
-
-static void finish(struct ise_response *res, struct xml_writer *w, int status)
+static void finish(struct http_response *res, struct xml_writer *w, int status)
 {
 	if (xml_end(w) != MDM_OK) {
 		/* Only a response past ISE_RESPONSE_MAX or no memory gets here. */
@@ -49,7 +27,7 @@ static void finish(struct ise_response *res, struct xml_writer *w, int status)
 	res->content_type = XML_TYPE;
 }
 
-void ise_error(struct ise_response *res, int status, const char *message)
+void ise_error(struct http_response *res, int status, const char *message)
 {
 	struct xml_writer w;
 
@@ -63,21 +41,21 @@ void ise_error(struct ise_response *res, int status, const char *message)
 	finish(res, &w, status);
 }
 
-static void api_path(const struct config *cfg, int version, char *out, size_t sz)
+static void api_path(const char *instance, int version, char *out, size_t sz)
 {
-	if (cfg->listen.instance[0])
-		snprintf(out, sz, "/%s/ciscoise/mdmapi/v%d", cfg->listen.instance, version);
+	if (instance && instance[0])
+		snprintf(out, sz, "/%s/ciscoise/mdmapi/v%d", instance, version);
 	else
 		snprintf(out, sz, "/ciscoise/mdmapi/v%d", version);
 }
 
-static void handle_mdminfo(struct ise_ctx *ctx, const struct route *r, struct ise_response *res)
+static void handle_mdminfo(struct ise_api *ctx, const struct route *r, struct http_response *res)
 {
-	const struct config_api *api = &ctx->cfg->api;
+	const struct config_api *api = ctx->api;
 	struct xml_writer w;
 	char path[128];
 
-	api_path(ctx->cfg, r->api_version, path, sizeof(path));
+	api_path(ctx->instance, r->api_version, path, sizeof(path));
 	xml_begin(&w, &res->body);
 	xml_open(&w, "ise_api");
 	xml_text(&w, "name", "mdminfo");
@@ -107,18 +85,11 @@ static void tri_if(struct xml_writer *w, const char *tag, enum tri v)
 		xml_bool(w, tag, v == TRI_TRUE);
 }
 
-static void render_attributes(struct xml_writer *w, const struct device *d, int version,
-			      bool blocked)
+static void render_attributes(struct xml_writer *w, const struct device *d, int version)
 {
 	xml_open(w, "attributes");
 	tri_if(w, "register_status", d->registered);
-	if (blocked) {
-		/* An administrator's block wins over whatever the MDMs say. */
-		xml_open(w, "compliance");
-		xml_bool(w, "status", false);
-		xml_text(w, "failure_reason", BLOCK_REASON);
-		xml_close(w, "compliance");
-	} else if (d->compliant != TRI_UNSET) {
+	if (d->compliant != TRI_UNSET) {
 		xml_open(w, "compliance");
 		xml_bool(w, "status", d->compliant == TRI_TRUE);
 		text_if(w, "failure_reason", d->failure_reason);
@@ -174,12 +145,12 @@ static struct device_key bulk_key(const struct device *d, int version, bool by_g
 }
 
 static void render_device(struct xml_writer *w, const struct device *d, int version,
-			  struct device_key k, bool blocked)
+			  struct device_key k)
 {
 	xml_open(w, "device");
 	if (k.tag)
 		xml_text(w, k.tag, k.value);
-	render_attributes(w, d, version, blocked);
+	render_attributes(w, d, version);
 	xml_close(w, "device");
 }
 
@@ -213,7 +184,7 @@ static void open_attributes_doc(struct xml_writer *w, struct buf *out, int versi
  * compliance=true one leaves them out (in the snapshot's order). Only with blocks set; NULL:
  * no memory. Offsets into it are stable while the blocks and the snapshot are.
  */
-static uint32_t *blocked_list(struct ise_ctx *ctx, const struct snapshot *s,
+static uint32_t *blocked_list(struct ise_api *ctx, const struct snapshot *s,
 			      enum snapshot_list which, size_t *n)
 {
 	size_t count = snapshot_count(s);
@@ -250,8 +221,8 @@ static uint32_t *blocked_list(struct ise_ctx *ctx, const struct snapshot *s,
  * the cursor names (a new reference). NULL when there is none; *bad then tells whether the
  * cursor was at fault (res filled) rather than the snapshot missing.
  */
-static struct snapshot *walk_generation(struct ise_ctx *ctx, uint32_t paging,
-					struct ise_response *res, bool *bad)
+static struct snapshot *walk_generation(struct ise_api *ctx, uint32_t paging,
+					struct http_response *res, bool *bad)
 {
 	struct snapshot *cur = ctx->snaps ? snapstore_current(ctx->snaps) : NULL;
 	struct snapshot *s;
@@ -275,7 +246,7 @@ static struct snapshot *walk_generation(struct ise_ctx *ctx, uint32_t paging,
 	return s;
 }
 
-static void handle_bulk(struct ise_ctx *ctx, const struct route *r, struct ise_response *res)
+static void handle_bulk(struct ise_api *ctx, const struct route *r, struct http_response *res)
 {
 	struct snapshot *s;
 	enum snapshot_list which = SNAP_ALL;
@@ -320,7 +291,7 @@ static void handle_bulk(struct ise_ctx *ctx, const struct route *r, struct ise_r
 		return ise_error(res, 400,
 				 "paging is not a paging_info value this server returned");
 	}
-	end = start + ctx->cfg->api.query_max_size;
+	end = start + ctx->api->query_max_size;
 	if (end > n)
 		end = n;
 	if (end < n && end > PAGE_OFFSET_MAX) {
@@ -350,8 +321,9 @@ static void handle_bulk(struct ise_ctx *ctx, const struct route *r, struct ise_r
 			/* A device with no identifier this answer can carry cannot be named. */
 			if (!k.tag)
 				continue;
-			render_device(&w, d, r->api_version, k,
-				      any_blocked && block_device(ctx->blocks, d));
+			if (any_blocked)
+				block_apply(ctx->blocks, d);
+			render_device(&w, d, r->api_version, k);
 			emitted++;
 		}
 		xml_close(&w, "deviceList");
@@ -390,8 +362,9 @@ static struct device_key single_key(const struct asked *a, const struct device *
 	return k;
 }
 
-static void render_answers(struct ise_ctx *ctx, const struct route *r, const struct asked *asked,
-			   const struct merge_result *mr, size_t n, struct ise_response *res)
+/* Renders the verdicts; blocked devices among them are marked so first (block_apply). */
+static void render_answers(struct ise_api *ctx, const struct route *r, const struct asked *asked,
+			   struct merge_result *mr, size_t n, struct http_response *res)
 {
 	struct xml_writer w;
 	size_t found = 0;
@@ -410,19 +383,22 @@ static void render_answers(struct ise_ctx *ctx, const struct route *r, const str
 		xml_empty(&w, "deviceList");
 	} else {
 		xml_open(&w, "deviceList");
-		for (size_t i = 0; i < n; i++)
-			for (size_t j = 0; mr[i].verdict == MERGE_FOUND && j < mr[i].ndevs; j++)
-				render_device(&w, &mr[i].devs[j], r->api_version,
-					      single_key(&asked[i], &mr[i].devs[j], r->api_version),
-					      block_device(ctx->blocks, &mr[i].devs[j]));
+		for (size_t i = 0; i < n; i++) {
+			for (size_t j = 0; mr[i].verdict == MERGE_FOUND && j < mr[i].ndevs; j++) {
+				block_apply(ctx->blocks, &mr[i].devs[j]);
+				render_device(
+				    &w, &mr[i].devs[j], r->api_version,
+				    single_key(&asked[i], &mr[i].devs[j], r->api_version));
+			}
+		}
 		xml_close(&w, "deviceList");
 	}
 	xml_close(&w, "ise_api");
 	finish(res, &w, 200);
 }
 
-static bool parse_asked(struct ise_ctx *ctx, enum ident_kind kind, const char *value,
-			struct asked *a, struct ise_response *res)
+static bool parse_asked(struct ise_api *ctx, enum ident_kind kind, const char *value,
+			struct asked *a, struct http_response *res)
 {
 	char why[192], msg[256];
 
@@ -461,7 +437,7 @@ static bool answer_key(const struct route *r, unsigned long gen, char *out, size
 	return n > 0 && (size_t)n < outsz && cache_key_valid(out);
 }
 
-static bool answer_from_cache(struct ise_ctx *ctx, const char *key, struct ise_response *res)
+static bool answer_from_cache(struct ise_api *ctx, const char *key, struct http_response *res)
 {
 	struct cache_entry ce;
 	bool hit = false;
@@ -478,8 +454,8 @@ static bool answer_from_cache(struct ise_ctx *ctx, const char *key, struct ise_r
 	return hit;
 }
 
-static void answer_to_cache(struct ise_ctx *ctx, const char *key, const struct merge_result *mr,
-			    const struct ise_response *res)
+static void answer_to_cache(struct ise_api *ctx, const char *key, const struct merge_result *mr,
+			    const struct http_response *res)
 {
 	struct cache_times t;
 
@@ -492,55 +468,48 @@ static void answer_to_cache(struct ise_ctx *ctx, const char *key, const struct m
 }
 
 /*
- * A lookup on its way. The lookup answers on the caller's thread (everything cached) or later
- * on its own; whichever of the caller and the answer comes second hands the response on.
+ * A lookup on its way: what its answer needs to be rendered. The answer always comes through
+ * done (the server's pending answer is the one place that knows whether it came before the
+ * handler returned).
  */
-enum { PEND_STARTING = 0, PEND_WAITING, PEND_DONE };
-
 struct pend {
-	struct ise_ctx *ctx;
+	struct ise_api *ctx;
 	struct route r;
 	struct asked *asked; /* n of them, owned */
 	size_t n;
 	bool keyed;
 	char key[CACHE_KEY_MAX + 1];
-	struct ise_response res;
-	ise_done_cb done;
+	handler_done_cb done;
 	void *arg;
-	atomic_int state;
 };
-
-static void pend_free(struct pend *p)
-{
-	ise_response_clear(&p->res);
-	free(p->asked);
-	free(p);
-}
 
 static void on_lookup(void *arg, enum mdm_err e, struct merge_result *mr, size_t n)
 {
 	struct pend *p = arg;
+	struct http_response res;
 
+	http_response_init(&res);
 	if (e == MDM_OK) {
-		render_answers(p->ctx, &p->r, p->asked, mr, n, &p->res);
+		render_answers(p->ctx, &p->r, p->asked, mr, n, &res);
 		if (p->keyed && n == 1)
-			answer_to_cache(p->ctx, p->key, &mr[0], &p->res);
+			answer_to_cache(p->ctx, p->key, &mr[0], &res);
 	} else {
-		ise_error(&p->res, e == MDM_ERR_TOOBIG ? 400 : 500,
+		ise_error(&res, e == MDM_ERR_TOOBIG ? 400 : 500,
 			  e == MDM_ERR_TOOBIG ? "too many values in one request" : err_str(e));
 	}
-	if (atomic_exchange(&p->state, PEND_DONE) != PEND_WAITING)
-		return; /* the caller is still in ise_start: it takes the response itself */
-	p->done(p->arg, &p->res);
-	pend_free(p);
+	p->done(p->arg, &res);
+	http_response_clear(&res);
+	free(p->asked);
+	free(p);
 }
 
 /*
- * Starts the lookup of asked[0..n) (taken over, freed here). true: res holds the answer now;
- * false: done will be called.
+ * Starts the lookup of asked[0..n) (taken over, freed here). true: res holds the answer now
+ * (the lookup could not start); false: done will be called.
  */
-static bool start_lookup(struct ise_ctx *ctx, const struct route *r, struct asked *asked, size_t n,
-			 const char *key, struct ise_response *res, ise_done_cb done, void *arg)
+static bool start_lookup(struct ise_api *ctx, const struct route *r, struct asked *asked, size_t n,
+			 const char *key, struct http_response *res, handler_done_cb done,
+			 void *arg)
 {
 	struct pend *p = calloc(1, sizeof(*p));
 	struct ident *ids = calloc(n ? n : 1, sizeof(*ids));
@@ -553,17 +522,15 @@ static bool start_lookup(struct ise_ctx *ctx, const struct route *r, struct aske
 		ise_error(res, 500, "out of memory");
 		return true;
 	}
-	p->ctx = ctx;
-	p->r = *r;
-	p->asked = asked;
-	p->n = n;
-	p->keyed = key != NULL;
+	*p = (struct pend){.ctx = ctx,
+			   .r = *r,
+			   .asked = asked,
+			   .n = n,
+			   .keyed = key != NULL,
+			   .done = done,
+			   .arg = arg};
 	if (key)
 		str_copy(p->key, sizeof(p->key), key);
-	ise_response_init(&p->res);
-	p->done = done;
-	p->arg = arg;
-	atomic_init(&p->state, PEND_STARTING);
 	for (size_t i = 0; i < n; i++)
 		ids[i] = asked[i].id;
 	e = lookup_start(ctx->lookup, ids, n, on_lookup, p);
@@ -571,14 +538,11 @@ static bool start_lookup(struct ise_ctx *ctx, const struct route *r, struct aske
 	if (e) {
 		ise_error(res, e == MDM_ERR_TOOBIG ? 400 : 500,
 			  e == MDM_ERR_TOOBIG ? "too many values in one request" : err_str(e));
-		pend_free(p);
+		free(p->asked);
+		free(p);
 		return true;
 	}
-	if (atomic_exchange(&p->state, PEND_WAITING) != PEND_DONE)
-		return false;
-	ise_response_move(res, &p->res);
-	pend_free(p);
-	return true;
+	return false;
 }
 
 /* Lookups the snapshot's indexes answer (MACs stay on the live, cached path). */
@@ -594,8 +558,8 @@ static bool indexed_kind(enum ident_kind k)
  * Answers asked from the current generation when its index knows the identifier: true with
  * res filled. false: not there (or no snapshot), the live lookup answers.
  */
-static bool answer_from_snapshot(struct ise_ctx *ctx, const struct route *r, const struct asked *a,
-				 struct ise_response *res)
+static bool answer_from_snapshot(struct ise_api *ctx, const struct route *r, const struct asked *a,
+				 struct http_response *res)
 {
 	struct snapshot *s;
 	struct merge_result mr = {0};
@@ -619,8 +583,8 @@ static bool answer_from_snapshot(struct ise_ctx *ctx, const struct route *r, con
 	return n > 0 && res->status == 200;
 }
 
-static bool handle_devices(struct ise_ctx *ctx, const struct route *r, struct ise_response *res,
-			   ise_done_cb done, void *arg)
+static bool handle_devices(struct ise_api *ctx, const struct route *r, struct http_response *res,
+			   handler_done_cb done, void *arg)
 {
 	struct asked *a;
 	enum ident_kind kind;
@@ -657,8 +621,8 @@ static bool handle_devices(struct ise_ctx *ctx, const struct route *r, struct is
 	return start_lookup(ctx, r, a, 1, keyed ? key : NULL, res, done, arg);
 }
 
-static bool handle_batch(struct ise_ctx *ctx, const struct route *r, const char *body, size_t len,
-			 const char *content_type, struct ise_response *res, ise_done_cb done,
+static bool handle_batch(struct ise_api *ctx, const struct route *r, const char *body, size_t len,
+			 const char *content_type, struct http_response *res, handler_done_cb done,
 			 void *arg)
 {
 	struct reqxml_item *items = NULL;
@@ -679,7 +643,7 @@ static bool handle_batch(struct ise_ctx *ctx, const struct route *r, const char 
 		ise_error(res, 400, "the multipart body is malformed");
 		return true;
 	}
-	e = reqxml_values(part, plen, ctx->cfg->api.query_max_size, &items, &n, why, sizeof(why));
+	e = reqxml_values(part, plen, ctx->api->query_max_size, &items, &n, why, sizeof(why));
 	if (e) {
 		free(items);
 		ise_error(res, 400, why);
@@ -705,7 +669,7 @@ static bool handle_batch(struct ise_ctx *ctx, const struct route *r, const char 
 /* --- actions ------------------------------------------------------------------------------- */
 
 static void render_action(const struct route *r, const struct reqxml_item *id, bool ok,
-			  const char *reason, struct ise_response *res)
+			  const char *reason, struct http_response *res)
 {
 	struct xml_writer w;
 
@@ -741,7 +705,7 @@ static bool action_ident_kind(const char *tag, enum ident_kind *kind)
 struct action_pend {
 	struct route r;
 	struct reqxml_item item; /* the identifier as the client sent it (trimmed) */
-	ise_done_cb done;
+	handler_done_cb done;
 	void *arg;
 };
 
@@ -749,11 +713,11 @@ struct action_pend {
 static void on_action(void *arg, const struct action_answer *ans)
 {
 	struct action_pend *ap = arg;
-	struct ise_response res;
+	struct http_response res;
 	char reason[JOURNAL_TEXT_MAX + 128] = "";
 	bool ok = false;
 
-	ise_response_init(&res);
+	http_response_init(&res);
 	if (!ans->has_action) {
 		str_copy(reason, sizeof(reason), ans->error);
 	} else if (ans->status == 409) {
@@ -767,14 +731,14 @@ static void on_action(void *arg, const struct action_answer *ans)
 	}
 	render_action(&ap->r, &ap->item, ok, reason, &res);
 	ap->done(ap->arg, &res);
-	ise_response_clear(&res);
+	http_response_clear(&res);
 	free(ap);
 }
 
-static bool handle_action(struct ise_ctx *ctx, const struct route *r, const char *body, size_t len,
-			  const char *content_type, const char *user, unsigned roles,
-			  const char *addr, struct ise_response *res, ise_done_cb done, void *arg)
+static bool handle_action(struct ise_api *ctx, const struct handler_request *hr,
+			  struct http_response *res, handler_done_cb done, void *arg)
 {
+	const struct route *r = hr->route;
 	struct action_request rq;
 	struct action_pend *ap;
 	struct asked a;
@@ -789,7 +753,8 @@ static bool handle_action(struct ise_ctx *ctx, const struct route *r, const char
 		ise_error(res, 500, "out of memory");
 		return true;
 	}
-	if (multipart_first_part(content_type, body ? body : "", len, &part, &plen) != MDM_OK) {
+	if (multipart_first_part(hr->content_type, hr->body ? hr->body : "", hr->len, &part,
+				 &plen) != MDM_OK) {
 		ise_error(res, 400, "the multipart body is malformed");
 	} else if (reqxml_action(part, plen, &ap->item, why, sizeof(why)) != MDM_OK) {
 		ise_error(res, 400, why);
@@ -807,9 +772,9 @@ static bool handle_action(struct ise_ctx *ctx, const struct route *r, const char
 		ap->done = done;
 		ap->arg = arg;
 		memset(&rq, 0, sizeof(rq));
-		rq.user = user ? user : "";
-		rq.roles = roles;
-		rq.addr = addr ? addr : "-";
+		rq.user = hr->user ? hr->user : "";
+		rq.roles = hr->roles;
+		rq.addr = hr->addr ? hr->addr : "-";
 		rq.kind = r->action;
 		rq.device = a.id;
 		rq.key = NULL; /* derived from account, device, action and the time window */
@@ -820,17 +785,11 @@ static bool handle_action(struct ise_ctx *ctx, const struct route *r, const char
 	return true;
 }
 
-bool ise_start(struct ise_ctx *ctx, const struct route *r, const char *body, size_t len,
-	       const char *content_type, const char *user, struct ise_response *res,
-	       ise_done_cb done, void *arg)
+bool ise_start(struct ise_api *ctx, const struct handler_request *hr, struct http_response *res,
+	       handler_done_cb done, void *arg)
 {
-	return ise_start_from(ctx, r, body, len, content_type, user, ~0u, "-", res, done, arg);
-}
+	const struct route *r = hr->route;
 
-bool ise_start_from(struct ise_ctx *ctx, const struct route *r, const char *body, size_t len,
-		    const char *content_type, const char *user, unsigned roles, const char *addr,
-		    struct ise_response *res, ise_done_cb done, void *arg)
-{
 	atomic_fetch_add(&ctx->stats.requests, 1);
 	switch (r->kind) {
 	case ROUTE_MDMINFO:
@@ -839,10 +798,9 @@ bool ise_start_from(struct ise_ctx *ctx, const struct route *r, const char *body
 	case ROUTE_DEVICES:
 		return handle_devices(ctx, r, res, done, arg);
 	case ROUTE_BATCH:
-		return handle_batch(ctx, r, body, len, content_type, res, done, arg);
+		return handle_batch(ctx, r, hr->body, hr->len, hr->content_type, res, done, arg);
 	case ROUTE_ACTION:
-		return handle_action(ctx, r, body, len, content_type, user, roles, addr, res, done,
-				     arg);
+		return handle_action(ctx, hr, res, done, arg);
 	case ROUTE_SENDMESSAGE:
 		ise_error(res, 501, "messaging is not supported (messaging_support is false)");
 		return true;
@@ -851,7 +809,7 @@ bool ise_start_from(struct ise_ctx *ctx, const struct route *r, const char *body
 		ise_error(res, r->status, r->why);
 		memcpy(res->allow, r->allow, sizeof(res->allow));
 		return true;
-	default: /* healthz: the server's; metrics and the admin routes: admin_handle's */
+	default: /* healthz: the server's; metrics and the admin routes: their modules' */
 		break;
 	}
 	ise_error(res, 404, "no such resource");
@@ -862,28 +820,27 @@ struct sync_answer {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool done;
-	struct ise_response *res;
+	struct http_response *res;
 };
 
-static void sync_done(void *arg, struct ise_response *res)
+static void sync_done(void *arg, struct http_response *res)
 {
 	struct sync_answer *sa = arg;
 
 	pthread_mutex_lock(&sa->mu);
-	ise_response_move(sa->res, res);
+	http_response_move(sa->res, res);
 	sa->done = true;
 	pthread_cond_signal(&sa->cv);
 	pthread_mutex_unlock(&sa->mu);
 }
 
-void ise_handle(struct ise_ctx *ctx, const struct route *r, const char *body, size_t len,
-		const char *content_type, const char *user, struct ise_response *res)
+void ise_handle(struct ise_api *ctx, const struct handler_request *hr, struct http_response *res)
 {
 	struct sync_answer sa = {.res = res};
 
 	pthread_mutex_init(&sa.mu, NULL);
 	pthread_cond_init(&sa.cv, NULL);
-	if (!ise_start(ctx, r, body, len, content_type, user, res, sync_done, &sa)) {
+	if (!ise_start(ctx, hr, res, sync_done, &sa)) {
 		pthread_mutex_lock(&sa.mu);
 		while (!sa.done)
 			pthread_cond_wait(&sa.cv, &sa.mu);
@@ -891,4 +848,66 @@ void ise_handle(struct ise_ctx *ctx, const struct route *r, const char *body, si
 	}
 	pthread_mutex_destroy(&sa.mu);
 	pthread_cond_destroy(&sa.cv);
+}
+
+/* --- the handler table ----------------------------------------------------------------------- */
+
+static bool ise_route(void *ctx, const struct handler_request *rq, struct http_response *res,
+		      handler_done_cb done, void *arg)
+{
+	return ise_start(ctx, rq, res, done, arg);
+}
+
+/* An action needs a role configured for its kind (actions.roles). */
+static unsigned action_roles(void *ctx, const struct route *r)
+{
+	const struct ise_api *ise = ctx;
+
+	return ise->action_roles ? config_action_roles_of(ise->action_roles, (int)r->action) : 0;
+}
+
+/* A lookup's answer comes within the lookup's own bound (verdict/lookup.h). */
+static int64_t lookup_wait(void *ctx, const struct route *r)
+{
+	const struct ise_api *ise = ctx;
+
+	(void)r;
+	return ise->lookup ? lookup_answer_bound_ms(ise->lookup) : HANDLER_WAIT_DEFAULT_MS;
+}
+
+/* An action's answer comes within the pipeline's bound (actions/actions.h). */
+static int64_t action_wait(void *ctx, const struct route *r)
+{
+	const struct ise_api *ise = ctx;
+
+	(void)r;
+	return ise->actions ? actions_answer_bound_ms(ise->actions) : HANDLER_WAIT_DEFAULT_MS;
+}
+
+static const struct handler_spec ise_specs[] = {
+    {.kind = ROUTE_MDMINFO, .roles = ROLE_QUERY, .handle = ise_route, .hop_checked = true},
+    {.kind = ROUTE_DEVICES,
+     .roles = ROLE_QUERY,
+     .handle = ise_route,
+     .wait_ms = lookup_wait,
+     .hop_checked = true},
+    {.kind = ROUTE_BATCH,
+     .roles = ROLE_QUERY,
+     .handle = ise_route,
+     .wait_ms = lookup_wait,
+     .hop_checked = true},
+    {.kind = ROUTE_ACTION,
+     .roles_of = action_roles,
+     .handle = ise_route,
+     .wait_ms = action_wait,
+     .hop_checked = true},
+    {.kind = ROUTE_SENDMESSAGE, .handle = ise_route},
+    {.kind = ROUTE_BAD, .handle = ise_route},
+    {.kind = ROUTE_NOT_FOUND, .handle = ise_route},
+};
+
+struct handler_group ise_api_routes(struct ise_api *ise)
+{
+	return (struct handler_group){ise_specs, sizeof(ise_specs) / sizeof(ise_specs[0]), ise,
+				      ise_error};
 }

@@ -17,14 +17,8 @@
 #include "../../core/buf.h"
 #include "../../core/clock.h"
 #include "../../core/log.h"
-#include "../actions/actions.h"
-#include "../admin/action_api.h"
-#include "../admin/admin.h"
-#include "../admin/coa_api.h"
-#include "../admin/recon_api.h"
-#include "../admin/session_api.h"
-#include "../admin/trans_api.h"
-#include "../app/config.h"
+#include "hops.h"
+#include "handler.h"
 #include "route.h"
 #include "server.h"
 
@@ -32,9 +26,6 @@
 #define REAPER_PERIOD_MS 200
 #define MAX_ARGS 32
 #define SUSPENDED_SEND_MS 5000 /* at shutdown, for the answers to suspended requests to go */
-#define ADAPTER_TEST_DEADLINE_MS 30000 /* an adapter's own test ends by 10 s */
-#define ROLE_JSON "{\"error\":\"this account's role does not allow this call\"}\n"
-#define ACTION_SEND_MS 60000 /* for the MDM to take an action, after the lookup */
 
 /*
  * Connection tracking for deadlines MHD does not have: MHD's timeout is an idle timeout, so a
@@ -69,7 +60,8 @@ struct pending {
 	bool ready;	/* res holds the answer */
 	bool suspended; /* the connection waits; whoever clears this resumes it */
 	bool listed;	/* on server.pendings (under server.mu) */
-	struct ise_response res;
+	struct http_response res;
+	handler_error_fn error; /* how the route writes the 503 the server may answer itself */
 	struct MHD_Connection *mc;
 	int64_t deadline; /* monotonic ms: past it the server answers 503 itself */
 	struct pending *prev, *next;
@@ -86,6 +78,8 @@ struct request {
 	unsigned roles;		     /* the account's ROLE_* bits */
 	char addr[INET6_ADDRSTRLEN]; /* the client's address */
 	struct route route;
+	const struct handler_spec *spec;   /* its row of the handler table; NULL: none */
+	const struct handler_group *group; /* the module the row belongs to */
 	int64_t started;
 };
 
@@ -119,7 +113,7 @@ static void conn_set_phase(struct conn *c, enum conn_phase p)
 
 static void reap_once(struct server *s)
 {
-	const struct config_listen *l = &s->deps.cfg->listen;
+	const struct config_listen *l = s->deps.listen;
 	int64_t now = clock_mono_ms();
 
 	pthread_mutex_lock(&s->mu);
@@ -136,9 +130,9 @@ static void reap_once(struct server *s)
 		shutdown(c->fd, SHUT_RDWR);
 		c->cut = true;
 		if (phase == PHASE_HEADERS)
-			atomic_fetch_add(&s->deps.ise->cut_header, 1);
+			atomic_fetch_add(&s->deps.stats->cut_header, 1);
 		else
-			atomic_fetch_add(&s->deps.ise->cut_body, 1);
+			atomic_fetch_add(&s->deps.stats->cut_body, 1);
 		log_debug("server: cut a connection past its %s deadline",
 			  phase == PHASE_HEADERS ? "header" : "body");
 	}
@@ -154,7 +148,7 @@ static void pending_unref(struct pending *p)
 	pthread_mutex_unlock(&p->mu);
 	if (!last)
 		return;
-	ise_response_clear(&p->res);
+	http_response_clear(&p->res);
 	pthread_mutex_destroy(&p->mu);
 	free(p);
 }
@@ -179,7 +173,7 @@ static unsigned answer_overdue(struct server *s, bool all, const char *why)
 		     p = p->next) {
 			pthread_mutex_lock(&p->mu);
 			if (!p->ready && (all || now >= p->deadline)) {
-				ise_error(&p->res, 503, why);
+				p->error(&p->res, 503, why);
 				p->ready = true;
 				log_warn("server: answered 503 itself: %s", why);
 			}
@@ -317,18 +311,26 @@ static enum MHD_Result send_buf(struct server *s, struct MHD_Connection *mc, int
 	return queue(s, mc, status, r, type, hname, hvalue);
 }
 
+/* An error written as fn writes them (the server's own before a route is known). */
+static enum MHD_Result send_error_as(struct server *s, struct MHD_Connection *mc,
+				     handler_error_fn fn, int status, const char *msg,
+				     const char *hname, const char *hvalue)
+{
+	struct http_response res;
+	enum MHD_Result ret;
+
+	http_response_init(&res);
+	fn(&res, status, msg);
+	ret = send_response(s, mc, res.status, res.content_type, buf_str(&res.body), res.body.len,
+			    hname, hvalue);
+	http_response_clear(&res);
+	return ret;
+}
+
 static enum MHD_Result send_error(struct server *s, struct MHD_Connection *mc, int status,
 				  const char *msg, const char *hname, const char *hvalue)
 {
-	struct ise_response res;
-	enum MHD_Result ret;
-
-	ise_response_init(&res);
-	ise_error(&res, status, msg);
-	ret = send_response(s, mc, res.status, res.content_type, buf_str(&res.body), res.body.len,
-			    hname, hvalue);
-	ise_response_clear(&res);
-	return ret;
+	return send_error_as(s, mc, s->deps.error, status, msg, hname, hvalue);
 }
 
 /* --- requests ------------------------------------------------------------------------------ */
@@ -370,47 +372,12 @@ static void client_address(struct MHD_Connection *mc, char *out, size_t sz)
 			  out, (socklen_t)sz);
 }
 
-/*
- * The roles one of which a route needs; 0 for routes that answer an error whoever asks, and
- * for the admin API's action route, whose role depends on the action in its body (the
- * pipeline checks it). An ISE action needs a role configured for that action.
- */
-static unsigned route_role(const struct config *cfg, const struct route *r)
+/* Whether an account with roles may call the request's route (its row says which it needs). */
+static bool role_allows(const struct request *rq, unsigned roles)
 {
-	if (r->kind == ROUTE_ACTION)
-		return config_action_roles_of(&cfg->actions, (int)r->action);
-	switch (r->kind) {
-	case ROUTE_ACTION_GET:
-	case ROUTE_ACTIONS:
-		return ROLE_ADMIN | ROLE_ACTION;
-	case ROUTE_ACTION_RESOLVE:
-	case ROUTE_BLOCK_PUT:
-	case ROUTE_BLOCK_DELETE:
-	case ROUTE_BLOCKS:
-	case ROUTE_COA_LIST:
-	case ROUTE_COA_TEST:
-	case ROUTE_RECON_RELEASE:
-	case ROUTE_RECON_RUN:
-	case ROUTE_RECON_STATUS:
-		return ROLE_ADMIN;
-	default:
-		break;
-	}
-	if (session_api_route(r->kind))
-		return ROLE_ADMIN;
-	switch (r->kind) {
-	case ROUTE_MDMINFO:
-	case ROUTE_DEVICES:
-	case ROUTE_BATCH:
-		return ROLE_QUERY;
-	case ROUTE_METRICS:
-	case ROUTE_PURGE:
-	case ROUTE_ADAPTERS:
-	case ROUTE_ADAPTER_TEST:
-		return ROLE_ADMIN;
-	default:
-		return 0;
-	}
+	unsigned need = handler_roles(rq->spec, rq->group->ctx, &rq->route);
+
+	return !need || (roles & need);
 }
 
 /* Authenticates and routes on the first call, before any body is read. */
@@ -424,7 +391,7 @@ static enum MHD_Result first_call(struct server *s, struct MHD_Connection *mc, s
 	enum mdm_err e;
 
 	clen = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-	if (clen && strtoull(clen, NULL, 10) >= s->deps.cfg->listen.max_body) {
+	if (clen && strtoull(clen, NULL, 10) >= s->deps.listen->max_body) {
 		rq->answered = true;
 		return send_error(s, mc, 413, "request body is too large", NULL, NULL);
 	}
@@ -433,7 +400,8 @@ static enum MHD_Result first_call(struct server *s, struct MHD_Connection *mc, s
 		rq->answered = true;
 		return send_error(s, mc, 400, "too many query parameters", NULL, NULL);
 	}
-	route_parse(method, url, as.a, as.n, s->deps.cfg->listen.instance, &rq->route);
+	route_parse(method, url, as.a, as.n, s->deps.listen->instance, &rq->route);
+	rq->spec = handler_find(s->deps.routes, s->deps.nroutes, rq->route.kind, &rq->group);
 	/* Answered on the last call, like any request: a response queued on the first call
 	 * makes MHD close the connection, which a load balancer probing with keep-alive hates. */
 	if (rq->route.kind == ROUTE_HEALTHZ)
@@ -460,17 +428,12 @@ static enum MHD_Result first_call(struct server *s, struct MHD_Connection *mc, s
 				  MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 				  "Basic realm=\"mdmgw\", charset=\"UTF-8\"");
 	}
-	if (route_role(s->deps.cfg, &rq->route) &&
-	    !(ar.roles & route_role(s->deps.cfg, &rq->route))) {
+	if (rq->spec && !role_allows(rq, ar.roles)) {
 		rq->answered = true;
 		log_info("server: %s %s by %s from %s: forbidden (role)", method, url, rq->user,
 			 addr);
-		if (action_api_route(rq->route.kind) || recon_api_route(rq->route.kind) ||
-		    session_api_route(rq->route.kind))
-			return send_response(s, mc, 403, "application/json", ROLE_JSON,
-					     strlen(ROLE_JSON), NULL, NULL);
-		return send_error(s, mc, 403, "this account's role does not allow this call", NULL,
-				  NULL);
+		return send_error_as(s, mc, rq->group->error, 403,
+				     "this account's role does not allow this call", NULL, NULL);
 	}
 	return MHD_YES;
 }
@@ -483,21 +446,21 @@ static void log_answer(struct request *rq, const char *method, const char *url, 
 }
 
 static enum MHD_Result send_answer(struct server *s, struct MHD_Connection *mc,
-				   struct ise_response *res)
+				   struct http_response *res)
 {
 	return send_buf(s, mc, res->status, res->content_type, &res->body,
 			res->allow[0] ? MHD_HTTP_HEADER_ALLOW : NULL, res->allow);
 }
 
-/* The lookup's answer, on the lookup's thread (or the caller's, before ise_start returned). */
-static void on_answer_ready(void *arg, struct ise_response *res)
+/* A handler's later answer, on its thread (or the server's, before the handler returned). */
+static void on_answer_ready(void *arg, struct http_response *res)
 {
 	struct pending *p = arg;
 	bool resume;
 
 	pthread_mutex_lock(&p->mu);
 	if (!p->ready) {
-		ise_response_move(&p->res, res);
+		http_response_move(&p->res, res);
 		p->ready = true;
 	}
 	resume = p->suspended;
@@ -508,7 +471,8 @@ static void on_answer_ready(void *arg, struct ise_response *res)
 	pending_unref(p);
 }
 
-static struct pending *pending_new(struct MHD_Connection *mc, int64_t deadline)
+static struct pending *pending_new(struct MHD_Connection *mc, int64_t deadline,
+				   handler_error_fn error)
 {
 	struct pending *p = calloc(1, sizeof(*p));
 
@@ -518,7 +482,8 @@ static struct pending *pending_new(struct MHD_Connection *mc, int64_t deadline)
 	p->refs = 2; /* the request's and the answer's */
 	p->mc = mc;
 	p->deadline = deadline;
-	ise_response_init(&p->res);
+	p->error = error;
+	http_response_init(&p->res);
 	return p;
 }
 
@@ -545,7 +510,7 @@ static enum MHD_Result wait_for_answer(struct server *s, struct MHD_Connection *
 	pthread_mutex_unlock(&s->mu);
 	pthread_mutex_lock(&p->mu);
 	if (!p->ready && closing) {
-		ise_error(&p->res, 503, "the gateway is shutting down");
+		p->error(&p->res, 503, "the gateway is shutting down");
 		p->ready = true;
 	}
 	if (!p->ready) {
@@ -560,48 +525,66 @@ static enum MHD_Result wait_for_answer(struct server *s, struct MHD_Connection *
 	return send_answer(s, mc, &p->res);
 }
 
-/* How long a suspended answer may take before the server answers 503 itself. */
-static int64_t answer_deadline(const struct server *s)
-{
-	const struct config *cfg = s->deps.cfg;
-
-	/* A lookup may wait for another's fill as long as that may take, then ask itself. */
-	return clock_mono_ms() + 2 * cfg->api.lookup_timeout_ms + cfg->cache.lock_wait_ms + 1000;
-}
-
 /*
- * hop_refused: whether an ISE API request came through this gateway already, or through too
- * many (gateway/server/hops.h); then res holds the 508 answer.
+ * hop_refused: whether a request of a hop-checked route came through this gateway already, or
+ * through too many (gateway/server/hops.h); then res holds the 508 answer.
  */
 static bool hop_refused(struct server *s, struct MHD_Connection *mc, const struct request *rq,
-			struct ise_response *res)
+			struct http_response *res)
 {
-	enum route_kind k = rq->route.kind;
 	char why[320];
 
-	if (!s->deps.ise->hops ||
-	    (k != ROUTE_MDMINFO && k != ROUTE_DEVICES && k != ROUTE_BATCH && k != ROUTE_ACTION))
+	if (!s->deps.hops || !rq->spec->hop_checked)
 		return false;
-	if (hops_check(s->deps.ise->hops,
+	if (hops_check(s->deps.hops,
 		       MHD_lookup_connection_value(mc, MHD_HEADER_KIND, HOPS_VIA_HEADER),
 		       MHD_lookup_connection_value(mc, MHD_HEADER_KIND, HOPS_COUNT_HEADER), why,
 		       sizeof(why)) == MDM_OK)
 		return false;
-	ise_error(res, 508, why);
+	rq->group->error(res, 508, why);
 	return true;
 }
 
-/* An action asks every MDM (actions.lookup_timeout), then the one that manages the device. */
-static int64_t action_deadline(const struct server *s)
+/* How long the route's answer may take before the server answers 503 itself. */
+static int64_t answer_deadline(const struct request *rq)
 {
-	return clock_mono_ms() + s->deps.cfg->actions.lookup_timeout_ms + ACTION_SEND_MS;
+	const struct handler_spec *spec = rq->spec;
+
+	return clock_mono_ms() + (spec->wait_ms ? spec->wait_ms(rq->group->ctx, &rq->route)
+						: HANDLER_WAIT_DEFAULT_MS);
+}
+
+/* Hands the request to its row's handler: true when res holds the answer now. */
+static bool dispatch(struct MHD_Connection *mc, struct request *rq, struct http_response *res)
+{
+	struct handler_request hr = {
+	    .route = &rq->route,
+	    .body = rq->body.mem,
+	    .len = rq->body.len,
+	    .content_type =
+		MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
+	    .idempotency_key = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Idempotency-Key"),
+	    .user = rq->user,
+	    .roles = rq->roles,
+	    .addr = rq->addr,
+	};
+	bool now;
+
+	rq->pend = pending_new(mc, answer_deadline(rq), rq->group->error);
+	if (!rq->pend) {
+		rq->group->error(res, 500, "out of memory");
+		return true;
+	}
+	now = rq->spec->handle(rq->group->ctx, &hr, res, on_answer_ready, rq->pend);
+	if (now)
+		pending_unref(rq->pend); /* the answer's reference: it will not come */
+	return now;
 }
 
 static enum MHD_Result answer(struct server *s, struct MHD_Connection *mc, struct request *rq,
 			      const char *method, const char *url)
 {
-	struct ise_response res;
-	const char *ctype;
+	struct http_response res;
 	enum MHD_Result ret;
 	bool now = true;
 
@@ -611,64 +594,19 @@ static enum MHD_Result answer(struct server *s, struct MHD_Connection *mc, struc
 	if (rq->route.kind == ROUTE_HEALTHZ)
 		return send_response(s, mc, 200, "text/plain; charset=utf-8", "ok\n", 3, NULL,
 				     NULL);
-	ctype = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-	ise_response_init(&res);
-	if (rq->route.kind == ROUTE_METRICS || rq->route.kind == ROUTE_PURGE ||
-	    rq->route.kind == ROUTE_ADAPTERS) {
-		admin_handle(s->deps.ise, &rq->route, &res);
-	} else if (rq->route.kind == ROUTE_ADAPTER_TEST) {
-		/* Answered through the pending path even when done came at once. */
-		rq->pend = pending_new(mc, clock_mono_ms() + ADAPTER_TEST_DEADLINE_MS);
-		if (!rq->pend)
-			ise_error(&res, 500, "out of memory");
-		else
-			now = false;
-		if (rq->pend)
-			admin_test_adapter(s->deps.ise, rq->route.value, on_answer_ready, rq->pend);
-	} else if (coa_api_route(rq->route.kind)) {
-		coa_api_handle(s->deps.ise, &rq->route, rq->body.mem, rq->body.len, &res);
-	} else if (trans_api_route(rq->route.kind)) {
-		trans_api_handle(s->deps.ise, &rq->route, &res);
-	} else if (recon_api_route(rq->route.kind)) {
-		recon_api_handle(s->deps.recon, &rq->route, &res);
-	} else if (session_api_route(rq->route.kind)) {
-		session_api_handle(s->deps.ise, &rq->route, rq->body.mem, rq->body.len, rq->user,
-				   rq->addr, &res);
-	} else if (hop_refused(s, mc, rq, &res)) {
-		/* 508: answered below */
-	} else if (action_api_route(rq->route.kind)) {
-		struct action_api_caller who = {rq->user, rq->roles, rq->addr};
-		const char *key =
-		    MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Idempotency-Key");
-
-		rq->pend = pending_new(mc, action_deadline(s));
-		if (!rq->pend)
-			ise_error(&res, 500, "out of memory");
-		else
-			now = action_api_start(s->deps.ise, &rq->route, rq->body.mem, rq->body.len,
-					       &who, key, &res, on_answer_ready, rq->pend);
-		if (rq->pend && now)
-			pending_unref(rq->pend);
-	} else {
-		rq->pend = pending_new(mc, rq->route.kind == ROUTE_ACTION ? action_deadline(s)
-									  : answer_deadline(s));
-		if (!rq->pend)
-			ise_error(&res, 500, "out of memory");
-		else
-			now = ise_start_from(s->deps.ise, &rq->route, rq->body.mem, rq->body.len,
-					     ctype, rq->user, rq->roles, rq->addr, &res,
-					     on_answer_ready, rq->pend);
-		if (rq->pend && now)
-			pending_unref(rq->pend); /* the answer's reference: it will not come */
-	}
+	if (!rq->spec)
+		return send_error(s, mc, 404, "no such resource", NULL, NULL);
+	http_response_init(&res);
+	if (!hop_refused(s, mc, rq, &res))
+		now = dispatch(mc, rq, &res);
 	if (!now) {
-		ise_response_clear(&res);
+		http_response_clear(&res);
 		return wait_for_answer(s, mc, rq);
 	}
 	rq->sent = true;
 	ret = send_answer(s, mc, &res);
 	log_answer(rq, method, url, res.status);
-	ise_response_clear(&res);
+	http_response_clear(&res);
 	return ret;
 }
 
@@ -706,7 +644,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 		if (!rq)
 			return MHD_NO;
 		*req_cls = rq;
-		buf_init(&rq->body, s->deps.cfg->listen.max_body);
+		buf_init(&rq->body, s->deps.listen->max_body);
 		rq->started = clock_mono_ms();
 		ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 		rq->conn = ci ? ci->socket_context : NULL;
@@ -847,7 +785,7 @@ void server_raise_nofile(unsigned want)
 enum mdm_err server_start(const struct server_deps *deps, struct server **out, char *why,
 			  size_t whysz)
 {
-	const struct config_listen *l = &deps->cfg->listen;
+	const struct config_listen *l = deps->listen;
 	struct server *s = calloc(1, sizeof(*s));
 	struct sockaddr_storage ss;
 	bool v6 = false;
@@ -932,7 +870,8 @@ unsigned server_stop(struct server *s, int64_t grace_ms)
 	pthread_join(s->reaper, NULL);
 	MHD_stop_daemon(s->daemon);
 	log_info("server: stopped (%u requests unfinished; %lu header and %lu body deadlines cut)",
-		 left, atomic_load(&s->deps.ise->cut_header), atomic_load(&s->deps.ise->cut_body));
+		 left, atomic_load(&s->deps.stats->cut_header),
+		 atomic_load(&s->deps.stats->cut_body));
 	free(s->cert_pem);
 	free(s->key_pem);
 	pthread_mutex_destroy(&s->mu);

@@ -9,15 +9,14 @@
 #ifndef MDM_SERVER_H
 #define MDM_SERVER_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "../../core/conf.h"
 #include "../../core/err.h"
-#include "../ise/ise_api.h"
 #include "auth.h"
-
-struct config;
+#include "handler.h"
 
 struct config_listen {
 	char address[64];		 /* "127.0.0.1", "0.0.0.0", "::" ...; default "0.0.0.0" */
@@ -42,13 +41,29 @@ struct config_listen {
 	"+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:%SERVER_PRECEDENCE"
 
 struct server;
-struct recon;
+struct hops;
 
+/* What the server counts for /metrics (caller-owned: it outlives the server). */
+struct server_stats {
+	atomic_ulong cut_header; /* connections cut by the header deadline */
+	atomic_ulong cut_body;	 /* ... and by the body deadline */
+};
+
+/*
+ * What the server is given. Every route but /healthz is answered by the row of its kind in
+ * routes (a module's group of rows: gateway/server/http.h); the server authenticates, checks
+ * the row's roles (403 written as the group writes errors), the hop guard for hop-checked rows
+ * (508), and waits for a later answer until the row's bound (503). Requests it refuses before a
+ * route is known (401, 413, 429 ...) and routes no row answers (404) are written with error.
+ */
 struct server_deps {
-	const struct config *cfg;
+	const struct config_listen *listen;
 	struct auth *auth;
-	struct ise_ctx *ise;
-	struct recon *recon; /* the reconciler's admin routes; NULL: they answer 503 */
+	struct hops *hops; /* NULL: no hop checks */
+	const struct handler_group *routes;
+	size_t nroutes;
+	handler_error_fn error;
+	struct server_stats *stats;
 };
 
 /* server_start: listens and serves on its own threads. why says what failed. */

@@ -412,6 +412,16 @@ bool block_device(struct block *b, const struct device *d)
 	return has;
 }
 
+bool block_apply(struct block *b, struct device *d)
+{
+	if (!block_device(b, d))
+		return false;
+	d->compliant = TRI_FALSE;
+	str_copy(d->failure_reason, sizeof(d->failure_reason), BLOCK_REASON);
+	d->remediation[0] = '\0';
+	return true;
+}
+
 size_t block_count(struct block *b)
 {
 	size_t n;

@@ -64,6 +64,14 @@ bool block_has(struct block *b, const char *device);
 /* block_device: whether any of d's MACs or its GUID is blocked. NULL b: false. */
 bool block_device(struct block *b, const struct device *d);
 
+/*
+ * block_apply: the block's part of the verdict. When d is blocked its compliance becomes false
+ * with the reason BLOCK_REASON and no remediation, whatever the MDMs said; true then. An
+ * administrator's block wins over every source, so it is applied to the merged device, after
+ * the merge rule and before anything renders or lists it.
+ */
+bool block_apply(struct block *b, struct device *d);
+
 /* block_count: how many devices are blocked (0 for NULL: callers skip work on an empty set). */
 size_t block_count(struct block *b);
 

@@ -1470,6 +1470,11 @@ const struct lookup_stats *lookup_stats(const struct lookup *l)
 	return &l->stats;
 }
 
+int64_t lookup_answer_bound_ms(const struct lookup *l)
+{
+	return 2 * l->cfg.timeout_ms + l->cfg.lock_wait_ms + 1000;
+}
+
 unsigned long lookup_generation(const struct lookup *l)
 {
 	return atomic_load(&l->stats.writes);

@@ -125,6 +125,13 @@ enum mdm_err lookup_device_key(const char *ns, const char *adapter, const char *
 const struct lookup_stats *lookup_stats(const struct lookup *l);
 
 /*
+ * lookup_answer_bound_ms: the longest a started lookup's answer may take: a pair waited for
+ * waits for the other filler first, then asks itself (twice the timeout, and the lock wait),
+ * plus a second of slack. A caller waiting for the answer gives up past it.
+ */
+int64_t lookup_answer_bound_ms(const struct lookup *l);
+
+/*
  * lookup_generation: changes whenever this process writes or purges an answer. Something
  * derived from lookup results (a rendered reply) read the generation before the lookup and is
  * still current while it has not changed; other instances' writes reach this one through the

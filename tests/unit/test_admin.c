@@ -84,7 +84,7 @@ struct fixture {
 	struct adapter *inv;
 	struct fake fake;
 	struct adapter *ads[2];
-	struct ise_ctx ctx;
+	struct admin_api ctx;
 };
 
 static int setup(void **state)
@@ -138,7 +138,7 @@ struct answer {
 	const char *content_type;
 };
 
-static void on_done(void *arg, struct ise_response *res)
+static void on_done(void *arg, struct http_response *res)
 {
 	struct answer *a = arg;
 	size_t len;
@@ -191,10 +191,10 @@ static void test_list(void **state)
 {
 	struct fixture *fx = *state;
 	struct route r = {.kind = ROUTE_ADAPTERS};
-	struct ise_response res;
+	struct http_response res;
 	json_t *j, *inv, *fake, *err;
 
-	ise_response_init(&res);
+	http_response_init(&res);
 	admin_handle(&fx->ctx, &r, &res);
 	assert_int_equal(res.status, 200);
 	assert_string_equal(res.content_type, "application/json");
@@ -226,7 +226,7 @@ static void test_list(void **state)
 	assert_string_equal(json_string_value(json_object_get(err, "message")),
 			    "connect to cm01:443: \"refused\"");
 	json_decref(j);
-	ise_response_clear(&res);
+	http_response_clear(&res);
 }
 
 /* admin_handle does not run tests: they are asynchronous (admin_test_adapter). */
@@ -234,12 +234,12 @@ static void test_handle_refuses_test_route(void **state)
 {
 	struct fixture *fx = *state;
 	struct route r = {.kind = ROUTE_ADAPTER_TEST, .value = "inventory"};
-	struct ise_response res;
+	struct http_response res;
 
-	ise_response_init(&res);
+	http_response_init(&res);
 	admin_handle(&fx->ctx, &r, &res);
 	assert_int_equal(res.status, 404);
-	ise_response_clear(&res);
+	http_response_clear(&res);
 }
 
 /* --- POST /api/v1/adapters/{name}/test ------------------------------------------------------- */

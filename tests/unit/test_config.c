@@ -152,8 +152,8 @@ static void test_actions_section(void **state)
 	assert_int_equal(c->actions.roles.corporate_wipe, ROLE_ACTION);
 	assert_int_equal(c->actions.roles.full_wipe, ROLE_ADMIN);
 	assert_int_equal(c->actions.roles.pin_lock, ROLE_QUERY | ROLE_ACTION);
-	assert_int_equal(config_action_roles_of(&c->actions, 1), ROLE_ADMIN);
-	assert_int_equal(config_action_roles_of(&c->actions, 3), 0);
+	assert_int_equal(config_action_roles_of(&c->actions.roles, 1), ROLE_ADMIN);
+	assert_int_equal(config_action_roles_of(&c->actions.roles, 3), 0);
 	assert_true(c->actions.allow_full_wipe_personal);
 	assert_true(c->actions.allow_full_wipe_unknown_ownership);
 	assert_int_equal(c->actions.ise_key_window_ms, 3600 * 1000);

@@ -46,11 +46,12 @@ struct page {
 	char body[4096];
 };
 
-static void get_page(struct ise_ctx *ctx, unsigned long cursor, struct page *p)
+static void get_page(struct ise_api *ctx, unsigned long cursor, struct page *p)
 {
 	char target[256];
 	struct route r;
-	struct ise_response res;
+	struct http_response res;
+	struct handler_request rq = {.route = &r, .user = "test", .roles = ~0u, .addr = "-"};
 	const char *at;
 
 	snprintf(target, sizeof(target),
@@ -58,8 +59,8 @@ static void get_page(struct ise_ctx *ctx, unsigned long cursor, struct page *p)
 		 cursor);
 	route_parse_target("GET", target, "", &r);
 	assert_int_equal(r.kind, ROUTE_DEVICES);
-	ise_response_init(&res);
-	ise_handle(ctx, &r, NULL, 0, NULL, "test", &res);
+	http_response_init(&res);
+	ise_handle(ctx, &rq, &res);
 	memset(p, 0, sizeof(*p));
 	p->status = res.status;
 	snprintf(p->body, sizeof(p->body), "%s", buf_str(&res.body));
@@ -68,13 +69,13 @@ static void get_page(struct ise_ctx *ctx, unsigned long cursor, struct page *p)
 	at = strstr(p->body, "<paging_info>");
 	if (at)
 		p->next = strtoul(at + 13, NULL, 10);
-	ise_response_clear(&res);
+	http_response_clear(&res);
 }
 
 static void test_walk_stays_in_its_generation(void **state)
 {
 	static struct config cfg;
-	struct ise_ctx ctx;
+	struct ise_api ctx;
 	struct page p;
 	char seen[16][13];
 	int nseen = 0;
@@ -82,7 +83,7 @@ static void test_walk_stays_in_its_generation(void **state)
 	(void)state;
 	memset(&ctx, 0, sizeof(ctx));
 	cfg.api.query_max_size = 2;
-	ctx.cfg = &cfg;
+	ctx.api = &cfg.api;
 	ctx.snaps = snapstore_create(200);
 	assert_non_null(ctx.snaps);
 	/* before any generation: 503, not an empty list */
