@@ -21,6 +21,7 @@
 
 #include "../../core/buf.h"
 #include "../../core/clock.h"
+#include "../recon/publish.h"
 #include "config.h"
 
 #define KEYPATH_MAX 256 /* key paths in messages ("accounts[1].roles[0]") */
@@ -911,16 +912,18 @@ static enum mdm_err check_reconciler(struct ctx *x, void *base, const char *path
 
 #define RC struct config_reconciler
 static const struct field reconciler_fields[] = {
-    NUM("interval", T_DUR, RC, interval_ms, 0, DAYS(7), MINS(15)),
-    NUM("jitter", T_NUMBER, RC, jitter, 0, 1, 0), /* default 0.1: config_defaults */
-    NUM("vendor_checkin", T_DUR, RC, vendor_checkin_ms, MINS(1), DAYS(7), MINS(30)),
-    NUM("page_timeout", T_DUR, RC, page_timeout_ms, SECS(1), MINS(10), SECS(60)),
+    NUM("interval", T_DUR, RC, interval_ms, 0, DAYS(7), RECON_INTERVAL_MS_DEFAULT),
+    NUM("jitter", T_NUMBER, RC, jitter, 0, 1, 0), /* RECON_JITTER_DEFAULT: config_defaults */
+    NUM("vendor_checkin", T_DUR, RC, vendor_checkin_ms, MINS(1), DAYS(7),
+	RECON_VENDOR_CHECKIN_MS_DEFAULT),
+    NUM("page_timeout", T_DUR, RC, page_timeout_ms, SECS(1), MINS(10),
+	RECON_PAGE_TIMEOUT_MS_DEFAULT),
     NUM("write_through", T_BOOL, RC, write_through, 0, 1, 1),
     NUM("coa_on_compliant", T_BOOL, RC, coa_on_compliant, 0, 1, 1),
     CHOICE("unregistered_action", T_BOOLCHOICE, RC, unregistered_disconnect, unreg_choices, 0, NULL,
 	   0),
-    NUM("guard_share", T_NUMBER, RC, guard_share, 0, 1, 0), /* 0.20: see config_defaults */
-    NUM("guard_min", T_UINT, RC, guard_min, 0, 100000000, 10),
+    NUM("guard_share", T_NUMBER, RC, guard_share, 0, 1, 0), /* see config_defaults */
+    NUM("guard_min", T_UINT, RC, guard_min, 0, 100000000, RECON_GUARD_MIN_DEFAULT),
     END,
 };
 #undef RC
@@ -1209,7 +1212,7 @@ static const struct section coa_section = {coa_fields, NULL, NULL};
 static const struct field ha_fields[] = {
     NUM("lease_ttl", T_DUR, H, lease_ttl_ms, SECS(2), MINS(10), SECS(15)),
     NUM("follow_interval", T_DUR, H, follow_interval_ms, SECS(1), MINS(10), SECS(5)),
-    NUM("max_snapshot", T_SIZE, H, max_snapshot, 1048576, 4294967296LL, 536870912),
+    NUM("max_snapshot", T_SIZE, H, max_snapshot, 1048576, 4294967296LL, PUBLISH_MAX_DEFAULT),
     END,
 };
 #undef H
@@ -1317,8 +1320,9 @@ void config_defaults(struct config *c)
 {
 	memset(c, 0, sizeof(*c));
 	section_defaults(&top_section, c);
-	c->reconciler.guard_share = 0.20; /* field defaults are whole numbers */
-	c->reconciler.jitter = 0.1;
+	/* field defaults are whole numbers */
+	c->reconciler.guard_share = RECON_GUARD_SHARE_DEFAULT;
+	c->reconciler.jitter = RECON_JITTER_DEFAULT;
 }
 
 /* --- the walker ------------------------------------------------------------------------------ */

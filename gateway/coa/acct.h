@@ -42,8 +42,9 @@ struct config_accounting {
 	unsigned listen_port;
 	struct config_acct_client clients[CONFIG_MAX_ACCT_CLIENTS];
 	size_t nclients;	/* at least 1 when listen is set */
-	int64_t session_ttl_ms; /* a session not refreshed this long is dropped; 1m..7d, def. 2h */
-	size_t max_sessions;	/* 1..10000000; default 200000 */
+	int64_t session_ttl_ms; /* a session not refreshed this long is dropped; 1m..7d,
+				 * default SESSIONS_DEFAULT_TTL_MS */
+	size_t max_sessions;	/* 1..10000000; default SESSIONS_DEFAULT_MAX */
 };
 
 #define ACCT_PACKET_MAX 4096 /* RFC 2865's largest packet; a longer datagram is malformed */

@@ -24,19 +24,29 @@
 #include "../verdict/merge.h"
 #include "snapshot.h"
 
+/* The reconciler's defaults, written once (the configuration takes them from here). */
+#define RECON_INTERVAL_MS_DEFAULT (15LL * 60 * 1000)
+#define RECON_JITTER_DEFAULT 0.1
+#define RECON_VENDOR_CHECKIN_MS_DEFAULT (30LL * 60 * 1000)
+#define RECON_PAGE_TIMEOUT_MS_DEFAULT (60LL * 1000)
+#define RECON_GUARD_SHARE_DEFAULT 0.20 /* the change guard (trans.h) */
+#define RECON_GUARD_MIN_DEFAULT 10
+
 /* --- reconciler: the polling cycle (gateway/recon/recon.h), transitions and guard (trans.h) --- */
 struct config_reconciler {
 	bool coa_on_compliant;	      /* non-compliant -> compliant sends CoA; default true */
 	bool unregistered_disconnect; /* "unregistered_action": "reauthenticate" (default) |
 				       * "disconnect" */
-	double guard_share;	      /* hold a cycle's CoAs above this share; 0..1, default 0.20 */
-	unsigned
-	    guard_min; /* the guard needs this many devices with a previous state; default 10 */
+	double guard_share;	      /* hold a cycle's CoAs above this share; 0..1,
+				       * RECON_GUARD_SHARE_DEFAULT */
+	unsigned guard_min;	      /* the guard needs this many devices with a previous state;
+				       * RECON_GUARD_MIN_DEFAULT */
 	/* the polling cycle (gateway/recon/recon.h) */
-	int64_t interval_ms;	   /* 0 (timer off) or 1s..7d; default 15m */
-	double jitter;		   /* each wait is interval * (1 +- jitter); 0..0.5, default 0.1 */
-	int64_t vendor_checkin_ms; /* the vendors' device check-in period; 1m..7d, default 30m */
-	int64_t page_timeout_ms;   /* one listing page; 1s..10m, default 60s */
+	int64_t interval_ms; /* 0 (timer off) or 1s..7d; RECON_INTERVAL_MS_DEFAULT */
+	double jitter; /* each wait is interval * (1 +- jitter); 0..0.5, RECON_JITTER_DEFAULT */
+	int64_t vendor_checkin_ms; /* the vendors' device check-in period; 1m..7d,
+				    * RECON_VENDOR_CHECKIN_MS_DEFAULT */
+	int64_t page_timeout_ms;   /* one listing page; 1s..10m, RECON_PAGE_TIMEOUT_MS_DEFAULT */
 	bool write_through;	   /* changed devices into the cache after a cycle; default true */
 };
 

@@ -40,8 +40,9 @@ struct trans_config {
 	bool coa_on_compliant; /* non-compliant -> compliant is a transition (default true) */
 	bool unregistered_disconnect; /* registered -> unregistered: TRANSITION_DISCONNECT, not
 					 reauth */
-	double guard_share;	      /* 0..1: hold above this share (default 0.20) */
-	unsigned guard_min; /* the guard needs at least this many known devices (default 10) */
+	double guard_share; /* 0..1: hold above this share (RECON_GUARD_SHARE_DEFAULT, recon.h) */
+	unsigned guard_min; /* the guard needs at least this many known devices
+			     * (RECON_GUARD_MIN_DEFAULT) */
 };
 
 /* One device of a generation, as the caller fills it (strings are copied by trans). */
