@@ -45,7 +45,7 @@ struct mcms {
 	size_t max_body;
 	int64_t list_timeout_ms;
 	enum mcms_listing mode;
-	mcms_hops_fn hops;
+	adapter_hops_fn hops;
 	void *hops_arg;
 	pthread_mutex_t mu; /* guards everything below but pages and health (their own locks) */
 	/* negotiation */
