@@ -60,6 +60,7 @@
 #include "../core/conf.h"
 #include "adapter.h"
 #include "http.h"
+#include "http_conf.h"
 #include "mcms_rules.h"
 #include "registry.h"
 
@@ -86,21 +87,14 @@ struct mcms_config {
  * mcms_adapter_type makes them a struct mcms_config.
  */
 struct config_mcms {
-	char url[513];			   /* https origin, no path; required */
-	char instance[256];		   /* optional path prefix, [A-Za-z0-9._~/-]; "" none */
-	char ca_file[CONFIG_PATH_MAX];	   /* PEM; required, readable when the config loads */
-	char pinned_key[CONF_PIN_LEN + 1]; /* "sha256//<base64>"; "" for none */
-	char user[256];			   /* the API account (Basic); required */
-	char password[256];		   /* secret; required */
+	char url[513];		 /* https origin, no path; required */
+	char instance[256];	 /* optional path prefix, [A-Za-z0-9._~/-]; "" none */
+	struct config_http http; /* ca_file, pinned_key and the limits; max_connections 4 */
+	char user[256];		 /* the API account (Basic); required */
+	char password[256];	 /* secret; required */
 	bool password_set;
-	unsigned max_connections;   /* 1..256; default 4 */
-	double rate_per_sec;	    /* 0 (no limit)..100000; default 0 */
-	size_t max_body;	    /* 1024..268435456; default 16777216 */
-	int64_t connect_timeout_ms; /* 10ms..60s; default 5s */
-	unsigned breaker_failures;  /* 0 (no breaker)..1000; default 5 */
-	int64_t breaker_open_ms;    /* 1s..1h; default 30s */
-	int64_t list_timeout_ms;    /* 1s..10m; default 30s */
-	enum mcms_listing listing;  /* auto (default), all or noncompliant_only */
+	int64_t list_timeout_ms;   /* 1s..10m; default 30s */
+	enum mcms_listing listing; /* auto (default), all or noncompliant_only */
 };
 
 /* The descriptor of type "mcms" (registry.h). */

@@ -4,7 +4,6 @@
  * headers on every request).
  */
 #include <stddef.h>
-#include <string.h>
 
 #include "mcms.h"
 
@@ -18,28 +17,18 @@ static const struct conf_choice listing_choices[] = {{"auto", MCMS_LIST_AUTO},
 
 static const char *check_mdm_instance(const char *s)
 {
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		      (*s >= '0' && *s <= '9') || strchr("._~/-", *s)))
-			return "may hold only A-Z, a-z, 0-9, '.', '_', '~', '/' and '-'";
-	return NULL;
+	return conf_all_of(s, "._~/-") ? NULL
+				       : "may hold only A-Z, a-z, 0-9, '.', '_', '~', '/' and '-'";
 }
 
 #define M struct config_mcms
 static const struct conf_field mcms_fields[] = {
     CONF_STR("url", M, url, 1, "", conf_check_https_origin, CONF_REQUIRED),
     CONF_STR("instance", M, instance, 0, "", check_mdm_instance, 0),
-    CONF_PATH("ca_file", M, ca_file, "", CONF_REQUIRED | CONF_READABLE),
-    CONF_STR("pinned_key", M, pinned_key, 0, "", conf_check_pin, 0),
+    HTTP_CONF_TLS_KEYS(M, http),
     CONF_STR("user", M, user, 1, "", NULL, CONF_REQUIRED),
     CONF_SECRET("password", M, password, password_set, 1, CONF_REQUIRED),
-    CONF_NUM("max_connections", CONF_T_UINT, M, max_connections, 1, 256, 4),
-    CONF_NUM("rate_per_sec", CONF_T_NUMBER, M, rate_per_sec, 0, 100000, 0),
-    CONF_NUM("max_body", CONF_T_SIZE, M, max_body, 1024, 268435456, 16777216),
-    CONF_NUM("connect_timeout", CONF_T_DUR, M, connect_timeout_ms, 10, CONF_SECS(60), CONF_SECS(5)),
-    CONF_NUM("breaker_failures", CONF_T_UINT, M, breaker_failures, 0, 1000, 5),
-    CONF_NUM("breaker_open", CONF_T_DUR, M, breaker_open_ms, CONF_SECS(1), CONF_HOURS(1),
-	     CONF_SECS(30)),
+    HTTP_CONF_LIMIT_KEYS(M, http, 4),
     CONF_NUM("list_timeout", CONF_T_DUR, M, list_timeout_ms, CONF_SECS(1), CONF_MINS(10),
 	     CONF_SECS(30)),
     CONF_CHOICE("listing", CONF_T_ENUM, M, listing, listing_choices, MCMS_LIST_AUTO, NULL, 0),
@@ -51,7 +40,7 @@ static const struct conf_section mcms_keys = {.fields = mcms_fields, .note = " f
 
 static unsigned mcms_connections(const void *conf)
 {
-	return ((const struct config_mcms *)conf)->max_connections;
+	return ((const struct config_mcms *)conf)->http.max_connections;
 }
 
 static struct adapter *mcms_from_conf(const char *name, const void *conf,
@@ -62,21 +51,6 @@ static struct adapter *mcms_from_conf(const char *name, const void *conf,
 	    .name = name,
 	    .url = m->url,
 	    .instance = m->instance,
-	    .http =
-		{
-		    .name = name,
-		    .ca_file = m->ca_file,
-		    .pinned_key = m->pinned_key[0] ? m->pinned_key : NULL,
-		    .auth = HTTP_AUTH_BASIC,
-		    .user = m->user,
-		    .password = m->password,
-		    .max_connections = m->max_connections,
-		    .rate_per_sec = m->rate_per_sec,
-		    .max_body = m->max_body,
-		    .connect_timeout_ms = m->connect_timeout_ms,
-		    .breaker_failures = m->breaker_failures,
-		    .breaker_open_ms = m->breaker_open_ms,
-		},
 	    .list_timeout_ms = m->list_timeout_ms,
 	    .listing = m->listing,
 	    .hops = env->hops,
@@ -84,6 +58,10 @@ static struct adapter *mcms_from_conf(const char *name, const void *conf,
 	};
 	struct adapter *a = NULL;
 
+	http_conf_client(&m->http, name, &mc.http);
+	mc.http.auth = HTTP_AUTH_BASIC;
+	mc.http.user = m->user;
+	mc.http.password = m->password;
 	mcms_create(env->http, &mc, &a, why, whysz);
 	return a;
 }

@@ -31,6 +31,7 @@
 #include "../core/conf.h"
 #include "adapter.h"
 #include "http.h"
+#include "http_conf.h"
 #include "registry.h"
 #include "sccm_rules.h"
 
@@ -41,19 +42,12 @@
  * sccm_adapter_type makes them a struct sccm_config.
  */
 struct config_sccm {
-	char url[513];			   /* https:// only, <= 512 bytes; required */
-	char ca_file[CONFIG_PATH_MAX];	   /* PEM; required, readable when the config loads */
-	char pinned_key[CONF_PIN_LEN + 1]; /* "sha256//<base64>"; "" for none */
-	enum http_auth auth;		   /* negotiate (default), ntlm or basic */
-	char user[256];			   /* required for ntlm and basic, refused for negotiate */
-	char password[256];		   /* secret; the same rule as user */
+	char url[513];		 /* https:// only, <= 512 bytes; required */
+	struct config_http http; /* ca_file, pinned_key and the limits; max_connections 8 */
+	enum http_auth auth;	 /* negotiate (default), ntlm or basic */
+	char user[256];		 /* required for ntlm and basic, refused for negotiate */
+	char password[256];	 /* secret; the same rule as user */
 	bool password_set;
-	unsigned max_connections;	     /* 1..256; default 8 */
-	double rate_per_sec;		     /* 0 (no limit)..100000; default 0 */
-	size_t max_body;		     /* 1024..268435456; default 16777216 */
-	int64_t connect_timeout_ms;	     /* 10ms..60s; default 5s */
-	unsigned breaker_failures;	     /* 0 (no breaker)..1000; default 5 */
-	int64_t breaker_open_ms;	     /* 1s..1h; default 30s */
 	char only_ci[SCCM_MAX_ONLY_CI][256]; /* CI_UniqueIDs counted for compliance; none: all */
 	size_t nonly_ci;
 	bool no_baseline_compliant; /* a registered device with no baseline rows is compliant */

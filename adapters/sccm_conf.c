@@ -38,18 +38,11 @@ static enum mdm_err check_sccm(struct conf_ctx *x, void *base, const char *path)
 #define S struct config_sccm
 static const struct conf_field sccm_fields[] = {
     CONF_STR("url", S, url, 1, "", conf_check_https_url, CONF_REQUIRED),
-    CONF_PATH("ca_file", S, ca_file, "", CONF_REQUIRED | CONF_READABLE),
-    CONF_STR("pinned_key", S, pinned_key, 0, "", conf_check_pin, 0),
+    HTTP_CONF_TLS_KEYS(S, http),
     CONF_CHOICE("auth", CONF_T_ENUM, S, auth, auth_choices, HTTP_AUTH_NEGOTIATE, NULL, 0),
     CONF_STR("user", S, user, 1, "", NULL, 0),
     CONF_SECRET("password", S, password, password_set, 1, 0),
-    CONF_NUM("max_connections", CONF_T_UINT, S, max_connections, 1, 256, 8),
-    CONF_NUM("rate_per_sec", CONF_T_NUMBER, S, rate_per_sec, 0, 100000, 0),
-    CONF_NUM("max_body", CONF_T_SIZE, S, max_body, 1024, 268435456, 16777216),
-    CONF_NUM("connect_timeout", CONF_T_DUR, S, connect_timeout_ms, 10, CONF_SECS(60), CONF_SECS(5)),
-    CONF_NUM("breaker_failures", CONF_T_UINT, S, breaker_failures, 0, 1000, 5),
-    CONF_NUM("breaker_open", CONF_T_DUR, S, breaker_open_ms, CONF_SECS(1), CONF_HOURS(1),
-	     CONF_SECS(30)),
+    HTTP_CONF_LIMIT_KEYS(S, http, 8),
     {.key = "only_ci",
      .type = CONF_T_STRLIST,
      CONF_AT(S, only_ci),
@@ -69,7 +62,7 @@ static const struct conf_section sccm_keys = {
 
 static unsigned sccm_connections(const void *conf)
 {
-	return ((const struct config_sccm *)conf)->max_connections;
+	return ((const struct config_sccm *)conf)->http.max_connections;
 }
 
 static struct adapter *sccm_from_conf(const char *name, const void *conf,
@@ -80,21 +73,6 @@ static struct adapter *sccm_from_conf(const char *name, const void *conf,
 	struct sccm_config sc = {
 	    .name = name,
 	    .base_url = s->url,
-	    .http =
-		{
-		    .name = name,
-		    .ca_file = s->ca_file,
-		    .pinned_key = s->pinned_key[0] ? s->pinned_key : NULL,
-		    .auth = s->auth,
-		    .user = s->user[0] ? s->user : NULL,
-		    .password = s->password_set ? s->password : NULL,
-		    .max_connections = s->max_connections,
-		    .rate_per_sec = s->rate_per_sec,
-		    .max_body = s->max_body,
-		    .connect_timeout_ms = s->connect_timeout_ms,
-		    .breaker_failures = s->breaker_failures,
-		    .breaker_open_ms = s->breaker_open_ms,
-		},
 	    .only_ci = only,
 	    .nonly_ci = s->nonly_ci,
 	    .no_rows_compliant = s->no_baseline_compliant,
@@ -102,6 +80,10 @@ static struct adapter *sccm_from_conf(const char *name, const void *conf,
 	    .list_timeout_ms = s->list_timeout_ms,
 	};
 
+	http_conf_client(&s->http, name, &sc.http);
+	sc.http.auth = s->auth;
+	sc.http.user = s->user[0] ? s->user : NULL;
+	sc.http.password = s->password_set ? s->password : NULL;
 	for (size_t i = 0; i < s->nonly_ci; i++)
 		only[i] = s->only_ci[i];
 	return sccm_create(env->http, &sc, why, whysz);

@@ -211,11 +211,7 @@ static const struct conf_field listen_fields[] = {
 /* A gateway id goes into a comma-separated header: no commas, spaces or controls. */
 static const char *check_gateway_id(const char *s)
 {
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		      (*s >= '0' && *s <= '9') || strchr("._:-", *s)))
-			return "may hold only A-Z, a-z, 0-9, '.', '_', ':' and '-'";
-	return NULL;
+	return conf_all_of(s, "._:-") ? NULL : "may hold only A-Z, a-z, 0-9, '.', '_', ':' and '-'";
 }
 
 static const struct conf_choice rule_choices[] = {{"all", 1}, {"any", 0}, {NULL, 0}};
@@ -255,11 +251,7 @@ static const struct conf_field auth_fields[] = {
 
 static const char *check_namespace(const char *s)
 {
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		      (*s >= '0' && *s <= '9') || *s == '_' || *s == '-'))
-			return "may hold only A-Z, a-z, 0-9, '_' and '-'";
-	return NULL;
+	return conf_all_of(s, "_-") ? NULL : "may hold only A-Z, a-z, 0-9, '_' and '-'";
 }
 
 #define C struct config_cache
