@@ -1,8 +1,6 @@
 /* registry: see registry.h. */
 #include "registry.h"
 
-#include <string.h>
-
 #include <jansson.h>
 
 #include "inventory.h"
@@ -15,14 +13,6 @@ const struct adapter_type *const adapter_types[] = {
     &mcms_adapter_type,
     NULL,
 };
-
-const struct adapter_type *adapter_type_find(const char *name)
-{
-	for (size_t i = 0; name && adapter_types[i]; i++)
-		if (strcmp(adapter_types[i]->name, name) == 0)
-			return adapter_types[i];
-	return NULL;
-}
 
 /* --- the keys of one element of "adapters" ---------------------------------------------------- */
 

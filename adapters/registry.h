@@ -62,11 +62,4 @@ struct config_adapter {
  */
 extern const struct conf_section adapter_conf_keys;
 
-/* adapter_type_find: the type called name; NULL when none is. */
-const struct adapter_type *adapter_type_find(const char *name);
-
-/* adapter_create: ca's adapter through its type, with env. NULL with why on failure. */
-struct adapter *adapter_create(const struct config_adapter *ca, const struct adapter_env *env,
-			       char *why, size_t whysz);
-
 #endif

