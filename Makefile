@@ -44,7 +44,7 @@ CONF ?= conf/demo.json
 
 .PHONY: all help deps run test unit integration test-asan test-valgrind fuzz fuzz-replay \
 	certs bench bench-cache bench-fanout bench-reconcile clean format check-format check-merge-markers lib unit-bins fuzz-lib \
-	mutate
+	mutate check-layers
 
 all: deps-quiet $(BUILD)/mdmgw
 
@@ -55,6 +55,7 @@ help:
 	@echo "make deps       install the Debian packages needed (as root), else print the command"
 	@echo "make certs      dev CA and ECDSA P-256 server certificate in certs/"
 	@echo "make fuzz       run each libFuzzer target for FUZZ_SECONDS (default 60)"
+	@echo "make check-layers  the rules of the house: includes between rooms, file and function sizes"
 	@echo "make mutate     the curated mutants (tests/mutate/): each must be killed by a test; MUTANTS=id-part"
 	@echo "make bench      wrk: single-device query against /healthz on the demo"
 	@echo "make bench-cache  wrk: gateway from L1 / from memcached against bare servers"
@@ -125,6 +126,7 @@ run: deps-quiet $(BUILD)/mdmgw certs
 # Each step prints its own "N passed, N failed" line; the last line sums them all.
 test: deps-quiet check-merge-markers
 	@rm -f build/test-summary
+	$(MAKE) --no-print-directory check-layers
 	$(MAKE) --no-print-directory FLAVOUR=plain unit integration
 	$(MAKE) --no-print-directory FLAVOUR=asan unit integration
 	$(MAKE) --no-print-directory FLAVOUR=plain test-valgrind
@@ -141,6 +143,13 @@ integration: $(BUILD)/mdmgw $(BUILD)/bench/coa_responder certs
 test-valgrind: $(BUILD)/mdmgw certs
 	@$(PYTHON) tests/integration/run.py --binary $(BUILD)/mdmgw --valgrind \
 		--summary build/test-summary --label "integration/valgrind"
+
+# The rules of the house (docs/architecture.md): which room may include which, file and function
+# sizes; then the proof that the check can fail, a forbidden include planted in a copy per rule.
+check-layers:
+	@mkdir -p build
+	@$(PYTHON) tests/layers/check_layers.py
+	@$(PYTHON) tests/layers/test_check_layers.py --summary build/test-summary
 
 # --- fuzzing ------------------------------------------------------------------------------------
 fuzz-lib:

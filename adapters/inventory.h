@@ -15,11 +15,21 @@
 
 #include <stddef.h>
 
+#include "../core/conf.h"
 #include "adapter.h"
+#include "registry.h"
 
 #define INVENTORY_MAX_DEVICES 1000000
 #define INVENTORY_MAX_FILE (512u * 1024u * 1024u)
 #define INVENTORY_PAGE 1000
+
+/* The keys of an adapter of type "inventory" once loaded (inventory_conf.c). */
+struct config_inventory {
+	char file[CONFIG_PATH_MAX]; /* the JSON device file (relative: the config's directory) */
+};
+
+/* The descriptor of type "inventory" (registry.h): no network. */
+extern const struct adapter_type inventory_adapter_type;
 
 /* inventory_create: loads path; NULL with a one-line reason in why on any error. */
 struct adapter *inventory_create(const char *name, const char *path, char *why, size_t whysz);

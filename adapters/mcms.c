@@ -45,7 +45,7 @@ struct mcms {
 	size_t max_body;
 	int64_t list_timeout_ms;
 	enum mcms_listing mode;
-	mcms_hops_fn hops;
+	adapter_hops_fn hops;
 	void *hops_arg;
 	pthread_mutex_t mu; /* guards everything below but pages and health (their own locks) */
 	/* negotiation */
@@ -68,7 +68,7 @@ struct mcms {
 /* --- throttling ------------------------------------------------------------------------------- */
 
 /* hold: no request to this MDM starts for delay_ms from now (a longer hold is kept). */
-static void hold(struct mcms *s, int64_t delay_ms, const char *what)
+static void mcms_hold(struct mcms *s, int64_t delay_ms, const char *what)
 {
 	int64_t until = clock_mono_ms() + delay_ms;
 	bool longer;
@@ -108,7 +108,7 @@ static void note_throttle(struct mcms *s, const struct http_result *res)
 		delay = THROTTLE_DEF_MS;
 	err_why(what, sizeof(what), "HTTP %ld, Retry-After %s", res->status,
 		res->retry_after[0] ? res->retry_after : "(none)");
-	hold(s, delay, what);
+	mcms_hold(s, delay, what);
 }
 
 /* hold_state: the current hold's end (0: none) and its reason. */
@@ -480,7 +480,7 @@ static enum fail_kind walk_page(struct walk *w, const struct http_result *res, b
 		char what[64];
 
 		err_why(what, sizeof(what), "server_busy_wait_seconds %d", busy);
-		hold(w->s, (int64_t)busy * 1000, what);
+		mcms_hold(w->s, (int64_t)busy * 1000, what);
 	}
 	if (dropped)
 		log_debug("mcms %s: %zu values dropped from a page (not valid)", w->s->base.name,
@@ -581,7 +581,7 @@ static enum mcms_criterion criterion_of(enum ident_kind k)
 
 /* --- lookup ----------------------------------------------------------------------------------- */
 
-struct lookup {
+struct mcms_query {
 	struct walk w;
 	struct ident id;
 	adapter_lookup_cb cb;
@@ -634,9 +634,9 @@ static void carry_ident(struct device *d, const struct ident *id)
 		str_copy(d->vendor_id, sizeof(d->vendor_id), d->macs[0]);
 }
 
-static void lookup_done(struct walk *w, enum fail_kind fail, const char *why)
+static void mcms_query_done(struct walk *w, enum fail_kind fail, const char *why)
 {
-	struct lookup *lk = w->ctx;
+	struct mcms_query *lk = w->ctx;
 	struct outcome oc;
 	int64_t now = clock_wall_ms();
 
@@ -669,7 +669,7 @@ static enum mdm_err mcms_lookup(struct adapter *a, const struct ident *id, int64
 {
 	struct mcms *s = a->priv;
 	enum mcms_criterion crit;
-	struct lookup *lk;
+	struct mcms_query *lk;
 	struct outcome oc;
 
 	if (!id || !cb)
@@ -689,7 +689,7 @@ static enum mdm_err mcms_lookup(struct adapter *a, const struct ident *id, int64
 	lk->id = *id;
 	lk->cb = cb;
 	lk->arg = arg;
-	walk_init(&lk->w, s, crit, id->value, false, deadline_ms, lookup_done, lk);
+	walk_init(&lk->w, s, crit, id->value, false, deadline_ms, mcms_query_done, lk);
 	walk_begin(&lk->w, 0);
 	return MDM_OK;
 }
@@ -865,7 +865,7 @@ static void job_free(struct list_job *job)
 }
 
 /* key_of: the one identifier a device is confirmed by: its MAC, else GUID, UDID, IMEI, MEID. */
-static bool key_of(const struct device *d, struct ident *id)
+static bool mcms_key_of(const struct device *d, struct ident *id)
 {
 	struct {
 		enum ident_kind k;
@@ -921,7 +921,7 @@ static enum fail_kind noncompliant_keys(struct list_job *job)
 	if (!job->keys)
 		return FAIL_INTERNAL;
 	for (size_t i = 0; i < job->all.ndevs; i++)
-		if (key_of(&job->all.devs[i], &job->keys[job->nkeys]))
+		if (mcms_key_of(&job->all.devs[i], &job->keys[job->nkeys]))
 			job->nkeys++;
 	return FAIL_NONE;
 }

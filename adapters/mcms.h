@@ -53,23 +53,20 @@
 #ifndef MDM_MCMS_H
 #define MDM_MCMS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../core/conf.h"
 #include "adapter.h"
 #include "http.h"
+#include "http_conf.h"
 #include "mcms_rules.h"
+#include "registry.h"
 
 #define MCMS_VIA_MAX 4200 /* the hop provider's Via value, with its NUL */
 
 enum mcms_listing { MCMS_LIST_AUTO = 0, MCMS_LIST_ALL, MCMS_LIST_NONCOMPLIANT };
-
-/*
- * mcms_hops_fn: the hop headers' values for the next request: via (viasz bytes) receives the
- * gateway ids, comma separated, own id first; *hops the hop count to send. Called on any
- * thread, often; must not block.
- */
-typedef void (*mcms_hops_fn)(void *arg, char *via, size_t viasz, unsigned *hops);
 
 struct mcms_config {
 	const char *name;     /* the adapter's name (logs, source of its records), 1..63 bytes */
@@ -81,9 +78,27 @@ struct mcms_config {
 	int64_t list_timeout_ms; /* deadline of each listing request, and of waiting for a
 				  * throttled one; 0: 30000 */
 	enum mcms_listing listing;
-	mcms_hops_fn hops; /* NULL: no hop headers */
+	adapter_hops_fn hops; /* NULL: no hop headers */
 	void *hops_arg;
 };
+
+/*
+ * The keys of an adapter of type "mcms" once loaded (mcms_conf.c, docs/configuration.md);
+ * mcms_adapter_type makes them a struct mcms_config.
+ */
+struct config_mcms {
+	char url[513];		 /* https origin, no path; required */
+	char instance[256];	 /* optional path prefix, [A-Za-z0-9._~/-]; "" none */
+	struct config_http http; /* ca_file, pinned_key and the limits; max_connections 4 */
+	char user[256];		 /* the API account (Basic); required */
+	char password[256];	 /* secret; required */
+	bool password_set;
+	int64_t list_timeout_ms;   /* 1s..10m; default 30s */
+	enum mcms_listing listing; /* auto (default), all or noncompliant_only */
+};
+
+/* The descriptor of type "mcms" (registry.h). */
+extern const struct adapter_type mcms_adapter_type;
 
 /*
  * mcms_create: a cloud MDM adapter on engine e (which must outlive it) into *out. Strings are

@@ -79,12 +79,12 @@ static enum fail_kind status_fail(long status, const char *what, char *why, size
 }
 
 /*
- * take_page: res (an answer for class cls) parsed into page; FAIL_NONE, or the fail kind with a
- * reason naming the class. The body stays the caller's to free.
+ * sccm_take_page: res (an answer for class cls) parsed into page; FAIL_NONE, or the fail kind with
+ * a reason naming the class. The body stays the caller's to free.
  */
-static enum fail_kind take_page(const struct sccm *s, const struct http_result *res,
-				enum sccm_class cls, struct sccm_page *page, char *why,
-				size_t whysz)
+static enum fail_kind sccm_take_page(const struct sccm *s, const struct http_result *res,
+				     enum sccm_class cls, struct sccm_page *page, char *why,
+				     size_t whysz)
 {
 	const char *what = sccm_class_name(cls);
 	char pwhy[224] = "";
@@ -152,15 +152,15 @@ static bool same_origin(const struct sccm *s, const char *link)
 
 /* --- lookup ---------------------------------------------------------------------------------- */
 
-struct lookup;
+struct sccm_query;
 
 /* One request of a lookup; its page lands in pages[cls]. */
 struct sub {
-	struct lookup *lk;
+	struct sccm_query *lk;
 	enum sccm_class cls;
 };
 
-struct lookup {
+struct sccm_query {
 	struct sccm *s;
 	adapter_lookup_cb cb;
 	void *arg;
@@ -177,9 +177,9 @@ struct lookup {
 	struct sub subs[NCLASSES];
 };
 
-static void lookup_step_done(struct lookup *lk);
+static void sccm_query_step_done(struct sccm_query *lk);
 
-static void lookup_free(struct lookup *lk)
+static void sccm_query_free(struct sccm_query *lk)
 {
 	for (int i = 0; i < NCLASSES; i++)
 		sccm_page_free(&lk->pages[i]);
@@ -187,9 +187,9 @@ static void lookup_free(struct lookup *lk)
 	free(lk);
 }
 
-/* lookup_release: one request of the step is over (fail FAIL_NONE: fine); the last one moves
+/* sccm_query_release: one request of the step is over (fail FAIL_NONE: fine); the last one moves
  * the lookup on. Whoever drops the count to zero owns the lookup from then on. */
-static void lookup_release(struct lookup *lk, enum fail_kind fail, const char *why)
+static void sccm_query_release(struct sccm_query *lk, enum fail_kind fail, const char *why)
 {
 	bool last;
 
@@ -201,16 +201,16 @@ static void lookup_release(struct lookup *lk, enum fail_kind fail, const char *w
 	last = --lk->pending == 0;
 	pthread_mutex_unlock(&lk->mu);
 	if (last)
-		lookup_step_done(lk);
+		sccm_query_step_done(lk);
 }
 
-static void lookup_on_answer(struct http_result *res, void *arg)
+static void sccm_query_on_answer(struct http_result *res, void *arg)
 {
 	struct sub *sb = arg;
-	struct lookup *lk = sb->lk;
+	struct sccm_query *lk = sb->lk;
 	struct sccm_page *page = &lk->pages[sb->cls];
 	char why[256] = "";
-	enum fail_kind f = take_page(lk->s, res, sb->cls, page, why, sizeof(why));
+	enum fail_kind f = sccm_take_page(lk->s, res, sb->cls, page, why, sizeof(why));
 
 	buf_free(&res->body);
 	/* One MAC or GUID is a handful of rows: a paged answer means something is wrong. */
@@ -219,11 +219,12 @@ static void lookup_on_answer(struct http_result *res, void *arg)
 			sccm_class_name(sb->cls));
 		f = FAIL_PROTOCOL;
 	}
-	lookup_release(lk, f, why);
+	sccm_query_release(lk, f, why);
 }
 
-/* lookup_send: one request of the step; a request that cannot be queued counts as failed. */
-static void lookup_send(struct lookup *lk, enum sccm_class cls, const char *url, enum mdm_err built)
+/* sccm_query_send: one request of the step; a request that cannot be queued counts as failed. */
+static void sccm_query_send(struct sccm_query *lk, enum sccm_class cls, const char *url,
+			    enum mdm_err built)
 {
 	struct http_request rq = {HTTP_GET, url, NULL, NULL, 0, 0};
 	char why[256];
@@ -232,16 +233,17 @@ static void lookup_send(struct lookup *lk, enum sccm_class cls, const char *url,
 	lk->subs[cls].lk = lk;
 	lk->subs[cls].cls = cls;
 	if (e == MDM_OK)
-		e = http_request(lk->s->http, &rq, lk->deadline, lookup_on_answer, &lk->subs[cls]);
+		e = http_request(lk->s->http, &rq, lk->deadline, sccm_query_on_answer,
+				 &lk->subs[cls]);
 	if (e == MDM_OK)
 		return;
 	err_why(why, sizeof(why), "%s: request not sent (%s)", sccm_class_name(cls), err_str(e));
-	lookup_release(lk, FAIL_INTERNAL, why);
+	sccm_query_release(lk, FAIL_INTERNAL, why);
 }
 
-/* lookup_start: the step's requests at once. The extra count held meanwhile keeps an early
+/* sccm_query_start: the step's requests at once. The extra count held meanwhile keeps an early
  * answer from finishing the step before every request is out. */
-static void lookup_start(struct lookup *lk, int step)
+static void sccm_query_start(struct sccm_query *lk, int step)
 {
 	char url[SCCM_URL_MAX];
 	const char *base = lk->s->base_url;
@@ -260,22 +262,22 @@ static void lookup_start(struct lookup *lk, int step)
 		if (fetch_system) {
 			sccm_page_free(&lk->pages[SCCM_SYSTEM]);
 			e = sccm_url_system_by_resource(base, lk->rid, url, sizeof(url));
-			lookup_send(lk, SCCM_SYSTEM, url, e);
+			sccm_query_send(lk, SCCM_SYSTEM, url, e);
 		}
 		e = sccm_url_ci_by_resource(base, lk->rid, url, sizeof(url));
-		lookup_send(lk, SCCM_CI_STATE, url, e);
+		sccm_query_send(lk, SCCM_CI_STATE, url, e);
 		e = sccm_url_summary_by_resource(base, lk->rid, url, sizeof(url));
-		lookup_send(lk, SCCM_CLIENT_SUMMARY, url, e);
+		sccm_query_send(lk, SCCM_CLIENT_SUMMARY, url, e);
 	} else if (lk->id.kind == IDENT_GUID) {
 		e = sccm_url_system_by_guid(base, lk->id.value, url, sizeof(url));
-		lookup_send(lk, SCCM_SYSTEM, url, e);
+		sccm_query_send(lk, SCCM_SYSTEM, url, e);
 	} else {
 		e = sccm_url_system_by_mac(base, lk->id.value, url, sizeof(url));
-		lookup_send(lk, SCCM_SYSTEM, url, e);
+		sccm_query_send(lk, SCCM_SYSTEM, url, e);
 		e = sccm_url_nic_by_mac(base, lk->id.value, url, sizeof(url));
-		lookup_send(lk, SCCM_NIC, url, e);
+		sccm_query_send(lk, SCCM_NIC, url, e);
 	}
-	lookup_release(lk, FAIL_NONE, NULL);
+	sccm_query_release(lk, FAIL_NONE, NULL);
 }
 
 static int cmp_ll(const void *a, const void *b)
@@ -286,7 +288,7 @@ static int cmp_ll(const void *a, const void *b)
 }
 
 /* Logs the resources the identifier also matched, besides the chosen one (spec: log it). */
-static void lookup_log_ambiguity(const struct lookup *lk)
+static void sccm_query_log_ambiguity(const struct sccm_query *lk)
 {
 	const struct sccm_page *sys = &lk->pages[SCCM_SYSTEM], *nic = &lk->pages[SCCM_NIC];
 	size_t n = 0, shown = 0, len = 0;
@@ -319,7 +321,7 @@ static void lookup_log_ambiguity(const struct lookup *lk)
 }
 
 /* The resource the identifier means; false when it matched none. */
-static bool lookup_choose(struct lookup *lk)
+static bool sccm_query_choose(struct sccm_query *lk)
 {
 	const struct sccm_page *sys = &lk->pages[SCCM_SYSTEM], *nic = &lk->pages[SCCM_NIC];
 
@@ -336,12 +338,12 @@ static bool lookup_choose(struct lookup *lk)
 	} else {
 		return false;
 	}
-	lookup_log_ambiguity(lk);
+	sccm_query_log_ambiguity(lk);
 	return true;
 }
 
 /* The answer: the callback, the health record, then the lookup is gone. */
-static void lookup_finish(struct lookup *lk, struct outcome *oc)
+static void sccm_query_finish(struct sccm_query *lk, struct outcome *oc)
 {
 	if (oc->kind == OUTCOME_FAILED) {
 		log_warn("sccm %s: lookup of %s %s failed: %s", lk->s->base.name,
@@ -352,11 +354,11 @@ static void lookup_finish(struct lookup *lk, struct outcome *oc)
 	}
 	lk->cb(lk->arg, oc);
 	outcome_clear(oc); /* in case the callback kept nothing */
-	lookup_free(lk);
+	sccm_query_free(lk);
 }
 
 /* The device record of the chosen resource from the four pages. */
-static enum mdm_err lookup_device(const struct lookup *lk, struct outcome *oc)
+static enum mdm_err sccm_query_device(const struct sccm_query *lk, struct outcome *oc)
 {
 	const struct sccm_page *p = lk->pages;
 	const struct sccm_system *sys =
@@ -381,7 +383,7 @@ static enum mdm_err lookup_device(const struct lookup *lk, struct outcome *oc)
 	return outcome_add(oc, &d);
 }
 
-static void lookup_step_done(struct lookup *lk)
+static void sccm_query_step_done(struct sccm_query *lk)
 {
 	struct outcome oc;
 	enum mdm_err e;
@@ -390,26 +392,26 @@ static void lookup_step_done(struct lookup *lk)
 	if (lk->fail != FAIL_NONE) {
 		outcome_set(&oc, OUTCOME_FAILED, lk->fail, lk->why);
 	} else if (lk->step == 1) {
-		if (lookup_choose(lk)) {
-			lookup_start(lk, 2);
+		if (sccm_query_choose(lk)) {
+			sccm_query_start(lk, 2);
 			return;
 		}
 		/* outcome_init's NOT_ENROLLED: no resource has this identifier. */
 	} else {
-		e = lookup_device(lk, &oc);
+		e = sccm_query_device(lk, &oc);
 		if (e != MDM_OK) {
 			outcome_clear(&oc);
 			outcome_set(&oc, OUTCOME_FAILED, FAIL_INTERNAL, err_str(e));
 		}
 	}
-	lookup_finish(lk, &oc);
+	sccm_query_finish(lk, &oc);
 }
 
 static enum mdm_err sccm_lookup(struct adapter *a, const struct ident *id, int64_t deadline_ms,
 				adapter_lookup_cb cb, void *arg)
 {
 	struct sccm *s = a->priv;
-	struct lookup *lk;
+	struct sccm_query *lk;
 	struct outcome oc;
 
 	if (!id || !cb)
@@ -434,7 +436,7 @@ static enum mdm_err sccm_lookup(struct adapter *a, const struct ident *id, int64
 	lk->arg = arg;
 	lk->deadline = deadline_ms;
 	lk->id = *id;
-	lookup_start(lk, 1);
+	sccm_query_start(lk, 1);
 	return MDM_OK;
 }
 
@@ -604,7 +606,7 @@ static void fetch_on_page(struct http_result *res, void *arg)
 	enum fail_kind fail;
 
 	memset(&page, 0, sizeof(page));
-	fail = take_page(f->job->s, res, f->cls, &page, why, sizeof(why));
+	fail = sccm_take_page(f->job->s, res, f->cls, &page, why, sizeof(why));
 	buf_free(&res->body);
 	if (fail == FAIL_NONE)
 		fail = fetch_append(f, &page, why, sizeof(why));
@@ -1020,7 +1022,7 @@ static bool test_check_page(struct conn_test *t, const struct http_result *res, 
 	enum fail_kind f;
 
 	memset(&page, 0, sizeof(page));
-	f = take_page(t->s, res, SCCM_SYSTEM, &page, why, sizeof(why));
+	f = sccm_take_page(t->s, res, SCCM_SYSTEM, &page, why, sizeof(why));
 	sccm_page_free(&page);
 	if (f == FAIL_NONE)
 		return true;

@@ -28,11 +28,35 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../core/conf.h"
 #include "adapter.h"
 #include "http.h"
+#include "http_conf.h"
+#include "registry.h"
 #include "sccm_rules.h"
 
 #define SCCM_MAX_ONLY_CI 64
+
+/*
+ * The keys of an adapter of type "sccm" once loaded (sccm_conf.c, docs/configuration.md);
+ * sccm_adapter_type makes them a struct sccm_config.
+ */
+struct config_sccm {
+	char url[513];		 /* https:// only, <= 512 bytes; required */
+	struct config_http http; /* ca_file, pinned_key and the limits; max_connections 8 */
+	enum http_auth auth;	 /* negotiate (default), ntlm or basic */
+	char user[256];		 /* required for ntlm and basic, refused for negotiate */
+	char password[256];	 /* secret; the same rule as user */
+	bool password_set;
+	char only_ci[SCCM_MAX_ONLY_CI][256]; /* CI_UniqueIDs counted for compliance; none: all */
+	size_t nonly_ci;
+	bool no_baseline_compliant; /* a registered device with no baseline rows is compliant */
+	size_t page_rows;	    /* 1..1000000; default 10000 */
+	int64_t list_timeout_ms;    /* 1s..10m; default 30s */
+};
+
+/* The descriptor of type "sccm" (registry.h). */
+extern const struct adapter_type sccm_adapter_type;
 
 struct sccm_config {
 	const char *name; /* the adapter's name (logs, source of its records) */

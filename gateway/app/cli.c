@@ -441,7 +441,7 @@ static enum mdm_err set_ca(struct cli_client *c, const char *name, const char *k
 	return MDM_OK;
 }
 
-/* secret_from: a {"file"} or {"env"} reference resolved as config_secret does. */
+/* secret_from: a {"file"} or {"env"} reference resolved as conf_secret does. */
 static enum mdm_err secret_from(const char *kind, const char *value, const char *name, char *out,
 				size_t outsz, char *why, size_t whysz)
 {
@@ -450,7 +450,7 @@ static enum mdm_err secret_from(const char *kind, const char *value, const char 
 
 	if (!ref)
 		return MDM_ERR_NOMEM;
-	rc = config_secret(ref, name, "password", out, outsz, NULL, why, whysz);
+	rc = conf_secret(ref, name, "password", out, outsz, NULL, why, whysz);
 	json_decref(ref);
 	return rc;
 }
@@ -549,8 +549,8 @@ static enum mdm_err load_client_file(const struct cli_opts *o, const char *path,
 				err_why(why, whysz, "%s: password: " PLAINTEXT_PASSWORD, path);
 				rc = MDM_ERR_CONFIG;
 			} else if (need_password) {
-				rc = config_secret(v, path, "password", c->password,
-						   sizeof(c->password), NULL, why, whysz);
+				rc = conf_secret(v, path, "password", c->password,
+						 sizeof(c->password), NULL, why, whysz);
 				*have_pw = rc == MDM_OK;
 			}
 		} else if (strcmp(key, "url") == 0 || strcmp(key, "user") == 0 ||

@@ -84,7 +84,7 @@ enum mdm_err cli_parse(int argc, char **argv, struct cli_opts *o, char *why, siz
 /*
  * cli_client_load: merges the client configuration. The file is --client-config, else the
  * environment's MDMGW_CLIENT_CONFIG when set; it is a JSON object with only "url", "user",
- * "password" (inline, {"file": P} or {"env": N}, as config_secret; an inline one in a file
+ * "password" (inline, {"file": P} or {"env": N}, as conf_secret; an inline one in a file
  * readable by group or others is refused) and "ca_file" (relative paths are taken from the
  * file's directory). Flags override the file; the password comes from --password-file (first
  * line), else MDMGW_PASSWORD, else the file. url, user, password and a readable CA file are

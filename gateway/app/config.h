@@ -1,9 +1,10 @@
 /*
- * config: the gateway's one JSON configuration file, loaded and validated strictly.
- * Unknown keys, wrong types and out-of-range values are refused with "file: key: what is wrong"
- * (key as a dotted path, e.g. "listen.port" or "accounts[1].roles"). Durations are strings with
- * units ("30s", "15m"). Secrets may be given inline, as {"file": PATH} or as {"env": NAME};
- * a file holding an inline secret must not be readable by group or others.
+ * config: the gateway's one JSON configuration file, loaded and validated strictly by the
+ * engine of core/conf.h. Unknown keys, wrong types and out-of-range values are refused with
+ * "file: key: what is wrong" (key as a dotted path, e.g. "listen.port" or "accounts[1].roles").
+ * Durations are strings with units ("30s", "15m"). Secrets may be given inline, as
+ * {"file": PATH} or as {"env": NAME} (conf_secret); a file holding an inline secret must not be
+ * readable by group or others. Each adapter's keys are its type's (adapters/registry.h).
  */
 #ifndef MDM_CONFIG_H
 #define MDM_CONFIG_H
@@ -12,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../../adapters/registry.h"
 #include "../../core/conf.h"
 #include "../../core/err.h"
 #include "../../core/role.h"
@@ -51,66 +53,6 @@ struct config_cache {
 	    retry_timeout_ms; /* an ejected server is tried again after this; default 2s, 1s..1h */
 	int64_t breaker_open_ms; /* every server failing: skip memcached; default 5s, 100ms..10m */
 	int64_t lock_wait_ms; /* a miss another instance is filling: wait; default 100ms, 0..10s */
-};
-
-enum adapter_type { ADAPTER_INVENTORY = 0, ADAPTER_SCCM, ADAPTER_MCMS };
-
-/* How an SCCM adapter authenticates to the AdminService ("negotiate" | "ntlm" | "basic"). */
-enum config_http_auth { CONFIG_AUTH_NEGOTIATE = 0, CONFIG_AUTH_NTLM, CONFIG_AUTH_BASIC };
-
-#define CONFIG_MAX_ONLY_CI 64
-#define CONFIG_PIN_LEN 52 /* "sha256//" and the 44 base64 characters of a SHA-256 */
-
-/* The keys of an adapter of type "sccm" (see adapters/sccm.h for what they drive). */
-struct config_sccm {
-	char url[513];			     /* https:// only, <= 512 bytes; required */
-	char ca_file[CONFIG_PATH_MAX];	     /* PEM; required, readable when the config loads */
-	char pinned_key[CONFIG_PIN_LEN + 1]; /* "sha256//<base64>"; "" for none */
-	enum config_http_auth auth;	     /* default negotiate */
-	char user[256];	    /* required for ntlm and basic, refused for negotiate */
-	char password[256]; /* secret; the same rule as user */
-	bool password_set;
-	unsigned max_connections;	       /* 1..256; default 8 */
-	double rate_per_sec;		       /* 0 (no limit)..100000; default 0 */
-	size_t max_body;		       /* 1024..268435456; default 16777216 */
-	int64_t connect_timeout_ms;	       /* 10ms..60s; default 5s */
-	unsigned breaker_failures;	       /* 0 (no breaker)..1000; default 5 */
-	int64_t breaker_open_ms;	       /* 1s..1h; default 30s */
-	char only_ci[CONFIG_MAX_ONLY_CI][256]; /* CI_UniqueIDs counted for compliance; none: all */
-	size_t nonly_ci;
-	bool no_baseline_compliant; /* a registered device with no baseline rows is compliant */
-	size_t page_rows;	    /* 1..1000000; default 10000 */
-	int64_t list_timeout_ms;    /* 1s..10m; default 30s */
-};
-
-/* How an mcms adapter lists devices ("auto" | "all" | "noncompliant_only"; adapters/mcms.h). */
-enum config_listing { CONFIG_LIST_AUTO = 0, CONFIG_LIST_ALL, CONFIG_LIST_NONCOMPLIANT };
-
-/* The keys of an adapter of type "mcms": a cloud MDM's ISE MDM API (see adapters/mcms.h). */
-struct config_mcms {
-	char url[513];			     /* https origin, no path; required */
-	char instance[256];		     /* optional path prefix, [A-Za-z0-9._~/-]; "" none */
-	char ca_file[CONFIG_PATH_MAX];	     /* PEM; required, readable when the config loads */
-	char pinned_key[CONFIG_PIN_LEN + 1]; /* "sha256//<base64>"; "" for none */
-	char user[256];			     /* the API account (Basic); required */
-	char password[256];		     /* secret; required */
-	bool password_set;
-	unsigned max_connections;    /* 1..256; default 4 */
-	double rate_per_sec;	     /* 0 (no limit)..100000; default 0 */
-	size_t max_body;	     /* 1024..268435456; default 16777216 */
-	int64_t connect_timeout_ms;  /* 10ms..60s; default 5s */
-	unsigned breaker_failures;   /* 0 (no breaker)..1000; default 5 */
-	int64_t breaker_open_ms;     /* 1s..1h; default 30s */
-	int64_t list_timeout_ms;     /* 1s..10m; default 30s */
-	enum config_listing listing; /* default auto */
-};
-
-struct config_adapter {
-	char name[64];		/* unique, [A-Za-z0-9_-], 1..63 */
-	enum adapter_type type; /* "inventory" | "sccm" | "mcms"; each takes only its own keys */
-	char file[CONFIG_PATH_MAX]; /* inventory: JSON device file (relative: config's dir) */
-	struct config_sccm sccm;    /* sccm */
-	struct config_mcms mcms;    /* mcms */
 };
 
 /* "ha": several instances sharing memcached (only meaningful with cache.servers set). */
@@ -163,17 +105,5 @@ enum mdm_err config_load(const char *path, struct config *c, char *why, size_t w
  */
 enum mdm_err config_load_mem(const char *name, const char *json, size_t len, struct config *c,
 			     char *why, size_t whysz);
-
-/*
- * config_secret: resolves a secret value: a JSON string (inline), {"file": PATH} (first line of
- * the file, trailing newline removed; a relative PATH is taken from name's directory) or
- * {"env": NAME}. *inline_used is set when the value was written in the config itself. The json
- * argument is a jansson json_t *, passed as void * so this header does not pull in jansson.
- * name and key only label messages ("name: key: what is wrong"). An empty value, control
- * characters or a value of outsz bytes or more are errors. MDM_ERR_CONFIG, or MDM_ERR_IO when
- * the secret file cannot be read; out is "" on failure.
- */
-enum mdm_err config_secret(const void *json, const char *name, const char *key, char *out,
-			   size_t outsz, bool *inline_used, char *why, size_t whysz);
 
 #endif

@@ -27,9 +27,7 @@
 #endif
 
 #include "../../adapters/http.h"
-#include "../../adapters/inventory.h"
-#include "../../adapters/mcms.h"
-#include "../../adapters/sccm.h"
+#include "../../adapters/registry.h"
 #include "../../cache/cache.h"
 #include "../../cache/entry.h"
 #include "../../core/clock.h"
@@ -123,109 +121,6 @@ static int check_accounts(const struct config *cfg)
 	return 0;
 }
 
-static bool needs_network(const struct config_adapter *ca)
-{
-	return ca->type == ADAPTER_SCCM || ca->type == ADAPTER_MCMS;
-}
-
-static enum http_auth http_auth_of(enum config_http_auth a)
-{
-	switch (a) {
-	case CONFIG_AUTH_NTLM:
-		return HTTP_AUTH_NTLM;
-	case CONFIG_AUTH_BASIC:
-		return HTTP_AUTH_BASIC;
-	default:
-		return HTTP_AUTH_NEGOTIATE;
-	}
-}
-
-static struct adapter *make_sccm(struct http_engine *e, const struct config_adapter *ca, char *why,
-				 size_t whysz)
-{
-	const struct config_sccm *s = &ca->sccm;
-	const char *only[CONFIG_MAX_ONLY_CI];
-	struct sccm_config sc = {
-	    .name = ca->name,
-	    .base_url = s->url,
-	    .http =
-		{
-		    .name = ca->name,
-		    .ca_file = s->ca_file,
-		    .pinned_key = s->pinned_key[0] ? s->pinned_key : NULL,
-		    .auth = http_auth_of(s->auth),
-		    .user = s->user[0] ? s->user : NULL,
-		    .password = s->password_set ? s->password : NULL,
-		    .max_connections = s->max_connections,
-		    .rate_per_sec = s->rate_per_sec,
-		    .max_body = s->max_body,
-		    .connect_timeout_ms = s->connect_timeout_ms,
-		    .breaker_failures = s->breaker_failures,
-		    .breaker_open_ms = s->breaker_open_ms,
-		},
-	    .only_ci = only,
-	    .nonly_ci = s->nonly_ci,
-	    .no_rows_compliant = s->no_baseline_compliant,
-	    .page_rows = s->page_rows,
-	    .list_timeout_ms = s->list_timeout_ms,
-	};
-
-	for (size_t i = 0; i < s->nonly_ci; i++)
-		only[i] = s->only_ci[i];
-	return sccm_create(e, &sc, why, whysz);
-}
-
-static struct adapter *make_mcms(struct gateway *g, const struct config_adapter *ca, char *why,
-				 size_t whysz)
-{
-	static const enum mcms_listing listing[] = {MCMS_LIST_AUTO, MCMS_LIST_ALL,
-						    MCMS_LIST_NONCOMPLIANT};
-	const struct config_mcms *m = &ca->mcms;
-	struct mcms_config mc = {
-	    .name = ca->name,
-	    .url = m->url,
-	    .instance = m->instance,
-	    .http =
-		{
-		    .name = ca->name,
-		    .ca_file = m->ca_file,
-		    .pinned_key = m->pinned_key[0] ? m->pinned_key : NULL,
-		    .auth = HTTP_AUTH_BASIC,
-		    .user = m->user,
-		    .password = m->password,
-		    .max_connections = m->max_connections,
-		    .rate_per_sec = m->rate_per_sec,
-		    .max_body = m->max_body,
-		    .connect_timeout_ms = m->connect_timeout_ms,
-		    .breaker_failures = m->breaker_failures,
-		    .breaker_open_ms = m->breaker_open_ms,
-		},
-	    .list_timeout_ms = m->list_timeout_ms,
-	    .listing = listing[m->listing],
-	    .hops = g->hops ? hops_provide : NULL,
-	    .hops_arg = g->hops,
-	};
-	struct adapter *a = NULL;
-
-	mcms_create(g->http, &mc, &a, why, whysz);
-	return a;
-}
-
-static struct adapter *make_adapter(struct gateway *g, const struct config_adapter *ca, char *why,
-				    size_t whysz)
-{
-	switch (ca->type) {
-	case ADAPTER_INVENTORY:
-		return inventory_create(ca->name, ca->file, why, whysz);
-	case ADAPTER_SCCM:
-		return make_sccm(g->http, ca, why, whysz);
-	case ADAPTER_MCMS:
-		return make_mcms(g, ca, why, whysz);
-	}
-	err_why(why, whysz, "unknown adapter type");
-	return NULL;
-}
-
 /*
  * make_engine: the one HTTP engine every network adapter shares, when one of those selected
  * (all, or only adapter `only`) needs it. Its connection cache holds every adapter's share.
@@ -238,9 +133,8 @@ static int make_engine(struct gateway *g, const struct config_adapter *only)
 	for (size_t i = 0; i < g->cfg.nadapters; i++) {
 		const struct config_adapter *ca = &g->cfg.adapters[i];
 
-		if ((!only || ca == only) && needs_network(ca))
-			conns += ca->type == ADAPTER_MCMS ? ca->mcms.max_connections
-							  : ca->sccm.max_connections;
+		if (!only || ca == only)
+			conns += ca->type->connections(ca->conf);
 	}
 	if (conns == 0)
 		return 0;
@@ -257,6 +151,7 @@ static int make_engine(struct gateway *g, const struct config_adapter *only)
 /* make_adapters: every configured adapter, or only `only` (test-connection). */
 static int make_adapters(struct gateway *g, const struct config_adapter *only)
 {
+	struct adapter_env env = {.hops = hops_provide};
 	char why[512];
 
 	g->hops = hops_create(g->cfg.api.gateway_id, g->cfg.api.max_hops);
@@ -266,13 +161,15 @@ static int make_adapters(struct gateway *g, const struct config_adapter *only)
 	}
 	if (make_engine(g, only) != 0)
 		return -1;
+	env.http = g->http;
+	env.hops_arg = g->hops;
 	for (size_t i = 0; i < g->cfg.nadapters; i++) {
 		const struct config_adapter *ca = &g->cfg.adapters[i];
 		struct adapter *a;
 
 		if (only && ca != only)
 			continue;
-		a = make_adapter(g, ca, why, sizeof(why));
+		a = ca->type->create(ca->name, ca->conf, &env, why, sizeof(why));
 		if (!a) {
 			fprintf(stderr, "%s: adapters[%zu] (%s): %s\n", g->cfg.path, i, ca->name,
 				why);

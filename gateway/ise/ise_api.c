@@ -246,20 +246,15 @@ static struct snapshot *walk_generation(struct ise_api *ctx, uint32_t paging,
 	return s;
 }
 
-static void handle_bulk(struct ise_api *ctx, const struct route *r, struct http_response *res)
+/* The generation a bulk answer walks; NULL with res answered when there is none to walk. */
+static struct snapshot *bulk_generation(struct ise_api *ctx, const struct route *r,
+					struct http_response *res)
 {
-	struct snapshot *s;
-	enum snapshot_list which = SNAP_ALL;
-	struct xml_writer w;
-	struct device *d = NULL;
-	size_t n, start, end, emitted = 0;
-	uint32_t next, *moved = NULL;
-	const uint32_t *list;
-	bool any_blocked = block_count(ctx->blocks) > 0, bad;
+	bool bad;
+	struct snapshot *s = walk_generation(ctx, r->paging, res, &bad);
 
-	s = walk_generation(ctx, r->paging, res, &bad);
 	if (bad)
-		return; /* res says what is wrong with the cursor */
+		return NULL; /* res says what is wrong with the cursor */
 	if (s && snapshot_why(s)) {
 		/* an adapter that never listed: a walk would miss its devices */
 		log_warn("bulk query unavailable: %s", snapshot_why(s));
@@ -270,72 +265,112 @@ static void handle_bulk(struct ise_api *ctx, const struct route *r, struct http_
 	}
 	if (!s) {
 		atomic_fetch_add(&ctx->stats.unavailable, 1);
-		return ise_error(res, 503,
-				 "device state is not available from every MDM right now");
+		ise_error(res, 503, "device state is not available from every MDM right now");
 	}
+	return s;
+}
+
+/* One page of a bulk walk: the listing it pages through and where the page lies in it. */
+struct bulk_page {
+	struct snapshot *s;
+	const uint32_t *list;
+	uint32_t *moved; /* the listing with blocked devices moved (owned), or NULL */
+	size_t start, end;
+	uint32_t next; /* the cursor of the next page; 0: none */
+};
+
+/* Where r's page lies in its listing; false with res answered when it has none. */
+static bool bulk_bounds(struct ise_api *ctx, const struct route *r, struct bulk_page *pg,
+			struct http_response *res)
+{
+	enum snapshot_list which = SNAP_ALL;
+	size_t n;
+
 	if (r->crit == CRIT_COMPLIANCE)
 		which = r->compliant_value ? SNAP_COMPLIANT : SNAP_NONCOMPLIANT;
-	n = snapshot_list(s, which, &list);
-	if (any_blocked && which != SNAP_ALL) {
-		moved = blocked_list(ctx, s, which, &n);
-		if (!moved) {
-			snapshot_unref(s);
-			return ise_error(res, 500, "out of memory");
+	n = snapshot_list(pg->s, which, &pg->list);
+	if (block_count(ctx->blocks) > 0 && which != SNAP_ALL) {
+		pg->moved = blocked_list(ctx, pg->s, which, &n);
+		if (!pg->moved) {
+			ise_error(res, 500, "out of memory");
+			return false;
 		}
-		list = moved;
+		pg->list = pg->moved;
 	}
-	start = r->paging >> PAGE_GEN_BITS;
-	if (start > n) {
-		free(moved);
-		snapshot_unref(s);
-		return ise_error(res, 400,
-				 "paging is not a paging_info value this server returned");
+	pg->start = r->paging >> PAGE_GEN_BITS;
+	if (pg->start > n) {
+		ise_error(res, 400, "paging is not a paging_info value this server returned");
+		return false;
 	}
-	end = start + ctx->api->query_max_size;
-	if (end > n)
-		end = n;
-	if (end < n && end > PAGE_OFFSET_MAX) {
-		free(moved);
-		snapshot_unref(s);
-		return ise_error(res, 500, "listing too long to page through");
+	pg->end = pg->start + ctx->api->query_max_size;
+	if (pg->end > n)
+		pg->end = n;
+	if (pg->end < n && pg->end > PAGE_OFFSET_MAX) {
+		ise_error(res, 500, "listing too long to page through");
+		return false;
 	}
-	next = end < n ? (uint32_t)end << PAGE_GEN_BITS |
-			     (uint32_t)(snapshot_generation(s) & PAGE_GEN_MASK)
-		       : 0;
+	pg->next = pg->end < n ? (uint32_t)pg->end << PAGE_GEN_BITS |
+				     (uint32_t)(snapshot_generation(pg->s) & PAGE_GEN_MASK)
+			       : 0;
+	return true;
+}
+
+/* Renders the page's devices (d is scratch); returns how many could be named. */
+static size_t bulk_render(struct ise_api *ctx, const struct route *r, const struct bulk_page *pg,
+			  struct xml_writer *w, struct device *d)
+{
+	bool any_blocked = block_count(ctx->blocks) > 0;
+	size_t emitted = 0;
+
+	for (size_t i = pg->start; i < pg->end; i++) {
+		struct device_key k;
+
+		snapshot_get(pg->s, pg->list[i], d);
+		k = bulk_key(d, r->api_version, r->key_by_guid);
+		/* A device with no identifier this answer can carry cannot be named. */
+		if (!k.tag)
+			continue;
+		if (any_blocked)
+			block_apply(ctx->blocks, d);
+		render_device(w, d, r->api_version, k);
+		emitted++;
+	}
+	return emitted;
+}
+
+static void handle_bulk(struct ise_api *ctx, const struct route *r, struct http_response *res)
+{
+	struct bulk_page pg = {.s = bulk_generation(ctx, r, res)};
+	struct device *d = NULL;
+	struct xml_writer w;
+	size_t emitted = 0;
+
+	if (!pg.s)
+		return;
+	if (!bulk_bounds(ctx, r, &pg, res))
+		goto out;
 	d = malloc(sizeof(*d));
 	if (!d) {
-		free(moved);
-		snapshot_unref(s);
-		return ise_error(res, 500, "out of memory");
+		ise_error(res, 500, "out of memory");
+		goto out;
 	}
-	open_attributes_doc(&w, &res->body, r->api_version, next);
-	if (start == end) {
+	open_attributes_doc(&w, &res->body, r->api_version, pg.next);
+	if (pg.start == pg.end) {
 		xml_empty(&w, "deviceList");
 	} else {
 		xml_open(&w, "deviceList");
-		for (size_t i = start; i < end; i++) {
-			struct device_key k;
-
-			snapshot_get(s, list[i], d);
-			k = bulk_key(d, r->api_version, r->key_by_guid);
-			/* A device with no identifier this answer can carry cannot be named. */
-			if (!k.tag)
-				continue;
-			if (any_blocked)
-				block_apply(ctx->blocks, d);
-			render_device(&w, d, r->api_version, k);
-			emitted++;
-		}
+		emitted = bulk_render(ctx, r, &pg, &w, d);
 		xml_close(&w, "deviceList");
 	}
 	xml_close(&w, "ise_api");
 	finish(res, &w, 200);
 	log_debug("bulk %s page at %zu of generation %llu: %zu devices, next %u",
-		  criterion_name(r->crit), start, (unsigned long long)snapshot_generation(s),
-		  emitted, next);
+		  criterion_name(r->crit), pg.start, (unsigned long long)snapshot_generation(pg.s),
+		  emitted, pg.next);
+out:
 	free(d);
-	free(moved);
-	snapshot_unref(s);
+	free(pg.moved);
+	snapshot_unref(pg.s);
 }
 
 /* --- answers by identifier ----------------------------------------------------------------- */

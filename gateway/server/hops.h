@@ -50,7 +50,7 @@ enum mdm_err hops_check(struct hops *h, const char *via, const char *count, char
 			size_t whysz);
 
 /*
- * hops_provide: the adapters' header provider (an mcms_hops_fn; arg is the struct hops):
+ * hops_provide: the adapters' header provider (an adapter_hops_fn; arg is the struct hops):
  * via receives own id and the downstream ids seen within HOPS_TTL_MS, comma separated (ids that
  * do not fit in viasz are left out); *n is 1 + the largest Hops among them (1 when none).
  */

@@ -626,13 +626,109 @@ static void route_coa_admin(const char *method, const struct segs *sg, const str
 	r->kind = ROUTE_COA_LIST;
 }
 
+/* DELETE /api/v1/cache/devices/{identifier} */
+static void route_purge(const char *method, const struct segs *sg, struct route *r)
+{
+	if (sg->n != 5 || !seg_is(sg, 3, "devices"))
+		return;
+	if (strcmp(method, "DELETE") != 0)
+		return bad_method(r, "DELETE");
+	if (str_copyn(r->value, sizeof(r->value), sg->s[4], sg->len[4]) != MDM_OK)
+		return bad(r, 400, "identifier is too long");
+	r->kind = ROUTE_PURGE;
+}
+
+/* GET /api/v1/blocks */
+static void route_blocks(const char *method, struct route *r)
+{
+	if (strcmp(method, "GET") != 0)
+		return bad_method(r, "GET");
+	r->kind = ROUTE_BLOCKS;
+}
+
+/* /api/v1/reconciler (GET), /api/v1/reconciler/run and .../release (POST: the change guard) */
+static void route_reconciler(const char *method, const struct segs *sg, struct route *r)
+{
+	if (sg->n == 4 && seg_is(sg, 3, "release")) {
+		if (strcmp(method, "POST") != 0)
+			return bad_method(r, "POST");
+		r->kind = ROUTE_RECON_RELEASE;
+		return;
+	}
+	if (sg->n > 4 || (sg->n == 4 && !seg_is(sg, 3, "run")))
+		return;
+	if (strcmp(method, sg->n == 3 ? "GET" : "POST") != 0)
+		return bad_method(r, sg->n == 3 ? "GET" : "POST");
+	r->kind = sg->n == 3 ? ROUTE_RECON_STATUS : ROUTE_RECON_RUN;
+}
+
+/*
+ * The gateway's own API: /metrics and /api/v1/... It is not the ISE API: no instance prefix,
+ * whatever is configured. false: the path is not of it.
+ */
+static bool route_gateway(const char *method, const struct segs *sg, const struct route_arg *args,
+			  size_t nargs, struct route *r)
+{
+	if (sg->n == 1 && seg_is(sg, 0, "metrics")) {
+		if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+			bad_method(r, "GET");
+		else
+			r->kind = ROUTE_METRICS;
+		return true;
+	}
+	if (sg->n < 3 || !seg_is(sg, 0, "api") || !seg_is(sg, 1, "v1"))
+		return false;
+	if (seg_is(sg, 2, "cache"))
+		route_purge(method, sg, r);
+	else if (seg_is(sg, 2, "adapters"))
+		route_adapters(method, sg, r);
+	else if (seg_is(sg, 2, "devices"))
+		route_devices_admin(method, sg, r);
+	else if (seg_is(sg, 2, "actions"))
+		route_actions_admin(method, sg, args, nargs, r);
+	else if (seg_is(sg, 2, "coa"))
+		route_coa_admin(method, sg, args, nargs, r);
+	else if (seg_is(sg, 2, "sessions"))
+		route_sessions_admin(method, sg, args, nargs, r);
+	else if (seg_is(sg, 2, "blocks") && sg->n == 3)
+		route_blocks(method, r);
+	else if (seg_is(sg, 2, "reconciler"))
+		route_reconciler(method, sg, r);
+	return true;
+}
+
+/* The ISE API: [/<instance>]/ciscoise/mdminfo and .../ciscoise/mdmapi/... */
+static void route_ise(const char *method, struct segs *sg, const struct route_arg *args,
+		      size_t nargs, const char *instance, struct route *r)
+{
+	size_t first = 0;
+
+	/* With an instance configured, every API path must carry it; without, none may. */
+	if (instance && *instance) {
+		if (!seg_is(sg, 0, instance))
+			return;
+		first = 1;
+	}
+	for (size_t i = 0; i + first < sg->n; i++) {
+		sg->s[i] = sg->s[i + first];
+		sg->len[i] = sg->len[i + first];
+	}
+	sg->n -= first;
+	if (!seg_is(sg, 0, "ciscoise"))
+		return;
+	if (sg->n == 2 && seg_is(sg, 1, "mdminfo"))
+		return route_mdminfo(method, args, nargs, r);
+	if (sg->n >= 3 && seg_is(sg, 1, "mdmapi"))
+		route_api(method, sg, args, nargs, r);
+}
+
 void route_parse(const char *method, const char *path, const struct route_arg *raw_args,
 		 size_t nargs, const char *instance, struct route *r)
 {
 	char work[2 * ROUTE_TARGET_MAX + 2];
 	struct route_arg args[ROUTE_MAX_ARGS];
 	struct segs sg;
-	size_t first = 0, total = strlen(path);
+	size_t total = strlen(path);
 
 	memset(r, 0, sizeof(*r));
 	r->kind = ROUTE_NOT_FOUND;
@@ -655,74 +751,8 @@ void route_parse(const char *method, const char *path, const struct route_arg *r
 		r->kind = ROUTE_HEALTHZ;
 		return;
 	}
-	/* The gateway's own API is not the ISE API: no instance prefix, whatever is configured. */
-	if (sg.n == 1 && seg_is(&sg, 0, "metrics")) {
-		if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-			return bad_method(r, "GET");
-		r->kind = ROUTE_METRICS;
-		return;
-	}
-	if (sg.n == 5 && seg_is(&sg, 0, "api") && seg_is(&sg, 1, "v1") && seg_is(&sg, 2, "cache") &&
-	    seg_is(&sg, 3, "devices")) {
-		if (strcmp(method, "DELETE") != 0)
-			return bad_method(r, "DELETE");
-		if (str_copyn(r->value, sizeof(r->value), sg.s[4], sg.len[4]) != MDM_OK)
-			return bad(r, 400, "identifier is too long");
-		r->kind = ROUTE_PURGE;
-		return;
-	}
-	if (sg.n >= 3 && seg_is(&sg, 0, "api") && seg_is(&sg, 1, "v1") &&
-	    seg_is(&sg, 2, "adapters"))
-		return route_adapters(method, &sg, r);
-	if (sg.n >= 3 && seg_is(&sg, 0, "api") && seg_is(&sg, 1, "v1") && seg_is(&sg, 2, "devices"))
-		return route_devices_admin(method, &sg, r);
-	if (sg.n >= 3 && seg_is(&sg, 0, "api") && seg_is(&sg, 1, "v1") && seg_is(&sg, 2, "actions"))
-		return route_actions_admin(method, &sg, args, nargs, r);
-	if (sg.n >= 3 && seg_is(&sg, 0, "api") && seg_is(&sg, 1, "v1") && seg_is(&sg, 2, "coa"))
-		return route_coa_admin(method, &sg, args, nargs, r);
-	if (sg.n >= 3 && seg_is(&sg, 0, "api") && seg_is(&sg, 1, "v1") &&
-	    seg_is(&sg, 2, "sessions"))
-		return route_sessions_admin(method, &sg, args, nargs, r);
-	if (sg.n == 3 && seg_is(&sg, 0, "api") && seg_is(&sg, 1, "v1") &&
-	    seg_is(&sg, 2, "blocks")) {
-		if (strcmp(method, "GET") != 0)
-			return bad_method(r, "GET");
-		r->kind = ROUTE_BLOCKS;
-		return;
-	}
-	/* trans: the change guard's release */
-	if (sg.n == 4 && seg_is(&sg, 0, "api") && seg_is(&sg, 1, "v1") &&
-	    seg_is(&sg, 2, "reconciler") && seg_is(&sg, 3, "release")) {
-		if (strcmp(method, "POST") != 0)
-			return bad_method(r, "POST");
-		r->kind = ROUTE_RECON_RELEASE;
-		return;
-	}
-	/* the reconciler: /api/v1/reconciler and /api/v1/reconciler/run */
-	if (sg.n >= 3 && sg.n <= 4 && seg_is(&sg, 0, "api") && seg_is(&sg, 1, "v1") &&
-	    seg_is(&sg, 2, "reconciler") && (sg.n == 3 || seg_is(&sg, 3, "run"))) {
-		if (strcmp(method, sg.n == 3 ? "GET" : "POST") != 0)
-			return bad_method(r, sg.n == 3 ? "GET" : "POST");
-		r->kind = sg.n == 3 ? ROUTE_RECON_STATUS : ROUTE_RECON_RUN;
-		return;
-	}
-	/* With an instance configured, every API path must carry it; without, none may. */
-	if (instance && *instance) {
-		if (!seg_is(&sg, 0, instance))
-			return;
-		first = 1;
-	}
-	for (size_t i = 0; i + first < sg.n; i++) {
-		sg.s[i] = sg.s[i + first];
-		sg.len[i] = sg.len[i + first];
-	}
-	sg.n -= first;
-	if (!seg_is(&sg, 0, "ciscoise"))
-		return;
-	if (sg.n == 2 && seg_is(&sg, 1, "mdminfo"))
-		return route_mdminfo(method, args, nargs, r);
-	if (sg.n >= 3 && seg_is(&sg, 1, "mdmapi"))
-		route_api(method, &sg, args, nargs, r);
+	if (!route_gateway(method, &sg, args, nargs, r))
+		route_ise(method, &sg, args, nargs, instance, r);
 }
 
 void route_parse_target(const char *method, const char *target, const char *instance,

@@ -35,8 +35,9 @@ ALLOWED = {
     "gateway/coa": {"core", "adapters"},
     "gateway/ise": {"core", "cache", "adapters", "gateway/server", "gateway/verdict",
                     "gateway/actions", "gateway/recon"},
+    # the operator's API over every part (it reads every part's counters for /metrics)
     "gateway/admin": {"core", "cache", "adapters", "gateway/server", "gateway/verdict",
-                      "gateway/actions", "gateway/recon", "gateway/coa"},
+                      "gateway/actions", "gateway/recon", "gateway/coa", "gateway/ise"},
     "gateway/app": {"core", "cache", "adapters", "gateway/server", "gateway/verdict",
                     "gateway/actions", "gateway/recon", "gateway/coa", "gateway/ise",
                     "gateway/admin"},

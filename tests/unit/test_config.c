@@ -11,6 +11,9 @@
 
 #include <jansson.h>
 
+#include "../../adapters/inventory.h"
+#include "../../adapters/mcms.h"
+#include "../../adapters/sccm.h"
 #include "../../gateway/app/config.h"
 
 #define LISTEN "'listen': {'cert_file': 'c.pem', 'key_file': 'k.pem'}"
@@ -28,6 +31,18 @@
 #define PLAINTEXT_MSG                                                                              \
 	"cache.hmac_key: plaintext secret in a file readable by group or others (chmod 600, or "   \
 	"use {\"file\": ...} / {\"env\": ...})"
+
+/* settings_of: adapter i's settings, once its type is checked to be t. */
+static const void *settings_of(const struct config *c, size_t i, const struct adapter_type *t)
+{
+	assert_ptr_equal(c->adapters[i].type, t);
+	return c->adapters[i].conf;
+}
+
+#define INVENTORY_OF(c, i)                                                                         \
+	((const struct config_inventory *)settings_of(c, i, &inventory_adapter_type))
+#define SCCM_OF(c, i) ((const struct config_sccm *)settings_of(c, i, &sccm_adapter_type))
+#define MCMS_OF(c, i) ((const struct config_mcms *)settings_of(c, i, &mcms_adapter_type))
 
 /* dq: the test's JSON with ' for " (easier to read in C). Caller frees. */
 static char *dq(const char *s)
@@ -229,8 +244,8 @@ static void test_minimal(void **state)
 	assert_int_equal(c->accounts[0].roles, ROLE_QUERY);
 	assert_int_equal(c->nadapters, 1);
 	assert_string_equal(c->adapters[0].name, "inv");
-	assert_int_equal(c->adapters[0].type, ADAPTER_INVENTORY);
-	assert_string_equal(c->adapters[0].file, "inv.json");
+	assert_ptr_equal(c->adapters[0].type, &inventory_adapter_type);
+	assert_string_equal(INVENTORY_OF(c, 0)->file, "inv.json");
 	assert_string_equal(c->state_dir, "state");
 	free(c);
 }
@@ -300,9 +315,9 @@ static void test_full(void **state)
 	assert_true(c->cache.hmac_key_set);
 	assert_string_equal(c->cache.hmac_key, "0123456789abcdef0123");
 	assert_int_equal(c->nadapters, 2);
-	assert_string_equal(c->adapters[0].file, "conf/inv.json");
+	assert_string_equal(INVENTORY_OF(c, 0)->file, "conf/inv.json");
 	assert_string_equal(c->adapters[1].name, "B-2_x");
-	assert_string_equal(c->adapters[1].file, "/srv/b.json");
+	assert_string_equal(INVENTORY_OF(c, 1)->file, "/srv/b.json");
 	assert_string_equal(c->state_dir, "/var/lib/mdmgw");
 	assert_string_equal(c->log_level, "debug");
 	unsetenv("MDMGW_TEST_FULL_HMAC");
@@ -341,20 +356,20 @@ static void test_example(void **state)
 	unsetenv("MDMGW_SCCM_PASSWORD");
 	unsetenv("MDMGW_CLOUD_PASSWORD");
 	assert_int_equal(c->nadapters, 3);
-	assert_int_equal(c->adapters[1].type, ADAPTER_SCCM);
-	assert_int_equal(c->adapters[2].type, ADAPTER_MCMS);
-	assert_string_equal(c->adapters[2].mcms.ca_file, "conf/../certs/ca.pem");
+	assert_ptr_equal(c->adapters[1].type, &sccm_adapter_type);
+	assert_ptr_equal(c->adapters[2].type, &mcms_adapter_type);
+	assert_string_equal(MCMS_OF(c, 2)->http.ca_file, "conf/../certs/ca.pem");
 	assert_string_equal(c->api.gateway_id, "gw1.corp.example");
 	assert_int_equal(c->actions.lookup_timeout_ms, 10000);
 	assert_false(c->actions.allow_full_wipe_personal);
 	assert_int_equal(c->coa.max_attempts, 3);
 	assert_string_equal(c->coa.mnt.user, "ers-coa");
 	assert_true(c->coa.webhook.secret_set);
-	assert_string_equal(c->adapters[1].sccm.ca_file, "conf/../certs/ca.pem");
-	assert_string_equal(c->adapters[1].sccm.user, "CORP\\svc-ise");
+	assert_string_equal(SCCM_OF(c, 1)->http.ca_file, "conf/../certs/ca.pem");
+	assert_string_equal(SCCM_OF(c, 1)->user, "CORP\\svc-ise");
 	assert_string_equal(c->listen.cert_file, "conf/../certs/server.pem");
 	assert_string_equal(c->listen.key_file, "conf/../certs/server-key.pem");
-	assert_string_equal(c->adapters[0].file, "conf/demo-inventory.json");
+	assert_string_equal(INVENTORY_OF(c, 0)->file, "conf/demo-inventory.json");
 	assert_string_equal(c->accounts[0].user, "ise");
 	assert_int_equal(c->accounts[0].roles, ROLE_QUERY);
 	assert_true(c->cache.hmac_key_set);
@@ -675,7 +690,7 @@ static void test_paths_file(void **state)
 	assert_string_equal(c->listen.cert_file, want);
 	assert_string_equal(c->listen.key_file, "/abs/k.pem");
 	snprintf(want, sizeof(want), "%s/inv.json", t.dir);
-	assert_string_equal(c->adapters[0].file, want);
+	assert_string_equal(INVENTORY_OF(c, 0)->file, want);
 	snprintf(want, sizeof(want), "%s/state", t.dir);
 	assert_string_equal(c->state_dir, want);
 
@@ -700,7 +715,7 @@ static void test_paths_mem(void **state)
 	assert_string_equal(c->state_dir, "state");
 	load_ok("conf/x.json", MINIMAL, c);
 	assert_string_equal(c->listen.cert_file, "conf/c.pem");
-	assert_string_equal(c->adapters[0].file, "conf/inv.json");
+	assert_string_equal(INVENTORY_OF(c, 0)->file, "conf/inv.json");
 	assert_string_equal(c->state_dir, "conf/state");
 	load_ok("/x.json", MINIMAL, c);
 	assert_string_equal(c->listen.cert_file, "/c.pem");
@@ -769,7 +784,7 @@ static void test_secret_forms(void **state)
 
 	(void)state;
 	j = json_string("inline-secret-value");
-	assert_int_equal(config_secret(j, "t.json", "k", out, sizeof(out), &inl, why, sizeof(why)),
+	assert_int_equal(conf_secret(j, "t.json", "k", out, sizeof(out), &inl, why, sizeof(why)),
 			 MDM_OK);
 	assert_string_equal(out, "inline-secret-value");
 	assert_true(inl);
@@ -780,7 +795,7 @@ static void test_secret_forms(void **state)
 	write_file(key, "file-secret-0123456789\nsecond line\n", 0600);
 	snprintf(name, sizeof(name), "%s/mdmgw.json", t.dir);
 	j = json_pack("{s:s}", "file", "hmac.key"); /* relative to the config's directory */
-	assert_int_equal(config_secret(j, name, "k", out, sizeof(out), &inl, why, sizeof(why)),
+	assert_int_equal(conf_secret(j, name, "k", out, sizeof(out), &inl, why, sizeof(why)),
 			 MDM_OK);
 	assert_string_equal(out, "file-secret-0123456789");
 	assert_false(inl);
@@ -788,22 +803,22 @@ static void test_secret_forms(void **state)
 
 	write_file(key, "crlf-secret-0123456789\r\n", 0600);
 	j = json_pack("{s:s}", "file", key);
-	assert_int_equal(config_secret(j, "t.json", "k", out, sizeof(out), &inl, why, sizeof(why)),
+	assert_int_equal(conf_secret(j, "t.json", "k", out, sizeof(out), &inl, why, sizeof(why)),
 			 MDM_OK);
 	assert_string_equal(out, "crlf-secret-0123456789");
 
 	write_file(key, "no-newline-at-all", 0600);
-	assert_int_equal(config_secret(j, "t.json", "k", out, sizeof(out), &inl, why, sizeof(why)),
+	assert_int_equal(conf_secret(j, "t.json", "k", out, sizeof(out), &inl, why, sizeof(why)),
 			 MDM_OK);
 	assert_string_equal(out, "no-newline-at-all");
 
 	write_file(key, "\nsecond", 0600);
-	assert_int_equal(config_secret(j, "t.json", "k", out, sizeof(out), &inl, why, sizeof(why)),
+	assert_int_equal(conf_secret(j, "t.json", "k", out, sizeof(out), &inl, why, sizeof(why)),
 			 MDM_ERR_CONFIG);
 	assert_string_equal(why, "t.json: k: the secret file's first line is empty");
 
 	write_file(key, "123456789\n", 0600);
-	assert_int_equal(config_secret(j, "t.json", "k", out, 8, &inl, why, sizeof(why)),
+	assert_int_equal(conf_secret(j, "t.json", "k", out, 8, &inl, why, sizeof(why)),
 			 MDM_ERR_CONFIG);
 	snprintf(want, sizeof(want),
 		 "t.json: k: the first line of secret file \"%s\" is too long (at most 7 bytes)",
@@ -811,13 +826,13 @@ static void test_secret_forms(void **state)
 	assert_string_equal(why, want);
 	assert_string_equal(out, "");
 	write_file(key, "1234567\n", 0600);
-	assert_int_equal(config_secret(j, "t.json", "k", out, 8, &inl, why, sizeof(why)), MDM_OK);
+	assert_int_equal(conf_secret(j, "t.json", "k", out, 8, &inl, why, sizeof(why)), MDM_OK);
 	assert_string_equal(out, "1234567");
 	json_decref(j);
 	unlink(key);
 
 	j = json_pack("{s:s}", "file", "hmac.key");
-	assert_int_equal(config_secret(j, name, "k", out, sizeof(out), &inl, why, sizeof(why)),
+	assert_int_equal(conf_secret(j, name, "k", out, sizeof(out), &inl, why, sizeof(why)),
 			 MDM_ERR_IO);
 	snprintf(want, sizeof(want),
 		 "%s: k: cannot open secret file \"%s\": No such file or directory", name, key);
@@ -827,7 +842,7 @@ static void test_secret_forms(void **state)
 
 	assert_int_equal(setenv("MDMGW_TEST_SECRET", "env-secret-0123456789", 1), 0);
 	j = json_pack("{s:s}", "env", "MDMGW_TEST_SECRET");
-	assert_int_equal(config_secret(j, "t.json", "k", out, sizeof(out), &inl, why, sizeof(why)),
+	assert_int_equal(conf_secret(j, "t.json", "k", out, sizeof(out), &inl, why, sizeof(why)),
 			 MDM_OK);
 	assert_string_equal(out, "env-secret-0123456789");
 	assert_false(inl);
@@ -837,14 +852,14 @@ static void test_secret_forms(void **state)
 	j = json_pack("{s:s}", "env", "MDMGW_TEST_MISSING");
 	unsetenv("MDMGW_TEST_MISSING");
 	assert_int_equal(
-	    config_secret(j, "t.json", "cache.hmac_key", out, sizeof(out), &inl, why, sizeof(why)),
+	    conf_secret(j, "t.json", "cache.hmac_key", out, sizeof(out), &inl, why, sizeof(why)),
 	    MDM_ERR_CONFIG);
 	assert_string_equal(why, "t.json: cache.hmac_key: environment variable "
 				 "\"MDMGW_TEST_MISSING\" is not set");
 	json_decref(j);
 
 	j = json_pack("{s:s}", "nv", "X");
-	assert_int_equal(config_secret(j, "t.json", "k", out, sizeof(out), &inl, why, sizeof(why)),
+	assert_int_equal(conf_secret(j, "t.json", "k", out, sizeof(out), &inl, why, sizeof(why)),
 			 MDM_ERR_CONFIG);
 	assert_string_equal(why,
 			    "t.json: k: must be a string, {\"file\": PATH} or {\"env\": NAME}");
@@ -927,24 +942,24 @@ static void test_secret_file_mode(void **state)
 static void test_sccm_defaults(void **state)
 {
 	struct config *c = cfg_new();
-	const struct config_sccm *s = &c->adapters[0].sccm;
+	const struct config_sccm *s = (const void *)c->adapters[0].conf;
 
 	(void)state;
 	load_ok("t.json", SCCM(""), c);
-	assert_int_equal(c->adapters[0].type, ADAPTER_SCCM);
+	assert_ptr_equal(c->adapters[0].type, &sccm_adapter_type);
 	assert_string_equal(c->adapters[0].name, "cm");
 	assert_string_equal(s->url, "https://cm01.corp.example/AdminService");
-	assert_string_equal(s->ca_file, CA);
-	assert_string_equal(s->pinned_key, "");
-	assert_int_equal(s->auth, CONFIG_AUTH_NEGOTIATE);
+	assert_string_equal(s->http.ca_file, CA);
+	assert_string_equal(s->http.pinned_key, "");
+	assert_int_equal(s->auth, HTTP_AUTH_NEGOTIATE);
 	assert_string_equal(s->user, "");
 	assert_false(s->password_set);
-	assert_int_equal(s->max_connections, 8);
-	assert_true(s->rate_per_sec == 0.0);
-	assert_int_equal(s->max_body, 16777216);
-	assert_int_equal(s->connect_timeout_ms, 5000);
-	assert_int_equal(s->breaker_failures, 5);
-	assert_int_equal(s->breaker_open_ms, 30000);
+	assert_int_equal(s->http.max_connections, 8);
+	assert_true(s->http.rate_per_sec == 0.0);
+	assert_int_equal(s->http.max_body, 16777216);
+	assert_int_equal(s->http.connect_timeout_ms, 5000);
+	assert_int_equal(s->http.breaker_failures, 5);
+	assert_int_equal(s->http.breaker_open_ms, 30000);
 	assert_int_equal(s->nonly_ci, 0);
 	assert_false(s->no_baseline_compliant);
 	assert_int_equal(s->page_rows, 10000);
@@ -955,7 +970,7 @@ static void test_sccm_defaults(void **state)
 static void test_sccm_full(void **state)
 {
 	struct config *c = cfg_new();
-	const struct config_sccm *s = &c->adapters[1].sccm;
+	const struct config_sccm *s = (const void *)c->adapters[1].conf;
 
 	(void)state;
 	assert_int_equal(setenv("MDMGW_TEST_SCCM_PW", "pa ss:word", 1), 0);
@@ -970,19 +985,19 @@ static void test_sccm_full(void **state)
 		c);
 	unsetenv("MDMGW_TEST_SCCM_PW");
 	assert_int_equal(c->nadapters, 2);
-	assert_int_equal(c->adapters[0].type, ADAPTER_INVENTORY);
-	assert_int_equal(c->adapters[1].type, ADAPTER_SCCM);
-	assert_string_equal(s->pinned_key, PIN);
-	assert_int_equal(s->auth, CONFIG_AUTH_NTLM);
+	assert_ptr_equal(c->adapters[0].type, &inventory_adapter_type);
+	assert_ptr_equal(c->adapters[1].type, &sccm_adapter_type);
+	assert_string_equal(s->http.pinned_key, PIN);
+	assert_int_equal(s->auth, HTTP_AUTH_NTLM);
 	assert_string_equal(s->user, "CORP\\svc-ise");
 	assert_true(s->password_set);
 	assert_string_equal(s->password, "pa ss:word");
-	assert_int_equal(s->max_connections, 256);
-	assert_true(s->rate_per_sec == 2.5);
-	assert_int_equal(s->max_body, 268435456);
-	assert_int_equal(s->connect_timeout_ms, 10);
-	assert_int_equal(s->breaker_failures, 0);
-	assert_int_equal(s->breaker_open_ms, 3600000);
+	assert_int_equal(s->http.max_connections, 256);
+	assert_true(s->http.rate_per_sec == 2.5);
+	assert_int_equal(s->http.max_body, 268435456);
+	assert_int_equal(s->http.connect_timeout_ms, 10);
+	assert_int_equal(s->http.breaker_failures, 0);
+	assert_int_equal(s->http.breaker_open_ms, 3600000);
 	assert_int_equal(s->nonly_ci, 2);
 	assert_string_equal(s->only_ci[0], "ScopeId_1/Baseline_a");
 	assert_string_equal(s->only_ci[1], "ScopeId_1/Baseline_b");
@@ -997,11 +1012,11 @@ static void test_sccm_full(void **state)
 		     "1000, 'list_timeout': '1s', 'only_ci': [], 'no_baseline_compliant': "
 		     "false"),
 		c);
-	assert_int_equal(c->adapters[0].sccm.auth, CONFIG_AUTH_BASIC);
-	assert_string_equal(c->adapters[0].sccm.password, "p");
-	assert_true(c->adapters[0].sccm.rate_per_sec == 100000.0);
+	assert_int_equal(SCCM_OF(c, 0)->auth, HTTP_AUTH_BASIC);
+	assert_string_equal(SCCM_OF(c, 0)->password, "p");
+	assert_true(SCCM_OF(c, 0)->http.rate_per_sec == 100000.0);
 	load_ok("t.json", SCCM(", 'auth': 'negotiate'"), c);
-	assert_int_equal(c->adapters[0].sccm.auth, CONFIG_AUTH_NEGOTIATE);
+	assert_int_equal(SCCM_OF(c, 0)->auth, HTTP_AUTH_NEGOTIATE);
 	free(c);
 }
 
@@ -1147,24 +1162,24 @@ static void test_sccm_bad(void **state)
 static void test_mcms_keys(void **state)
 {
 	struct config *c = cfg_new();
-	const struct config_mcms *m = &c->adapters[0].mcms;
+	const struct config_mcms *m = (const void *)c->adapters[0].conf;
 
 	(void)state;
 	load_ok("t.json", MCMS(""), c);
-	assert_int_equal(c->adapters[0].type, ADAPTER_MCMS);
+	assert_ptr_equal(c->adapters[0].type, &mcms_adapter_type);
 	assert_string_equal(m->url, "https://mdm.example.com");
 	assert_string_equal(m->instance, "");
-	assert_string_equal(m->ca_file, CA);
+	assert_string_equal(m->http.ca_file, CA);
 	assert_string_equal(m->user, "ise-api");
 	assert_true(m->password_set);
 	assert_string_equal(m->password, "pw");
-	assert_int_equal(m->max_connections, 4);
-	assert_int_equal(m->max_body, 16777216);
-	assert_int_equal(m->connect_timeout_ms, 5000);
-	assert_int_equal(m->breaker_failures, 5);
-	assert_int_equal(m->breaker_open_ms, 30000);
+	assert_int_equal(m->http.max_connections, 4);
+	assert_int_equal(m->http.max_body, 16777216);
+	assert_int_equal(m->http.connect_timeout_ms, 5000);
+	assert_int_equal(m->http.breaker_failures, 5);
+	assert_int_equal(m->http.breaker_open_ms, 30000);
 	assert_int_equal(m->list_timeout_ms, 30000);
-	assert_int_equal(m->listing, CONFIG_LIST_AUTO);
+	assert_int_equal(m->listing, MCMS_LIST_AUTO);
 	load_ok("t.json",
 		MCMS(", 'instance': 'tenant-7/eu', 'pinned_key': '" PIN "', 'max_connections': 16, "
 		     "'rate_per_sec': 20, 'max_body': 1024, 'connect_timeout': '2s', "
@@ -1172,13 +1187,13 @@ static void test_mcms_keys(void **state)
 		     "'listing': 'noncompliant_only'"),
 		c);
 	assert_string_equal(m->instance, "tenant-7/eu");
-	assert_string_equal(m->pinned_key, PIN);
-	assert_int_equal(m->max_connections, 16);
-	assert_true(m->rate_per_sec == 20.0);
+	assert_string_equal(m->http.pinned_key, PIN);
+	assert_int_equal(m->http.max_connections, 16);
+	assert_true(m->http.rate_per_sec == 20.0);
 	assert_int_equal(m->list_timeout_ms, 120000);
-	assert_int_equal(m->listing, CONFIG_LIST_NONCOMPLIANT);
+	assert_int_equal(m->listing, MCMS_LIST_NONCOMPLIANT);
 	load_ok("t.json", MCMS(", 'listing': 'all'"), c);
-	assert_int_equal(m->listing, CONFIG_LIST_ALL);
+	assert_int_equal(m->listing, MCMS_LIST_ALL);
 	load_ok("t.json", MCMS_URL("https://mdm.example.com:8443/"), c);
 	assert_string_equal(m->url, "https://mdm.example.com:8443/");
 	load_ok("t.json",
@@ -1273,12 +1288,12 @@ static void test_sccm_only_ci_count(void **state)
 	len = (size_t)snprintf(json, cap,
 			       "{" LISTEN ", " ACCOUNTS ", 'adapters': [{" SCCM_BASE
 			       ", 'ca_file': '" CA "', 'only_ci': [");
-	for (int i = 0; i < CONFIG_MAX_ONLY_CI; i++)
+	for (int i = 0; i < SCCM_MAX_ONLY_CI; i++)
 		len += (size_t)snprintf(json + len, cap - len, "%s'ci-%d'", i ? ", " : "", i);
 	snprintf(json + len, cap - len, "]}]}");
 	load_ok("t.json", json, c);
-	assert_int_equal(c->adapters[0].sccm.nonly_ci, CONFIG_MAX_ONLY_CI);
-	assert_string_equal(c->adapters[0].sccm.only_ci[63], "ci-63");
+	assert_int_equal(SCCM_OF(c, 0)->nonly_ci, SCCM_MAX_ONLY_CI);
+	assert_string_equal(SCCM_OF(c, 0)->only_ci[63], "ci-63");
 	snprintf(json + len, cap - len, ", 'one-too-many']}]}");
 	assert_int_equal(load_as("t.json", json, c, why, sizeof(why)), MDM_ERR_CONFIG);
 	assert_string_equal(why, S0 "only_ci: holds more than 64 entries");
@@ -1310,8 +1325,8 @@ static void test_sccm_files(void **state)
 	assert_int_equal(chmod(t.file, 0600), 0);
 	if (config_load(t.file, c, why, sizeof(why)) != MDM_OK)
 		fail_msg("%s", why);
-	assert_string_equal(c->adapters[0].sccm.ca_file, ca);
-	assert_string_equal(c->adapters[0].sccm.password, "inline-password");
+	assert_string_equal(SCCM_OF(c, 0)->http.ca_file, ca);
+	assert_string_equal(SCCM_OF(c, 0)->password, "inline-password");
 	unlink(ca);
 	assert_int_equal(config_load(t.file, c, why, sizeof(why)), MDM_ERR_CONFIG);
 	snprintf(want, sizeof(want),
