@@ -1,24 +1,13 @@
 /* mcms_rules: see mcms_rules.h. */
 #include "mcms_rules.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/*
- * expat.h declares the billion-laughs limits only when the includer defines XML_DTD, although
- * every libexpat built with DTD support exports them; defining it only makes them visible.
- */
-#ifndef XML_DTD
-#define XML_DTD 1
-#endif
-#include <expat.h>
-
 #include "../core/xml.h"
+#include "../core/xmlparse.h"
 
-/* XML_Parse takes an int length: bodies are fed in slices no bigger than this. */
-#define FEED_CHUNK ((size_t)1 << 20)
 /* Element names we know are short; a longer one can only be unknown, so it is kept as "". */
 #define NAME_MAX_LEN 31
 
@@ -102,7 +91,7 @@ static bool parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out)
 	return true;
 }
 
-/* --- a hardened expat walker -------------------------------------------------------------- */
+/* --- a walker on the hardened parser ----------------------------------------------------- */
 
 struct walker;
 typedef void (*open_fn)(struct walker *w);
@@ -110,55 +99,30 @@ typedef void (*close_fn)(struct walker *w, const char *text, size_t len);
 
 /*
  * The walker keeps the lower-cased local name of every open element and the direct text of the
- * innermost one, and hands both to its mode's callbacks. Callbacks see w->depth and w->names.
+ * innermost one (core/xmlparse.h), and hands both to its mode's callbacks. Callbacks see
+ * w->x.depth (open elements, the root is 1) and w->names.
  */
 struct walker {
-	XML_Parser p;
-	enum mdm_err err; /* first error; once set, handlers do nothing */
-	char *why;
-	size_t whysz;
-	int depth; /* open elements, the root is 1 */
+	struct xmlparse x;
 	char names[MCMS_MAX_DEPTH + 1][NAME_MAX_LEN + 1];
 	char text[MCMS_TEXT_MAX + 1];
-	size_t tlen;
 	open_fn on_open;
 	close_fn on_close;
 	void *ctx;
 };
 
-/* wfail: records the first error and stops expat; later errors are its consequences. */
-static void wfail(struct walker *w, enum mdm_err e, const char *fmt, ...) MDM_PRINTF(3, 4);
-
-static void wfail(struct walker *w, enum mdm_err e, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (w->err)
-		return;
-	w->err = e;
-	if (w->why && w->whysz) {
-		va_start(ap, fmt);
-		vsnprintf(w->why, w->whysz, fmt, ap);
-		va_end(ap);
-	}
-	XML_StopParser(w->p, XML_FALSE);
-}
-
 /* named: whether the open element at depth d is called name (lower case). */
 static bool named(const struct walker *w, int d, const char *name)
 {
-	return d >= 1 && d <= w->depth && strcmp(w->names[d], name) == 0;
+	return d >= 1 && d <= w->x.depth && strcmp(w->names[d], name) == 0;
 }
 
-/* Stores name without its namespace prefix, lower-cased: namespace processing stays off, so
- * "a:Attributes" and "Attributes" under xmlns="..." both read as "attributes". */
+/* Stores the local name lower-cased: namespace processing stays off, so "a:Attributes" and
+ * "Attributes" under xmlns="..." both read as "attributes". */
 static void store_name(char dst[NAME_MAX_LEN + 1], const char *name)
 {
-	const char *colon = strrchr(name, ':');
-	size_t n;
+	size_t n = strlen(name);
 
-	name = colon ? colon + 1 : name;
-	n = strlen(name);
 	if (n > NAME_MAX_LEN)
 		n = 0;
 	for (size_t i = 0; i < n; i++)
@@ -166,135 +130,23 @@ static void store_name(char dst[NAME_MAX_LEN + 1], const char *name)
 	dst[n] = '\0';
 }
 
-static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **attrs)
+static void walker_open(struct xmlparse *x, const char *name)
 {
-	struct walker *w = ud;
+	struct walker *w = x->ctx;
 
-	(void)attrs;
-	if (w->err)
-		return;
-	if (w->depth >= MCMS_MAX_DEPTH) {
-		wfail(w, MDM_ERR_PARSE, "XML nested deeper than %d elements", MCMS_MAX_DEPTH);
-		return;
-	}
-	w->depth++;
-	store_name(w->names[w->depth], name);
-	w->tlen = 0;
+	store_name(w->names[x->depth], name);
 	if (w->on_open)
 		w->on_open(w);
 }
 
-static void XMLCALL on_end(void *ud, const XML_Char *name)
+static void walker_close(struct xmlparse *x, const char *text, size_t len)
 {
-	struct walker *w = ud;
+	struct walker *w = x->ctx;
 
-	(void)name;
-	if (w->err || w->depth < 1)
-		return;
-	w->text[w->tlen] = '\0';
-	w->on_close(w, w->text, w->tlen);
-	w->tlen = 0;
-	w->depth--;
+	w->on_close(w, text, len);
 }
 
-static void XMLCALL on_text(void *ud, const XML_Char *s, int len)
-{
-	struct walker *w = ud;
-	size_t n = (size_t)len;
-
-	if (w->err || len <= 0 || w->depth < 1)
-		return;
-	/* Past the bound the rest is dropped: every field we fill is smaller than the bound. */
-	if (n > MCMS_TEXT_MAX - w->tlen)
-		n = MCMS_TEXT_MAX - w->tlen;
-	memcpy(w->text + w->tlen, s, n);
-	w->tlen += n;
-}
-
-static void XMLCALL on_doctype(void *ud, const XML_Char *name, const XML_Char *sysid,
-			       const XML_Char *pubid, int has_internal_subset)
-{
-	(void)name, (void)sysid, (void)pubid, (void)has_internal_subset;
-	wfail(ud, MDM_ERR_PARSE, "a DOCTYPE is not allowed");
-}
-
-static void XMLCALL on_entity(void *ud, const XML_Char *name, int is_param, const XML_Char *value,
-			      int value_len, const XML_Char *base, const XML_Char *sysid,
-			      const XML_Char *pubid, const XML_Char *notation)
-{
-	(void)name, (void)is_param, (void)value, (void)value_len, (void)base, (void)sysid,
-	    (void)pubid, (void)notation;
-	wfail(ud, MDM_ERR_PARSE, "entity declarations are not allowed");
-}
-
-static int XMLCALL on_extref(XML_Parser p, const XML_Char *context, const XML_Char *base,
-			     const XML_Char *sysid, const XML_Char *pubid)
-{
-	(void)context, (void)base, (void)sysid, (void)pubid;
-	wfail(XML_GetUserData(p), MDM_ERR_PARSE, "external entities are not allowed");
-	return XML_STATUS_ERROR;
-}
-
-/* The DOCTYPE handler alone refuses every DTD; the others are there should it ever give way,
- * and expat's own amplification limit is a third line. */
-static void harden(XML_Parser p)
-{
-	XML_SetStartDoctypeDeclHandler(p, on_doctype);
-	XML_SetEntityDeclHandler(p, on_entity);
-	XML_SetExternalEntityRefHandler(p, on_extref);
-	XML_SetParamEntityParsing(p, XML_PARAM_ENTITY_PARSING_NEVER);
-#if XML_MAJOR_VERSION > 2 || (XML_MAJOR_VERSION == 2 && XML_MINOR_VERSION >= 4)
-	XML_SetBillionLaughsAttackProtectionMaximumAmplification(p, 10.0f);
-	XML_SetBillionLaughsAttackProtectionActivationThreshold(p, 1u << 20);
-#endif
-}
-
-static enum mdm_err feed(struct walker *w, const char *body, size_t len)
-{
-	do {
-		size_t chunk = len > FEED_CHUNK ? FEED_CHUNK : len;
-
-		if (XML_Parse(w->p, body, (int)chunk, chunk == len) != XML_STATUS_OK) {
-			if (!w->err) {
-				w->err = MDM_ERR_PARSE;
-				err_why(w->why, w->whysz, "XML error at line %llu column %llu: %s",
-					(unsigned long long)XML_GetCurrentLineNumber(w->p),
-					(unsigned long long)XML_GetCurrentColumnNumber(w->p),
-					XML_ErrorString(XML_GetErrorCode(w->p)));
-			}
-			return w->err;
-		}
-		body += chunk;
-		len -= chunk;
-	} while (len);
-	return w->err;
-}
-
-/* walk: runs body (refused unread when over max_body) through a hardened parser with w's
- * callbacks; sets up and frees expat around it. */
-static enum mdm_err walk(struct walker *w, const char *body, size_t len, size_t max_body)
-{
-	enum mdm_err e;
-
-	if (len > max_body) {
-		err_why(w->why, w->whysz, "the answer is %zu bytes, more than the %zu allowed", len,
-			max_body);
-		return MDM_ERR_TOOBIG;
-	}
-	w->p = XML_ParserCreate(NULL);
-	if (!w->p) {
-		err_why(w->why, w->whysz, "out of memory for the XML parser");
-		return MDM_ERR_NOMEM;
-	}
-	XML_SetUserData(w->p, w);
-	XML_SetElementHandler(w->p, on_start, on_end);
-	XML_SetCharacterDataHandler(w->p, on_text);
-	harden(w->p);
-	e = feed(w, body ? body : "", body ? len : 0);
-	XML_ParserFree(w->p);
-	w->p = NULL;
-	return e;
-}
+static const struct xmlparse_ops walker_ops = {.open = walker_open, .close = walker_close};
 
 /* walker_new: a zeroed walker (some 5 KiB: kept off the stack of adapter threads). */
 static struct walker *walker_new(close_fn on_close, void *ctx, char *why, size_t whysz)
@@ -307,9 +159,21 @@ static struct walker *walker_new(close_fn on_close, void *ctx, char *why, size_t
 	}
 	w->on_close = on_close;
 	w->ctx = ctx;
-	w->why = why;
-	w->whysz = whysz;
+	w->x = (struct xmlparse){.ops = &walker_ops,
+				 .ctx = w,
+				 .max_depth = MCMS_MAX_DEPTH,
+				 .text = w->text,
+				 .text_max = MCMS_TEXT_MAX,
+				 .why = why,
+				 .whysz = whysz};
 	return w;
+}
+
+/* walk: runs body (refused unread when over max_body) through the hardened parser. */
+static enum mdm_err walk(struct walker *w, const char *body, size_t len, size_t max_body)
+{
+	w->x.max_body = max_body;
+	return xmlparse_run(&w->x, body, len);
 }
 
 /* --- mdminfo ------------------------------------------------------------------------------ */
@@ -324,8 +188,8 @@ static void info_version(struct walker *w, struct info_ctx *c, const char *s, si
 	uint64_t v;
 
 	if (!parse_u64(s, len, 1000, &v) || v < 1 || v > 3) {
-		wfail(w, MDM_ERR_PARSE, "api_version \"%.*s\" is not 1, 2 or 3",
-		      (int)(len > 32 ? 32 : len), s);
+		xmlparse_fail(&w->x, MDM_ERR_PARSE, "api_version \"%.*s\" is not 1, 2 or 3",
+			      (int)(len > 32 ? 32 : len), s);
 		return;
 	}
 	c->out->api_version = (int)v;
@@ -340,18 +204,20 @@ static void info_path(struct walker *w, struct info_ctx *c, const char *s, size_
 	while (len > 1 && s[len - 1] == '/')
 		len--;
 	if (len == 0 || s[0] != '/') {
-		wfail(w, MDM_ERR_PARSE, "api_path must be an absolute path");
+		xmlparse_fail(&w->x, MDM_ERR_PARSE, "api_path must be an absolute path");
 		return;
 	}
 	if (len > MCMS_API_PATH_MAX) {
-		wfail(w, MDM_ERR_PARSE, "api_path is longer than %d bytes", MCMS_API_PATH_MAX);
+		xmlparse_fail(&w->x, MDM_ERR_PARSE, "api_path is longer than %d bytes",
+			      MCMS_API_PATH_MAX);
 		return;
 	}
 	for (size_t i = 0; i < len; i++) {
 		unsigned char ch = (unsigned char)s[i];
 
 		if (ch <= 0x20 || ch == 0x7f || ch == '?' || ch == '#') {
-			wfail(w, MDM_ERR_PARSE, "api_path holds a byte a path cannot carry");
+			xmlparse_fail(&w->x, MDM_ERR_PARSE,
+				      "api_path holds a byte a path cannot carry");
 			return;
 		}
 	}
@@ -375,7 +241,7 @@ static void info_qmax(struct walker *w, struct info_ctx *c, const char *s, size_
 		for (size_t i = 0; i < tl; i++)
 			digits = digits && t[i] >= '0' && t[i] <= '9';
 		if (!digits) {
-			wfail(w, MDM_ERR_PARSE, "query_max_size is not a number");
+			xmlparse_fail(&w->x, MDM_ERR_PARSE, "query_max_size is not a number");
 			return;
 		}
 		v = MCMS_QUERY_MAX_LIMIT;
@@ -391,10 +257,10 @@ static void info_close(struct walker *w, const char *s, size_t len)
 {
 	struct info_ctx *c = w->ctx;
 	struct mcms_info *o = c->out;
-	const char *n = w->names[w->depth];
+	const char *n = w->names[w->x.depth];
 	enum tri t;
 
-	if (w->depth != 2)
+	if (w->x.depth != 2)
 		return;
 	if (!strcmp(n, "api_version"))
 		info_version(w, c, s, len);
@@ -404,7 +270,8 @@ static void info_close(struct walker *w, const char *s, size_t len)
 		info_qmax(w, c, s, len);
 	else if (!strcmp(n, "messaging_support")) {
 		if (!parse_tri(s, len, &t))
-			wfail(w, MDM_ERR_PARSE, "messaging_support is neither true nor false");
+			xmlparse_fail(&w->x, MDM_ERR_PARSE,
+				      "messaging_support is neither true nor false");
 		o->messaging_support = t == TRI_TRUE;
 	} else if (!strcmp(n, "redirect_url")) {
 		trim(&s, &len);
@@ -639,7 +506,7 @@ static void dev_finish(struct walker *w, struct dev_ctx *c)
 	str_copy(c->cur.source, sizeof(c->cur.source), c->source);
 	e = outcome_add(&c->oc, &c->cur);
 	if (e)
-		wfail(w, e, "out of memory for device %zu", c->ndevs);
+		xmlparse_fail(&w->x, e, "out of memory for device %zu", c->ndevs);
 	c->in_device = false;
 }
 
@@ -647,18 +514,18 @@ static void dev_open(struct walker *w)
 {
 	struct dev_ctx *c = w->ctx;
 
-	if (w->depth == 2 && named(w, 2, "devicelist"))
+	if (w->x.depth == 2 && named(w, 2, "devicelist"))
 		c->seen_list = true;
-	else if (w->depth == 3 && named(w, 2, "devicelist") && named(w, 3, "device")) {
+	else if (w->x.depth == 3 && named(w, 2, "devicelist") && named(w, 3, "device")) {
 		if (c->ndevs >= c->max_devices) {
-			wfail(w, MDM_ERR_TOOBIG, "more than %zu devices in one answer",
-			      c->max_devices);
+			xmlparse_fail(&w->x, MDM_ERR_TOOBIG, "more than %zu devices in one answer",
+				      c->max_devices);
 			return;
 		}
 		c->ndevs++;
 		memset(&c->cur, 0, sizeof(c->cur));
 		c->in_device = true;
-	} else if (c->in_device && w->depth == 5 && named(w, 4, "attributes") &&
+	} else if (c->in_device && w->x.depth == 5 && named(w, 4, "attributes") &&
 		   named(w, 5, "compliance"))
 		c->status_seen = false;
 }
@@ -673,7 +540,8 @@ static void dev_top(struct walker *w, struct dev_ctx *c, const char *n, const ch
 	if (!strcmp(n, "paging_info") && tl) {
 		/* A cursor we cannot send back would silently lose the rest of the listing. */
 		if (!parse_u64(t, tl, UINT32_MAX, &v)) {
-			wfail(w, MDM_ERR_PARSE, "paging_info is not an unsigned 32-bit integer");
+			xmlparse_fail(&w->x, MDM_ERR_PARSE,
+				      "paging_info is not an unsigned 32-bit integer");
 			return;
 		}
 		c->paging = (uint32_t)v;
@@ -687,8 +555,8 @@ static void dev_top(struct walker *w, struct dev_ctx *c, const char *n, const ch
 static void dev_close(struct walker *w, const char *s, size_t len)
 {
 	struct dev_ctx *c = w->ctx;
-	const char *n = w->names[w->depth];
-	int d = w->depth;
+	const char *n = w->names[w->x.depth];
+	int d = w->x.depth;
 
 	if (d == 2)
 		dev_top(w, c, n, s, len);
@@ -771,12 +639,13 @@ struct act_ctx {
 static void act_close(struct walker *w, const char *s, size_t len)
 {
 	struct act_ctx *c = w->ctx;
-	const char *n = w->names[w->depth];
+	const char *n = w->names[w->x.depth];
 	enum tri t;
 
 	if (!strcmp(n, "action_status")) {
 		if (!parse_tri(s, len, &t) || t == TRI_UNSET) {
-			wfail(w, MDM_ERR_PARSE, "action_status is neither true nor false");
+			xmlparse_fail(&w->x, MDM_ERR_PARSE,
+				      "action_status is neither true nor false");
 			return;
 		}
 		c->nstatus++;
