@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/strw.h"
 #include "../core/xml.h"
 #include "../core/xmlparse.h"
 
@@ -707,86 +708,14 @@ enum mdm_err mcms_action_body(const struct ident *id, struct buf *out)
 
 /* --- request URLs ------------------------------------------------------------------------- */
 
-/* A bounded writer into a caller's array: no allocation, TOOBIG once anything did not fit. */
-struct sw {
-	char *out;
-	size_t sz, len;
-	bool over;
-};
-
-static void sw_add(struct sw *s, const char *p, size_t n)
-{
-	if (s->over || n >= s->sz - s->len) {
-		s->over = true;
-		return;
-	}
-	memcpy(s->out + s->len, p, n);
-	s->len += n;
-	s->out[s->len] = '\0';
-}
-
-static void sw_str(struct sw *s, const char *p)
-{
-	sw_add(s, p, strlen(p));
-}
-
-static bool unreserved(unsigned char ch)
-{
-	return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-	       ch == '-' || ch == '.' || ch == '_' || ch == '~';
-}
-
-/* sw_pct: p[0..n) percent-encoded; '/' kept when keep_slash (a path), else encoded too. */
-static void sw_pct(struct sw *s, const char *p, size_t n, bool keep_slash)
-{
-	static const char hex[] = "0123456789ABCDEF";
-
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)p[i];
-		char esc[3] = {'%', hex[ch >> 4], hex[ch & 15]};
-
-		if (unreserved(ch) || (keep_slash && ch == '/'))
-			sw_add(s, p + i, 1);
-		else
-			sw_add(s, esc, 3);
-	}
-}
-
-static enum mdm_err sw_end(struct sw *s)
-{
-	if (!s->over)
-		return MDM_OK;
-	if (s->sz)
-		s->out[0] = '\0';
-	return MDM_ERR_TOOBIG;
-}
-
-/* sw_begin: out starts with base without its trailing slashes; false for an empty base. */
-static bool sw_begin(struct sw *s, char *out, size_t outsz, const char *base)
-{
-	size_t n = base ? strlen(base) : 0;
-
-	s->out = out;
-	s->sz = outsz;
-	s->len = 0;
-	s->over = outsz == 0;
-	if (outsz)
-		out[0] = '\0';
-	while (n && base[n - 1] == '/')
-		n--;
-	if (n == 0)
-		return false;
-	sw_add(s, base, n);
-	return true;
-}
-
 enum mdm_err mcms_url_mdminfo(const char *base, const char *instance, int version, char *out,
 			      size_t outsz)
 {
-	struct sw s;
+	struct strw s;
 	char v[4];
 
-	if (!sw_begin(&s, out, outsz, base) || version < 1 || version > 3)
+	strw_init(&s, out, outsz);
+	if (!strw_origin(&s, base) || version < 1 || version > 3)
 		return MDM_ERR_INVALID;
 	if (instance) {
 		size_t n = strlen(instance);
@@ -798,14 +727,14 @@ enum mdm_err mcms_url_mdminfo(const char *base, const char *instance, int versio
 			n--;
 		}
 		if (n) {
-			sw_add(&s, "/", 1);
-			sw_pct(&s, instance, n, true);
+			strw_add(&s, "/", 1);
+			strw_pct(&s, instance, n, "/");
 		}
 	}
 	snprintf(v, sizeof(v), "%d", version);
-	sw_str(&s, "/ciscoise/mdminfo/?ise_api_version=");
-	sw_str(&s, v);
-	return sw_end(&s);
+	strw_str(&s, "/ciscoise/mdminfo/?ise_api_version=");
+	strw_str(&s, v);
+	return strw_end(&s);
 }
 
 static const struct {
@@ -866,16 +795,17 @@ static enum mdm_err norm_value(enum mcms_criterion crit, const char *value, char
 	return str_copy(out, IDENT_VALUE_MAX + 1, id.value);
 }
 
-/* sw_api: <base><api_path>, api_path as mdminfo gave it (absolute, trailing slashes dropped). */
-static bool sw_api(struct sw *s, char *out, size_t outsz, const char *base, const char *api_path)
+/* url_api: <base><api_path>, api_path as mdminfo gave it (absolute, trailing slashes dropped). */
+static bool url_api(struct strw *s, char *out, size_t outsz, const char *base, const char *api_path)
 {
 	size_t n = api_path ? strlen(api_path) : 0;
 
-	if (!sw_begin(s, out, outsz, base) || n == 0 || api_path[0] != '/')
+	strw_init(s, out, outsz);
+	if (!strw_origin(s, base) || n == 0 || api_path[0] != '/')
 		return false;
 	while (n && api_path[n - 1] == '/')
 		n--;
-	sw_pct(s, api_path, n, true);
+	strw_pct(s, api_path, n, "/");
 	return true;
 }
 
@@ -885,54 +815,54 @@ enum mdm_err mcms_url_devices(const char *base, const char *api_path, int versio
 {
 	char v[IDENT_VALUE_MAX + 1];
 	char pg[16];
-	struct sw s;
+	struct strw s;
 	const char *name = mcms_criterion_name(crit);
 
 	if (version < 1 || version > 3 || (unsigned)crit >= NCRITERIA ||
 	    criteria[crit].version > version || norm_value(crit, value, v) != MDM_OK ||
-	    !sw_api(&s, out, outsz, base, api_path)) {
+	    !url_api(&s, out, outsz, base, api_path)) {
 		if (outsz)
 			out[0] = '\0';
 		return MDM_ERR_INVALID;
 	}
 	snprintf(pg, sizeof(pg), "%lu", (unsigned long)paging);
 	if (version == 1) {
-		sw_str(&s, "/devices/");
-		sw_str(&s, pg);
+		strw_str(&s, "/devices/");
+		strw_str(&s, pg);
 		if (crit != MCMS_BY_NONE) {
-			sw_add(&s, "/", 1);
-			sw_str(&s, name);
-			sw_add(&s, "/", 1);
-			sw_pct(&s, v, strlen(v), false);
+			strw_add(&s, "/", 1);
+			strw_str(&s, name);
+			strw_add(&s, "/", 1);
+			strw_pct(&s, v, strlen(v), NULL);
 		}
-		sw_str(&s, "/all");
-		return sw_end(&s);
+		strw_str(&s, "/all");
+		return strw_end(&s);
 	}
-	sw_str(&s, "/devices/?paging=");
-	sw_str(&s, pg);
+	strw_str(&s, "/devices/?paging=");
+	strw_str(&s, pg);
 	if (crit != MCMS_BY_NONE) {
-		sw_str(&s, "&querycriteria=");
-		sw_str(&s, name);
-		sw_str(&s, "&value=");
-		sw_pct(&s, v, strlen(v), false);
+		strw_str(&s, "&querycriteria=");
+		strw_str(&s, name);
+		strw_str(&s, "&value=");
+		strw_pct(&s, v, strlen(v), NULL);
 	}
-	sw_str(&s, "&filter=all");
-	return sw_end(&s);
+	strw_str(&s, "&filter=all");
+	return strw_end(&s);
 }
 
 enum mdm_err mcms_url_action(const char *base, const char *api_path, enum action_kind kind,
 			     char *out, size_t outsz)
 {
-	struct sw s;
+	struct strw s;
 
-	if ((unsigned)kind >= ACTION_COUNT || !sw_api(&s, out, outsz, base, api_path)) {
+	if ((unsigned)kind >= ACTION_COUNT || !url_api(&s, out, outsz, base, api_path)) {
 		if (outsz)
 			out[0] = '\0';
 		return MDM_ERR_INVALID;
 	}
-	sw_str(&s, "/action/?actionType=");
-	sw_str(&s, action_kind_name(kind));
-	return sw_end(&s);
+	strw_str(&s, "/action/?actionType=");
+	strw_str(&s, action_kind_name(kind));
+	return strw_end(&s);
 }
 
 /* --- Retry-After -------------------------------------------------------------------------- */

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "../core/buf.h"
+#include "../core/strw.h"
 
 /* --- datetimes ---------------------------------------------------------------------------- */
 
@@ -578,103 +579,50 @@ void sccm_page_free(struct sccm_page *page)
 
 /* --- URLs --------------------------------------------------------------------------------- */
 
-/* A bounded writer into a caller's array; the first error sticks. */
-struct ubuf {
-	char *p;
-	size_t sz, len;
-	enum mdm_err err;
-};
-
-static void u_add(struct ubuf *u, const char *s, size_t n)
-{
-	if (u->err != MDM_OK)
-		return;
-	if (u->len + n >= u->sz) {
-		u->err = MDM_ERR_TOOBIG;
-		return;
-	}
-	memcpy(u->p + u->len, s, n);
-	u->len += n;
-	u->p[u->len] = '\0';
-}
-
-static void u_str(struct ubuf *u, const char *s)
-{
-	u_add(u, s, strlen(s));
-}
-
 /* The one percent-encoding used for $filter (see the header): unreserved characters and the
  * OData punctuation ' ( ) : / , stay literal, everything else is %XX. */
-static void u_encode(struct ubuf *u, const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	char esc[3] = {'%', 0, 0};
-
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		    strchr("-._~'():/,", c)) {
-			u_add(u, s, 1);
-			continue;
-		}
-		esc[1] = hex[c >> 4];
-		esc[2] = hex[c & 15];
-		u_add(u, esc, 3);
-	}
-}
+#define FILTER_KEEP "'():/,"
 
 enum mdm_err sccm_odata_quote(const char *value, char *out, size_t outsz)
 {
-	struct ubuf u = {out, outsz, 0, MDM_OK};
+	struct strw u;
 
 	if (!value || !out || !outsz)
 		return MDM_ERR_INVALID;
-	out[0] = '\0';
-	u_add(&u, "'", 1);
+	strw_init(&u, out, outsz);
+	strw_add(&u, "'", 1);
 	for (const char *s = value; *s; s++) {
 		if (*s == '\'')
-			u_add(&u, "''", 2);
+			strw_add(&u, "''", 2);
 		else
-			u_add(&u, s, 1);
+			strw_add(&u, s, 1);
 	}
-	u_add(&u, "'", 1);
-	if (u.err != MDM_OK)
-		out[0] = '\0';
-	return u.err;
+	strw_add(&u, "'", 1);
+	return strw_end(&u);
 }
 
 /* <base>/wmi/<class>?[$filter=<encoded filter>&]$select=<list>. */
 static enum mdm_err build_url(const char *base, enum sccm_class cls, const char *filter, char *out,
 			      size_t outsz)
 {
-	struct ubuf u = {out, outsz, 0, MDM_OK};
-	size_t blen;
+	struct strw u;
 
 	if (!out || !outsz)
 		return MDM_ERR_INVALID;
-	out[0] = '\0';
-	if (!base || !class_ok(cls))
+	strw_init(&u, out, outsz);
+	if (!class_ok(cls) || !strw_origin(&u, base))
 		return MDM_ERR_INVALID;
-	blen = strlen(base);
-	while (blen > 0 && base[blen - 1] == '/')
-		blen--;
-	if (blen == 0)
-		return MDM_ERR_INVALID;
-	u_add(&u, base, blen);
-	u_str(&u, "/wmi/");
-	u_str(&u, classes[cls].name);
-	u_str(&u, "?");
+	strw_str(&u, "/wmi/");
+	strw_str(&u, classes[cls].name);
+	strw_str(&u, "?");
 	if (filter) {
-		u_str(&u, "$filter=");
-		u_encode(&u, filter);
-		u_str(&u, "&");
+		strw_str(&u, "$filter=");
+		strw_pct(&u, filter, strlen(filter), FILTER_KEEP);
+		strw_str(&u, "&");
 	}
-	u_str(&u, "$select=");
-	u_str(&u, classes[cls].select);
-	if (u.err != MDM_OK)
-		out[0] = '\0';
-	return u.err;
+	strw_str(&u, "$select=");
+	strw_str(&u, classes[cls].select);
+	return strw_end(&u);
 }
 
 /* mac (any form) as SCCM writes it, upper case with colons, quoted as an OData literal. */
