@@ -12,6 +12,7 @@
 #include "../core/clock.h"
 #include "../core/log.h"
 #include "pages.h"
+#include "remote.h"
 
 #define BASE_MAX 512
 #define DEF_PAGE_ROWS 10000
@@ -878,14 +879,11 @@ static enum mdm_err sccm_list(struct adapter *a, const char *cursor, adapter_lis
 {
 	struct sccm *s = a->priv;
 	struct list_job *job;
-	struct adapter_page pg;
 
 	if (!cb)
 		return MDM_ERR_INVALID;
 	if (cursor && cursor[0]) {
-		pages_serve(&s->pages, cursor, &pg);
-		cb(arg, &pg);
-		outcome_clear(&pg.oc);
+		pages_answer(&s->pages, cursor, cb, arg);
 		return MDM_OK;
 	}
 	job = calloc(1, sizeof(*job));
@@ -991,10 +989,7 @@ static void test_finish(struct conn_test *t, bool ok, const char *msg)
 	memset(&res, 0, sizeof(res));
 	res.ok = ok;
 	str_copyn(res.message, sizeof(res.message), msg, strnlen(msg, sizeof(res.message) - 1));
-	if (ok)
-		http_health_ok(&t->s->health);
-	else
-		http_health_fail(&t->s->health, msg);
+	http_health_note(&t->s->health, ok, msg);
 	t->cb(t->arg, &res);
 	free(t);
 }
@@ -1090,25 +1085,19 @@ static void sccm_health(struct adapter *a, struct adapter_health *out)
 	http_health_report(&s->health, s->http, out);
 }
 
+/* sccm_free: the client first (remote.h), then the rest; also what a failed create undoes. */
 static void sccm_free(struct sccm *s)
 {
+	remote_close(&s->http, &s->pages, &s->health);
 	for (size_t i = 0; i < s->nonly_ci; i++)
 		free(s->only_ci[i]);
 	free(s->only_ci);
-	pages_free(&s->pages);
-	http_health_destroy(&s->health);
 	free(s);
 }
 
-/* Destroying the client first completes every pending request, so each lookup, listing and
- * test answers (with a failure) before the memory they use goes. */
 static void sccm_destroy(struct adapter *a)
 {
-	struct sccm *s = a->priv;
-
-	http_client_destroy(s->http);
-	s->http = NULL;
-	sccm_free(s);
+	sccm_free(a->priv);
 }
 
 static const struct adapter_ops sccm_ops = {
@@ -1197,13 +1186,7 @@ struct adapter *sccm_create(struct http_engine *e, const struct sccm_config *cfg
 	if (check_config(cfg, why, whysz) != MDM_OK)
 		return NULL;
 	s = calloc(1, sizeof(*s));
-	if (!s || pages_init(&s->pages) != MDM_OK) {
-		free(s);
-		err_why(why, whysz, "sccm %s: out of memory", cfg->name);
-		return NULL;
-	}
-	if (http_health_init(&s->health) != MDM_OK) {
-		pages_free(&s->pages);
+	if (!s || remote_open(&s->pages, &s->health) != MDM_OK) {
 		free(s);
 		err_why(why, whysz, "sccm %s: out of memory", cfg->name);
 		return NULL;
