@@ -6,51 +6,21 @@
 #include <string.h>
 
 #include "../core/strw.h"
+#include "../core/text.h"
 #include "../core/xml.h"
 #include "../core/xmlparse.h"
 
 /* Element names we know are short; a longer one can only be unknown, so it is kept as "". */
 #define NAME_MAX_LEN 31
 
-/* --- small text helpers ------------------------------------------------------------------- */
-
-static bool is_ws(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-}
-
-static char lower(char c)
-{
-	return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-}
-
-/* ieq: s[0..len) equals the lower-case word w, ignoring ASCII case. */
-static bool ieq(const char *s, size_t len, const char *w)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (w[i] == '\0' || lower(s[i]) != w[i])
-			return false;
-	return w[i] == '\0';
-}
-
-static void trim(const char **s, size_t *len)
-{
-	while (*len && is_ws(**s)) {
-		(*s)++;
-		(*len)--;
-	}
-	while (*len && is_ws((*s)[*len - 1]))
-		(*len)--;
-}
+/* --- small text helpers (and core/text.h) ------------------------------------------------ */
 
 /* copy_cut: s[0..len) trimmed into dst, cut at a UTF-8 boundary so no character is split. */
 static void copy_cut(char *dst, size_t size, const char *s, size_t len)
 {
 	size_t n;
 
-	trim(&s, &len);
+	text_trim(&s, &len);
 	n = len < size - 1 ? len : size - 1;
 	if (n < len)
 		while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
@@ -62,13 +32,13 @@ static void copy_cut(char *dst, size_t size, const char *s, size_t len)
 /* parse_tri: "true"/"false" ignoring case; empty is TRI_UNSET. false: neither (also UNSET). */
 static bool parse_tri(const char *s, size_t len, enum tri *out)
 {
-	trim(&s, &len);
+	text_trim(&s, &len);
 	*out = TRI_UNSET;
 	if (len == 0)
 		return true;
-	if (ieq(s, len, "true"))
+	if (text_ieq(s, len, "true"))
 		*out = TRI_TRUE;
-	else if (ieq(s, len, "false"))
+	else if (text_ieq(s, len, "false"))
 		*out = TRI_FALSE;
 	return *out != TRI_UNSET;
 }
@@ -78,7 +48,7 @@ static bool parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out)
 {
 	uint64_t v = 0;
 
-	trim(&s, &len);
+	text_trim(&s, &len);
 	if (len == 0)
 		return false;
 	for (size_t i = 0; i < len; i++) {
@@ -127,7 +97,7 @@ static void store_name(char dst[NAME_MAX_LEN + 1], const char *name)
 	if (n > NAME_MAX_LEN)
 		n = 0;
 	for (size_t i = 0; i < n; i++)
-		dst[i] = lower(name[i]);
+		dst[i] = text_lower(name[i]);
 	dst[n] = '\0';
 }
 
@@ -201,7 +171,7 @@ static void info_version(struct walker *w, struct info_ctx *c, const char *s, si
  * (a query, a fragment, white space, control bytes) or is not a path is refused. */
 static void info_path(struct walker *w, struct info_ctx *c, const char *s, size_t len)
 {
-	trim(&s, &len);
+	text_trim(&s, &len);
 	while (len > 1 && s[len - 1] == '/')
 		len--;
 	if (len == 0 || s[0] != '/') {
@@ -232,7 +202,7 @@ static void info_qmax(struct walker *w, struct info_ctx *c, const char *s, size_
 	const char *t = s;
 	size_t tl = len;
 
-	trim(&t, &tl);
+	text_trim(&t, &tl);
 	if (tl == 0)
 		return; /* empty: the default stands */
 	/* A huge number is still a number: clamp it rather than refuse the server. */
@@ -275,7 +245,7 @@ static void info_close(struct walker *w, const char *s, size_t len)
 				      "messaging_support is neither true nor false");
 		o->messaging_support = t == TRI_TRUE;
 	} else if (!strcmp(n, "redirect_url")) {
-		trim(&s, &len);
+		text_trim(&s, &len);
 		/* A cut URL would send users to the wrong page: too long is as good as absent. */
 		if (len <= MCMS_REDIRECT_MAX)
 			str_copyn(o->redirect_url, sizeof(o->redirect_url), s, len);
@@ -337,7 +307,7 @@ static void dev_mac(struct dev_ctx *c, const char *s, size_t len)
 	char mac[MAC_STR_LEN + 1];
 	bool local;
 
-	trim(&s, &len);
+	text_trim(&s, &len);
 	if (len == 0)
 		return;
 	if (mac_parse(s, len, mac, &local, NULL, 0) != MDM_OK) {
@@ -371,7 +341,7 @@ static void dev_ident(struct dev_ctx *c, enum ident_kind kind, char *dst, size_t
 {
 	struct ident id;
 
-	trim(&s, &len);
+	text_trim(&s, &len);
 	if (len == 0)
 		return;
 	if (ident_parse(kind, s, len, &id, NULL, 0) != MDM_OK ||
@@ -391,7 +361,7 @@ static void dev_checkin(struct dev_ctx *c, const char *s, size_t len)
 	const char *t = s;
 	size_t tl = len;
 
-	trim(&t, &tl);
+	text_trim(&t, &tl);
 	if (tl == 0)
 		return;
 	if (!parse_u64(t, tl, (uint64_t)INT64_MAX, &v)) {
@@ -403,10 +373,10 @@ static void dev_checkin(struct dev_ctx *c, const char *s, size_t len)
 
 static void dev_ownership(struct dev_ctx *c, const char *s, size_t len)
 {
-	trim(&s, &len);
-	if (ieq(s, len, "corporate"))
+	text_trim(&s, &len);
+	if (text_ieq(s, len, "corporate"))
 		c->cur.ownership = OWN_CORPORATE;
-	else if (ieq(s, len, "personal"))
+	else if (text_ieq(s, len, "personal"))
 		c->cur.ownership = OWN_PERSONAL;
 }
 
@@ -537,7 +507,7 @@ static void dev_top(struct walker *w, struct dev_ctx *c, const char *n, const ch
 	const char *t = s;
 	size_t tl = len;
 
-	trim(&t, &tl);
+	text_trim(&t, &tl);
 	if (!strcmp(n, "paging_info") && tl) {
 		/* A cursor we cannot send back would silently lose the rest of the listing. */
 		if (!parse_u64(t, tl, UINT32_MAX, &v)) {
@@ -867,19 +837,6 @@ enum mdm_err mcms_url_action(const char *base, const char *api_path, enum action
 
 /* --- Retry-After -------------------------------------------------------------------------- */
 
-static bool digits(const char *s, size_t n, int *out)
-{
-	int v = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-		v = v * 10 + (s[i] - '0');
-	}
-	*out = v;
-	return true;
-}
-
 /* index of the 3-letter name at s in names (exact case, as RFC 9110 writes them), or -1. */
 static int name_index(const char *s, const char *const *names, int n)
 {
@@ -912,17 +869,17 @@ struct hdate {
 /* "HH:MM:SS" at s. */
 static bool hms(const char *s, struct hdate *d)
 {
-	return s[2] == ':' && s[5] == ':' && digits(s, 2, &d->hh) && digits(s + 3, 2, &d->mm) &&
-	       digits(s + 6, 2, &d->ss);
+	return s[2] == ':' && s[5] == ':' && text_digits(s, 2, &d->hh) &&
+	       text_digits(s + 3, 2, &d->mm) && text_digits(s + 6, 2, &d->ss);
 }
 
 /* IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT" (the form senders must use). */
 static bool imf_fixdate(const char *s, size_t len, struct hdate *d)
 {
 	return len == 29 && name_index(s, wday_abbr, 7) >= 0 && !memcmp(s + 3, ", ", 2) &&
-	       digits(s + 5, 2, &d->day) && s[7] == ' ' &&
+	       text_digits(s + 5, 2, &d->day) && s[7] == ' ' &&
 	       (d->mon = name_index(s + 8, month_abbr, 12)) >= 0 && s[11] == ' ' &&
-	       digits(s + 12, 4, &d->year) && s[16] == ' ' && hms(s + 17, d) &&
+	       text_digits(s + 12, 4, &d->year) && s[16] == ' ' && hms(s + 17, d) &&
 	       !memcmp(s + 25, " GMT", 4);
 }
 
@@ -941,9 +898,9 @@ static bool rfc850_date(const char *s, size_t len, struct hdate *d)
 	if (!wday_ok || len != wl + 24)
 		return false;
 	s = comma + 1;
-	if (!(s[0] == ' ' && digits(s + 1, 2, &d->day) && s[3] == '-' &&
+	if (!(s[0] == ' ' && text_digits(s + 1, 2, &d->day) && s[3] == '-' &&
 	      (d->mon = name_index(s + 4, month_abbr, 12)) >= 0 && s[7] == '-' &&
-	      digits(s + 8, 2, &d->year) && s[10] == ' ' && hms(s + 11, d) &&
+	      text_digits(s + 8, 2, &d->year) && s[10] == ' ' && hms(s + 11, d) &&
 	      !memcmp(s + 19, " GMT", 4)))
 		return false;
 	d->year += d->year < 70 ? 2000 : 1900;
@@ -960,8 +917,8 @@ static bool asctime_date(const char *s, size_t len, struct hdate *d)
 		return false;
 	day[0] = s[8] == ' ' ? '0' : s[8];
 	day[1] = s[9];
-	return digits(day, 2, &d->day) && s[10] == ' ' && hms(s + 11, d) && s[19] == ' ' &&
-	       digits(s + 20, 4, &d->year);
+	return text_digits(day, 2, &d->day) && s[10] == ' ' && hms(s + 11, d) && s[19] == ' ' &&
+	       text_digits(s + 20, 4, &d->year);
 }
 
 /* http_date: any of the three forms RFC 9110 5.6.7 makes recipients accept, to epoch ms. */
@@ -994,7 +951,7 @@ enum mdm_err mcms_retry_after_parse(const char *header_value, int64_t now_wall_m
 	uint64_t secs;
 	int64_t at;
 
-	trim(&s, &len);
+	text_trim(&s, &len);
 	if (len == 0)
 		return MDM_ERR_INVALID;
 	if (s[0] >= '0' && s[0] <= '9') {

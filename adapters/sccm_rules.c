@@ -10,6 +10,7 @@
 
 #include "../core/buf.h"
 #include "../core/strw.h"
+#include "../core/text.h"
 
 /* --- datetimes ---------------------------------------------------------------------------- */
 
@@ -17,20 +18,6 @@ struct civil {
 	int year, month, day, hour, minute, second, msec;
 	int offset_min; /* minutes east of UTC */
 };
-
-/* Reads exactly n decimal digits; false on anything else. */
-static bool read_digits(const char *s, size_t n, int *out)
-{
-	int v = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-		v = v * 10 + (s[i] - '0');
-	}
-	*out = v;
-	return true;
-}
 
 /* Reads a fraction of any length (at least one digit) as milliseconds, truncating; returns the
  * number of digits read, 0 when there is none. */
@@ -99,10 +86,10 @@ static enum mdm_err parse_wmi(const char *s, struct civil *c)
 
 	if (strlen(s) != 25 || s[14] != '.' || (s[21] != '+' && s[21] != '-'))
 		return MDM_ERR_INVALID;
-	if (!read_digits(s, 4, &c->year) || !read_digits(s + 4, 2, &c->month) ||
-	    !read_digits(s + 6, 2, &c->day) || !read_digits(s + 8, 2, &c->hour) ||
-	    !read_digits(s + 10, 2, &c->minute) || !read_digits(s + 12, 2, &c->second) ||
-	    read_fraction(s + 15, &c->msec) != 6 || !read_digits(s + 22, 3, &off))
+	if (!text_digits(s, 4, &c->year) || !text_digits(s + 4, 2, &c->month) ||
+	    !text_digits(s + 6, 2, &c->day) || !text_digits(s + 8, 2, &c->hour) ||
+	    !text_digits(s + 10, 2, &c->minute) || !text_digits(s + 12, 2, &c->second) ||
+	    read_fraction(s + 15, &c->msec) != 6 || !text_digits(s + 22, 3, &off))
 		return MDM_ERR_INVALID;
 	c->offset_min = s[21] == '-' ? -off : off;
 	return MDM_OK;
@@ -119,7 +106,7 @@ static enum mdm_err parse_iso_zone(const char *s, struct civil *c)
 	if (s[0] == 'Z')
 		return s[1] == '\0' ? MDM_OK : MDM_ERR_INVALID;
 	if ((s[0] != '+' && s[0] != '-') || strlen(s) != 6 || s[3] != ':' ||
-	    !read_digits(s + 1, 2, &hh) || !read_digits(s + 4, 2, &mm) || hh > 23 || mm > 59)
+	    !text_digits(s + 1, 2, &hh) || !text_digits(s + 4, 2, &mm) || hh > 23 || mm > 59)
 		return MDM_ERR_INVALID;
 	c->offset_min = (s[0] == '-' ? -1 : 1) * (hh * 60 + mm);
 	return MDM_OK;
@@ -133,9 +120,9 @@ static enum mdm_err parse_iso(const char *s, struct civil *c)
 	if (strlen(s) < 19 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
 	    s[16] != ':')
 		return MDM_ERR_INVALID;
-	if (!read_digits(s, 4, &c->year) || !read_digits(s + 5, 2, &c->month) ||
-	    !read_digits(s + 8, 2, &c->day) || !read_digits(s + 11, 2, &c->hour) ||
-	    !read_digits(s + 14, 2, &c->minute) || !read_digits(s + 17, 2, &c->second))
+	if (!text_digits(s, 4, &c->year) || !text_digits(s + 5, 2, &c->month) ||
+	    !text_digits(s + 8, 2, &c->day) || !text_digits(s + 11, 2, &c->hour) ||
+	    !text_digits(s + 14, 2, &c->minute) || !text_digits(s + 17, 2, &c->second))
 		return MDM_ERR_INVALID;
 	c->msec = 0;
 	if (*p == '.') {

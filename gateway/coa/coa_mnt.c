@@ -6,6 +6,7 @@
 
 #include "../../core/clock.h"
 #include "../../core/log.h"
+#include "../../core/text.h"
 #include "../../core/xmlparse.h"
 #include "coa_mnt.h"
 
@@ -46,22 +47,12 @@ static void px_open(struct xmlparse *x, const char *name)
 	str_copy(px->name[x->depth], sizeof(px->name[0]), name); /* "" when too long */
 }
 
-static bool is_space(char c)
-{
-	return c == ' ' || c == '\n' || c == '\r' || c == '\t';
-}
-
 static void px_close(struct xmlparse *x, const char *t, size_t len)
 {
 	struct px *px = x->ctx;
 	const char *n = px->name[x->depth];
 
-	while (len && is_space(*t)) {
-		t++;
-		len--;
-	}
-	while (len && is_space(t[len - 1]))
-		len--;
+	text_trim(&t, &len);
 	/* str_copyn leaves "" for a value too long for its field: no value we keep is. */
 	if (px->s && strcasecmp(n, "acs_server") == 0)
 		str_copyn(px->s->psn, sizeof(px->s->psn), t, len);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../../core/buf.h"
+#include "../../core/text.h"
 #include "../../core/xmlparse.h"
 #include "reqxml.h"
 
@@ -39,43 +40,12 @@ struct rx {
 	bool found;
 };
 
-static bool is_ws(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-}
-
-static char lower(char c)
-{
-	return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-}
-
-/* ascii_ieq: a[0..alen) equals the lower-case string b, ignoring ASCII case. */
-static bool ascii_ieq(const char *a, size_t alen, const char *b)
-{
-	size_t i;
-
-	for (i = 0; i < alen; i++)
-		if (b[i] == '\0' || lower(a[i]) != b[i])
-			return false;
-	return b[i] == '\0';
-}
-
 static int tag_index(const char *name)
 {
 	for (int i = 0; i < TAG_COUNT; i++)
-		if (ascii_ieq(name, strlen(name), tag_names[i]))
+		if (text_ieq(name, strlen(name), tag_names[i]))
 			return i;
 	return TAG_NONE;
-}
-
-static void trim(const char **s, size_t *len)
-{
-	while (*len && is_ws(**s)) {
-		(*s)++;
-		(*len)--;
-	}
-	while (*len && is_ws((*s)[*len - 1]))
-		(*len)--;
 }
 
 /* --- batch values --- */
@@ -106,7 +76,7 @@ static void add_piece(struct rx *rx, int tag, const char *s, size_t len)
 	struct reqxml_item *it;
 	enum mdm_err e;
 
-	trim(&s, &len);
+	text_trim(&s, &len);
 	if (len == 0)
 		return;
 	if (len > IDENT_VALUE_MAX) {
@@ -150,7 +120,7 @@ static void action_text(struct rx *rx, int tag, const char *s, size_t len)
 {
 	const char *name = tag_names[tag];
 
-	trim(&s, &len);
+	text_trim(&s, &len);
 	if (len == 0) {
 		xmlparse_fail(&rx->x, MDM_ERR_INVALID, "the <%s> identifier is empty", name);
 		return;
@@ -180,7 +150,7 @@ static int classify(struct rx *rx, const char *name)
 
 	if (rx->mode == RX_VALUES)
 		return t;
-	if (rx->id_depth == 0 && ascii_ieq(name, strlen(name), "identifier")) {
+	if (rx->id_depth == 0 && text_ieq(name, strlen(name), "identifier")) {
 		rx->id_depth = rx->x.depth;
 		return TAG_NONE;
 	}
@@ -403,7 +373,7 @@ static enum mdm_err ct_param(const char *ct, size_t *i, char *b, size_t *blen)
 	(*i)++;
 	while (is_ows(ct[*i]))
 		(*i)++;
-	is_boundary = ascii_ieq(ct + name, namelen, "boundary");
+	is_boundary = text_ieq(ct + name, namelen, "boundary");
 	if (is_boundary && *blen)
 		return MDM_ERR_PARSE; /* two boundaries: which one is meant is anyone's guess */
 	if (param_value(ct, i, is_boundary ? b : NULL, BOUNDARY_MAX + 1, &vlen))
@@ -431,8 +401,8 @@ static enum mdm_err ct_boundary(const char *ct, char b[BOUNDARY_MAX + 1], size_t
 	type = i;
 	while (ct[i] && ct[i] != ';' && !is_ows(ct[i]))
 		i++;
-	if (!ascii_ieq(ct + type, i - type, "multipart/form-data") &&
-	    !ascii_ieq(ct + type, i - type, "multipart/mixed"))
+	if (!text_ieq(ct + type, i - type, "multipart/form-data") &&
+	    !text_ieq(ct + type, i - type, "multipart/mixed"))
 		return MDM_OK;
 	for (;;) {
 		while (is_ows(ct[i]))
