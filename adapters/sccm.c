@@ -151,6 +151,35 @@ static bool same_origin(const struct sccm *s, const char *link)
 	return origin_of(link, o, sizeof(o), NULL, 0) == MDM_OK && strcmp(o, s->origin) == 0;
 }
 
+/* --- parallel requests ----------------------------------------------------------------------- */
+
+/*
+ * A step's requests sent side by side (a lookup's classes, a listing's classes): the first
+ * failure of any of them is kept, and whichever ends last carries on. Its own mutex.
+ */
+struct inflight {
+	pthread_mutex_t mu;
+	unsigned pending;    /* requests not over yet, +1 while they are being started */
+	enum fail_kind fail; /* the first failure of any request */
+	char why[256];
+};
+
+/* inflight_end: one request is over (fail FAIL_NONE: fine); true for the last one, whose caller
+ * owns what the requests shared from then on. */
+static bool inflight_end(struct inflight *r, enum fail_kind fail, const char *why)
+{
+	bool last;
+
+	pthread_mutex_lock(&r->mu);
+	if (fail != FAIL_NONE && r->fail == FAIL_NONE) {
+		r->fail = fail;
+		str_copy(r->why, sizeof(r->why), why);
+	}
+	last = --r->pending == 0;
+	pthread_mutex_unlock(&r->mu);
+	return last;
+}
+
 /* --- lookup ---------------------------------------------------------------------------------- */
 
 struct sccm_query;
@@ -167,13 +196,10 @@ struct sccm_query {
 	void *arg;
 	int64_t deadline;
 	struct ident id;
-	int step;      /* 1: which resource; 2: its baselines and check-in */
-	long long rid; /* the chosen resource */
-	int sys_idx;   /* its row in pages[SCCM_SYSTEM], -1 when known by NIC rows only */
-	pthread_mutex_t mu;
-	unsigned pending; /* requests of this step not answered yet, +1 while it is being started */
-	enum fail_kind fail; /* the first failure of any request */
-	char why[256];
+	int step;	      /* 1: which resource; 2: its baselines and check-in */
+	long long rid;	      /* the chosen resource */
+	int sys_idx;	      /* its row in pages[SCCM_SYSTEM], -1 when known by NIC rows only */
+	struct inflight reqs; /* the requests of this step */
 	struct sccm_page pages[NCLASSES];
 	struct sub subs[NCLASSES];
 };
@@ -184,7 +210,7 @@ static void sccm_query_free(struct sccm_query *lk)
 {
 	for (int i = 0; i < NCLASSES; i++)
 		sccm_page_free(&lk->pages[i]);
-	pthread_mutex_destroy(&lk->mu);
+	pthread_mutex_destroy(&lk->reqs.mu);
 	free(lk);
 }
 
@@ -192,16 +218,7 @@ static void sccm_query_free(struct sccm_query *lk)
  * the lookup on. Whoever drops the count to zero owns the lookup from then on. */
 static void sccm_query_release(struct sccm_query *lk, enum fail_kind fail, const char *why)
 {
-	bool last;
-
-	pthread_mutex_lock(&lk->mu);
-	if (fail != FAIL_NONE && lk->fail == FAIL_NONE) {
-		lk->fail = fail;
-		str_copy(lk->why, sizeof(lk->why), why);
-	}
-	last = --lk->pending == 0;
-	pthread_mutex_unlock(&lk->mu);
-	if (last)
+	if (inflight_end(&lk->reqs, fail, why))
 		sccm_query_step_done(lk);
 }
 
@@ -253,10 +270,10 @@ static void sccm_query_start(struct sccm_query *lk, int step)
 	bool fetch_system = step == 2 && lk->sys_idx < 0;
 
 	lk->step = step;
-	pthread_mutex_lock(&lk->mu);
-	lk->pending = (step == 1 && lk->id.kind == IDENT_GUID) ? 2 : 3;
-	lk->pending += fetch_system;
-	pthread_mutex_unlock(&lk->mu);
+	pthread_mutex_lock(&lk->reqs.mu);
+	lk->reqs.pending = (step == 1 && lk->id.kind == IDENT_GUID) ? 2 : 3;
+	lk->reqs.pending += fetch_system;
+	pthread_mutex_unlock(&lk->reqs.mu);
 	if (step == 2) {
 		/* Found through a NIC row only: ISE's join still has the system record (name,
 		 * GUID, every MAC); fetch it beside the baselines. */
@@ -390,8 +407,8 @@ static void sccm_query_step_done(struct sccm_query *lk)
 	enum mdm_err e;
 
 	outcome_init(&oc);
-	if (lk->fail != FAIL_NONE) {
-		outcome_set(&oc, OUTCOME_FAILED, lk->fail, lk->why);
+	if (lk->reqs.fail != FAIL_NONE) {
+		outcome_set(&oc, OUTCOME_FAILED, lk->reqs.fail, lk->reqs.why);
 	} else if (lk->step == 1) {
 		if (sccm_query_choose(lk)) {
 			sccm_query_start(lk, 2);
@@ -428,7 +445,7 @@ static enum mdm_err sccm_lookup(struct adapter *a, const struct ident *id, int64
 	lk = calloc(1, sizeof(*lk));
 	if (!lk)
 		return MDM_ERR_NOMEM;
-	if (pthread_mutex_init(&lk->mu, NULL) != 0) {
+	if (pthread_mutex_init(&lk->reqs.mu, NULL) != 0) {
 		free(lk);
 		return MDM_ERR_NOMEM;
 	}
@@ -477,10 +494,7 @@ struct list_job {
 	struct sccm *s;
 	adapter_list_cb cb;
 	void *arg;
-	pthread_mutex_t mu;
-	unsigned pending; /* classes still fetching, +1 while starting */
-	enum fail_kind fail;
-	char why[256];
+	struct inflight reqs; /* the classes still fetching */
 	struct class_fetch f[NCLASSES];
 };
 
@@ -541,16 +555,7 @@ static enum fail_kind fetch_append(struct class_fetch *f, const struct sccm_page
 /* job_release: one class is over; the last one joins and answers. */
 static void job_release(struct list_job *job, enum fail_kind fail, const char *why)
 {
-	bool last;
-
-	pthread_mutex_lock(&job->mu);
-	if (fail != FAIL_NONE && job->fail == FAIL_NONE) {
-		job->fail = fail;
-		str_copy(job->why, sizeof(job->why), why);
-	}
-	last = --job->pending == 0;
-	pthread_mutex_unlock(&job->mu);
-	if (last)
+	if (inflight_end(&job->reqs, fail, why))
 		job_done(job);
 }
 
@@ -558,9 +563,9 @@ static bool job_failed(struct list_job *job)
 {
 	bool failed;
 
-	pthread_mutex_lock(&job->mu);
-	failed = job->fail != FAIL_NONE;
-	pthread_mutex_unlock(&job->mu);
+	pthread_mutex_lock(&job->reqs.mu);
+	failed = job->reqs.fail != FAIL_NONE;
+	pthread_mutex_unlock(&job->reqs.mu);
 	return failed;
 }
 
@@ -622,7 +627,7 @@ static void job_free(struct list_job *job)
 {
 	for (int i = 0; i < NCLASSES; i++)
 		free(job->f[i].rows);
-	pthread_mutex_destroy(&job->mu);
+	pthread_mutex_destroy(&job->reqs.mu);
 	free(job);
 }
 
@@ -828,8 +833,8 @@ static void job_done(struct list_job *job)
 
 	memset(&pg, 0, sizeof(pg));
 	outcome_init(&pg.oc);
-	if (job->fail != FAIL_NONE) {
-		outcome_set(&pg.oc, OUTCOME_FAILED, job->fail, job->why);
+	if (job->reqs.fail != FAIL_NONE) {
+		outcome_set(&pg.oc, OUTCOME_FAILED, job->reqs.fail, job->reqs.why);
 		job_answer(job, &pg);
 		return;
 	}
@@ -857,7 +862,7 @@ static void job_start(struct list_job *job)
 	char why[256];
 	enum fail_kind fail;
 
-	job->pending = NCLASSES + 1;
+	job->reqs.pending = NCLASSES + 1;
 	for (int c = 0; c < NCLASSES; c++) {
 		struct class_fetch *f = &job->f[c];
 
@@ -889,7 +894,7 @@ static enum mdm_err sccm_list(struct adapter *a, const char *cursor, adapter_lis
 	job = calloc(1, sizeof(*job));
 	if (!job)
 		return MDM_ERR_NOMEM;
-	if (pthread_mutex_init(&job->mu, NULL) != 0) {
+	if (pthread_mutex_init(&job->reqs.mu, NULL) != 0) {
 		free(job);
 		return MDM_ERR_NOMEM;
 	}
