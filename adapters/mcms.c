@@ -671,17 +671,13 @@ static enum mdm_err mcms_lookup(struct adapter *a, const struct ident *id, int64
 	struct mcms *s = a->priv;
 	enum mcms_criterion crit;
 	struct mcms_query *lk;
-	struct outcome oc;
 
 	if (!id || !cb)
 		return MDM_ERR_INVALID;
 	crit = criterion_of(id->kind);
 	if (crit == MCMS_BY_NONE) {
 		/* The API has no criterion for it (serial numbers). */
-		outcome_init(&oc);
-		outcome_set(&oc, OUTCOME_NOT_APPLICABLE, FAIL_NONE, NULL);
-		cb(arg, &oc);
-		outcome_clear(&oc);
+		adapter_not_applicable(cb, arg);
 		return MDM_OK;
 	}
 	lk = calloc(1, sizeof(*lk));

@@ -430,16 +430,12 @@ static enum mdm_err sccm_lookup(struct adapter *a, const struct ident *id, int64
 {
 	struct sccm *s = a->priv;
 	struct sccm_query *lk;
-	struct outcome oc;
 
 	if (!id || !cb)
 		return MDM_ERR_INVALID;
 	if (id->kind != IDENT_MAC && id->kind != IDENT_GUID) {
 		/* SCCM keys domain PCs by MAC and SMSUniqueIdentifier only. */
-		outcome_init(&oc);
-		outcome_set(&oc, OUTCOME_NOT_APPLICABLE, FAIL_NONE, NULL);
-		cb(arg, &oc);
-		outcome_clear(&oc);
+		adapter_not_applicable(cb, arg);
 		return MDM_OK;
 	}
 	lk = calloc(1, sizeof(*lk));
