@@ -25,6 +25,16 @@ enum mdm_err adapter_test_connection(struct adapter *a, adapter_test_cb cb, void
 	return a->ops->test_connection(a, cb, arg);
 }
 
+void adapter_not_applicable(adapter_lookup_cb cb, void *arg)
+{
+	struct outcome oc;
+
+	outcome_init(&oc);
+	outcome_set(&oc, OUTCOME_NOT_APPLICABLE, FAIL_NONE, NULL);
+	cb(arg, &oc);
+	outcome_clear(&oc);
+}
+
 void adapter_health(struct adapter *a, struct adapter_health *out)
 {
 	memset(out, 0, sizeof(*out));

@@ -84,6 +84,9 @@ enum mdm_err adapter_list(struct adapter *a, const char *cursor, adapter_list_cb
 enum mdm_err adapter_action(struct adapter *a, const char *vendor_id, enum action_kind kind,
 			    adapter_action_cb cb, void *arg);
 enum mdm_err adapter_test_connection(struct adapter *a, adapter_test_cb cb, void *arg);
+/* adapter_not_applicable: answers cb at once with OUTCOME_NOT_APPLICABLE, for an identifier
+ * kind the source has no key for. */
+void adapter_not_applicable(adapter_lookup_cb cb, void *arg);
 /* adapter_health: the op when the adapter has one, else a healthy, closed, zero record. */
 void adapter_health(struct adapter *a, struct adapter_health *out);
 const char *adapter_breaker_name(enum adapter_breaker b); /* "closed", "open", "probing" */

@@ -44,7 +44,7 @@ struct fanout *fanout_create(struct adapter *const *ads, size_t nads, size_t nid
 		return NULL;
 	}
 	pthread_mutex_init(&f->mu, NULL);
-	pthread_cond_init(&f->cv, NULL);
+	clock_cond_init(&f->cv);
 	f->ads = ads;
 	f->nads = nads;
 	f->nidents = nidents;
@@ -175,17 +175,11 @@ void fanout_start(struct fanout *f, const struct ident *ids, int64_t deadline_ms
 enum mdm_err fanout_wait(struct fanout *f, int64_t deadline_ms)
 {
 	enum mdm_err e = MDM_OK;
-	struct timespec ts;
-	int64_t left;
 
 	pthread_mutex_lock(&f->mu);
-	while (f->pending > 0) {
-		left = deadline_ms - clock_mono_ms();
-		if (left <= 0)
+	while (f->pending > 0)
+		if (clock_cond_wait_until(&f->cv, &f->mu, deadline_ms))
 			break;
-		clock_realtime_after(left, &ts);
-		pthread_cond_timedwait(&f->cv, &f->mu, &ts);
-	}
 	if (f->pending > 0) {
 		e = MDM_ERR_TIMEOUT;
 		time_out_locked(f);

@@ -1066,6 +1066,14 @@ void http_health_fail(struct http_health *h, const char *why)
 	pthread_mutex_unlock(&h->mu);
 }
 
+void http_health_note(struct http_health *h, bool ok, const char *why)
+{
+	if (ok)
+		http_health_ok(h);
+	else
+		http_health_fail(h, why);
+}
+
 void http_health_report(struct http_health *h, const struct http_client *c,
 			struct adapter_health *out)
 {

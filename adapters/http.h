@@ -154,6 +154,8 @@ enum mdm_err http_health_init(struct http_health *h); /* MDM_ERR_NOMEM when no m
 void http_health_destroy(struct http_health *h);
 void http_health_ok(struct http_health *h);
 void http_health_fail(struct http_health *h, const char *why); /* why cut to 255 bytes */
+/* http_health_note: http_health_ok when ok, else http_health_fail for why. */
+void http_health_note(struct http_health *h, bool ok, const char *why);
 /* http_health_report: out from h and from c's counters and circuit breaker. */
 void http_health_report(struct http_health *h, const struct http_client *c,
 			struct adapter_health *out);

@@ -12,6 +12,7 @@
 #include "../core/clock.h"
 #include "../core/log.h"
 #include "pages.h"
+#include "remote.h"
 
 #define BASE_MAX 512
 #define INSTANCE_MAX 255
@@ -670,17 +671,13 @@ static enum mdm_err mcms_lookup(struct adapter *a, const struct ident *id, int64
 	struct mcms *s = a->priv;
 	enum mcms_criterion crit;
 	struct mcms_query *lk;
-	struct outcome oc;
 
 	if (!id || !cb)
 		return MDM_ERR_INVALID;
 	crit = criterion_of(id->kind);
 	if (crit == MCMS_BY_NONE) {
 		/* The API has no criterion for it (serial numbers). */
-		outcome_init(&oc);
-		outcome_set(&oc, OUTCOME_NOT_APPLICABLE, FAIL_NONE, NULL);
-		cb(arg, &oc);
-		outcome_clear(&oc);
+		adapter_not_applicable(cb, arg);
 		return MDM_OK;
 	}
 	lk = calloc(1, sizeof(*lk));
@@ -1074,15 +1071,12 @@ static enum mdm_err mcms_list(struct adapter *a, const char *cursor, adapter_lis
 {
 	struct mcms *s = a->priv;
 	struct list_job *job;
-	struct adapter_page pg;
 	bool nc;
 
 	if (!cb)
 		return MDM_ERR_INVALID;
 	if (cursor && cursor[0]) {
-		pages_serve(&s->pages, cursor, &pg);
-		cb(arg, &pg);
-		outcome_clear(&pg.oc);
+		pages_answer(&s->pages, cursor, cb, arg);
 		return MDM_OK;
 	}
 	job = calloc(1, sizeof(*job));
@@ -1226,10 +1220,7 @@ static void test_on_answer(struct http_result *res, void *arg)
 		pthread_mutex_unlock(&s->mu);
 	}
 	buf_free(&res->body);
-	if (out.ok)
-		http_health_ok(&s->health);
-	else
-		http_health_fail(&s->health, out.message);
+	http_health_note(&s->health, out.ok, out.message);
 	t->cb(t->arg, &out);
 	free(t);
 }
@@ -1269,24 +1260,18 @@ static void mcms_health(struct adapter *a, struct adapter_health *out)
 	http_health_report(&s->health, s->http, out);
 }
 
+/* mcms_free: the client first (remote.h), then the rest; also what a failed create undoes. */
 static void mcms_free(struct mcms *s)
 {
-	pages_free(&s->pages);
-	http_health_destroy(&s->health);
+	remote_close(&s->http, &s->pages, &s->health);
 	free(s->prev_nc);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
 }
 
-/* Destroying the client first completes every pending request, so each lookup, listing,
- * action and test answers (with a failure) before the memory they use goes. */
 static void mcms_destroy(struct adapter *a)
 {
-	struct mcms *s = a->priv;
-
-	http_client_destroy(s->http);
-	s->http = NULL;
-	mcms_free(s);
+	mcms_free(a->priv);
 }
 
 static const struct adapter_ops mcms_ops = {
@@ -1402,14 +1387,7 @@ enum mdm_err mcms_create(struct http_engine *e, const struct mcms_config *cfg, s
 		err_why(why, whysz, "mcms %s: out of memory", cfg->name);
 		return MDM_ERR_NOMEM;
 	}
-	if (pages_init(&s->pages) != MDM_OK) {
-		pthread_mutex_destroy(&s->mu);
-		free(s);
-		err_why(why, whysz, "mcms %s: out of memory", cfg->name);
-		return MDM_ERR_NOMEM;
-	}
-	if (http_health_init(&s->health) != MDM_OK) {
-		pages_free(&s->pages);
+	if (remote_open(&s->pages, &s->health) != MDM_OK) {
 		pthread_mutex_destroy(&s->mu);
 		free(s);
 		err_why(why, whysz, "mcms %s: out of memory", cfg->name);

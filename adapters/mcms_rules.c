@@ -1,66 +1,26 @@
 /* mcms_rules: see mcms_rules.h. */
 #include "mcms_rules.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/*
- * expat.h declares the billion-laughs limits only when the includer defines XML_DTD, although
- * every libexpat built with DTD support exports them; defining it only makes them visible.
- */
-#ifndef XML_DTD
-#define XML_DTD 1
-#endif
-#include <expat.h>
-
+#include "../core/strw.h"
+#include "../core/text.h"
 #include "../core/xml.h"
+#include "../core/xmlparse.h"
 
-/* XML_Parse takes an int length: bodies are fed in slices no bigger than this. */
-#define FEED_CHUNK ((size_t)1 << 20)
 /* Element names we know are short; a longer one can only be unknown, so it is kept as "". */
 #define NAME_MAX_LEN 31
 
-/* --- small text helpers ------------------------------------------------------------------- */
-
-static bool is_ws(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-}
-
-static char lower(char c)
-{
-	return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-}
-
-/* ieq: s[0..len) equals the lower-case word w, ignoring ASCII case. */
-static bool ieq(const char *s, size_t len, const char *w)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (w[i] == '\0' || lower(s[i]) != w[i])
-			return false;
-	return w[i] == '\0';
-}
-
-static void trim(const char **s, size_t *len)
-{
-	while (*len && is_ws(**s)) {
-		(*s)++;
-		(*len)--;
-	}
-	while (*len && is_ws((*s)[*len - 1]))
-		(*len)--;
-}
+/* --- small text helpers (and core/text.h) ------------------------------------------------ */
 
 /* copy_cut: s[0..len) trimmed into dst, cut at a UTF-8 boundary so no character is split. */
 static void copy_cut(char *dst, size_t size, const char *s, size_t len)
 {
 	size_t n;
 
-	trim(&s, &len);
+	text_trim(&s, &len);
 	n = len < size - 1 ? len : size - 1;
 	if (n < len)
 		while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
@@ -72,13 +32,13 @@ static void copy_cut(char *dst, size_t size, const char *s, size_t len)
 /* parse_tri: "true"/"false" ignoring case; empty is TRI_UNSET. false: neither (also UNSET). */
 static bool parse_tri(const char *s, size_t len, enum tri *out)
 {
-	trim(&s, &len);
+	text_trim(&s, &len);
 	*out = TRI_UNSET;
 	if (len == 0)
 		return true;
-	if (ieq(s, len, "true"))
+	if (text_ieq(s, len, "true"))
 		*out = TRI_TRUE;
-	else if (ieq(s, len, "false"))
+	else if (text_ieq(s, len, "false"))
 		*out = TRI_FALSE;
 	return *out != TRI_UNSET;
 }
@@ -88,7 +48,7 @@ static bool parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out)
 {
 	uint64_t v = 0;
 
-	trim(&s, &len);
+	text_trim(&s, &len);
 	if (len == 0)
 		return false;
 	for (size_t i = 0; i < len; i++) {
@@ -102,7 +62,7 @@ static bool parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out)
 	return true;
 }
 
-/* --- a hardened expat walker -------------------------------------------------------------- */
+/* --- a walker on the hardened parser ----------------------------------------------------- */
 
 struct walker;
 typedef void (*open_fn)(struct walker *w);
@@ -110,191 +70,54 @@ typedef void (*close_fn)(struct walker *w, const char *text, size_t len);
 
 /*
  * The walker keeps the lower-cased local name of every open element and the direct text of the
- * innermost one, and hands both to its mode's callbacks. Callbacks see w->depth and w->names.
+ * innermost one (core/xmlparse.h), and hands both to its mode's callbacks. Callbacks see
+ * w->x.depth (open elements, the root is 1) and w->names.
  */
 struct walker {
-	XML_Parser p;
-	enum mdm_err err; /* first error; once set, handlers do nothing */
-	char *why;
-	size_t whysz;
-	int depth; /* open elements, the root is 1 */
+	struct xmlparse x;
 	char names[MCMS_MAX_DEPTH + 1][NAME_MAX_LEN + 1];
 	char text[MCMS_TEXT_MAX + 1];
-	size_t tlen;
 	open_fn on_open;
 	close_fn on_close;
 	void *ctx;
 };
 
-/* wfail: records the first error and stops expat; later errors are its consequences. */
-static void wfail(struct walker *w, enum mdm_err e, const char *fmt, ...) MDM_PRINTF(3, 4);
-
-static void wfail(struct walker *w, enum mdm_err e, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (w->err)
-		return;
-	w->err = e;
-	if (w->why && w->whysz) {
-		va_start(ap, fmt);
-		vsnprintf(w->why, w->whysz, fmt, ap);
-		va_end(ap);
-	}
-	XML_StopParser(w->p, XML_FALSE);
-}
-
 /* named: whether the open element at depth d is called name (lower case). */
 static bool named(const struct walker *w, int d, const char *name)
 {
-	return d >= 1 && d <= w->depth && strcmp(w->names[d], name) == 0;
+	return d >= 1 && d <= w->x.depth && strcmp(w->names[d], name) == 0;
 }
 
-/* Stores name without its namespace prefix, lower-cased: namespace processing stays off, so
- * "a:Attributes" and "Attributes" under xmlns="..." both read as "attributes". */
+/* Stores the local name lower-cased: namespace processing stays off, so "a:Attributes" and
+ * "Attributes" under xmlns="..." both read as "attributes". */
 static void store_name(char dst[NAME_MAX_LEN + 1], const char *name)
 {
-	const char *colon = strrchr(name, ':');
-	size_t n;
+	size_t n = strlen(name);
 
-	name = colon ? colon + 1 : name;
-	n = strlen(name);
 	if (n > NAME_MAX_LEN)
 		n = 0;
 	for (size_t i = 0; i < n; i++)
-		dst[i] = lower(name[i]);
+		dst[i] = text_lower(name[i]);
 	dst[n] = '\0';
 }
 
-static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **attrs)
+static void walker_open(struct xmlparse *x, const char *name)
 {
-	struct walker *w = ud;
+	struct walker *w = x->ctx;
 
-	(void)attrs;
-	if (w->err)
-		return;
-	if (w->depth >= MCMS_MAX_DEPTH) {
-		wfail(w, MDM_ERR_PARSE, "XML nested deeper than %d elements", MCMS_MAX_DEPTH);
-		return;
-	}
-	w->depth++;
-	store_name(w->names[w->depth], name);
-	w->tlen = 0;
+	store_name(w->names[x->depth], name);
 	if (w->on_open)
 		w->on_open(w);
 }
 
-static void XMLCALL on_end(void *ud, const XML_Char *name)
+static void walker_close(struct xmlparse *x, const char *text, size_t len)
 {
-	struct walker *w = ud;
+	struct walker *w = x->ctx;
 
-	(void)name;
-	if (w->err || w->depth < 1)
-		return;
-	w->text[w->tlen] = '\0';
-	w->on_close(w, w->text, w->tlen);
-	w->tlen = 0;
-	w->depth--;
+	w->on_close(w, text, len);
 }
 
-static void XMLCALL on_text(void *ud, const XML_Char *s, int len)
-{
-	struct walker *w = ud;
-	size_t n = (size_t)len;
-
-	if (w->err || len <= 0 || w->depth < 1)
-		return;
-	/* Past the bound the rest is dropped: every field we fill is smaller than the bound. */
-	if (n > MCMS_TEXT_MAX - w->tlen)
-		n = MCMS_TEXT_MAX - w->tlen;
-	memcpy(w->text + w->tlen, s, n);
-	w->tlen += n;
-}
-
-static void XMLCALL on_doctype(void *ud, const XML_Char *name, const XML_Char *sysid,
-			       const XML_Char *pubid, int has_internal_subset)
-{
-	(void)name, (void)sysid, (void)pubid, (void)has_internal_subset;
-	wfail(ud, MDM_ERR_PARSE, "a DOCTYPE is not allowed");
-}
-
-static void XMLCALL on_entity(void *ud, const XML_Char *name, int is_param, const XML_Char *value,
-			      int value_len, const XML_Char *base, const XML_Char *sysid,
-			      const XML_Char *pubid, const XML_Char *notation)
-{
-	(void)name, (void)is_param, (void)value, (void)value_len, (void)base, (void)sysid,
-	    (void)pubid, (void)notation;
-	wfail(ud, MDM_ERR_PARSE, "entity declarations are not allowed");
-}
-
-static int XMLCALL on_extref(XML_Parser p, const XML_Char *context, const XML_Char *base,
-			     const XML_Char *sysid, const XML_Char *pubid)
-{
-	(void)context, (void)base, (void)sysid, (void)pubid;
-	wfail(XML_GetUserData(p), MDM_ERR_PARSE, "external entities are not allowed");
-	return XML_STATUS_ERROR;
-}
-
-/* The DOCTYPE handler alone refuses every DTD; the others are there should it ever give way,
- * and expat's own amplification limit is a third line. */
-static void harden(XML_Parser p)
-{
-	XML_SetStartDoctypeDeclHandler(p, on_doctype);
-	XML_SetEntityDeclHandler(p, on_entity);
-	XML_SetExternalEntityRefHandler(p, on_extref);
-	XML_SetParamEntityParsing(p, XML_PARAM_ENTITY_PARSING_NEVER);
-#if XML_MAJOR_VERSION > 2 || (XML_MAJOR_VERSION == 2 && XML_MINOR_VERSION >= 4)
-	XML_SetBillionLaughsAttackProtectionMaximumAmplification(p, 10.0f);
-	XML_SetBillionLaughsAttackProtectionActivationThreshold(p, 1u << 20);
-#endif
-}
-
-static enum mdm_err feed(struct walker *w, const char *body, size_t len)
-{
-	do {
-		size_t chunk = len > FEED_CHUNK ? FEED_CHUNK : len;
-
-		if (XML_Parse(w->p, body, (int)chunk, chunk == len) != XML_STATUS_OK) {
-			if (!w->err) {
-				w->err = MDM_ERR_PARSE;
-				err_why(w->why, w->whysz, "XML error at line %llu column %llu: %s",
-					(unsigned long long)XML_GetCurrentLineNumber(w->p),
-					(unsigned long long)XML_GetCurrentColumnNumber(w->p),
-					XML_ErrorString(XML_GetErrorCode(w->p)));
-			}
-			return w->err;
-		}
-		body += chunk;
-		len -= chunk;
-	} while (len);
-	return w->err;
-}
-
-/* walk: runs body (refused unread when over max_body) through a hardened parser with w's
- * callbacks; sets up and frees expat around it. */
-static enum mdm_err walk(struct walker *w, const char *body, size_t len, size_t max_body)
-{
-	enum mdm_err e;
-
-	if (len > max_body) {
-		err_why(w->why, w->whysz, "the answer is %zu bytes, more than the %zu allowed", len,
-			max_body);
-		return MDM_ERR_TOOBIG;
-	}
-	w->p = XML_ParserCreate(NULL);
-	if (!w->p) {
-		err_why(w->why, w->whysz, "out of memory for the XML parser");
-		return MDM_ERR_NOMEM;
-	}
-	XML_SetUserData(w->p, w);
-	XML_SetElementHandler(w->p, on_start, on_end);
-	XML_SetCharacterDataHandler(w->p, on_text);
-	harden(w->p);
-	e = feed(w, body ? body : "", body ? len : 0);
-	XML_ParserFree(w->p);
-	w->p = NULL;
-	return e;
-}
+static const struct xmlparse_ops walker_ops = {.open = walker_open, .close = walker_close};
 
 /* walker_new: a zeroed walker (some 5 KiB: kept off the stack of adapter threads). */
 static struct walker *walker_new(close_fn on_close, void *ctx, char *why, size_t whysz)
@@ -307,9 +130,21 @@ static struct walker *walker_new(close_fn on_close, void *ctx, char *why, size_t
 	}
 	w->on_close = on_close;
 	w->ctx = ctx;
-	w->why = why;
-	w->whysz = whysz;
+	w->x = (struct xmlparse){.ops = &walker_ops,
+				 .ctx = w,
+				 .max_depth = MCMS_MAX_DEPTH,
+				 .text = w->text,
+				 .text_max = MCMS_TEXT_MAX,
+				 .why = why,
+				 .whysz = whysz};
 	return w;
+}
+
+/* walk: runs body (refused unread when over max_body) through the hardened parser. */
+static enum mdm_err walk(struct walker *w, const char *body, size_t len, size_t max_body)
+{
+	w->x.max_body = max_body;
+	return xmlparse_run(&w->x, body, len);
 }
 
 /* --- mdminfo ------------------------------------------------------------------------------ */
@@ -324,8 +159,8 @@ static void info_version(struct walker *w, struct info_ctx *c, const char *s, si
 	uint64_t v;
 
 	if (!parse_u64(s, len, 1000, &v) || v < 1 || v > 3) {
-		wfail(w, MDM_ERR_PARSE, "api_version \"%.*s\" is not 1, 2 or 3",
-		      (int)(len > 32 ? 32 : len), s);
+		xmlparse_fail(&w->x, MDM_ERR_PARSE, "api_version \"%.*s\" is not 1, 2 or 3",
+			      (int)(len > 32 ? 32 : len), s);
 		return;
 	}
 	c->out->api_version = (int)v;
@@ -336,22 +171,24 @@ static void info_version(struct walker *w, struct info_ctx *c, const char *s, si
  * (a query, a fragment, white space, control bytes) or is not a path is refused. */
 static void info_path(struct walker *w, struct info_ctx *c, const char *s, size_t len)
 {
-	trim(&s, &len);
+	text_trim(&s, &len);
 	while (len > 1 && s[len - 1] == '/')
 		len--;
 	if (len == 0 || s[0] != '/') {
-		wfail(w, MDM_ERR_PARSE, "api_path must be an absolute path");
+		xmlparse_fail(&w->x, MDM_ERR_PARSE, "api_path must be an absolute path");
 		return;
 	}
 	if (len > MCMS_API_PATH_MAX) {
-		wfail(w, MDM_ERR_PARSE, "api_path is longer than %d bytes", MCMS_API_PATH_MAX);
+		xmlparse_fail(&w->x, MDM_ERR_PARSE, "api_path is longer than %d bytes",
+			      MCMS_API_PATH_MAX);
 		return;
 	}
 	for (size_t i = 0; i < len; i++) {
 		unsigned char ch = (unsigned char)s[i];
 
 		if (ch <= 0x20 || ch == 0x7f || ch == '?' || ch == '#') {
-			wfail(w, MDM_ERR_PARSE, "api_path holds a byte a path cannot carry");
+			xmlparse_fail(&w->x, MDM_ERR_PARSE,
+				      "api_path holds a byte a path cannot carry");
 			return;
 		}
 	}
@@ -365,7 +202,7 @@ static void info_qmax(struct walker *w, struct info_ctx *c, const char *s, size_
 	const char *t = s;
 	size_t tl = len;
 
-	trim(&t, &tl);
+	text_trim(&t, &tl);
 	if (tl == 0)
 		return; /* empty: the default stands */
 	/* A huge number is still a number: clamp it rather than refuse the server. */
@@ -375,7 +212,7 @@ static void info_qmax(struct walker *w, struct info_ctx *c, const char *s, size_
 		for (size_t i = 0; i < tl; i++)
 			digits = digits && t[i] >= '0' && t[i] <= '9';
 		if (!digits) {
-			wfail(w, MDM_ERR_PARSE, "query_max_size is not a number");
+			xmlparse_fail(&w->x, MDM_ERR_PARSE, "query_max_size is not a number");
 			return;
 		}
 		v = MCMS_QUERY_MAX_LIMIT;
@@ -391,10 +228,10 @@ static void info_close(struct walker *w, const char *s, size_t len)
 {
 	struct info_ctx *c = w->ctx;
 	struct mcms_info *o = c->out;
-	const char *n = w->names[w->depth];
+	const char *n = w->names[w->x.depth];
 	enum tri t;
 
-	if (w->depth != 2)
+	if (w->x.depth != 2)
 		return;
 	if (!strcmp(n, "api_version"))
 		info_version(w, c, s, len);
@@ -404,10 +241,11 @@ static void info_close(struct walker *w, const char *s, size_t len)
 		info_qmax(w, c, s, len);
 	else if (!strcmp(n, "messaging_support")) {
 		if (!parse_tri(s, len, &t))
-			wfail(w, MDM_ERR_PARSE, "messaging_support is neither true nor false");
+			xmlparse_fail(&w->x, MDM_ERR_PARSE,
+				      "messaging_support is neither true nor false");
 		o->messaging_support = t == TRI_TRUE;
 	} else if (!strcmp(n, "redirect_url")) {
-		trim(&s, &len);
+		text_trim(&s, &len);
 		/* A cut URL would send users to the wrong page: too long is as good as absent. */
 		if (len <= MCMS_REDIRECT_MAX)
 			str_copyn(o->redirect_url, sizeof(o->redirect_url), s, len);
@@ -469,7 +307,7 @@ static void dev_mac(struct dev_ctx *c, const char *s, size_t len)
 	char mac[MAC_STR_LEN + 1];
 	bool local;
 
-	trim(&s, &len);
+	text_trim(&s, &len);
 	if (len == 0)
 		return;
 	if (mac_parse(s, len, mac, &local, NULL, 0) != MDM_OK) {
@@ -503,7 +341,7 @@ static void dev_ident(struct dev_ctx *c, enum ident_kind kind, char *dst, size_t
 {
 	struct ident id;
 
-	trim(&s, &len);
+	text_trim(&s, &len);
 	if (len == 0)
 		return;
 	if (ident_parse(kind, s, len, &id, NULL, 0) != MDM_OK ||
@@ -523,7 +361,7 @@ static void dev_checkin(struct dev_ctx *c, const char *s, size_t len)
 	const char *t = s;
 	size_t tl = len;
 
-	trim(&t, &tl);
+	text_trim(&t, &tl);
 	if (tl == 0)
 		return;
 	if (!parse_u64(t, tl, (uint64_t)INT64_MAX, &v)) {
@@ -535,10 +373,10 @@ static void dev_checkin(struct dev_ctx *c, const char *s, size_t len)
 
 static void dev_ownership(struct dev_ctx *c, const char *s, size_t len)
 {
-	trim(&s, &len);
-	if (ieq(s, len, "corporate"))
+	text_trim(&s, &len);
+	if (text_ieq(s, len, "corporate"))
 		c->cur.ownership = OWN_CORPORATE;
-	else if (ieq(s, len, "personal"))
+	else if (text_ieq(s, len, "personal"))
 		c->cur.ownership = OWN_PERSONAL;
 }
 
@@ -639,7 +477,7 @@ static void dev_finish(struct walker *w, struct dev_ctx *c)
 	str_copy(c->cur.source, sizeof(c->cur.source), c->source);
 	e = outcome_add(&c->oc, &c->cur);
 	if (e)
-		wfail(w, e, "out of memory for device %zu", c->ndevs);
+		xmlparse_fail(&w->x, e, "out of memory for device %zu", c->ndevs);
 	c->in_device = false;
 }
 
@@ -647,18 +485,18 @@ static void dev_open(struct walker *w)
 {
 	struct dev_ctx *c = w->ctx;
 
-	if (w->depth == 2 && named(w, 2, "devicelist"))
+	if (w->x.depth == 2 && named(w, 2, "devicelist"))
 		c->seen_list = true;
-	else if (w->depth == 3 && named(w, 2, "devicelist") && named(w, 3, "device")) {
+	else if (w->x.depth == 3 && named(w, 2, "devicelist") && named(w, 3, "device")) {
 		if (c->ndevs >= c->max_devices) {
-			wfail(w, MDM_ERR_TOOBIG, "more than %zu devices in one answer",
-			      c->max_devices);
+			xmlparse_fail(&w->x, MDM_ERR_TOOBIG, "more than %zu devices in one answer",
+				      c->max_devices);
 			return;
 		}
 		c->ndevs++;
 		memset(&c->cur, 0, sizeof(c->cur));
 		c->in_device = true;
-	} else if (c->in_device && w->depth == 5 && named(w, 4, "attributes") &&
+	} else if (c->in_device && w->x.depth == 5 && named(w, 4, "attributes") &&
 		   named(w, 5, "compliance"))
 		c->status_seen = false;
 }
@@ -669,11 +507,12 @@ static void dev_top(struct walker *w, struct dev_ctx *c, const char *n, const ch
 	const char *t = s;
 	size_t tl = len;
 
-	trim(&t, &tl);
+	text_trim(&t, &tl);
 	if (!strcmp(n, "paging_info") && tl) {
 		/* A cursor we cannot send back would silently lose the rest of the listing. */
 		if (!parse_u64(t, tl, UINT32_MAX, &v)) {
-			wfail(w, MDM_ERR_PARSE, "paging_info is not an unsigned 32-bit integer");
+			xmlparse_fail(&w->x, MDM_ERR_PARSE,
+				      "paging_info is not an unsigned 32-bit integer");
 			return;
 		}
 		c->paging = (uint32_t)v;
@@ -687,8 +526,8 @@ static void dev_top(struct walker *w, struct dev_ctx *c, const char *n, const ch
 static void dev_close(struct walker *w, const char *s, size_t len)
 {
 	struct dev_ctx *c = w->ctx;
-	const char *n = w->names[w->depth];
-	int d = w->depth;
+	const char *n = w->names[w->x.depth];
+	int d = w->x.depth;
 
 	if (d == 2)
 		dev_top(w, c, n, s, len);
@@ -771,12 +610,13 @@ struct act_ctx {
 static void act_close(struct walker *w, const char *s, size_t len)
 {
 	struct act_ctx *c = w->ctx;
-	const char *n = w->names[w->depth];
+	const char *n = w->names[w->x.depth];
 	enum tri t;
 
 	if (!strcmp(n, "action_status")) {
 		if (!parse_tri(s, len, &t) || t == TRI_UNSET) {
-			wfail(w, MDM_ERR_PARSE, "action_status is neither true nor false");
+			xmlparse_fail(&w->x, MDM_ERR_PARSE,
+				      "action_status is neither true nor false");
 			return;
 		}
 		c->nstatus++;
@@ -838,86 +678,14 @@ enum mdm_err mcms_action_body(const struct ident *id, struct buf *out)
 
 /* --- request URLs ------------------------------------------------------------------------- */
 
-/* A bounded writer into a caller's array: no allocation, TOOBIG once anything did not fit. */
-struct sw {
-	char *out;
-	size_t sz, len;
-	bool over;
-};
-
-static void sw_add(struct sw *s, const char *p, size_t n)
-{
-	if (s->over || n >= s->sz - s->len) {
-		s->over = true;
-		return;
-	}
-	memcpy(s->out + s->len, p, n);
-	s->len += n;
-	s->out[s->len] = '\0';
-}
-
-static void sw_str(struct sw *s, const char *p)
-{
-	sw_add(s, p, strlen(p));
-}
-
-static bool unreserved(unsigned char ch)
-{
-	return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-	       ch == '-' || ch == '.' || ch == '_' || ch == '~';
-}
-
-/* sw_pct: p[0..n) percent-encoded; '/' kept when keep_slash (a path), else encoded too. */
-static void sw_pct(struct sw *s, const char *p, size_t n, bool keep_slash)
-{
-	static const char hex[] = "0123456789ABCDEF";
-
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)p[i];
-		char esc[3] = {'%', hex[ch >> 4], hex[ch & 15]};
-
-		if (unreserved(ch) || (keep_slash && ch == '/'))
-			sw_add(s, p + i, 1);
-		else
-			sw_add(s, esc, 3);
-	}
-}
-
-static enum mdm_err sw_end(struct sw *s)
-{
-	if (!s->over)
-		return MDM_OK;
-	if (s->sz)
-		s->out[0] = '\0';
-	return MDM_ERR_TOOBIG;
-}
-
-/* sw_begin: out starts with base without its trailing slashes; false for an empty base. */
-static bool sw_begin(struct sw *s, char *out, size_t outsz, const char *base)
-{
-	size_t n = base ? strlen(base) : 0;
-
-	s->out = out;
-	s->sz = outsz;
-	s->len = 0;
-	s->over = outsz == 0;
-	if (outsz)
-		out[0] = '\0';
-	while (n && base[n - 1] == '/')
-		n--;
-	if (n == 0)
-		return false;
-	sw_add(s, base, n);
-	return true;
-}
-
 enum mdm_err mcms_url_mdminfo(const char *base, const char *instance, int version, char *out,
 			      size_t outsz)
 {
-	struct sw s;
+	struct strw s;
 	char v[4];
 
-	if (!sw_begin(&s, out, outsz, base) || version < 1 || version > 3)
+	strw_init(&s, out, outsz);
+	if (!strw_origin(&s, base) || version < 1 || version > 3)
 		return MDM_ERR_INVALID;
 	if (instance) {
 		size_t n = strlen(instance);
@@ -929,14 +697,14 @@ enum mdm_err mcms_url_mdminfo(const char *base, const char *instance, int versio
 			n--;
 		}
 		if (n) {
-			sw_add(&s, "/", 1);
-			sw_pct(&s, instance, n, true);
+			strw_add(&s, "/", 1);
+			strw_pct(&s, instance, n, "/");
 		}
 	}
 	snprintf(v, sizeof(v), "%d", version);
-	sw_str(&s, "/ciscoise/mdminfo/?ise_api_version=");
-	sw_str(&s, v);
-	return sw_end(&s);
+	strw_str(&s, "/ciscoise/mdminfo/?ise_api_version=");
+	strw_str(&s, v);
+	return strw_end(&s);
 }
 
 static const struct {
@@ -997,16 +765,17 @@ static enum mdm_err norm_value(enum mcms_criterion crit, const char *value, char
 	return str_copy(out, IDENT_VALUE_MAX + 1, id.value);
 }
 
-/* sw_api: <base><api_path>, api_path as mdminfo gave it (absolute, trailing slashes dropped). */
-static bool sw_api(struct sw *s, char *out, size_t outsz, const char *base, const char *api_path)
+/* url_api: <base><api_path>, api_path as mdminfo gave it (absolute, trailing slashes dropped). */
+static bool url_api(struct strw *s, char *out, size_t outsz, const char *base, const char *api_path)
 {
 	size_t n = api_path ? strlen(api_path) : 0;
 
-	if (!sw_begin(s, out, outsz, base) || n == 0 || api_path[0] != '/')
+	strw_init(s, out, outsz);
+	if (!strw_origin(s, base) || n == 0 || api_path[0] != '/')
 		return false;
 	while (n && api_path[n - 1] == '/')
 		n--;
-	sw_pct(s, api_path, n, true);
+	strw_pct(s, api_path, n, "/");
 	return true;
 }
 
@@ -1016,70 +785,57 @@ enum mdm_err mcms_url_devices(const char *base, const char *api_path, int versio
 {
 	char v[IDENT_VALUE_MAX + 1];
 	char pg[16];
-	struct sw s;
+	struct strw s;
 	const char *name = mcms_criterion_name(crit);
 
 	if (version < 1 || version > 3 || (unsigned)crit >= NCRITERIA ||
 	    criteria[crit].version > version || norm_value(crit, value, v) != MDM_OK ||
-	    !sw_api(&s, out, outsz, base, api_path)) {
+	    !url_api(&s, out, outsz, base, api_path)) {
 		if (outsz)
 			out[0] = '\0';
 		return MDM_ERR_INVALID;
 	}
 	snprintf(pg, sizeof(pg), "%lu", (unsigned long)paging);
 	if (version == 1) {
-		sw_str(&s, "/devices/");
-		sw_str(&s, pg);
+		strw_str(&s, "/devices/");
+		strw_str(&s, pg);
 		if (crit != MCMS_BY_NONE) {
-			sw_add(&s, "/", 1);
-			sw_str(&s, name);
-			sw_add(&s, "/", 1);
-			sw_pct(&s, v, strlen(v), false);
+			strw_add(&s, "/", 1);
+			strw_str(&s, name);
+			strw_add(&s, "/", 1);
+			strw_pct(&s, v, strlen(v), NULL);
 		}
-		sw_str(&s, "/all");
-		return sw_end(&s);
+		strw_str(&s, "/all");
+		return strw_end(&s);
 	}
-	sw_str(&s, "/devices/?paging=");
-	sw_str(&s, pg);
+	strw_str(&s, "/devices/?paging=");
+	strw_str(&s, pg);
 	if (crit != MCMS_BY_NONE) {
-		sw_str(&s, "&querycriteria=");
-		sw_str(&s, name);
-		sw_str(&s, "&value=");
-		sw_pct(&s, v, strlen(v), false);
+		strw_str(&s, "&querycriteria=");
+		strw_str(&s, name);
+		strw_str(&s, "&value=");
+		strw_pct(&s, v, strlen(v), NULL);
 	}
-	sw_str(&s, "&filter=all");
-	return sw_end(&s);
+	strw_str(&s, "&filter=all");
+	return strw_end(&s);
 }
 
 enum mdm_err mcms_url_action(const char *base, const char *api_path, enum action_kind kind,
 			     char *out, size_t outsz)
 {
-	struct sw s;
+	struct strw s;
 
-	if ((unsigned)kind >= ACTION_COUNT || !sw_api(&s, out, outsz, base, api_path)) {
+	if ((unsigned)kind >= ACTION_COUNT || !url_api(&s, out, outsz, base, api_path)) {
 		if (outsz)
 			out[0] = '\0';
 		return MDM_ERR_INVALID;
 	}
-	sw_str(&s, "/action/?actionType=");
-	sw_str(&s, action_kind_name(kind));
-	return sw_end(&s);
+	strw_str(&s, "/action/?actionType=");
+	strw_str(&s, action_kind_name(kind));
+	return strw_end(&s);
 }
 
 /* --- Retry-After -------------------------------------------------------------------------- */
-
-static bool digits(const char *s, size_t n, int *out)
-{
-	int v = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-		v = v * 10 + (s[i] - '0');
-	}
-	*out = v;
-	return true;
-}
 
 /* index of the 3-letter name at s in names (exact case, as RFC 9110 writes them), or -1. */
 static int name_index(const char *s, const char *const *names, int n)
@@ -1113,17 +869,17 @@ struct hdate {
 /* "HH:MM:SS" at s. */
 static bool hms(const char *s, struct hdate *d)
 {
-	return s[2] == ':' && s[5] == ':' && digits(s, 2, &d->hh) && digits(s + 3, 2, &d->mm) &&
-	       digits(s + 6, 2, &d->ss);
+	return s[2] == ':' && s[5] == ':' && text_digits(s, 2, &d->hh) &&
+	       text_digits(s + 3, 2, &d->mm) && text_digits(s + 6, 2, &d->ss);
 }
 
 /* IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT" (the form senders must use). */
 static bool imf_fixdate(const char *s, size_t len, struct hdate *d)
 {
 	return len == 29 && name_index(s, wday_abbr, 7) >= 0 && !memcmp(s + 3, ", ", 2) &&
-	       digits(s + 5, 2, &d->day) && s[7] == ' ' &&
+	       text_digits(s + 5, 2, &d->day) && s[7] == ' ' &&
 	       (d->mon = name_index(s + 8, month_abbr, 12)) >= 0 && s[11] == ' ' &&
-	       digits(s + 12, 4, &d->year) && s[16] == ' ' && hms(s + 17, d) &&
+	       text_digits(s + 12, 4, &d->year) && s[16] == ' ' && hms(s + 17, d) &&
 	       !memcmp(s + 25, " GMT", 4);
 }
 
@@ -1142,9 +898,9 @@ static bool rfc850_date(const char *s, size_t len, struct hdate *d)
 	if (!wday_ok || len != wl + 24)
 		return false;
 	s = comma + 1;
-	if (!(s[0] == ' ' && digits(s + 1, 2, &d->day) && s[3] == '-' &&
+	if (!(s[0] == ' ' && text_digits(s + 1, 2, &d->day) && s[3] == '-' &&
 	      (d->mon = name_index(s + 4, month_abbr, 12)) >= 0 && s[7] == '-' &&
-	      digits(s + 8, 2, &d->year) && s[10] == ' ' && hms(s + 11, d) &&
+	      text_digits(s + 8, 2, &d->year) && s[10] == ' ' && hms(s + 11, d) &&
 	      !memcmp(s + 19, " GMT", 4)))
 		return false;
 	d->year += d->year < 70 ? 2000 : 1900;
@@ -1161,8 +917,8 @@ static bool asctime_date(const char *s, size_t len, struct hdate *d)
 		return false;
 	day[0] = s[8] == ' ' ? '0' : s[8];
 	day[1] = s[9];
-	return digits(day, 2, &d->day) && s[10] == ' ' && hms(s + 11, d) && s[19] == ' ' &&
-	       digits(s + 20, 4, &d->year);
+	return text_digits(day, 2, &d->day) && s[10] == ' ' && hms(s + 11, d) && s[19] == ' ' &&
+	       text_digits(s + 20, 4, &d->year);
 }
 
 /* http_date: any of the three forms RFC 9110 5.6.7 makes recipients accept, to epoch ms. */
@@ -1195,7 +951,7 @@ enum mdm_err mcms_retry_after_parse(const char *header_value, int64_t now_wall_m
 	uint64_t secs;
 	int64_t at;
 
-	trim(&s, &len);
+	text_trim(&s, &len);
 	if (len == 0)
 		return MDM_ERR_INVALID;
 	if (s[0] >= '0' && s[0] <= '9') {

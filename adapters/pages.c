@@ -106,3 +106,12 @@ void pages_serve(struct pages *p, const char *cursor, struct adapter_page *pg)
 	outcome_init(&pg->oc);
 	expired(pg);
 }
+
+void pages_answer(struct pages *p, const char *cursor, adapter_list_cb cb, void *arg)
+{
+	struct adapter_page pg;
+
+	pages_serve(p, cursor, &pg);
+	cb(arg, &pg);
+	outcome_clear(&pg.oc);
+}

@@ -47,4 +47,8 @@ void pages_page(struct pages *p, unsigned long long gen, size_t off, struct adap
 /* pages_serve: the page a cursor names; a cursor that does not parse is an expired one. */
 void pages_serve(struct pages *p, const char *cursor, struct adapter_page *pg);
 
+/* pages_answer: the page a cursor names (pages_serve) handed to cb, at once: how a listing's
+ * later pages are answered. */
+void pages_answer(struct pages *p, const char *cursor, adapter_list_cb cb, void *arg);
+
 #endif

@@ -12,6 +12,7 @@
 #include "../core/clock.h"
 #include "../core/log.h"
 #include "pages.h"
+#include "remote.h"
 
 #define BASE_MAX 512
 #define DEF_PAGE_ROWS 10000
@@ -150,6 +151,35 @@ static bool same_origin(const struct sccm *s, const char *link)
 	return origin_of(link, o, sizeof(o), NULL, 0) == MDM_OK && strcmp(o, s->origin) == 0;
 }
 
+/* --- parallel requests ----------------------------------------------------------------------- */
+
+/*
+ * A step's requests sent side by side (a lookup's classes, a listing's classes): the first
+ * failure of any of them is kept, and whichever ends last carries on. Its own mutex.
+ */
+struct inflight {
+	pthread_mutex_t mu;
+	unsigned pending;    /* requests not over yet, +1 while they are being started */
+	enum fail_kind fail; /* the first failure of any request */
+	char why[256];
+};
+
+/* inflight_end: one request is over (fail FAIL_NONE: fine); true for the last one, whose caller
+ * owns what the requests shared from then on. */
+static bool inflight_end(struct inflight *r, enum fail_kind fail, const char *why)
+{
+	bool last;
+
+	pthread_mutex_lock(&r->mu);
+	if (fail != FAIL_NONE && r->fail == FAIL_NONE) {
+		r->fail = fail;
+		str_copy(r->why, sizeof(r->why), why);
+	}
+	last = --r->pending == 0;
+	pthread_mutex_unlock(&r->mu);
+	return last;
+}
+
 /* --- lookup ---------------------------------------------------------------------------------- */
 
 struct sccm_query;
@@ -166,13 +196,10 @@ struct sccm_query {
 	void *arg;
 	int64_t deadline;
 	struct ident id;
-	int step;      /* 1: which resource; 2: its baselines and check-in */
-	long long rid; /* the chosen resource */
-	int sys_idx;   /* its row in pages[SCCM_SYSTEM], -1 when known by NIC rows only */
-	pthread_mutex_t mu;
-	unsigned pending; /* requests of this step not answered yet, +1 while it is being started */
-	enum fail_kind fail; /* the first failure of any request */
-	char why[256];
+	int step;	      /* 1: which resource; 2: its baselines and check-in */
+	long long rid;	      /* the chosen resource */
+	int sys_idx;	      /* its row in pages[SCCM_SYSTEM], -1 when known by NIC rows only */
+	struct inflight reqs; /* the requests of this step */
 	struct sccm_page pages[NCLASSES];
 	struct sub subs[NCLASSES];
 };
@@ -183,7 +210,7 @@ static void sccm_query_free(struct sccm_query *lk)
 {
 	for (int i = 0; i < NCLASSES; i++)
 		sccm_page_free(&lk->pages[i]);
-	pthread_mutex_destroy(&lk->mu);
+	pthread_mutex_destroy(&lk->reqs.mu);
 	free(lk);
 }
 
@@ -191,16 +218,7 @@ static void sccm_query_free(struct sccm_query *lk)
  * the lookup on. Whoever drops the count to zero owns the lookup from then on. */
 static void sccm_query_release(struct sccm_query *lk, enum fail_kind fail, const char *why)
 {
-	bool last;
-
-	pthread_mutex_lock(&lk->mu);
-	if (fail != FAIL_NONE && lk->fail == FAIL_NONE) {
-		lk->fail = fail;
-		str_copy(lk->why, sizeof(lk->why), why);
-	}
-	last = --lk->pending == 0;
-	pthread_mutex_unlock(&lk->mu);
-	if (last)
+	if (inflight_end(&lk->reqs, fail, why))
 		sccm_query_step_done(lk);
 }
 
@@ -252,10 +270,10 @@ static void sccm_query_start(struct sccm_query *lk, int step)
 	bool fetch_system = step == 2 && lk->sys_idx < 0;
 
 	lk->step = step;
-	pthread_mutex_lock(&lk->mu);
-	lk->pending = (step == 1 && lk->id.kind == IDENT_GUID) ? 2 : 3;
-	lk->pending += fetch_system;
-	pthread_mutex_unlock(&lk->mu);
+	pthread_mutex_lock(&lk->reqs.mu);
+	lk->reqs.pending = (step == 1 && lk->id.kind == IDENT_GUID) ? 2 : 3;
+	lk->reqs.pending += fetch_system;
+	pthread_mutex_unlock(&lk->reqs.mu);
 	if (step == 2) {
 		/* Found through a NIC row only: ISE's join still has the system record (name,
 		 * GUID, every MAC); fetch it beside the baselines. */
@@ -389,8 +407,8 @@ static void sccm_query_step_done(struct sccm_query *lk)
 	enum mdm_err e;
 
 	outcome_init(&oc);
-	if (lk->fail != FAIL_NONE) {
-		outcome_set(&oc, OUTCOME_FAILED, lk->fail, lk->why);
+	if (lk->reqs.fail != FAIL_NONE) {
+		outcome_set(&oc, OUTCOME_FAILED, lk->reqs.fail, lk->reqs.why);
 	} else if (lk->step == 1) {
 		if (sccm_query_choose(lk)) {
 			sccm_query_start(lk, 2);
@@ -412,22 +430,18 @@ static enum mdm_err sccm_lookup(struct adapter *a, const struct ident *id, int64
 {
 	struct sccm *s = a->priv;
 	struct sccm_query *lk;
-	struct outcome oc;
 
 	if (!id || !cb)
 		return MDM_ERR_INVALID;
 	if (id->kind != IDENT_MAC && id->kind != IDENT_GUID) {
 		/* SCCM keys domain PCs by MAC and SMSUniqueIdentifier only. */
-		outcome_init(&oc);
-		outcome_set(&oc, OUTCOME_NOT_APPLICABLE, FAIL_NONE, NULL);
-		cb(arg, &oc);
-		outcome_clear(&oc);
+		adapter_not_applicable(cb, arg);
 		return MDM_OK;
 	}
 	lk = calloc(1, sizeof(*lk));
 	if (!lk)
 		return MDM_ERR_NOMEM;
-	if (pthread_mutex_init(&lk->mu, NULL) != 0) {
+	if (pthread_mutex_init(&lk->reqs.mu, NULL) != 0) {
 		free(lk);
 		return MDM_ERR_NOMEM;
 	}
@@ -476,10 +490,7 @@ struct list_job {
 	struct sccm *s;
 	adapter_list_cb cb;
 	void *arg;
-	pthread_mutex_t mu;
-	unsigned pending; /* classes still fetching, +1 while starting */
-	enum fail_kind fail;
-	char why[256];
+	struct inflight reqs; /* the classes still fetching */
 	struct class_fetch f[NCLASSES];
 };
 
@@ -540,16 +551,7 @@ static enum fail_kind fetch_append(struct class_fetch *f, const struct sccm_page
 /* job_release: one class is over; the last one joins and answers. */
 static void job_release(struct list_job *job, enum fail_kind fail, const char *why)
 {
-	bool last;
-
-	pthread_mutex_lock(&job->mu);
-	if (fail != FAIL_NONE && job->fail == FAIL_NONE) {
-		job->fail = fail;
-		str_copy(job->why, sizeof(job->why), why);
-	}
-	last = --job->pending == 0;
-	pthread_mutex_unlock(&job->mu);
-	if (last)
+	if (inflight_end(&job->reqs, fail, why))
 		job_done(job);
 }
 
@@ -557,9 +559,9 @@ static bool job_failed(struct list_job *job)
 {
 	bool failed;
 
-	pthread_mutex_lock(&job->mu);
-	failed = job->fail != FAIL_NONE;
-	pthread_mutex_unlock(&job->mu);
+	pthread_mutex_lock(&job->reqs.mu);
+	failed = job->reqs.fail != FAIL_NONE;
+	pthread_mutex_unlock(&job->reqs.mu);
 	return failed;
 }
 
@@ -621,7 +623,7 @@ static void job_free(struct list_job *job)
 {
 	for (int i = 0; i < NCLASSES; i++)
 		free(job->f[i].rows);
-	pthread_mutex_destroy(&job->mu);
+	pthread_mutex_destroy(&job->reqs.mu);
 	free(job);
 }
 
@@ -827,8 +829,8 @@ static void job_done(struct list_job *job)
 
 	memset(&pg, 0, sizeof(pg));
 	outcome_init(&pg.oc);
-	if (job->fail != FAIL_NONE) {
-		outcome_set(&pg.oc, OUTCOME_FAILED, job->fail, job->why);
+	if (job->reqs.fail != FAIL_NONE) {
+		outcome_set(&pg.oc, OUTCOME_FAILED, job->reqs.fail, job->reqs.why);
 		job_answer(job, &pg);
 		return;
 	}
@@ -856,7 +858,7 @@ static void job_start(struct list_job *job)
 	char why[256];
 	enum fail_kind fail;
 
-	job->pending = NCLASSES + 1;
+	job->reqs.pending = NCLASSES + 1;
 	for (int c = 0; c < NCLASSES; c++) {
 		struct class_fetch *f = &job->f[c];
 
@@ -878,20 +880,17 @@ static enum mdm_err sccm_list(struct adapter *a, const char *cursor, adapter_lis
 {
 	struct sccm *s = a->priv;
 	struct list_job *job;
-	struct adapter_page pg;
 
 	if (!cb)
 		return MDM_ERR_INVALID;
 	if (cursor && cursor[0]) {
-		pages_serve(&s->pages, cursor, &pg);
-		cb(arg, &pg);
-		outcome_clear(&pg.oc);
+		pages_answer(&s->pages, cursor, cb, arg);
 		return MDM_OK;
 	}
 	job = calloc(1, sizeof(*job));
 	if (!job)
 		return MDM_ERR_NOMEM;
-	if (pthread_mutex_init(&job->mu, NULL) != 0) {
+	if (pthread_mutex_init(&job->reqs.mu, NULL) != 0) {
 		free(job);
 		return MDM_ERR_NOMEM;
 	}
@@ -991,10 +990,7 @@ static void test_finish(struct conn_test *t, bool ok, const char *msg)
 	memset(&res, 0, sizeof(res));
 	res.ok = ok;
 	str_copyn(res.message, sizeof(res.message), msg, strnlen(msg, sizeof(res.message) - 1));
-	if (ok)
-		http_health_ok(&t->s->health);
-	else
-		http_health_fail(&t->s->health, msg);
+	http_health_note(&t->s->health, ok, msg);
 	t->cb(t->arg, &res);
 	free(t);
 }
@@ -1090,25 +1086,19 @@ static void sccm_health(struct adapter *a, struct adapter_health *out)
 	http_health_report(&s->health, s->http, out);
 }
 
+/* sccm_free: the client first (remote.h), then the rest; also what a failed create undoes. */
 static void sccm_free(struct sccm *s)
 {
+	remote_close(&s->http, &s->pages, &s->health);
 	for (size_t i = 0; i < s->nonly_ci; i++)
 		free(s->only_ci[i]);
 	free(s->only_ci);
-	pages_free(&s->pages);
-	http_health_destroy(&s->health);
 	free(s);
 }
 
-/* Destroying the client first completes every pending request, so each lookup, listing and
- * test answers (with a failure) before the memory they use goes. */
 static void sccm_destroy(struct adapter *a)
 {
-	struct sccm *s = a->priv;
-
-	http_client_destroy(s->http);
-	s->http = NULL;
-	sccm_free(s);
+	sccm_free(a->priv);
 }
 
 static const struct adapter_ops sccm_ops = {
@@ -1197,13 +1187,7 @@ struct adapter *sccm_create(struct http_engine *e, const struct sccm_config *cfg
 	if (check_config(cfg, why, whysz) != MDM_OK)
 		return NULL;
 	s = calloc(1, sizeof(*s));
-	if (!s || pages_init(&s->pages) != MDM_OK) {
-		free(s);
-		err_why(why, whysz, "sccm %s: out of memory", cfg->name);
-		return NULL;
-	}
-	if (http_health_init(&s->health) != MDM_OK) {
-		pages_free(&s->pages);
+	if (!s || remote_open(&s->pages, &s->health) != MDM_OK) {
 		free(s);
 		err_why(why, whysz, "sccm %s: out of memory", cfg->name);
 		return NULL;

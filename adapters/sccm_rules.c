@@ -9,6 +9,8 @@
 #include <strings.h>
 
 #include "../core/buf.h"
+#include "../core/strw.h"
+#include "../core/text.h"
 
 /* --- datetimes ---------------------------------------------------------------------------- */
 
@@ -16,20 +18,6 @@ struct civil {
 	int year, month, day, hour, minute, second, msec;
 	int offset_min; /* minutes east of UTC */
 };
-
-/* Reads exactly n decimal digits; false on anything else. */
-static bool read_digits(const char *s, size_t n, int *out)
-{
-	int v = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-		v = v * 10 + (s[i] - '0');
-	}
-	*out = v;
-	return true;
-}
 
 /* Reads a fraction of any length (at least one digit) as milliseconds, truncating; returns the
  * number of digits read, 0 when there is none. */
@@ -98,10 +86,10 @@ static enum mdm_err parse_wmi(const char *s, struct civil *c)
 
 	if (strlen(s) != 25 || s[14] != '.' || (s[21] != '+' && s[21] != '-'))
 		return MDM_ERR_INVALID;
-	if (!read_digits(s, 4, &c->year) || !read_digits(s + 4, 2, &c->month) ||
-	    !read_digits(s + 6, 2, &c->day) || !read_digits(s + 8, 2, &c->hour) ||
-	    !read_digits(s + 10, 2, &c->minute) || !read_digits(s + 12, 2, &c->second) ||
-	    read_fraction(s + 15, &c->msec) != 6 || !read_digits(s + 22, 3, &off))
+	if (!text_digits(s, 4, &c->year) || !text_digits(s + 4, 2, &c->month) ||
+	    !text_digits(s + 6, 2, &c->day) || !text_digits(s + 8, 2, &c->hour) ||
+	    !text_digits(s + 10, 2, &c->minute) || !text_digits(s + 12, 2, &c->second) ||
+	    read_fraction(s + 15, &c->msec) != 6 || !text_digits(s + 22, 3, &off))
 		return MDM_ERR_INVALID;
 	c->offset_min = s[21] == '-' ? -off : off;
 	return MDM_OK;
@@ -118,7 +106,7 @@ static enum mdm_err parse_iso_zone(const char *s, struct civil *c)
 	if (s[0] == 'Z')
 		return s[1] == '\0' ? MDM_OK : MDM_ERR_INVALID;
 	if ((s[0] != '+' && s[0] != '-') || strlen(s) != 6 || s[3] != ':' ||
-	    !read_digits(s + 1, 2, &hh) || !read_digits(s + 4, 2, &mm) || hh > 23 || mm > 59)
+	    !text_digits(s + 1, 2, &hh) || !text_digits(s + 4, 2, &mm) || hh > 23 || mm > 59)
 		return MDM_ERR_INVALID;
 	c->offset_min = (s[0] == '-' ? -1 : 1) * (hh * 60 + mm);
 	return MDM_OK;
@@ -132,9 +120,9 @@ static enum mdm_err parse_iso(const char *s, struct civil *c)
 	if (strlen(s) < 19 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
 	    s[16] != ':')
 		return MDM_ERR_INVALID;
-	if (!read_digits(s, 4, &c->year) || !read_digits(s + 5, 2, &c->month) ||
-	    !read_digits(s + 8, 2, &c->day) || !read_digits(s + 11, 2, &c->hour) ||
-	    !read_digits(s + 14, 2, &c->minute) || !read_digits(s + 17, 2, &c->second))
+	if (!text_digits(s, 4, &c->year) || !text_digits(s + 5, 2, &c->month) ||
+	    !text_digits(s + 8, 2, &c->day) || !text_digits(s + 11, 2, &c->hour) ||
+	    !text_digits(s + 14, 2, &c->minute) || !text_digits(s + 17, 2, &c->second))
 		return MDM_ERR_INVALID;
 	c->msec = 0;
 	if (*p == '.') {
@@ -578,103 +566,50 @@ void sccm_page_free(struct sccm_page *page)
 
 /* --- URLs --------------------------------------------------------------------------------- */
 
-/* A bounded writer into a caller's array; the first error sticks. */
-struct ubuf {
-	char *p;
-	size_t sz, len;
-	enum mdm_err err;
-};
-
-static void u_add(struct ubuf *u, const char *s, size_t n)
-{
-	if (u->err != MDM_OK)
-		return;
-	if (u->len + n >= u->sz) {
-		u->err = MDM_ERR_TOOBIG;
-		return;
-	}
-	memcpy(u->p + u->len, s, n);
-	u->len += n;
-	u->p[u->len] = '\0';
-}
-
-static void u_str(struct ubuf *u, const char *s)
-{
-	u_add(u, s, strlen(s));
-}
-
 /* The one percent-encoding used for $filter (see the header): unreserved characters and the
  * OData punctuation ' ( ) : / , stay literal, everything else is %XX. */
-static void u_encode(struct ubuf *u, const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	char esc[3] = {'%', 0, 0};
-
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		    strchr("-._~'():/,", c)) {
-			u_add(u, s, 1);
-			continue;
-		}
-		esc[1] = hex[c >> 4];
-		esc[2] = hex[c & 15];
-		u_add(u, esc, 3);
-	}
-}
+#define FILTER_KEEP "'():/,"
 
 enum mdm_err sccm_odata_quote(const char *value, char *out, size_t outsz)
 {
-	struct ubuf u = {out, outsz, 0, MDM_OK};
+	struct strw u;
 
 	if (!value || !out || !outsz)
 		return MDM_ERR_INVALID;
-	out[0] = '\0';
-	u_add(&u, "'", 1);
+	strw_init(&u, out, outsz);
+	strw_add(&u, "'", 1);
 	for (const char *s = value; *s; s++) {
 		if (*s == '\'')
-			u_add(&u, "''", 2);
+			strw_add(&u, "''", 2);
 		else
-			u_add(&u, s, 1);
+			strw_add(&u, s, 1);
 	}
-	u_add(&u, "'", 1);
-	if (u.err != MDM_OK)
-		out[0] = '\0';
-	return u.err;
+	strw_add(&u, "'", 1);
+	return strw_end(&u);
 }
 
 /* <base>/wmi/<class>?[$filter=<encoded filter>&]$select=<list>. */
 static enum mdm_err build_url(const char *base, enum sccm_class cls, const char *filter, char *out,
 			      size_t outsz)
 {
-	struct ubuf u = {out, outsz, 0, MDM_OK};
-	size_t blen;
+	struct strw u;
 
 	if (!out || !outsz)
 		return MDM_ERR_INVALID;
-	out[0] = '\0';
-	if (!base || !class_ok(cls))
+	strw_init(&u, out, outsz);
+	if (!class_ok(cls) || !strw_origin(&u, base))
 		return MDM_ERR_INVALID;
-	blen = strlen(base);
-	while (blen > 0 && base[blen - 1] == '/')
-		blen--;
-	if (blen == 0)
-		return MDM_ERR_INVALID;
-	u_add(&u, base, blen);
-	u_str(&u, "/wmi/");
-	u_str(&u, classes[cls].name);
-	u_str(&u, "?");
+	strw_str(&u, "/wmi/");
+	strw_str(&u, classes[cls].name);
+	strw_str(&u, "?");
 	if (filter) {
-		u_str(&u, "$filter=");
-		u_encode(&u, filter);
-		u_str(&u, "&");
+		strw_str(&u, "$filter=");
+		strw_pct(&u, filter, strlen(filter), FILTER_KEEP);
+		strw_str(&u, "&");
 	}
-	u_str(&u, "$select=");
-	u_str(&u, classes[cls].select);
-	if (u.err != MDM_OK)
-		out[0] = '\0';
-	return u.err;
+	strw_str(&u, "$select=");
+	strw_str(&u, classes[cls].select);
+	return strw_end(&u);
 }
 
 /* mac (any form) as SCCM writes it, upper case with colons, quoted as an OData literal. */

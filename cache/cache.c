@@ -101,3 +101,8 @@ int cache_key_valid(const char *key)
 	}
 	return i >= 1 && i <= CACHE_KEY_MAX;
 }
+
+int cache_times_valid(int64_t fetched_at, int64_t fresh_until, int64_t stale_until)
+{
+	return fetched_at >= 0 && fetched_at <= fresh_until && fresh_until <= stale_until;
+}

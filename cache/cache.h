@@ -208,5 +208,8 @@ void cache_destroy(struct cache *c);
 void cache_entry_clear(struct cache_entry *e);
 /* cache_key_valid: printable ASCII, no space, 1..CACHE_KEY_MAX bytes. */
 int cache_key_valid(const char *key);
+/* cache_times_valid: the order every implementation checks of an entry's times, on put and on
+ * read: 0 <= fetched_at <= fresh_until <= stale_until. */
+int cache_times_valid(int64_t fetched_at, int64_t fresh_until, int64_t stale_until);
 
 #endif

@@ -233,6 +233,26 @@ static void entry_unlink(struct shard *s, struct mentry *e)
 	lru_unlink(s, e);
 }
 
+/*
+ * shard_insert: with s->mu held, e (whose key s does not hold now) becomes its key's entry, with
+ * a new cas and newest in the LRU. Over the shard's capacity the oldest entry is taken out and
+ * returned, for the caller to free after unlocking; else NULL.
+ */
+static struct mentry *shard_insert(struct mem *m, struct shard *s, struct mentry *e)
+{
+	struct mentry *evicted;
+
+	e->cas = ++s->cas_seq;
+	htab_insert(&s->entries, &e->h);
+	lru_push(s, e);
+	if (s->entries.count <= m->cap)
+		return NULL;
+	evicted = s->oldest;
+	entry_unlink(s, evicted);
+	s->evictions++;
+	return evicted;
+}
+
 static struct mentry *entry_new(uint64_t hash, const char *key, size_t klen, const void *val,
 				size_t len)
 {
@@ -331,14 +351,6 @@ static enum mdm_err mem_get_many(struct cache *c, const char *const *keys, size_
 	return err;
 }
 
-/* The order every implementation checks (cache.h): 0 <= fetched_at <= fresh_until <= stale_until.
- */
-static bool times_ok(const struct cache_times *t)
-{
-	return t && t->fetched_at >= 0 && t->fetched_at <= t->fresh_until &&
-	       t->fresh_until <= t->stale_until;
-}
-
 static enum mdm_err mem_put(struct cache *c, const char *key, const void *val, size_t len,
 			    const struct cache_times *t)
 {
@@ -349,7 +361,8 @@ static enum mdm_err mem_put(struct cache *c, const char *key, const void *val, s
 	uint64_t hash;
 	int64_t now;
 
-	if (!cache_key_valid(key) || (len && !val) || !times_ok(t))
+	if (!cache_key_valid(key) || (len && !val) || !t ||
+	    !cache_times_valid(t->fetched_at, t->fresh_until, t->stale_until))
 		return MDM_ERR_INVALID;
 	if (len > m->max_value)
 		return MDM_ERR_TOOBIG;
@@ -370,14 +383,7 @@ static enum mdm_err mem_put(struct cache *c, const char *key, const void *val, s
 	old = (struct mentry *)htab_take(&s->entries, hash, key, klen);
 	if (old)
 		lru_unlink(s, old);
-	e->cas = ++s->cas_seq;
-	htab_insert(&s->entries, &e->h);
-	lru_push(s, e);
-	if (s->entries.count > m->cap) {
-		evicted = s->oldest;
-		entry_unlink(s, evicted);
-		s->evictions++;
-	}
+	evicted = shard_insert(m, s, e);
 	pthread_mutex_unlock(&s->mu);
 	free(old);
 	free(evicted);
@@ -582,14 +588,7 @@ static enum mdm_err mem_store(struct mem *m, struct mentry *e, enum store_mode m
 	if (!err) {
 		if (old)
 			entry_unlink(s, old);
-		e->cas = ++s->cas_seq;
-		htab_insert(&s->entries, &e->h);
-		lru_push(s, e);
-		if (s->entries.count > m->cap) {
-			evicted = s->oldest;
-			entry_unlink(s, evicted);
-			s->evictions++;
-		}
+		evicted = shard_insert(m, s, e);
 	}
 	pthread_mutex_unlock(&s->mu);
 	if (err)

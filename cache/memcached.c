@@ -144,19 +144,12 @@ static void breaker_abandon(struct breaker *b, int64_t now)
  */
 static bool gate_enter(struct gate *g, int64_t wait_ms)
 {
-	struct timespec dl;
+	int64_t deadline = clock_mono_ms() + wait_ms;
 	bool ok;
 
-	clock_gettime(CLOCK_MONOTONIC, &dl);
-	dl.tv_sec += (time_t)(wait_ms / 1000);
-	dl.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-	if (dl.tv_nsec >= 1000000000L) {
-		dl.tv_sec++;
-		dl.tv_nsec -= 1000000000L;
-	}
 	pthread_mutex_lock(&g->mu);
 	while (g->free == 0)
-		if (pthread_cond_timedwait(&g->cv, &g->mu, &dl) == ETIMEDOUT)
+		if (clock_cond_wait_until(&g->cv, &g->mu, deadline))
 			break;
 	ok = g->free > 0;
 	if (ok)
@@ -612,7 +605,7 @@ static enum mdm_err mc_put(struct cache *c, const char *key, const void *val, si
 	int64_t now;
 
 	if (!cache_key_valid(key) || (len && !val) || !t ||
-	    !mc_times_ok(t->fetched_at, t->fresh_until, t->stale_until))
+	    !cache_times_valid(t->fetched_at, t->fresh_until, t->stale_until))
 		return MDM_ERR_INVALID;
 	if (len > m->max_value)
 		return MDM_ERR_TOOBIG;
@@ -1110,15 +1103,7 @@ static enum mdm_err behaviours_set(struct mc *m, const struct cache_mc_config *c
 
 static enum mdm_err locks_init(struct mc *m)
 {
-	pthread_condattr_t ca;
-	bool ok;
-
-	if (pthread_condattr_init(&ca) != 0)
-		return MDM_ERR_NOMEM;
-	ok = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
-	     pthread_cond_init(&m->gate.cv, &ca) == 0;
-	pthread_condattr_destroy(&ca);
-	if (!ok)
+	if (clock_cond_init(&m->gate.cv) != MDM_OK)
 		return MDM_ERR_NOMEM;
 	if (pthread_mutex_init(&m->gate.mu, NULL) != 0) {
 		pthread_cond_destroy(&m->gate.cv);

@@ -84,8 +84,6 @@ struct mc {
 
 /* --- values (memcached_value.c) ------------------------------------------------------------- */
 
-/* mc_times_ok: fetched_at, fresh_until and stale_until in order. */
-bool mc_times_ok(int64_t at, int64_t fu, int64_t su);
 /* mc_expiry_s: ms as whole seconds for memcached: rounded up, at least 1, below its 30-day limit.
  */
 uint32_t mc_expiry_s(int64_t ms);

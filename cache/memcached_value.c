@@ -20,11 +20,6 @@
 
 /* --- values -------------------------------------------------------------------------------- */
 
-bool mc_times_ok(int64_t at, int64_t fu, int64_t su)
-{
-	return at >= 0 && at <= fu && fu <= su;
-}
-
 /* ms as whole seconds for memcached: rounded up, at least 1, below its 30-day limit. */
 uint32_t mc_expiry_s(int64_t ms)
 {
@@ -282,7 +277,7 @@ static enum mdm_err value_verify(const struct mc *m, const char *key, const char
 			   &x.at, "fu", &x.fu, "su", &x.su, "d", &x.d, &x.dlen, "t", &x.t,
 			   &x.tlen) != 0)
 		goto out;
-	if (x.v != VALUE_VERSION || !mc_times_ok(x.at, x.fu, x.su) || x.dlen > m->max_value ||
+	if (x.v != VALUE_VERSION || !cache_times_valid(x.at, x.fu, x.su) || x.dlen > m->max_value ||
 	    x.tlen != TAG_HEX || !is_lower_hex(x.t, x.tlen))
 		goto out;
 	err = tag_make(m, key, x.at, x.fu, x.su, x.d, x.dlen, tag);

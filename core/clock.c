@@ -1,4 +1,5 @@
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -82,4 +83,28 @@ void clock_realtime_after(int64_t ms, struct timespec *ts)
 		ts->tv_sec++;
 		ts->tv_nsec -= 1000000000L;
 	}
+}
+
+enum mdm_err clock_cond_init(pthread_cond_t *cv)
+{
+	pthread_condattr_t ca;
+	bool ok;
+
+	if (pthread_condattr_init(&ca) != 0)
+		return MDM_ERR_NOMEM;
+	ok =
+	    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 && pthread_cond_init(cv, &ca) == 0;
+	pthread_condattr_destroy(&ca);
+	return ok ? MDM_OK : MDM_ERR_NOMEM;
+}
+
+bool clock_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t deadline_ms)
+{
+	struct timespec ts;
+
+	if (deadline_ms < 0)
+		deadline_ms = 0;
+	ts.tv_sec = (time_t)(deadline_ms / 1000);
+	ts.tv_nsec = (long)(deadline_ms % 1000) * 1000000L;
+	return pthread_cond_timedwait(cv, mu, &ts) == ETIMEDOUT;
 }

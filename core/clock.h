@@ -2,6 +2,8 @@
 #ifndef MDM_CLOCK_H
 #define MDM_CLOCK_H
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -12,10 +14,24 @@ int64_t clock_mono_ms(void);
 /* clock_wall_ms: milliseconds since the Unix epoch, for timestamps on the wire. */
 int64_t clock_wall_ms(void);
 /*
- * clock_realtime_after: the CLOCK_REALTIME instant ms from now, for pthread_cond_timedwait
- * (condition variables wait on the real-time clock by default). ms < 0 counts as 0.
+ * clock_realtime_after: the CLOCK_REALTIME instant ms from now, for pthread_cond_timedwait on a
+ * condition variable set up the default way (it waits on the real-time clock). ms < 0 counts as
+ * 0. The product's timed waits use clock_cond_init and clock_cond_wait_until instead.
  */
 void clock_realtime_after(int64_t ms, struct timespec *ts);
+/*
+ * clock_cond_init: a condition variable whose timed waits count on CLOCK_MONOTONIC, so that
+ * clock_cond_wait_until takes clock_mono_ms deadlines and a step of the wall clock moves none of
+ * them. MDM_ERR_NOMEM when it cannot be set up (then there is nothing to destroy).
+ */
+enum mdm_err clock_cond_init(pthread_cond_t *cv);
+/*
+ * clock_cond_wait_until: waits on cv (set up by clock_cond_init; mu held, as for
+ * pthread_cond_wait) until it is signalled or deadline_ms (clock_mono_ms time) has come. True
+ * when the deadline has come; false on a wake-up, which may be spurious: callers loop on their
+ * condition.
+ */
+bool clock_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t deadline_ms);
 /*
  * duration_parse: "<digits><unit>" with unit ms, s, m, h or d into milliseconds; "0" alone needs
  * no unit. Otherwise no unit, an

@@ -450,7 +450,6 @@ static void *deadline_main(void *arg)
 	while (!x->stopping || x->waiting.next != &x->waiting) {
 		int64_t now = clock_mono_ms(), next = now + IDLE_WAKE_MS;
 		struct op *due = NULL;
-		struct timespec ts;
 
 		for (struct op *op = x->waiting.next; op != &x->waiting; op = op->next) {
 			if (x->stopping || op->deadline <= now) {
@@ -472,8 +471,7 @@ static void *deadline_main(void *arg)
 			pthread_mutex_lock(&x->mu);
 			continue;
 		}
-		clock_realtime_after(next - now, &ts);
-		pthread_cond_timedwait(&x->cv, &x->mu, &ts);
+		clock_cond_wait_until(&x->cv, &x->mu, next);
 	}
 	pthread_mutex_unlock(&x->mu);
 	return NULL;
@@ -490,7 +488,7 @@ struct actions *actions_create(const struct actions_deps *deps)
 	x->d = *deps;
 	x->waiting.next = x->waiting.prev = &x->waiting;
 	pthread_mutex_init(&x->mu, NULL);
-	pthread_cond_init(&x->cv, NULL);
+	clock_cond_init(&x->cv);
 	if (pthread_create(&x->thr, NULL, deadline_main, x) != 0) {
 		pthread_mutex_destroy(&x->mu);
 		pthread_cond_destroy(&x->cv);
@@ -503,7 +501,6 @@ struct actions *actions_create(const struct actions_deps *deps)
 void actions_destroy(struct actions *x)
 {
 	int64_t until = clock_mono_ms() + DESTROY_WAIT_MS;
-	struct timespec ts;
 
 	if (!x)
 		return;
@@ -513,10 +510,8 @@ void actions_destroy(struct actions *x)
 	pthread_mutex_unlock(&x->mu);
 	pthread_join(x->thr, NULL);
 	pthread_mutex_lock(&x->mu);
-	while (x->inflight > 0 && clock_mono_ms() < until) {
-		clock_realtime_after(200, &ts);
-		pthread_cond_timedwait(&x->cv, &x->mu, &ts);
-	}
+	while (x->inflight > 0 && clock_mono_ms() < until)
+		clock_cond_wait_until(&x->cv, &x->mu, clock_mono_ms() + 200);
 	if (x->inflight > 0) {
 		/* An MDM still holds a call: its callback would find x freed. Leak instead. */
 		log_err("actions: %zu actions still waiting for their MDM at shutdown",

@@ -617,20 +617,46 @@ static enum mdm_err load_intent(struct journal *j, json_t *o, bool refused)
 	return add_action(j, &a);
 }
 
+/*
+ * closing_of: for an outcome or resolve line, the action id names unpacked into a when it is
+ * still pending: its index. Else -1, with *e MDM_OK when it is no longer pending (a copy made at
+ * rotation: nothing to do) and MDM_ERR_NOTFOUND when the journal lacks it (its intent was
+ * dropped).
+ */
+static long closing_of(struct journal *j, const char *id, struct journal_action *a, enum mdm_err *e)
+{
+	long i = find(j, id);
+
+	*e = i >= 0 ? MDM_OK : MDM_ERR_NOTFOUND;
+	if (i < 0 || j->acts[i]->state != JOURNAL_PENDING)
+		return -1;
+	rec_unpack(j->acts[i], a);
+	return i;
+}
+
+/* closed: a, closed by its line, replaces record i and frees its device. */
+static enum mdm_err closed(struct journal *j, long i, const struct journal_action *a)
+{
+	if (rec_replace(j, (size_t)i, a) != MDM_OK)
+		return MDM_ERR_NOMEM;
+	release_device(j, (size_t)i);
+	return MDM_OK;
+}
+
 static enum mdm_err load_outcome(struct journal *j, json_t *o)
 {
 	char id[JOURNAL_ID_LEN + 1], state[32];
 	struct journal_action act, *a = &act;
+	enum mdm_err e;
 	int64_t at;
 	long i;
 
 	if (!get_str(o, "id", id, sizeof(id)) || !get_ms(o, "at", &at) ||
 	    !get_str(o, "state", state, sizeof(state)))
 		return MDM_ERR_PARSE;
-	i = find(j, id);
-	if (i < 0 || j->acts[i]->state != JOURNAL_PENDING)
-		return i >= 0 ? MDM_OK : MDM_ERR_NOTFOUND; /* a copy, or its intent was dropped */
-	rec_unpack(j->acts[i], a);
+	i = closing_of(j, id, a, &e);
+	if (i < 0)
+		return e;
 	if (strcmp(state, "sent") == 0)
 		a->state = JOURNAL_SENT;
 	else if (strcmp(state, "failed") == 0)
@@ -642,27 +668,23 @@ static enum mdm_err load_outcome(struct journal *j, json_t *o)
 	a->done_ms = at;
 	if (!get_str(o, "detail", a->detail, sizeof(a->detail)))
 		a->detail[0] = '\0';
-	if (rec_replace(j, (size_t)i, a) != MDM_OK)
-		return MDM_ERR_NOMEM;
-	release_device(j, (size_t)i);
-	return MDM_OK;
+	return closed(j, i, a);
 }
 
 static enum mdm_err load_resolve(struct journal *j, json_t *o)
 {
 	char id[JOURNAL_ID_LEN + 1], verified[16];
 	struct journal_action act, *a = &act;
+	enum mdm_err e;
 	int64_t at;
 	long i;
 
 	if (!get_str(o, "id", id, sizeof(id)) || !get_ms(o, "at", &at) ||
 	    !get_str(o, "verified", verified, sizeof(verified)))
 		return MDM_ERR_PARSE;
-	i = find(j, id);
-	/* still pending: unknown is set after loading */
-	if (i < 0 || j->acts[i]->state != JOURNAL_PENDING)
-		return i >= 0 ? MDM_OK : MDM_ERR_NOTFOUND;
-	rec_unpack(j->acts[i], a);
+	i = closing_of(j, id, a, &e); /* still pending: unknown is set after loading */
+	if (i < 0)
+		return e;
 	if (strcmp(verified, "sent") == 0)
 		a->state = JOURNAL_RESOLVED_SENT;
 	else if (strcmp(verified, "not_sent") == 0)
@@ -674,10 +696,7 @@ static enum mdm_err load_resolve(struct journal *j, json_t *o)
 		a->resolved_by[0] = '\0';
 	if (!get_str(o, "note", a->note, sizeof(a->note)))
 		a->note[0] = '\0';
-	if (rec_replace(j, (size_t)i, a) != MDM_OK)
-		return MDM_ERR_NOMEM;
-	release_device(j, (size_t)i);
-	return MDM_OK;
+	return closed(j, i, a);
 }
 
 static enum mdm_err load_line(struct journal *j, const char *line, size_t len)

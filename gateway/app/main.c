@@ -12,7 +12,6 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <ctype.h>
-#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -593,13 +592,8 @@ struct waiter {
 
 static void waiter_init(struct waiter *w, size_t pending)
 {
-	pthread_condattr_t ca;
-
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* clock_mono_ms deadlines */
 	pthread_mutex_init(&w->mu, NULL);
-	pthread_cond_init(&w->cv, &ca);
-	pthread_condattr_destroy(&ca);
+	clock_cond_init(&w->cv); /* clock_mono_ms deadlines */
 	w->pending = pending;
 }
 
@@ -619,11 +613,8 @@ static void waiter_done(struct waiter *w)
 /* waiter_wait: until nothing is pending or deadline_ms (clock_mono_ms); with w->mu held. */
 static void waiter_wait(struct waiter *w, int64_t deadline_ms)
 {
-	struct timespec ts = {.tv_sec = (time_t)(deadline_ms / 1000),
-			      .tv_nsec = (long)(deadline_ms % 1000) * 1000000L};
-
 	while (w->pending > 0)
-		if (pthread_cond_timedwait(&w->cv, &w->mu, &ts) == ETIMEDOUT)
+		if (clock_cond_wait_until(&w->cv, &w->mu, deadline_ms))
 			break;
 }
 

@@ -487,14 +487,10 @@ static void send_one(struct coa *c, struct jlist *l)
 
 static void wait_ms(struct coa *c, int64_t ms)
 {
-	struct timespec ts;
-
-	if (ms < 0) {
+	if (ms < 0)
 		pthread_cond_wait(&c->cv, &c->mu);
-		return;
-	}
-	clock_realtime_after(ms, &ts);
-	pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+	else
+		clock_cond_wait_until(&c->cv, &c->mu, clock_mono_ms() + ms);
 }
 
 static void *worker(void *arg)
@@ -607,7 +603,7 @@ struct coa *coa_create(const struct coa_config *cfg, struct coa_sink **sinks, si
 	c->tokens = c->cfg.rate_per_sec < 1 ? 1 : c->cfg.rate_per_sec;
 	c->refilled = clock_mono_ms();
 	pthread_mutex_init(&c->mu, NULL);
-	pthread_cond_init(&c->cv, NULL);
+	clock_cond_init(&c->cv);
 	if (pthread_create(&c->thread, NULL, worker, c) != 0) {
 		c->abandon = true;
 		coa_destroy(c);

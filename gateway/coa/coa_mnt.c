@@ -1,7 +1,3 @@
-#ifndef XML_DTD
-#define XML_DTD 1 /* makes expat.h declare the billion-laughs limits (see mcms_rules.c) */
-#endif
-#include <expat.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +6,8 @@
 
 #include "../../core/clock.h"
 #include "../../core/log.h"
+#include "../../core/text.h"
+#include "../../core/xmlparse.h"
 #include "coa_mnt.h"
 #include "coa_policy.h"
 
@@ -33,146 +31,54 @@ struct mnt_op {
 	void *arg;
 };
 
-/* --- hardened XML ---------------------------------------------------------------------------- */
+/* --- the answers' XML (core/xmlparse.h) ----------------------------------------------------- */
 
 struct px {
-	XML_Parser p;
-	enum mdm_err err;
-	int depth;
-	char name[MNT_DEPTH + 1][32];
+	struct xmlparse x;
+	char name[MNT_DEPTH + 1][32]; /* local name of each open element; "" when longer */
 	char text[MNT_TEXT + 1];
-	size_t tlen;
 	struct coa_mnt_session *s; /* session mode */
 	int results;		   /* result mode: -1 none, 0 false, 1 true */
-	char *why;
-	size_t whysz;
 };
 
-static void pfail(struct px *x, const char *msg)
+static void px_open(struct xmlparse *x, const char *name)
 {
-	if (x->err)
-		return;
-	x->err = MDM_ERR_PARSE;
-	err_why(x->why, x->whysz, "%s", msg);
-	XML_StopParser(x->p, XML_FALSE);
+	struct px *px = x->ctx;
+
+	str_copy(px->name[x->depth], sizeof(px->name[0]), name); /* "" when too long */
 }
 
-static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **attrs)
+static void px_close(struct xmlparse *x, const char *t, size_t len)
 {
-	struct px *x = ud;
-	const char *colon = strrchr(name, ':');
+	struct px *px = x->ctx;
+	const char *n = px->name[x->depth];
 
-	(void)attrs;
-	if (x->err)
-		return;
-	if (x->depth >= MNT_DEPTH)
-		return pfail(x, "XML nested too deep");
-	x->depth++;
-	name = colon ? colon + 1 : name;
-	if (str_copy(x->name[x->depth], sizeof(x->name[0]), name) != MDM_OK)
-		x->name[x->depth][0] = '\0';
-	x->tlen = 0;
+	text_trim(&t, &len);
+	/* str_copyn leaves "" for a value too long for its field: no value we keep is. */
+	if (px->s && strcasecmp(n, "acs_server") == 0)
+		str_copyn(px->s->psn, sizeof(px->s->psn), t, len);
+	else if (px->s && strcasecmp(n, "nas_ip_address") == 0)
+		str_copyn(px->s->nas_ip, sizeof(px->s->nas_ip), t, len);
+	else if (px->s && strcasecmp(n, "framed_ip_address") == 0)
+		str_copyn(px->s->framed_ip, sizeof(px->s->framed_ip), t, len);
+	else if (!px->s && strcasecmp(n, "results") == 0)
+		px->results = len == 4 && strncasecmp(t, "true", 4) == 0 ? 1 : 0;
 }
 
-static void take(char *dst, size_t sz, const char *t)
+static const struct xmlparse_ops px_ops = {.open = px_open, .close = px_close};
+
+static enum mdm_err parse(struct px *px, const char *xml, size_t len, char *why, size_t whysz)
 {
-	if (str_copy(dst, sz, t) != MDM_OK)
-		dst[0] = '\0';
-}
-
-static void XMLCALL on_end(void *ud, const XML_Char *name)
-{
-	struct px *x = ud;
-	const char *n;
-	char *t;
-
-	(void)name;
-	if (x->err || x->depth < 1)
-		return;
-	n = x->name[x->depth];
-	x->text[x->tlen] = '\0';
-	t = x->text;
-	while (*t == ' ' || *t == '\n' || *t == '\r' || *t == '\t')
-		t++;
-	for (size_t l = strlen(t); l && strchr(" \n\r\t", t[l - 1]); l--)
-		t[l - 1] = '\0';
-	if (x->s && strcasecmp(n, "acs_server") == 0)
-		take(x->s->psn, sizeof(x->s->psn), t);
-	else if (x->s && strcasecmp(n, "nas_ip_address") == 0)
-		take(x->s->nas_ip, sizeof(x->s->nas_ip), t);
-	else if (x->s && strcasecmp(n, "framed_ip_address") == 0)
-		take(x->s->framed_ip, sizeof(x->s->framed_ip), t);
-	else if (!x->s && strcasecmp(n, "results") == 0)
-		x->results = strcasecmp(t, "true") == 0 ? 1 : 0;
-	x->tlen = 0;
-	x->depth--;
-}
-
-static void XMLCALL on_text(void *ud, const XML_Char *s, int len)
-{
-	struct px *x = ud;
-	size_t n = (size_t)len;
-
-	if (x->err || len <= 0 || x->depth < 1)
-		return;
-	if (n > MNT_TEXT - x->tlen)
-		n = MNT_TEXT - x->tlen; /* every value we keep is shorter */
-	memcpy(x->text + x->tlen, s, n);
-	x->tlen += n;
-}
-
-static void XMLCALL on_doctype(void *ud, const XML_Char *name, const XML_Char *sysid,
-			       const XML_Char *pubid, int has_internal_subset)
-{
-	(void)name, (void)sysid, (void)pubid, (void)has_internal_subset;
-	pfail(ud, "a DOCTYPE is not allowed");
-}
-
-static void XMLCALL on_entity(void *ud, const XML_Char *name, int is_param, const XML_Char *value,
-			      int value_len, const XML_Char *base, const XML_Char *sysid,
-			      const XML_Char *pubid, const XML_Char *notation)
-{
-	(void)name, (void)is_param, (void)value, (void)value_len, (void)base, (void)sysid,
-	    (void)pubid, (void)notation;
-	pfail(ud, "entity declarations are not allowed");
-}
-
-static int XMLCALL on_extref(XML_Parser p, const XML_Char *context, const XML_Char *base,
-			     const XML_Char *sysid, const XML_Char *pubid)
-{
-	(void)context, (void)base, (void)sysid, (void)pubid;
-	pfail(XML_GetUserData(p), "external entities are not allowed");
-	return XML_STATUS_ERROR;
-}
-
-static enum mdm_err parse(struct px *x, const char *xml, size_t len)
-{
-	if (len > MNT_BODY_MAX) {
-		err_why(x->why, x->whysz, "answer larger than %d bytes", MNT_BODY_MAX);
-		return MDM_ERR_PARSE;
-	}
-	x->p = XML_ParserCreate("UTF-8");
-	if (!x->p)
-		return MDM_ERR_NOMEM;
-	XML_SetUserData(x->p, x);
-	XML_SetElementHandler(x->p, on_start, on_end);
-	XML_SetCharacterDataHandler(x->p, on_text);
-	XML_SetStartDoctypeDeclHandler(x->p, on_doctype);
-	XML_SetEntityDeclHandler(x->p, on_entity);
-	XML_SetExternalEntityRefHandler(x->p, on_extref);
-	XML_SetParamEntityParsing(x->p, XML_PARAM_ENTITY_PARSING_NEVER);
-#if XML_MAJOR_VERSION > 2 || (XML_MAJOR_VERSION == 2 && XML_MINOR_VERSION >= 4)
-	XML_SetBillionLaughsAttackProtectionMaximumAmplification(x->p, 10.0f);
-	XML_SetBillionLaughsAttackProtectionActivationThreshold(x->p, 1u << 20);
-#endif
-	if (XML_Parse(x->p, xml, (int)len, 1) != XML_STATUS_OK && !x->err) {
-		x->err = MDM_ERR_PARSE;
-		err_why(x->why, x->whysz, "XML error at line %llu: %s",
-			(unsigned long long)XML_GetCurrentLineNumber(x->p),
-			XML_ErrorString(XML_GetErrorCode(x->p)));
-	}
-	XML_ParserFree(x->p);
-	return x->err;
+	px->x = (struct xmlparse){.ops = &px_ops,
+				  .ctx = px,
+				  .max_depth = MNT_DEPTH,
+				  .max_body = MNT_BODY_MAX,
+				  .encoding = "UTF-8",
+				  .text = px->text,
+				  .text_max = MNT_TEXT,
+				  .why = why,
+				  .whysz = whysz};
+	return xmlparse_run(&px->x, xml, len);
 }
 
 /* Host names and IP addresses only: they go into the CoA URL's path. */
@@ -188,13 +94,13 @@ static bool path_safe(const char *s)
 enum mdm_err coa_mnt_parse_session(const char *xml, size_t len, struct coa_mnt_session *out,
 				   char *why, size_t whysz)
 {
-	struct px x = {.s = out, .results = -1, .why = why, .whysz = whysz};
+	struct px x = {.s = out, .results = -1};
 	enum mdm_err e;
 
 	memset(out, 0, sizeof(*out));
 	if (len == 0 || strspn(xml, " \r\n\t") == len)
 		return MDM_ERR_NOTFOUND;
-	e = parse(&x, xml, len);
+	e = parse(&x, xml, len, why, whysz);
 	if (e != MDM_OK)
 		return e;
 	if (!path_safe(out->psn) || !path_safe(out->nas_ip) || !path_safe(out->framed_ip)) {
@@ -208,8 +114,8 @@ enum mdm_err coa_mnt_parse_session(const char *xml, size_t len, struct coa_mnt_s
 
 enum mdm_err coa_mnt_parse_result(const char *xml, size_t len, bool *ok, char *why, size_t whysz)
 {
-	struct px x = {.s = NULL, .results = -1, .why = why, .whysz = whysz};
-	enum mdm_err e = parse(&x, xml, len);
+	struct px x = {.s = NULL, .results = -1};
+	enum mdm_err e = parse(&x, xml, len, why, whysz);
 
 	if (e != MDM_OK)
 		return e;

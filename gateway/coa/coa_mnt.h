@@ -42,7 +42,8 @@ struct coa_mnt_session {
 /*
  * coa_mnt_parse_session: an MnT session answer (hardened expat: no DTD, no entities, depth and
  * text bounded). MDM_ERR_NOTFOUND when it names no PSN (no active session), MDM_ERR_PARSE
- * with why for a broken document or a value that is not a host name / IP address.
+ * with why for a broken document or a value that is not a host name / IP address,
+ * MDM_ERR_TOOBIG for an answer over 256 KiB.
  */
 enum mdm_err coa_mnt_parse_session(const char *xml, size_t len, struct coa_mnt_session *out,
 				   char *why, size_t whysz);

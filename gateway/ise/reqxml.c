@@ -1,21 +1,12 @@
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/*
- * expat.h declares the billion-laughs limits only when the includer defines XML_DTD, although
- * every libexpat built with DTD support (Debian's included) exports them. Defining it here only
- * makes those declarations visible; it changes nothing else in the header.
- */
-#ifndef XML_DTD
-#define XML_DTD 1
-#endif
-#include <expat.h>
-
 #include "../../core/buf.h"
+#include "../../core/text.h"
+#include "../../core/xmlparse.h"
 #include "reqxml.h"
 
 /* Element names whose text is collected. The identifier kinds of an action are 1..6. */
@@ -30,18 +21,11 @@ enum {
 	TAG_COUNT = (int)(sizeof(tag_names) / sizeof(tag_names[0])),
 };
 
-/* XML_Parse takes an int length: bodies are fed in slices no bigger than this. */
-#define FEED_CHUNK ((size_t)1 << 20)
-
 enum rx_mode { RX_VALUES, RX_ACTION };
 
 struct rx {
-	XML_Parser p;
+	struct xmlparse x; /* x.depth: open elements, the root is 1 */
 	enum rx_mode mode;
-	enum mdm_err err; /* first error; once set, handlers do nothing */
-	char *why;
-	size_t whysz;
-	int depth;	 /* open elements, the root is 1 */
 	size_t run;	 /* bytes of the text node being read */
 	struct buf text; /* direct text of the open collected elements, innermost last */
 	signed char tag[REQXML_MAX_DEPTH + 1]; /* tag index of each open element, or TAG_NONE */
@@ -56,69 +40,12 @@ struct rx {
 	bool found;
 };
 
-/* fail: records the first error and stops expat; later errors are consequences of the first. */
-static void fail(struct rx *rx, enum mdm_err e, const char *fmt, ...) MDM_PRINTF(3, 4);
-
-static void fail(struct rx *rx, enum mdm_err e, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (rx->err)
-		return;
-	rx->err = e;
-	if (rx->why && rx->whysz) {
-		va_start(ap, fmt);
-		vsnprintf(rx->why, rx->whysz, fmt, ap);
-		va_end(ap);
-	}
-	XML_StopParser(rx->p, XML_FALSE);
-}
-
-static bool is_ws(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-}
-
-static char lower(char c)
-{
-	return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-}
-
-/* ascii_ieq: a[0..alen) equals the lower-case string b, ignoring ASCII case. */
-static bool ascii_ieq(const char *a, size_t alen, const char *b)
-{
-	size_t i;
-
-	for (i = 0; i < alen; i++)
-		if (b[i] == '\0' || lower(a[i]) != b[i])
-			return false;
-	return b[i] == '\0';
-}
-
-/* local_name: the element name without its namespace prefix (no namespace processing is on). */
-static const char *local_name(const char *name)
-{
-	const char *colon = strrchr(name, ':');
-
-	return colon ? colon + 1 : name;
-}
-
 static int tag_index(const char *name)
 {
 	for (int i = 0; i < TAG_COUNT; i++)
-		if (ascii_ieq(name, strlen(name), tag_names[i]))
+		if (text_ieq(name, strlen(name), tag_names[i]))
 			return i;
 	return TAG_NONE;
-}
-
-static void trim(const char **s, size_t *len)
-{
-	while (*len && is_ws(**s)) {
-		(*s)++;
-		(*len)--;
-	}
-	while (*len && is_ws((*s)[*len - 1]))
-		(*len)--;
 }
 
 /* --- batch values --- */
@@ -149,21 +76,21 @@ static void add_piece(struct rx *rx, int tag, const char *s, size_t len)
 	struct reqxml_item *it;
 	enum mdm_err e;
 
-	trim(&s, &len);
+	text_trim(&s, &len);
 	if (len == 0)
 		return;
 	if (len > IDENT_VALUE_MAX) {
-		fail(rx, MDM_ERR_INVALID, "a <%s> value is longer than %d bytes", tag_names[tag],
-		     IDENT_VALUE_MAX);
+		xmlparse_fail(&rx->x, MDM_ERR_INVALID, "a <%s> value is longer than %d bytes",
+			      tag_names[tag], IDENT_VALUE_MAX);
 		return;
 	}
 	if (rx->n >= rx->max) {
-		fail(rx, MDM_ERR_TOOBIG, "more than %zu values", rx->max);
+		xmlparse_fail(&rx->x, MDM_ERR_TOOBIG, "more than %zu values", rx->max);
 		return;
 	}
 	e = items_reserve(rx);
 	if (e) {
-		fail(rx, e, "out of memory for the values");
+		xmlparse_fail(&rx->x, e, "out of memory for the values");
 		return;
 	}
 	it = &rx->items[rx->n++];
@@ -175,7 +102,7 @@ static void add_piece(struct rx *rx, int tag, const char *s, size_t len)
 /* A batch element's text is a comma-separated list: "A, B,,C" gives A, B and C. */
 static void values_text(struct rx *rx, int tag, const char *s, size_t len)
 {
-	while (!rx->err) {
+	while (!rx->x.err) {
 		const char *comma = memchr(s, ',', len);
 		size_t piece = comma ? (size_t)(comma - s) : len;
 
@@ -193,21 +120,22 @@ static void action_text(struct rx *rx, int tag, const char *s, size_t len)
 {
 	const char *name = tag_names[tag];
 
-	trim(&s, &len);
+	text_trim(&s, &len);
 	if (len == 0) {
-		fail(rx, MDM_ERR_INVALID, "the <%s> identifier is empty", name);
+		xmlparse_fail(&rx->x, MDM_ERR_INVALID, "the <%s> identifier is empty", name);
 		return;
 	}
 	if (len > IDENT_VALUE_MAX) {
-		fail(rx, MDM_ERR_INVALID, "the <%s> identifier is longer than %d bytes", name,
-		     IDENT_VALUE_MAX);
+		xmlparse_fail(&rx->x, MDM_ERR_INVALID,
+			      "the <%s> identifier is longer than %d bytes", name, IDENT_VALUE_MAX);
 		return;
 	}
 	if (rx->found) {
 		/* The same identifier twice is harmless; two different ones leave it unclear. */
 		if (strcmp(rx->out->tag, name) != 0 || strlen(rx->out->value) != len ||
 		    memcmp(rx->out->value, s, len) != 0)
-			fail(rx, MDM_ERR_INVALID, "two different identifiers in the action body");
+			xmlparse_fail(&rx->x, MDM_ERR_INVALID,
+				      "two different identifiers in the action body");
 		return;
 	}
 	str_copy(rx->out->tag, sizeof(rx->out->tag), name);
@@ -215,54 +143,42 @@ static void action_text(struct rx *rx, int tag, const char *s, size_t len)
 	rx->found = true;
 }
 
-/* Which tag (if any) an element opened at rx->depth collects, for the current mode. */
+/* Which tag (if any) an element opened at rx->x.depth collects, for the current mode. */
 static int classify(struct rx *rx, const char *name)
 {
 	int t = tag_index(name);
 
 	if (rx->mode == RX_VALUES)
 		return t;
-	if (rx->id_depth == 0 && ascii_ieq(name, strlen(name), "identifier")) {
-		rx->id_depth = rx->depth;
+	if (rx->id_depth == 0 && text_ieq(name, strlen(name), "identifier")) {
+		rx->id_depth = rx->x.depth;
 		return TAG_NONE;
 	}
-	if (rx->id_depth && rx->depth == rx->id_depth + 1 && t >= TAG_IDENT_FIRST &&
+	if (rx->id_depth && rx->x.depth == rx->id_depth + 1 && t >= TAG_IDENT_FIRST &&
 	    t <= TAG_IDENT_LAST)
 		return t;
 	return TAG_NONE;
 }
 
-/* --- expat handlers --- */
+/* --- the parser's callbacks --- */
 
-static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **attrs)
+static void rx_open(struct xmlparse *x, const char *name)
 {
-	struct rx *rx = ud;
+	struct rx *rx = x->ctx;
 
-	(void)attrs;
-	if (rx->err)
-		return;
 	rx->run = 0;
-	if (rx->depth >= REQXML_MAX_DEPTH) {
-		fail(rx, MDM_ERR_PARSE, "XML nested deeper than %d elements", REQXML_MAX_DEPTH);
-		return;
-	}
-	rx->depth++;
-	rx->tag[rx->depth] = (signed char)classify(rx, local_name(name));
-	rx->start[rx->depth] = rx->text.len;
+	rx->tag[x->depth] = (signed char)classify(rx, name);
+	rx->start[x->depth] = rx->text.len;
 }
 
-static void XMLCALL on_end(void *ud, const XML_Char *name)
+static void rx_close(struct xmlparse *x, const char *text, size_t len)
 {
-	struct rx *rx = ud;
-	int t;
-	size_t from;
+	struct rx *rx = x->ctx;
+	int t = rx->tag[x->depth];
+	size_t from = rx->start[x->depth];
 
-	(void)name;
-	if (rx->err || rx->depth < 1)
-		return;
+	(void)text, (void)len; /* the text of collected elements is kept in rx->text */
 	rx->run = 0;
-	t = rx->tag[rx->depth];
-	from = rx->start[rx->depth];
 	if (t != TAG_NONE) {
 		const char *s = rx->text.mem ? rx->text.mem + from : "";
 
@@ -275,128 +191,52 @@ static void XMLCALL on_end(void *ud, const XML_Char *name)
 		if (rx->text.mem)
 			rx->text.mem[from] = '\0';
 	}
-	if (rx->id_depth == rx->depth)
+	if (rx->id_depth == x->depth)
 		rx->id_depth = 0;
-	rx->depth--;
 }
 
-static void XMLCALL on_text(void *ud, const XML_Char *s, int len)
+static void rx_text(struct xmlparse *x, const char *s, size_t n)
 {
-	struct rx *rx = ud;
-	size_t n = (size_t)len;
+	struct rx *rx = x->ctx;
+	int d = x->depth;
 	enum mdm_err e;
 
-	if (rx->err || len <= 0 || rx->depth < 1)
-		return;
 	/* expat hands one text node over in several calls: the limit is on their sum. */
 	if (n > REQXML_MAX_TEXT - rx->run) {
-		fail(rx, MDM_ERR_PARSE, "a text node is longer than %d bytes", REQXML_MAX_TEXT);
+		xmlparse_fail(x, MDM_ERR_PARSE, "a text node is longer than %d bytes",
+			      REQXML_MAX_TEXT);
 		return;
 	}
 	rx->run += n;
-	if (rx->tag[rx->depth] == TAG_NONE)
+	if (rx->tag[d] == TAG_NONE)
 		return;
-	if (rx->text.len - rx->start[rx->depth] > REQXML_MAX_TEXT - n) {
-		fail(rx, MDM_ERR_PARSE, "the text of <%s> is longer than %d bytes",
-		     tag_names[(int)rx->tag[rx->depth]], REQXML_MAX_TEXT);
+	if (rx->text.len - rx->start[d] > REQXML_MAX_TEXT - n) {
+		xmlparse_fail(x, MDM_ERR_PARSE, "the text of <%s> is longer than %d bytes",
+			      tag_names[(int)rx->tag[d]], REQXML_MAX_TEXT);
 		return;
 	}
 	e = buf_add(&rx->text, s, n);
 	if (e)
-		fail(rx, e, "out of memory for the text of <%s>",
-		     tag_names[(int)rx->tag[rx->depth]]);
+		xmlparse_fail(x, e, "out of memory for the text of <%s>",
+			      tag_names[(int)rx->tag[d]]);
 }
 
-static void XMLCALL on_doctype(void *ud, const XML_Char *name, const XML_Char *sysid,
-			       const XML_Char *pubid, int has_internal_subset)
-{
-	(void)name, (void)sysid, (void)pubid, (void)has_internal_subset;
-	fail(ud, MDM_ERR_PARSE, "a DOCTYPE is not allowed");
-}
+static const struct xmlparse_ops rx_ops = {.open = rx_open, .close = rx_close, .text = rx_text};
 
-static void XMLCALL on_entity(void *ud, const XML_Char *name, int is_param, const XML_Char *value,
-			      int value_len, const XML_Char *base, const XML_Char *sysid,
-			      const XML_Char *pubid, const XML_Char *notation)
-{
-	(void)name, (void)is_param, (void)value, (void)value_len, (void)base, (void)sysid,
-	    (void)pubid, (void)notation;
-	fail(ud, MDM_ERR_PARSE, "entity declarations are not allowed");
-}
-
-static void XMLCALL on_unparsed(void *ud, const XML_Char *name, const XML_Char *base,
-				const XML_Char *sysid, const XML_Char *pubid,
-				const XML_Char *notation)
-{
-	(void)name, (void)base, (void)sysid, (void)pubid, (void)notation;
-	fail(ud, MDM_ERR_PARSE, "unparsed entities are not allowed");
-}
-
-static int XMLCALL on_extref(XML_Parser p, const XML_Char *context, const XML_Char *base,
-			     const XML_Char *sysid, const XML_Char *pubid)
-{
-	(void)context, (void)base, (void)sysid, (void)pubid;
-	fail(XML_GetUserData(p), MDM_ERR_PARSE, "external entities are not allowed");
-	return XML_STATUS_ERROR;
-}
-
-/*
- * The DOCTYPE handler alone refuses every DTD; the others make sure nothing declared in one is
- * ever used should that first line give way, and expat's own amplification limit is a third.
- */
-static void harden(XML_Parser p)
-{
-	XML_SetStartDoctypeDeclHandler(p, on_doctype);
-	XML_SetEntityDeclHandler(p, on_entity);
-	XML_SetUnparsedEntityDeclHandler(p, on_unparsed);
-	XML_SetExternalEntityRefHandler(p, on_extref);
-	XML_SetParamEntityParsing(p, XML_PARAM_ENTITY_PARSING_NEVER);
-#if XML_MAJOR_VERSION > 2 || (XML_MAJOR_VERSION == 2 && XML_MINOR_VERSION >= 4)
-	XML_SetBillionLaughsAttackProtectionMaximumAmplification(p, 10.0f);
-	XML_SetBillionLaughsAttackProtectionActivationThreshold(p, 1u << 20);
-#endif
-}
-
-static enum mdm_err feed(struct rx *rx, const char *body, size_t len)
-{
-	do {
-		size_t chunk = len > FEED_CHUNK ? FEED_CHUNK : len;
-		int final = chunk == len;
-
-		if (XML_Parse(rx->p, body, (int)chunk, final) != XML_STATUS_OK) {
-			if (!rx->err) {
-				rx->err = MDM_ERR_PARSE;
-				err_why(rx->why, rx->whysz,
-					"XML error at line %llu column %llu: %s",
-					(unsigned long long)XML_GetCurrentLineNumber(rx->p),
-					(unsigned long long)XML_GetCurrentColumnNumber(rx->p),
-					XML_ErrorString(XML_GetErrorCode(rx->p)));
-			}
-			return rx->err;
-		}
-		body += chunk;
-		len -= chunk;
-	} while (len);
-	return rx->err;
-}
-
-/* parse: runs the body through a hardened parser in the given mode; rx holds the results. */
-static enum mdm_err parse(struct rx *rx, const char *body, size_t len)
+/* parse: runs the body through the hardened parser in rx's mode; rx holds the results. */
+static enum mdm_err parse(struct rx *rx, const char *body, size_t len, char *why, size_t whysz)
 {
 	enum mdm_err e;
 
+	/* The body's size was bounded where it was received. */
+	rx->x = (struct xmlparse){.ops = &rx_ops,
+				  .ctx = rx,
+				  .max_depth = REQXML_MAX_DEPTH,
+				  .max_body = SIZE_MAX,
+				  .why = why,
+				  .whysz = whysz};
 	buf_init(&rx->text, (size_t)REQXML_MAX_DEPTH * REQXML_MAX_TEXT + 1);
-	rx->p = XML_ParserCreate(NULL);
-	if (!rx->p) {
-		err_why(rx->why, rx->whysz, "out of memory for the XML parser");
-		return MDM_ERR_NOMEM;
-	}
-	XML_SetUserData(rx->p, rx);
-	XML_SetElementHandler(rx->p, on_start, on_end);
-	XML_SetCharacterDataHandler(rx->p, on_text);
-	harden(rx->p);
-	e = feed(rx, body ? body : "", body ? len : 0);
-	XML_ParserFree(rx->p);
-	rx->p = NULL;
+	e = xmlparse_run(&rx->x, body, len);
 	buf_free(&rx->text);
 	return e;
 }
@@ -409,12 +249,10 @@ enum mdm_err reqxml_values(const char *body, size_t len, size_t max, struct reqx
 
 	memset(&rx, 0, sizeof(rx));
 	rx.mode = RX_VALUES;
-	rx.why = why;
-	rx.whysz = whysz;
 	rx.max = max;
 	*items = NULL;
 	*n = 0;
-	e = parse(&rx, body, len);
+	e = parse(&rx, body, len, why, whysz);
 	/* The contract promises a block to free() even for an empty list. */
 	if (!e && !rx.items) {
 		rx.items = calloc(1, sizeof(*rx.items));
@@ -441,10 +279,8 @@ enum mdm_err reqxml_action(const char *body, size_t len, struct reqxml_item *out
 	memset(&rx, 0, sizeof(rx));
 	memset(out, 0, sizeof(*out));
 	rx.mode = RX_ACTION;
-	rx.why = why;
-	rx.whysz = whysz;
 	rx.out = out;
-	e = parse(&rx, body, len);
+	e = parse(&rx, body, len, why, whysz);
 	if (!e && !rx.found) {
 		err_why(why, whysz, "no identifier in the action body");
 		e = MDM_ERR_INVALID;
@@ -537,7 +373,7 @@ static enum mdm_err ct_param(const char *ct, size_t *i, char *b, size_t *blen)
 	(*i)++;
 	while (is_ows(ct[*i]))
 		(*i)++;
-	is_boundary = ascii_ieq(ct + name, namelen, "boundary");
+	is_boundary = text_ieq(ct + name, namelen, "boundary");
 	if (is_boundary && *blen)
 		return MDM_ERR_PARSE; /* two boundaries: which one is meant is anyone's guess */
 	if (param_value(ct, i, is_boundary ? b : NULL, BOUNDARY_MAX + 1, &vlen))
@@ -565,8 +401,8 @@ static enum mdm_err ct_boundary(const char *ct, char b[BOUNDARY_MAX + 1], size_t
 	type = i;
 	while (ct[i] && ct[i] != ';' && !is_ows(ct[i]))
 		i++;
-	if (!ascii_ieq(ct + type, i - type, "multipart/form-data") &&
-	    !ascii_ieq(ct + type, i - type, "multipart/mixed"))
+	if (!text_ieq(ct + type, i - type, "multipart/form-data") &&
+	    !text_ieq(ct + type, i - type, "multipart/mixed"))
 		return MDM_OK;
 	for (;;) {
 		while (is_ows(ct[i]))

@@ -243,8 +243,7 @@ enum mdm_err lease_tick(struct lease *l)
 static void *lease_thread(void *arg)
 {
 	struct lease *l = arg;
-	struct timespec dl;
-	int64_t wait_ms;
+	int64_t wait_ms, deadline;
 	bool paused;
 
 	pthread_mutex_lock(&l->mu);
@@ -260,14 +259,8 @@ static void *lease_thread(void *arg)
 		pthread_mutex_lock(&l->mu);
 		/* A follower looks more often, so that it takes over soon after a lapse. */
 		wait_ms = l->leader ? l->ttl_ms / 3 : l->ttl_ms / 6;
-		clock_gettime(CLOCK_MONOTONIC, &dl);
-		dl.tv_sec += (time_t)(wait_ms / 1000);
-		dl.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-		if (dl.tv_nsec >= 1000000000L) {
-			dl.tv_sec++;
-			dl.tv_nsec -= 1000000000L;
-		}
-		while (!l->stop && pthread_cond_timedwait(&l->cv, &l->mu, &dl) != ETIMEDOUT)
+		deadline = clock_mono_ms() + wait_ms;
+		while (!l->stop && !clock_cond_wait_until(&l->cv, &l->mu, deadline))
 			;
 	}
 	pthread_mutex_unlock(&l->mu);
@@ -290,15 +283,7 @@ static enum mdm_err keys_make(struct lease *l, const char *ns)
 
 static enum mdm_err sync_init(struct lease *l)
 {
-	pthread_condattr_t ca;
-	bool ok;
-
-	if (pthread_condattr_init(&ca) != 0)
-		return MDM_ERR_NOMEM;
-	ok = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
-	     pthread_cond_init(&l->cv, &ca) == 0;
-	pthread_condattr_destroy(&ca);
-	if (!ok)
+	if (clock_cond_init(&l->cv) != MDM_OK)
 		return MDM_ERR_NOMEM;
 	if (pthread_mutex_init(&l->mu, NULL) != 0) {
 		pthread_cond_destroy(&l->cv);

@@ -7,7 +7,6 @@
  * a publish that lost a chunk never moves the pointer. Reads use cache_get_cas, which asks
  * memcached itself: an in-process tier in front must not answer an old pointer.
  */
-#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -364,21 +363,15 @@ static void follow_once(struct publish_follow *f)
 static void *follow_thread(void *arg)
 {
 	struct publish_follow *f = arg;
-	struct timespec dl;
+	int64_t deadline;
 
 	pthread_mutex_lock(&f->mu);
 	while (!f->stop) {
 		pthread_mutex_unlock(&f->mu);
 		follow_once(f);
 		pthread_mutex_lock(&f->mu);
-		clock_gettime(CLOCK_MONOTONIC, &dl);
-		dl.tv_sec += (time_t)(f->cfg.interval_ms / 1000);
-		dl.tv_nsec += (long)(f->cfg.interval_ms % 1000) * 1000000L;
-		if (dl.tv_nsec >= 1000000000L) {
-			dl.tv_sec++;
-			dl.tv_nsec -= 1000000000L;
-		}
-		while (!f->stop && pthread_cond_timedwait(&f->cv, &f->mu, &dl) != ETIMEDOUT)
+		deadline = clock_mono_ms() + f->cfg.interval_ms;
+		while (!f->stop && !clock_cond_wait_until(&f->cv, &f->mu, deadline))
 			;
 	}
 	pthread_mutex_unlock(&f->mu);
@@ -388,8 +381,6 @@ static void *follow_thread(void *arg)
 struct publish_follow *publish_follow_start(const struct publish_follow_config *cfg)
 {
 	struct publish_follow *f;
-	pthread_condattr_t ca;
-	bool ok;
 
 	if (!cfg || !cfg->cache || !cfg->ns || !cfg->cb || cfg->interval_ms <= 0 ||
 	    cfg->max_bytes == 0 || cfg->max_bytes > SIZE_MAX / 2)
@@ -398,18 +389,12 @@ struct publish_follow *publish_follow_start(const struct publish_follow_config *
 	if (!f)
 		return NULL;
 	f->cfg = *cfg;
-	if (str_copy(f->ns, sizeof(f->ns), cfg->ns) != MDM_OK || pthread_condattr_init(&ca) != 0) {
+	if (str_copy(f->ns, sizeof(f->ns), cfg->ns) != MDM_OK ||
+	    clock_cond_init(&f->cv) != MDM_OK) {
 		free(f);
 		return NULL;
 	}
 	f->cfg.ns = f->ns;
-	ok = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
-	     pthread_cond_init(&f->cv, &ca) == 0;
-	pthread_condattr_destroy(&ca);
-	if (!ok) {
-		free(f);
-		return NULL;
-	}
 	pthread_mutex_init(&f->mu, NULL);
 	if (pthread_create(&f->thread, NULL, follow_thread, f) != 0) {
 		pthread_mutex_destroy(&f->mu);

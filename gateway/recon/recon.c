@@ -342,12 +342,7 @@ static bool list_all(struct recon *r, struct lane *lanes, struct recon_cycle *c)
 					got = (long)i;
 			if (got >= 0 || atomic_load(&r->stop) || clock_mono_ms() >= wake)
 				break;
-			{
-				struct timespec ts;
-
-				clock_realtime_after(wake - clock_mono_ms(), &ts);
-				pthread_cond_timedwait(&r->in->cv, &r->in->mu, &ts);
-			}
+			clock_cond_wait_until(&r->in->cv, &r->in->mu, wake);
 		}
 		if (got >= 0) {
 			struct slot *sl = &r->in->slots[got];
@@ -563,14 +558,10 @@ static void *recon_main(void *arg)
 	pthread_mutex_lock(&r->in->mu);
 	while (!atomic_load(&r->stop)) {
 		if (!r->queued && !(interval > 0 && clock_mono_ms() >= due)) {
-			struct timespec ts;
-
-			if (interval > 0) {
-				clock_realtime_after(due - clock_mono_ms(), &ts);
-				pthread_cond_timedwait(&r->in->cv, &r->in->mu, &ts);
-			} else {
+			if (interval > 0)
+				clock_cond_wait_until(&r->in->cv, &r->in->mu, due);
+			else
 				pthread_cond_wait(&r->in->cv, &r->in->mu);
-			}
 			continue;
 		}
 		r->queued = false;
@@ -620,7 +611,7 @@ struct recon *recon_create(const struct recon_params *p)
 		return NULL;
 	}
 	pthread_mutex_init(&r->in->mu, NULL);
-	pthread_cond_init(&r->in->cv, NULL);
+	clock_cond_init(&r->in->cv);
 	r->in->refs = 1;
 	for (size_t i = 0; i < RECON_MAX_ADAPTERS; i++)
 		outcome_init(&r->in->slots[i].page.oc);
@@ -656,12 +647,8 @@ bool recon_wait(struct recon *r, uint64_t n, int64_t timeout_ms)
 	bool ok;
 
 	pthread_mutex_lock(&r->in->mu);
-	while (r->cycles < n && clock_mono_ms() < end) {
-		struct timespec ts;
-
-		clock_realtime_after(end - clock_mono_ms(), &ts);
-		pthread_cond_timedwait(&r->in->cv, &r->in->mu, &ts);
-	}
+	while (r->cycles < n && clock_mono_ms() < end)
+		clock_cond_wait_until(&r->in->cv, &r->in->mu, end);
 	ok = r->cycles >= n;
 	pthread_mutex_unlock(&r->in->mu);
 	return ok;

@@ -558,7 +558,7 @@ static enum mdm_err list_page(struct adapter *a, const char *cursor, int64_t dea
 		return MDM_ERR_NOMEM;
 	outcome_init(&w->page.oc);
 	pthread_mutex_init(&w->mu, NULL);
-	pthread_cond_init(&w->cv, NULL);
+	clock_cond_init(&w->cv);
 	w->refs = 2;
 	e = adapter_list(a, cursor, on_page, w);
 	if (e) {
@@ -568,16 +568,11 @@ static enum mdm_err list_page(struct adapter *a, const char *cursor, int64_t dea
 	}
 	pthread_mutex_lock(&w->mu);
 	while (!w->done) {
-		struct timespec ts;
-		int64_t left = deadline_ms - clock_mono_ms();
-
-		if (left <= 0) {
+		if (clock_mono_ms() >= deadline_ms) {
 			e = MDM_ERR_TIMEOUT;
 			break;
 		}
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += left / 1000 + 1;
-		pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+		clock_cond_wait_until(&w->cv, &w->mu, deadline_ms);
 	}
 	if (!e) {
 		*out = w->page;

@@ -199,10 +199,7 @@ static void *reaper_main(void *arg)
 
 	pthread_mutex_lock(&s->mu);
 	while (!s->stopping) {
-		struct timespec ts;
-
-		clock_realtime_after(REAPER_PERIOD_MS, &ts);
-		pthread_cond_timedwait(&s->stop_cv, &s->mu, &ts);
+		clock_cond_wait_until(&s->stop_cv, &s->mu, clock_mono_ms() + REAPER_PERIOD_MS);
 		if (s->stopping)
 			break;
 		pthread_mutex_unlock(&s->mu);
@@ -799,7 +796,7 @@ enum mdm_err server_start(const struct server_deps *deps, struct server **out, c
 	s->conns.next = s->conns.prev = &s->conns;
 	s->pendings.next = s->pendings.prev = &s->pendings;
 	pthread_mutex_init(&s->mu, NULL);
-	pthread_cond_init(&s->stop_cv, NULL);
+	clock_cond_init(&s->stop_cv);
 	e = read_pem(l->cert_file, &s->cert_pem, why, whysz);
 	if (!e)
 		e = read_pem(l->key_file, &s->key_pem, why, whysz);

@@ -70,15 +70,23 @@ void guidroute_destroy(struct guidroute *g)
 	free(g);
 }
 
+/* slot_locked: the slot of guid (folded into key), with g->mu held; NULL, and nothing held,
+ * when there is no table or guid cannot be a key. */
+static struct slot *slot_locked(struct guidroute *g, const char *guid, char key[KEY_MAX + 1])
+{
+	if (!g || !fold(guid, key))
+		return NULL;
+	pthread_mutex_lock(&g->mu);
+	return &g->slots[slot_of(g, key)];
+}
+
 void guidroute_learn(struct guidroute *g, const char *guid, unsigned adapter)
 {
 	char key[KEY_MAX + 1];
 	struct slot *s;
 
-	if (!g || adapter >= GUIDROUTE_MAX_ADAPTERS || !fold(guid, key))
+	if (adapter >= GUIDROUTE_MAX_ADAPTERS || !(s = slot_locked(g, guid, key)))
 		return;
-	pthread_mutex_lock(&g->mu);
-	s = &g->slots[slot_of(g, key)];
 	if (strcmp(s->guid, key) != 0) {
 		memcpy(s->guid, key, strlen(key) + 1);
 		s->mask = 0;
@@ -92,10 +100,8 @@ void guidroute_forget(struct guidroute *g, const char *guid, unsigned adapter)
 	char key[KEY_MAX + 1];
 	struct slot *s;
 
-	if (!g || adapter >= GUIDROUTE_MAX_ADAPTERS || !fold(guid, key))
+	if (adapter >= GUIDROUTE_MAX_ADAPTERS || !(s = slot_locked(g, guid, key)))
 		return;
-	pthread_mutex_lock(&g->mu);
-	s = &g->slots[slot_of(g, key)];
 	if (strcmp(s->guid, key) == 0) {
 		s->mask &= ~(1u << adapter);
 		if (s->mask == 0)
@@ -110,10 +116,8 @@ uint32_t guidroute_get(struct guidroute *g, const char *guid)
 	uint32_t m = 0;
 	struct slot *s;
 
-	if (!g || !fold(guid, key))
+	if (!(s = slot_locked(g, guid, key)))
 		return 0;
-	pthread_mutex_lock(&g->mu);
-	s = &g->slots[slot_of(g, key)];
 	if (strcmp(s->guid, key) == 0)
 		m = s->mask;
 	pthread_mutex_unlock(&g->mu);

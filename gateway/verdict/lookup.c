@@ -1257,13 +1257,7 @@ static int64_t loop_round(struct lookup *l, struct lreq **rs, size_t nrs, bool p
 
 static void wait_until_locked(struct lookup *l, int64_t until)
 {
-	int64_t left = until - clock_mono_ms();
-	struct timespec ts;
-
-	if (left <= 0)
-		return;
-	clock_realtime_after(left, &ts);
-	pthread_cond_timedwait(&l->loop_cv, &l->mu, &ts);
+	clock_cond_wait_until(&l->loop_cv, &l->mu, until);
 }
 
 static void *loop_main(void *arg)
@@ -1415,7 +1409,7 @@ struct lookup *lookup_create(const struct lookup_config *cfg)
 	}
 	pthread_mutex_init(&l->mu, NULL);
 	pthread_cond_init(&l->cv, NULL);
-	pthread_cond_init(&l->loop_cv, NULL);
+	clock_cond_init(&l->loop_cv);
 	failmemo_init(&l->fails);
 	if (pthread_create(&l->thread, NULL, refresh_main, l) != 0)
 		goto fail;

@@ -33,11 +33,33 @@ static void test_duration(void **state)
 	assert_int_equal(duration_parse("10", &ms), MDM_ERR_INVALID);
 }
 
+/* A monotonic condition variable times out at its clock_mono_ms deadline, not before. */
+static void test_cond_deadline(void **state)
+{
+	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	pthread_cond_t cv;
+	int64_t t0, deadline;
+	bool timed_out = false;
+
+	(void)state;
+	assert_int_equal(clock_cond_init(&cv), MDM_OK);
+	pthread_mutex_lock(&mu);
+	assert_true(clock_cond_wait_until(&cv, &mu, clock_mono_ms() - 1000)); /* already past */
+	t0 = clock_mono_ms();
+	deadline = t0 + 30;
+	while (!timed_out)
+		timed_out = clock_cond_wait_until(&cv, &mu, deadline);
+	assert_true(clock_mono_ms() >= deadline);
+	pthread_mutex_unlock(&mu);
+	pthread_cond_destroy(&cv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_iso),
 	    cmocka_unit_test(test_duration),
+	    cmocka_unit_test(test_cond_deadline),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

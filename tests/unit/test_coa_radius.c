@@ -199,8 +199,8 @@ static void session_for(struct coa_session *s, const char *mac, const char *nas_
 }
 
 /* one: sends one event through a fresh sink for nas and waits for its result. */
-static struct coa_result one(const struct config_nas *nas, const char *mac, enum transition_kind kind,
-			     const char *nas_ip, int64_t wait_ms)
+static struct coa_result one(const struct config_nas *nas, const char *mac,
+			     enum transition_kind kind, const char *nas_ip, int64_t wait_ms)
 {
 	struct coa_sink *sink = NULL;
 	struct transition ev;
