@@ -17,8 +17,8 @@
 #include "../../core/buf.h"
 #include "../../core/clock.h"
 #include "../../core/log.h"
-#include "hops.h"
 #include "handler.h"
+#include "hops.h"
 #include "route.h"
 #include "server.h"
 
