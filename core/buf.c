@@ -81,25 +81,36 @@ enum mdm_err buf_addstr(struct buf *b, const char *s)
 	return buf_add(b, s, strlen(s));
 }
 
-enum mdm_err buf_addf(struct buf *b, const char *fmt, ...)
+enum mdm_err buf_vaddf(struct buf *b, const char *fmt, va_list ap)
 {
-	va_list ap;
+	va_list again;
 	int n;
 	enum mdm_err e;
 
-	va_start(ap, fmt);
+	va_copy(again, ap);
 	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0)
+	if (n < 0) {
+		va_end(again);
 		return MDM_ERR_INVALID;
+	}
 	e = buf_grow(b, (size_t)n);
-	if (e)
-		return e;
+	if (!e) {
+		vsnprintf(b->mem + b->len, (size_t)n + 1, fmt, again);
+		b->len += (size_t)n;
+	}
+	va_end(again);
+	return e;
+}
+
+enum mdm_err buf_addf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	enum mdm_err e;
+
 	va_start(ap, fmt);
-	vsnprintf(b->mem + b->len, (size_t)n + 1, fmt, ap);
+	e = buf_vaddf(b, fmt, ap);
 	va_end(ap);
-	b->len += (size_t)n;
-	return MDM_OK;
+	return e;
 }
 
 const char *buf_str(const struct buf *b)

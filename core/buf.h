@@ -6,13 +6,19 @@
 #ifndef MDM_BUF_H
 #define MDM_BUF_H
 
+#include <stdarg.h>
 #include <stddef.h>
+
 #include "err.h"
 
 #if defined(__GNUC__)
 #define MDM_PRINTF(a, b) __attribute__((format(printf, a, b)))
+/* A result that must be looked at (as curl's dynbuf marks its own): gcc warns even through a
+ * (void) cast, so an ignored add is a build error here, not a silently cut answer. */
+#define MDM_MUST_USE __attribute__((warn_unused_result))
 #else
 #define MDM_PRINTF(a, b)
+#define MDM_MUST_USE
 #endif
 
 struct buf {
@@ -29,17 +35,19 @@ void buf_free(struct buf *b);
 /* buf_reset: empties the buffer, keeping its memory. */
 void buf_reset(struct buf *b);
 /* buf_reserve: makes room for extra more bytes now, so later adds do not reallocate. */
-enum mdm_err buf_reserve(struct buf *b, size_t extra);
+MDM_MUST_USE enum mdm_err buf_reserve(struct buf *b, size_t extra);
 /* buf_add: appends len bytes. */
-enum mdm_err buf_add(struct buf *b, const void *mem, size_t len);
+MDM_MUST_USE enum mdm_err buf_add(struct buf *b, const void *mem, size_t len);
 /* buf_addstr: appends a NUL-terminated string. */
-enum mdm_err buf_addstr(struct buf *b, const char *s);
+MDM_MUST_USE enum mdm_err buf_addstr(struct buf *b, const char *s);
 /* buf_addf: appends printf-formatted text. */
-enum mdm_err buf_addf(struct buf *b, const char *fmt, ...) MDM_PRINTF(2, 3);
+MDM_MUST_USE enum mdm_err buf_addf(struct buf *b, const char *fmt, ...) MDM_PRINTF(2, 3);
+/* buf_vaddf: buf_addf with a va_list (ap is used up). */
+MDM_MUST_USE enum mdm_err buf_vaddf(struct buf *b, const char *fmt, va_list ap) MDM_PRINTF(2, 0);
 /* buf_str: the content as a string; "" for an empty buffer. */
 const char *buf_str(const struct buf *b);
 /* buf_take: hands the memory to the caller (free() it) and empties the buffer; NULL if empty. */
-char *buf_take(struct buf *b, size_t *len);
+MDM_MUST_USE char *buf_take(struct buf *b, size_t *len);
 
 /*
  * str_copy / str_copyn: bounded copies into a fixed array of size bytes, always NUL-terminated.

@@ -7,6 +7,7 @@
 #include "../../core/clock.h"
 #include "../../core/jout.h"
 #include "../../core/log.h"
+#include "../../core/prom.h"
 #include "../coa/acct.h"
 #include "../recon/snapshot.h"
 #include "../recon/trans.h"
@@ -18,53 +19,48 @@
 #define TEXT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 #define ADAPTER_TEST_WAIT_MS 30000 /* an adapter's own test ends by 10 s */
 
-static void metric(struct buf *b, const char *name, const char *type, const char *help,
-		   unsigned long v)
+static void counter(struct prom *b, const char *name, const char *help, const atomic_ulong *v)
 {
-	buf_addf(b, "# HELP %s %s\n# TYPE %s %s\n%s %lu\n", name, help, name, type, name, v);
+	prom_value(b, name, "counter", help, atomic_load(v));
 }
 
-static void counter(struct buf *b, const char *name, const char *help, const atomic_ulong *v)
-{
-	metric(b, name, "counter", help, atomic_load(v));
-}
-
-static void cache_metrics(struct buf *b, struct cache *c)
+static void cache_metrics(struct prom *b, struct cache *c)
 {
 	struct cache_stats s;
 
 	memset(&s, 0, sizeof(s));
 	cache_stats(c, &s);
-	metric(b, "mdmgw_cache_l1_hits_total", "counter", "In-process cache hits (fresh).",
-	       s.l1_hits);
-	metric(b, "mdmgw_cache_l1_stale_hits_total", "counter", "In-process cache stale hits.",
-	       s.l1_stale_hits);
-	metric(b, "mdmgw_cache_l1_misses_total", "counter", "In-process cache misses.",
-	       s.l1_misses);
-	metric(b, "mdmgw_cache_l1_evictions_total", "counter", "In-process entries evicted.",
-	       s.l1_evictions);
-	metric(b, "mdmgw_cache_l2_hits_total", "counter", "memcached hits (fresh).", s.l2_hits);
-	metric(b, "mdmgw_cache_l2_stale_hits_total", "counter", "memcached stale hits.",
-	       s.l2_stale_hits);
-	metric(b, "mdmgw_cache_l2_misses_total", "counter", "memcached misses.", s.l2_misses);
-	metric(b, "mdmgw_cache_l2_errors_total", "counter", "memcached operations that failed.",
-	       s.l2_errors);
-	metric(b, "mdmgw_cache_bad_values_total", "counter",
-	       "Values with a bad HMAC tag or that did not decode (read as misses).",
-	       s.l2_bad_values);
-	metric(b, "mdmgw_cache_l2_operations_total", "counter", "Operations sent to memcached.",
-	       s.l2_ops);
-	metric(b, "mdmgw_cache_l2_latency_microseconds_total", "counter",
-	       "Time spent in memcached operations.", s.l2_latency_us);
-	metric(b, "mdmgw_cache_lock_busy_total", "counter",
-	       "Refresh locks found held by another request or instance.", s.lock_busy);
-	metric(b, "mdmgw_cache_breaker_opens_total", "counter",
-	       "Times every memcached server failed and memcached was skipped.", s.breaker_opens);
-	metric(b, "mdmgw_cache_breaker_open", "gauge", "1 while memcached is being skipped.",
-	       (unsigned long)s.breaker_open);
+	prom_value(b, "mdmgw_cache_l1_hits_total", "counter", "In-process cache hits (fresh).",
+		   s.l1_hits);
+	prom_value(b, "mdmgw_cache_l1_stale_hits_total", "counter", "In-process cache stale hits.",
+		   s.l1_stale_hits);
+	prom_value(b, "mdmgw_cache_l1_misses_total", "counter", "In-process cache misses.",
+		   s.l1_misses);
+	prom_value(b, "mdmgw_cache_l1_evictions_total", "counter", "In-process entries evicted.",
+		   s.l1_evictions);
+	prom_value(b, "mdmgw_cache_l2_hits_total", "counter", "memcached hits (fresh).", s.l2_hits);
+	prom_value(b, "mdmgw_cache_l2_stale_hits_total", "counter", "memcached stale hits.",
+		   s.l2_stale_hits);
+	prom_value(b, "mdmgw_cache_l2_misses_total", "counter", "memcached misses.", s.l2_misses);
+	prom_value(b, "mdmgw_cache_l2_errors_total", "counter", "memcached operations that failed.",
+		   s.l2_errors);
+	prom_value(b, "mdmgw_cache_bad_values_total", "counter",
+		   "Values with a bad HMAC tag or that did not decode (read as misses).",
+		   s.l2_bad_values);
+	prom_value(b, "mdmgw_cache_l2_operations_total", "counter", "Operations sent to memcached.",
+		   s.l2_ops);
+	prom_value(b, "mdmgw_cache_l2_latency_microseconds_total", "counter",
+		   "Time spent in memcached operations.", s.l2_latency_us);
+	prom_value(b, "mdmgw_cache_lock_busy_total", "counter",
+		   "Refresh locks found held by another request or instance.", s.lock_busy);
+	prom_value(b, "mdmgw_cache_breaker_opens_total", "counter",
+		   "Times every memcached server failed and memcached was skipped.",
+		   s.breaker_opens);
+	prom_value(b, "mdmgw_cache_breaker_open", "gauge", "1 while memcached is being skipped.",
+		   (unsigned long)s.breaker_open);
 }
 
-static void render_metrics(struct admin_api *ctx, struct buf *b)
+static void render_metrics(struct admin_api *ctx, struct prom *b)
 {
 	const struct lookup_stats *ls = lookup_stats(ctx->lookup);
 
@@ -105,14 +101,15 @@ static void render_metrics(struct admin_api *ctx, struct buf *b)
 	counter(b, "mdmgw_lookup_guid_routed_total",
 		"(GUID, adapter) pairs not asked because another adapter issued the GUID.",
 		&ls->guid_routed);
-	metric(b, "mdmgw_hops_refused_total", "counter",
-	       "ISE API requests refused with 508: a loop through this gateway, or too many hops.",
-	       (unsigned long)hops_refused(ctx->hops));
-	buf_addstr(b, "# HELP mdmgw_adapter_lookups_total Identifiers asked of each adapter.\n"
-		      "# TYPE mdmgw_adapter_lookups_total counter\n");
+	prom_value(
+	    b, "mdmgw_hops_refused_total", "counter",
+	    "ISE API requests refused with 508: a loop through this gateway, or too many hops.",
+	    (unsigned long)hops_refused(ctx->hops));
+	prom_head(b, "mdmgw_adapter_lookups_total", "counter",
+		  "Identifiers asked of each adapter.");
 	for (size_t j = 0; j < ctx->nads && j < LOOKUP_MAX_ADAPTERS; j++)
-		buf_addf(b, "mdmgw_adapter_lookups_total{adapter=\"%s\"} %lu\n", ctx->ads[j]->name,
-			 atomic_load(&ls->adapter_lookups[j]));
+		prom_addf(b, "mdmgw_adapter_lookups_total{adapter=\"%s\"} %lu\n", ctx->ads[j]->name,
+			  atomic_load(&ls->adapter_lookups[j]));
 	cache_metrics(b, ctx->cache);
 	coa_api_metrics(ctx->coa, b); /* nothing without a CoA sink */
 	if (ctx->sessions)
@@ -120,13 +117,13 @@ static void render_metrics(struct admin_api *ctx, struct buf *b)
 	if (ctx->acct)
 		acct_metrics(ctx->acct, b);
 	/* The two structures that grow with the fleet, for the memory budget (~1 KiB a device). */
-	metric(b, "mdmgw_snapshot_bytes", "gauge",
-	       "Heap held by the device snapshot (every generation still readable).",
-	       (unsigned long)snapshot_mem_bytes());
+	prom_value(b, "mdmgw_snapshot_bytes", "gauge",
+		   "Heap held by the device snapshot (every generation still readable).",
+		   (unsigned long)snapshot_mem_bytes());
 	if (ctx->trans)
-		metric(b, "mdmgw_trans_bytes", "gauge",
-		       "Heap held by the last known device states (transitions engine).",
-		       (unsigned long)trans_memory(ctx->trans));
+		prom_value(b, "mdmgw_trans_bytes", "gauge",
+			   "Heap held by the last known device states (transitions engine).",
+			   (unsigned long)trans_memory(ctx->trans));
 }
 
 /* The identifier of a purge: a MAC in any form, else a GUID. */
@@ -137,27 +134,14 @@ static enum mdm_err purge_ident(const char *v, struct ident *id, char *why, size
 	return ident_parse(IDENT_GUID, v, strlen(v), id, why, whysz);
 }
 
-/* A JSON string of printable ASCII (what identifiers and our messages are made of). */
-static void json_str(struct buf *b, const char *s)
-{
-	buf_addstr(b, "\"");
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			buf_addf(b, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
-			buf_addf(b, "\\u%04x", (unsigned char)*s);
-		else
-			buf_add(b, s, 1);
-	}
-	buf_addstr(b, "\"");
-}
-
 static void handle_purge(struct admin_api *ctx, const struct route *r, struct http_response *res)
 {
 	struct ident id;
 	char why[192];
 	size_t removed = 0;
 	enum mdm_err e;
+	bool bad = false;
+	json_t *o;
 
 	if (purge_ident(r->value, &id, why, sizeof(why)) != MDM_OK)
 		return reply_error(res, 400, why);
@@ -166,12 +150,11 @@ static void handle_purge(struct admin_api *ctx, const struct route *r, struct ht
 		return reply_error(res, 500, err_str(e));
 	log_info("admin: purged %s %s from the cache (%zu entries)", ident_kind_name(id.kind),
 		 id.value, removed);
-	res->status = 200;
-	res->content_type = REPLY_JSON_TYPE;
-	buf_addstr(&res->body, "{\"identifier\":");
-	json_str(&res->body, id.value);
-	buf_addf(&res->body, ",\"kind\":\"%s\",\"removed\":%zu}\n", ident_kind_name(id.kind),
-		 removed);
+	o = json_object();
+	jout_set(o, "identifier", jout_str(id.value), &bad);
+	jout_set(o, "kind", json_string(ident_kind_name(id.kind)), &bad);
+	jout_set(o, "removed", json_integer((json_int_t)removed), &bad);
+	reply_json(res, 200, o, bad);
 }
 
 /* --- adapters ------------------------------------------------------------------------------- */
@@ -292,12 +275,17 @@ void admin_handle(struct admin_api *ctx, const struct route *r, struct http_resp
 		return handle_purge(ctx, r, res);
 	case ROUTE_ADAPTERS:
 		return handle_adapters(ctx, res);
-	case ROUTE_METRICS:
+	case ROUTE_METRICS: {
+		struct prom p = prom_init(&res->body);
+
 		buf_reset(&res->body);
-		render_metrics(ctx, &res->body);
+		render_metrics(ctx, &p);
+		if (p.e)
+			return reply_error(res, 500, "the metrics could not be rendered");
 		res->status = 200;
 		res->content_type = TEXT_TYPE;
 		return;
+	}
 	default:
 		return reply_error(res, 404, "no such resource");
 	}

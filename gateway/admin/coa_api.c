@@ -115,39 +115,38 @@ struct handler_group coa_api_routes(struct coa *coa)
 				      reply_error};
 }
 
-void coa_api_metrics(struct coa *coa, struct buf *b)
+void coa_api_metrics(struct coa *coa, struct prom *b)
 {
 	struct coa_stats *st;
 
 	if (!coa || !(st = malloc(sizeof(*st))))
 		return;
 	coa_get_stats(coa, st);
-	buf_addstr(b, "# HELP mdmgw_coa_attempts_total CoA attempts by sink and outcome.\n"
-		      "# TYPE mdmgw_coa_attempts_total counter\n");
+	prom_head(b, "mdmgw_coa_attempts_total", "counter", "CoA attempts by sink and outcome.");
 	for (size_t i = 0; i < st->nsinks; i++)
 		for (int o = COA_OK; o <= COA_NO_SESSION; o++)
-			buf_addf(b, "mdmgw_coa_attempts_total{sink=\"%s\",outcome=\"%s\"} %llu\n",
-				 st->sink_names[i], coa_outcome_name((enum coa_outcome)o),
-				 (unsigned long long)st->attempts[i][o]);
-	buf_addf(b,
-		 "# HELP mdmgw_coa_events_total CoA events by what became of them.\n"
-		 "# TYPE mdmgw_coa_events_total counter\n"
-		 "mdmgw_coa_events_total{result=\"submitted\"} %llu\n"
-		 "mdmgw_coa_events_total{result=\"queue_full\"} %llu\n"
-		 "mdmgw_coa_events_total{result=\"skipped\"} %llu\n"
-		 "# HELP mdmgw_coa_deliveries_total CoA deliveries ended other than by an "
-		 "attempt's answer.\n"
-		 "# TYPE mdmgw_coa_deliveries_total counter\n"
-		 "mdmgw_coa_deliveries_total{result=\"superseded\"} %llu\n"
-		 "mdmgw_coa_deliveries_total{result=\"no_session\"} %llu\n"
-		 "mdmgw_coa_deliveries_total{result=\"failed\"} %llu\n"
-		 "# HELP mdmgw_coa_queued CoA events waiting.\n# TYPE mdmgw_coa_queued gauge\n"
-		 "mdmgw_coa_queued %zu\n"
-		 "# HELP mdmgw_coa_pending CoA deliveries not finished.\n"
-		 "# TYPE mdmgw_coa_pending gauge\nmdmgw_coa_pending %zu\n",
-		 (unsigned long long)st->submitted, (unsigned long long)st->queue_full,
-		 (unsigned long long)st->skipped, (unsigned long long)st->superseded,
-		 (unsigned long long)st->no_session, (unsigned long long)st->failed, st->queued,
-		 st->jobs);
+			prom_addf(b, "mdmgw_coa_attempts_total{sink=\"%s\",outcome=\"%s\"} %llu\n",
+				  st->sink_names[i], coa_outcome_name((enum coa_outcome)o),
+				  (unsigned long long)st->attempts[i][o]);
+	prom_addf(b,
+		  "# HELP mdmgw_coa_events_total CoA events by what became of them.\n"
+		  "# TYPE mdmgw_coa_events_total counter\n"
+		  "mdmgw_coa_events_total{result=\"submitted\"} %llu\n"
+		  "mdmgw_coa_events_total{result=\"queue_full\"} %llu\n"
+		  "mdmgw_coa_events_total{result=\"skipped\"} %llu\n"
+		  "# HELP mdmgw_coa_deliveries_total CoA deliveries ended other than by an "
+		  "attempt's answer.\n"
+		  "# TYPE mdmgw_coa_deliveries_total counter\n"
+		  "mdmgw_coa_deliveries_total{result=\"superseded\"} %llu\n"
+		  "mdmgw_coa_deliveries_total{result=\"no_session\"} %llu\n"
+		  "mdmgw_coa_deliveries_total{result=\"failed\"} %llu\n"
+		  "# HELP mdmgw_coa_queued CoA events waiting.\n# TYPE mdmgw_coa_queued gauge\n"
+		  "mdmgw_coa_queued %zu\n"
+		  "# HELP mdmgw_coa_pending CoA deliveries not finished.\n"
+		  "# TYPE mdmgw_coa_pending gauge\nmdmgw_coa_pending %zu\n",
+		  (unsigned long long)st->submitted, (unsigned long long)st->queue_full,
+		  (unsigned long long)st->skipped, (unsigned long long)st->superseded,
+		  (unsigned long long)st->no_session, (unsigned long long)st->failed, st->queued,
+		  st->jobs);
 	free(st);
 }

@@ -15,6 +15,7 @@
 #include <stddef.h>
 
 #include "../../core/buf.h"
+#include "../../core/prom.h"
 #include "../server/handler.h"
 
 struct coa;
@@ -23,6 +24,6 @@ struct coa;
 struct handler_group coa_api_routes(struct coa *coa);
 
 /* coa_api_metrics: the dispatcher's counters in Prometheus text; nothing without one. */
-void coa_api_metrics(struct coa *coa, struct buf *b);
+void coa_api_metrics(struct coa *coa, struct prom *b);
 
 #endif

@@ -351,39 +351,33 @@ const struct acct_stats *acct_stats(const struct acct *a)
 	return &a->stats;
 }
 
-static void metric(struct buf *b, const char *name, const char *type, const char *help,
-		   unsigned long v)
-{
-	buf_addf(b, "# HELP %s %s\n# TYPE %s %s\n%s %lu\n", name, help, name, type, name, v);
-}
-
-void acct_metrics(const struct acct *a, struct buf *b)
+void acct_metrics(const struct acct *a, struct prom *b)
 {
 	const struct acct_stats *s = &a->stats;
 
-	metric(b, "mdmgw_acct_requests_total", "counter",
-	       "Valid RADIUS Accounting-Requests (retransmissions included).",
-	       atomic_load(&s->requests));
-	metric(b, "mdmgw_acct_responses_total", "counter", "Accounting-Responses sent.",
-	       atomic_load(&s->responses));
-	metric(b, "mdmgw_acct_unknown_client_total", "counter",
-	       "Accounting datagrams dropped: the source is no configured client.",
-	       atomic_load(&s->unknown_client));
-	metric(b, "mdmgw_acct_bad_authenticator_total", "counter",
-	       "Accounting-Requests dropped: bad Request or Message-Authenticator.",
-	       atomic_load(&s->bad_auth));
-	metric(b, "mdmgw_acct_malformed_total", "counter",
-	       "Accounting datagrams dropped: not a well-formed Accounting-Request.",
-	       atomic_load(&s->malformed));
-	buf_addstr(b, "# HELP mdmgw_acct_status_total Accounting-Requests by Acct-Status-Type.\n"
-		      "# TYPE mdmgw_acct_status_total counter\n");
-	buf_addf(b, "mdmgw_acct_status_total{type=\"start\"} %lu\n", atomic_load(&s->starts));
-	buf_addf(b, "mdmgw_acct_status_total{type=\"interim\"} %lu\n", atomic_load(&s->interims));
-	buf_addf(b, "mdmgw_acct_status_total{type=\"stop\"} %lu\n", atomic_load(&s->stops));
-	buf_addf(b, "mdmgw_acct_status_total{type=\"on_off\"} %lu\n", atomic_load(&s->nas_resets));
-	metric(b, "mdmgw_acct_no_mac_total", "counter",
-	       "Start/Interim/Stop without a usable Calling-Station-Id (answered, not stored).",
-	       atomic_load(&s->no_mac));
+	prom_value(b, "mdmgw_acct_requests_total", "counter",
+		   "Valid RADIUS Accounting-Requests (retransmissions included).",
+		   atomic_load(&s->requests));
+	prom_value(b, "mdmgw_acct_responses_total", "counter", "Accounting-Responses sent.",
+		   atomic_load(&s->responses));
+	prom_value(b, "mdmgw_acct_unknown_client_total", "counter",
+		   "Accounting datagrams dropped: the source is no configured client.",
+		   atomic_load(&s->unknown_client));
+	prom_value(b, "mdmgw_acct_bad_authenticator_total", "counter",
+		   "Accounting-Requests dropped: bad Request or Message-Authenticator.",
+		   atomic_load(&s->bad_auth));
+	prom_value(b, "mdmgw_acct_malformed_total", "counter",
+		   "Accounting datagrams dropped: not a well-formed Accounting-Request.",
+		   atomic_load(&s->malformed));
+	prom_head(b, "mdmgw_acct_status_total", "counter",
+		  "Accounting-Requests by Acct-Status-Type.");
+	prom_addf(b, "mdmgw_acct_status_total{type=\"start\"} %lu\n", atomic_load(&s->starts));
+	prom_addf(b, "mdmgw_acct_status_total{type=\"interim\"} %lu\n", atomic_load(&s->interims));
+	prom_addf(b, "mdmgw_acct_status_total{type=\"stop\"} %lu\n", atomic_load(&s->stops));
+	prom_addf(b, "mdmgw_acct_status_total{type=\"on_off\"} %lu\n", atomic_load(&s->nas_resets));
+	prom_value(b, "mdmgw_acct_no_mac_total", "counter",
+		   "Start/Interim/Stop without a usable Calling-Station-Id (answered, not stored).",
+		   atomic_load(&s->no_mac));
 }
 
 void acct_stop(struct acct *a)

@@ -19,6 +19,7 @@
 #include <stddef.h>
 
 #include "../../core/buf.h"
+#include "../../core/prom.h"
 #include "../../core/err.h"
 #include "sessions.h"
 
@@ -77,7 +78,7 @@ unsigned acct_port(const struct acct *a);
 const struct acct_stats *acct_stats(const struct acct *a);
 
 /* acct_metrics: appends the listener's Prometheus lines to b. */
-void acct_metrics(const struct acct *a, struct buf *b);
+void acct_metrics(const struct acct *a, struct prom *b);
 
 /* acct_stop: stops the thread (within a poll interval), closes the socket, frees. NULL ok. */
 void acct_stop(struct acct *a);

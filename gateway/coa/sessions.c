@@ -354,17 +354,17 @@ unsigned long sessions_refused(const struct sessions *t)
 	return t ? atomic_load(&t->refused) : 0;
 }
 
-void sessions_metrics(const struct sessions *t, struct buf *b)
+void sessions_metrics(const struct sessions *t, struct prom *b)
 {
-	buf_addf(b,
-		 "# HELP mdmgw_sessions Network sessions held.\n# TYPE mdmgw_sessions gauge\n"
-		 "mdmgw_sessions %zu\n",
-		 sessions_count(t));
-	buf_addf(b,
-		 "# HELP mdmgw_sessions_refused_total New sessions refused: the session table "
-		 "was full.\n# TYPE mdmgw_sessions_refused_total counter\n"
-		 "mdmgw_sessions_refused_total %lu\n",
-		 sessions_refused(t));
+	prom_addf(b,
+		  "# HELP mdmgw_sessions Network sessions held.\n# TYPE mdmgw_sessions gauge\n"
+		  "mdmgw_sessions %zu\n",
+		  sessions_count(t));
+	prom_addf(b,
+		  "# HELP mdmgw_sessions_refused_total New sessions refused: the session table "
+		  "was full.\n# TYPE mdmgw_sessions_refused_total counter\n"
+		  "mdmgw_sessions_refused_total %lu\n",
+		  sessions_refused(t));
 }
 
 static json_t *or_null(const char *s)

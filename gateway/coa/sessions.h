@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "../../core/buf.h"
+#include "../../core/prom.h"
 #include "../../core/err.h"
 #include "coa_sink.h"
 
@@ -78,7 +79,7 @@ size_t sessions_count(const struct sessions *t);
 unsigned long sessions_refused(const struct sessions *t);
 
 /* sessions_metrics: appends mdmgw_sessions and mdmgw_sessions_refused_total to b. */
-void sessions_metrics(const struct sessions *t, struct buf *b);
+void sessions_metrics(const struct sessions *t, struct prom *b);
 
 /* sessions_session_json: one session as the admin API shows it (NULL: out of memory). */
 json_t *sessions_session_json(const struct coa_session *s);

@@ -20,7 +20,8 @@ static void finish(struct http_response *res, struct xml_writer *w, int status)
 		buf_reset(&res->body);
 		res->status = 500;
 		res->content_type = "text/plain; charset=utf-8";
-		buf_addstr(&res->body, "response could not be built\n");
+		if (buf_addstr(&res->body, "response could not be built\n") != MDM_OK)
+			buf_reset(&res->body); /* the status says it alone */
 		return;
 	}
 	res->status = status;

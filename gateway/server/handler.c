@@ -8,8 +8,10 @@ void http_response_init(struct http_response *res)
 	res->status = 500;
 	res->content_type = "text/plain; charset=utf-8";
 	buf_init(&res->body, HTTP_RESPONSE_MAX);
-	/* One device's answer fits: no regrowth on the hot path. Without it the body grows. */
-	(void)buf_reserve(&res->body, 4096);
+	/* One device's answer fits: no regrowth on the hot path. Without the memory now, the body
+	 * grows on the first add, which reports it. */
+	if (buf_reserve(&res->body, 4096) != MDM_OK)
+		buf_free(&res->body);
 }
 
 void http_response_clear(struct http_response *res)

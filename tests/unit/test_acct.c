@@ -402,18 +402,28 @@ static void test_metrics(void **state)
 {
 	struct fix *f = *state;
 	struct buf b;
+	struct prom w;
 	struct pkt p;
 
 	session_pkt(&p, 1, 1, "001122334488", "S1", "carol");
 	pkt_sign(&p, SECRET, false);
 	assert_true(exchange(f, f->sock, &p, 2000));
 	buf_init(&b, 1 << 16);
-	acct_metrics(f->a, &b);
+	w = prom_init(&b);
+	acct_metrics(f->a, &w);
 	assert_non_null(strstr(buf_str(&b), "\nmdmgw_acct_requests_total 1\n"));
-	sessions_metrics(f->t, &b);
+	sessions_metrics(f->t, &w);
 	assert_non_null(strstr(buf_str(&b), "\nmdmgw_sessions 1\n"));
 	assert_non_null(strstr(buf_str(&b), "\nmdmgw_sessions_refused_total 0\n"));
 	assert_non_null(strstr(buf_str(&b), "mdmgw_acct_status_total{type=\"start\"} 1\n"));
+	assert_int_equal(w.e, MDM_OK);
+	buf_free(&b);
+	/* a bound too small for the lines: the failure sticks, nothing after it is added */
+	buf_init(&b, 64);
+	w = prom_init(&b);
+	acct_metrics(f->a, &w);
+	assert_int_equal(w.e, MDM_ERR_TOOBIG);
+	assert_true(b.len < 64);
 	buf_free(&b);
 }
 
