@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Cloud MDM simulator (Cisco MCMS, MaaS360, Intune's compliance service...) for mdmgw's tests,
-standard library only. It serves the ISE MDM API (shared/spec/ise-mdm-api.md), the same API the
+standard library only. It serves the ISE MDM API, the same API the
 gateway serves, so the gateway's cloud MDM adapter has something to be a client of.
 
   mdm_sim.py --port P --cert server.pem --key server-key.pem [--data mdm_data.json]
