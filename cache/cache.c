@@ -106,3 +106,16 @@ int cache_times_valid(int64_t fetched_at, int64_t fresh_until, int64_t stale_unt
 {
 	return fetched_at >= 0 && fetched_at <= fresh_until && fresh_until <= stale_until;
 }
+
+enum mdm_err cache_put_check(const char *key, const void *val, size_t len,
+			     const struct cache_times *t, size_t max_value, int64_t now, bool *dead)
+{
+	*dead = false;
+	if (!cache_key_valid(key) || (len && !val) || !t ||
+	    !cache_times_valid(t->fetched_at, t->fresh_until, t->stale_until))
+		return MDM_ERR_INVALID;
+	if (len > max_value)
+		return MDM_ERR_TOOBIG;
+	*dead = t->stale_until <= now; /* dead on arrival: nothing to keep */
+	return MDM_OK;
+}

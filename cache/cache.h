@@ -8,6 +8,7 @@
 #ifndef MDM_CACHE_H
 #define MDM_CACHE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -211,5 +212,13 @@ int cache_key_valid(const char *key);
 /* cache_times_valid: the order every implementation checks of an entry's times, on put and on
  * read: 0 <= fetched_at <= fresh_until <= stale_until. */
 int cache_times_valid(int64_t fetched_at, int64_t fresh_until, int64_t stale_until);
+/*
+ * cache_put_check: what every implementation's put checks first: the key, the value and its
+ * times (MDM_ERR_INVALID), its size against max_value (MDM_ERR_TOOBIG). On MDM_OK, *dead says
+ * the entry's stale_until has passed by now: a put that keeps nothing and succeeds.
+ */
+enum mdm_err cache_put_check(const char *key, const void *val, size_t len,
+			     const struct cache_times *t, size_t max_value, int64_t now,
+			     bool *dead);
 
 #endif

@@ -360,15 +360,13 @@ static enum mdm_err mem_put(struct cache *c, const char *key, const void *val, s
 	size_t klen;
 	uint64_t hash;
 	int64_t now;
+	enum mdm_err err;
+	bool dead;
 
-	if (!cache_key_valid(key) || (len && !val) || !t ||
-	    !cache_times_valid(t->fetched_at, t->fresh_until, t->stale_until))
-		return MDM_ERR_INVALID;
-	if (len > m->max_value)
-		return MDM_ERR_TOOBIG;
 	now = m->now();
-	if (t->stale_until <= now)
-		return MDM_OK; /* dead on arrival: nothing to keep */
+	err = cache_put_check(key, val, len, t, m->max_value, now, &dead);
+	if (err || dead)
+		return err;
 	hash = key_hash(key, &klen);
 	/* Allocate and copy before taking the shard lock: other threads wait less. */
 	e = entry_new(hash, key, klen, val, len);

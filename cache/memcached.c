@@ -603,15 +603,12 @@ static enum mdm_err mc_put(struct cache *c, const char *key, const void *val, si
 	size_t enclen = 0;
 	enum mdm_err err;
 	int64_t now;
+	bool dead;
 
-	if (!cache_key_valid(key) || (len && !val) || !t ||
-	    !cache_times_valid(t->fetched_at, t->fresh_until, t->stale_until))
-		return MDM_ERR_INVALID;
-	if (len > m->max_value)
-		return MDM_ERR_TOOBIG;
 	now = m->now();
-	if (t->stale_until <= now)
-		return MDM_OK; /* dead on arrival: nothing to keep */
+	err = cache_put_check(key, val, len, t, m->max_value, now, &dead);
+	if (err || dead)
+		return err;
 	/* Encoded first: a bad value is refused whatever state memcached is in. */
 	err = mc_value_encode(m, key, val, len, t, &enc, &enclen);
 	if (err)

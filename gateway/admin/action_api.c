@@ -377,14 +377,21 @@ static bool start_action(void *ctx, const struct handler_request *rq, struct htt
 	return device_action(ctx, rq, res, done, arg);
 }
 
-static bool answer_now(void *ctx, const struct handler_request *rq, struct http_response *res,
-		       handler_done_cb done, void *arg)
+/* The pipeline's own bound (actions/actions.h). */
+static int64_t action_wait(void *ctx, const struct route *r)
+{
+	const struct action_api *a = ctx;
+
+	(void)r;
+	return a->actions ? actions_answer_bound_ms(a->actions) : HANDLER_WAIT_DEFAULT_MS;
+}
+
+/* Reading actions: who may act may see them. Settling one and blocking are the admin's. */
+static void answer_now(void *ctx, const struct handler_request *rq, struct http_response *res)
 {
 	struct action_api *a = ctx;
 	const struct route *r = rq->route;
 
-	(void)done;
-	(void)arg;
 	switch (r->kind) {
 	case ROUTE_ACTION_GET:
 		get_action(a, r, res);
@@ -405,28 +412,17 @@ static bool answer_now(void *ctx, const struct handler_request *rq, struct http_
 		list_blocks(a, res);
 		break;
 	}
-	return true;
 }
 
-/* The pipeline's own bound (actions/actions.h). */
-static int64_t action_wait(void *ctx, const struct route *r)
-{
-	const struct action_api *a = ctx;
-
-	(void)r;
-	return a->actions ? actions_answer_bound_ms(a->actions) : HANDLER_WAIT_DEFAULT_MS;
-}
-
-/* Reading actions: who may act may see them. Settling one and blocking are the admin's. */
 static const struct handler_spec action_specs[] = {
     /* the role depends on the action in the body: the pipeline checks it */
     {.kind = ROUTE_DEVICE_ACTION, .handle = start_action, .wait_ms = action_wait},
-    {.kind = ROUTE_ACTION_GET, .roles = ROLE_ADMIN | ROLE_ACTION, .handle = answer_now},
-    {.kind = ROUTE_ACTIONS, .roles = ROLE_ADMIN | ROLE_ACTION, .handle = answer_now},
-    {.kind = ROUTE_ACTION_RESOLVE, .roles = ROLE_ADMIN, .handle = answer_now},
-    {.kind = ROUTE_BLOCK_PUT, .roles = ROLE_ADMIN, .handle = answer_now},
-    {.kind = ROUTE_BLOCK_DELETE, .roles = ROLE_ADMIN, .handle = answer_now},
-    {.kind = ROUTE_BLOCKS, .roles = ROLE_ADMIN, .handle = answer_now},
+    {.kind = ROUTE_ACTION_GET, .roles = ROLE_ADMIN | ROLE_ACTION, .answer = answer_now},
+    {.kind = ROUTE_ACTIONS, .roles = ROLE_ADMIN | ROLE_ACTION, .answer = answer_now},
+    {.kind = ROUTE_ACTION_RESOLVE, .roles = ROLE_ADMIN, .answer = answer_now},
+    {.kind = ROUTE_BLOCK_PUT, .roles = ROLE_ADMIN, .answer = answer_now},
+    {.kind = ROUTE_BLOCK_DELETE, .roles = ROLE_ADMIN, .answer = answer_now},
+    {.kind = ROUTE_BLOCKS, .roles = ROLE_ADMIN, .answer = answer_now},
 };
 
 struct handler_group action_api_routes(struct action_api *a)

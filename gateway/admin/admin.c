@@ -293,15 +293,6 @@ void admin_handle(struct admin_api *ctx, const struct route *r, struct http_resp
 
 /* --- the handler table ----------------------------------------------------------------------- */
 
-static bool answer_now(void *ctx, const struct handler_request *rq, struct http_response *res,
-		       handler_done_cb done, void *arg)
-{
-	(void)done;
-	(void)arg;
-	admin_handle(ctx, rq->route, res);
-	return true;
-}
-
 /* Answered through done even when the test ends at once (an unknown name, a refusal). */
 static bool test_adapter(void *ctx, const struct handler_request *rq, struct http_response *res,
 			 handler_done_cb done, void *arg)
@@ -318,10 +309,15 @@ static int64_t test_wait(void *ctx, const struct route *r)
 	return ADAPTER_TEST_WAIT_MS;
 }
 
+static void answer_now(void *ctx, const struct handler_request *rq, struct http_response *res)
+{
+	admin_handle(ctx, rq->route, res);
+}
+
 static const struct handler_spec admin_specs[] = {
-    {.kind = ROUTE_METRICS, .roles = ROLE_ADMIN, .handle = answer_now},
-    {.kind = ROUTE_PURGE, .roles = ROLE_ADMIN, .handle = answer_now},
-    {.kind = ROUTE_ADAPTERS, .roles = ROLE_ADMIN, .handle = answer_now},
+    {.kind = ROUTE_METRICS, .roles = ROLE_ADMIN, .answer = answer_now},
+    {.kind = ROUTE_PURGE, .roles = ROLE_ADMIN, .answer = answer_now},
+    {.kind = ROUTE_ADAPTERS, .roles = ROLE_ADMIN, .answer = answer_now},
     {.kind = ROUTE_ADAPTER_TEST, .roles = ROLE_ADMIN, .handle = test_adapter, .wait_ms = test_wait},
 };
 

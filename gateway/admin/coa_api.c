@@ -88,25 +88,21 @@ static void test(struct coa *coa, const char *body, size_t len, struct http_resp
 
 /* --- the handler table ----------------------------------------------------------------------- */
 
-static bool answer_now(void *ctx, const struct handler_request *rq, struct http_response *res,
-		       handler_done_cb done, void *arg)
+static void answer_now(void *ctx, const struct handler_request *rq, struct http_response *res)
 {
 	struct coa *coa = ctx;
 
-	(void)done;
-	(void)arg;
 	if (!coa)
 		reply_error(res, 503, "no CoA sink is configured (coa.mnt, coa.webhook)");
 	else if (rq->route->kind == ROUTE_COA_LIST)
 		list(coa, rq->route, res);
 	else
 		test(coa, rq->body, rq->len, res);
-	return true;
 }
 
 static const struct handler_spec coa_specs[] = {
-    {.kind = ROUTE_COA_LIST, .roles = ROLE_ADMIN, .handle = answer_now},
-    {.kind = ROUTE_COA_TEST, .roles = ROLE_ADMIN, .handle = answer_now},
+    {.kind = ROUTE_COA_LIST, .roles = ROLE_ADMIN, .answer = answer_now},
+    {.kind = ROUTE_COA_TEST, .roles = ROLE_ADMIN, .answer = answer_now},
 };
 
 struct handler_group coa_api_routes(struct coa *coa)

@@ -4,19 +4,14 @@
 #include "reply.h"
 
 /* Answers at once (never blocks). No reconciler: 503. */
-static bool answer_now(void *ctx, const struct handler_request *rq, struct http_response *res,
-		       handler_done_cb done, void *arg)
+static void answer_now(void *ctx, const struct handler_request *rq, struct http_response *res)
 {
 	struct recon *rc = ctx;
 	bool run = rq->route->kind == ROUTE_RECON_RUN;
 	enum mdm_err e;
 
-	(void)done;
-	(void)arg;
-	if (!rc) {
-		reply_text(res, 503, "{\"error\":\"the reconciler is not running\"}");
-		return true;
-	}
+	if (!rc)
+		return reply_text(res, 503, "{\"error\":\"the reconciler is not running\"}");
 	buf_reset(&res->body);
 	res->content_type = REPLY_JSON_TYPE;
 	if (run)
@@ -28,12 +23,11 @@ static bool answer_now(void *ctx, const struct handler_request *rq, struct http_
 		reply_text(res, 500, "{\"error\":\"out of memory\"}");
 	else
 		res->status = run ? 202 : 200;
-	return true;
 }
 
 static const struct handler_spec recon_specs[] = {
-    {.kind = ROUTE_RECON_RUN, .roles = ROLE_ADMIN, .handle = answer_now},
-    {.kind = ROUTE_RECON_STATUS, .roles = ROLE_ADMIN, .handle = answer_now},
+    {.kind = ROUTE_RECON_RUN, .roles = ROLE_ADMIN, .answer = answer_now},
+    {.kind = ROUTE_RECON_STATUS, .roles = ROLE_ADMIN, .answer = answer_now},
 };
 
 struct handler_group recon_api_routes(struct recon *rc)

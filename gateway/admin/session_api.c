@@ -161,20 +161,16 @@ static void answer(struct sessions *sessions, const struct handler_request *rq,
 	}
 }
 
-static bool answer_now(void *ctx, const struct handler_request *rq, struct http_response *res,
-		       handler_done_cb done, void *arg)
+static void answer_now(void *ctx, const struct handler_request *rq, struct http_response *res)
 {
-	(void)done;
-	(void)arg;
 	answer(ctx, rq, res);
-	return true;
 }
 
 static const struct handler_spec session_specs[] = {
-    {.kind = ROUTE_SESSION_PUT, .roles = ROLE_ADMIN, .handle = answer_now},
-    {.kind = ROUTE_SESSION_DELETE, .roles = ROLE_ADMIN, .handle = answer_now},
-    {.kind = ROUTE_SESSION_GET, .roles = ROLE_ADMIN, .handle = answer_now},
-    {.kind = ROUTE_SESSIONS, .roles = ROLE_ADMIN, .handle = answer_now},
+    {.kind = ROUTE_SESSION_PUT, .roles = ROLE_ADMIN, .answer = answer_now},
+    {.kind = ROUTE_SESSION_DELETE, .roles = ROLE_ADMIN, .answer = answer_now},
+    {.kind = ROUTE_SESSION_GET, .roles = ROLE_ADMIN, .answer = answer_now},
+    {.kind = ROUTE_SESSIONS, .roles = ROLE_ADMIN, .answer = answer_now},
 };
 
 struct handler_group session_api_routes(struct sessions *sessions)

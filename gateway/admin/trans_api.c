@@ -5,8 +5,7 @@
 #include "reply.h"
 #include "trans_api.h"
 
-static bool release(void *ctx, const struct handler_request *rq, struct http_response *res,
-		    handler_done_cb done, void *arg)
+static void release(void *ctx, const struct handler_request *rq, struct http_response *res)
 {
 	struct trans *t = ctx;
 	char text[64];
@@ -14,27 +13,21 @@ static bool release(void *ctx, const struct handler_request *rq, struct http_res
 	enum mdm_err e;
 
 	(void)rq;
-	(void)done;
-	(void)arg;
-	if (!t) {
-		reply_text(res, 503,
-			   "{\"error\":\"the reconciler is not enabled on this gateway\"}");
-		return true;
-	}
+	if (!t)
+		return reply_text(res, 503,
+				  "{\"error\":\"the reconciler is not enabled on this gateway\"}");
 	e = trans_release(t, &n);
 	if (e == MDM_ERR_NOTFOUND)
-		reply_text(res, 409, "{\"error\":\"nothing held\"}");
-	else if (e && !n)
-		reply_text(res, 500, "{\"error\":\"the held events could not be released\"}");
-	else { /* released even when the file could not be removed: the log says so */
-		snprintf(text, sizeof(text), "{\"released\":%zu}", n);
-		reply_text(res, 200, text);
-	}
-	return true;
+		return reply_text(res, 409, "{\"error\":\"nothing held\"}");
+	if (e && !n)
+		return reply_text(res, 500, "{\"error\":\"the held events could not be released\"}");
+	/* released even when the file could not be removed: the log says so */
+	snprintf(text, sizeof(text), "{\"released\":%zu}", n);
+	reply_text(res, 200, text);
 }
 
 static const struct handler_spec trans_specs[] = {
-    {.kind = ROUTE_RECON_RELEASE, .roles = ROLE_ADMIN, .handle = release},
+    {.kind = ROUTE_RECON_RELEASE, .roles = ROLE_ADMIN, .answer = release},
 };
 
 struct handler_group trans_api_routes(struct trans *t)

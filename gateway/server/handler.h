@@ -54,6 +54,10 @@ struct handler_request {
 
 typedef void (*handler_done_cb)(void *arg, struct http_response *res);
 
+/* handler_now_fn: a handler that always answers at once (res filled when it returns). */
+typedef void (*handler_now_fn)(void *ctx, const struct handler_request *rq,
+			       struct http_response *res);
+
 typedef bool (*handler_fn)(void *ctx, const struct handler_request *rq, struct http_response *res,
 			   handler_done_cb done, void *arg);
 
@@ -66,7 +70,8 @@ struct handler_spec {
 	unsigned roles; /* one of these ROLE_* bits is needed; 0: any authenticated account */
 	/* instead of roles when they depend on the request (an ISE action: on its kind) */
 	unsigned (*roles_of)(void *ctx, const struct route *r);
-	handler_fn handle;
+	handler_fn handle;     /* answers now or later (see above) */
+	handler_now_fn answer; /* instead of handle, for a route always answered at once */
 	/* how long an answer given later may take before the server answers 503 itself (ms);
 	 * NULL: HANDLER_WAIT_DEFAULT_MS */
 	int64_t (*wait_ms)(void *ctx, const struct route *r);

@@ -567,6 +567,10 @@ static bool dispatch(struct MHD_Connection *mc, struct request *rq, struct http_
 	};
 	bool now;
 
+	if (rq->spec->answer) {
+		rq->spec->answer(rq->group->ctx, &hr, res);
+		return true;
+	}
 	rq->pend = pending_new(mc, answer_deadline(rq), rq->group->error);
 	if (!rq->pend) {
 		rq->group->error(res, 500, "out of memory");

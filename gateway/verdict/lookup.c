@@ -1386,6 +1386,18 @@ enum mdm_err lookup_purge(struct lookup *l, const struct ident *id, size_t *remo
 
 static void stop_refresh(struct lookup *l);
 
+/* What lookup_create made, once no thread of the lookup runs. */
+static void lookup_free(struct lookup *l)
+{
+	pthread_mutex_destroy(&l->mu);
+	pthread_cond_destroy(&l->cv);
+	pthread_cond_destroy(&l->loop_cv);
+	failmemo_destroy(&l->fails);
+	memo_free(&l->memo);
+	guidroute_destroy(l->routes);
+	free(l);
+}
+
 struct lookup *lookup_create(const struct lookup_config *cfg)
 {
 	struct lookup *l;
@@ -1419,13 +1431,7 @@ struct lookup *lookup_create(const struct lookup_config *cfg)
 	}
 	return l;
 fail:
-	pthread_mutex_destroy(&l->mu);
-	pthread_cond_destroy(&l->cv);
-	pthread_cond_destroy(&l->loop_cv);
-	failmemo_destroy(&l->fails);
-	memo_free(&l->memo);
-	guidroute_destroy(l->routes);
-	free(l);
+	lookup_free(l);
 	return NULL;
 }
 
@@ -1450,13 +1456,7 @@ void lookup_destroy(struct lookup *l)
 	pthread_cond_signal(&l->loop_cv);
 	pthread_mutex_unlock(&l->mu);
 	pthread_join(l->loop, NULL);
-	pthread_mutex_destroy(&l->mu);
-	pthread_cond_destroy(&l->cv);
-	pthread_cond_destroy(&l->loop_cv);
-	failmemo_destroy(&l->fails);
-	memo_free(&l->memo);
-	guidroute_destroy(l->routes);
-	free(l);
+	lookup_free(l);
 }
 
 const struct lookup_stats *lookup_stats(const struct lookup *l)
