@@ -328,10 +328,10 @@ static const struct conf_field action_roles_fields[] = {
 #undef R
 #define J struct config_journal
 static const struct conf_field journal_fields[] = {
-    CONF_NUM("max_bytes", CONF_T_SIZE, J, max_bytes, 65536, 1073741824, 16 * 1024 * 1024),
-    CONF_NUM("keep", CONF_T_UINT, J, keep, 1, 99, 5),
+    CONF_NUM("max_bytes", CONF_T_SIZE, J, max_bytes, 65536, 1073741824, JOURNAL_DEFAULT_MAX_BYTES),
+    CONF_NUM("keep", CONF_T_UINT, J, keep, 1, JOURNAL_KEEP_MAX, JOURNAL_DEFAULT_KEEP),
     CONF_NUM("key_window", CONF_T_DUR, J, key_window_ms, CONF_MINS(1), CONF_DAYS(30),
-	     CONF_HOURS(24)),
+	     JOURNAL_DEFAULT_KEY_WINDOW_MS),
     CONF_END,
 };
 #undef J
@@ -345,7 +345,8 @@ static const struct conf_field actions_fields[] = {
 	     0, 1, 0),
     CONF_NUM("ise_key_window", CONF_T_DUR, X, ise_key_window_ms, CONF_SECS(1), CONF_HOURS(24),
 	     CONF_MINS(15)),
-    CONF_NUM("lookup_timeout", CONF_T_DUR, X, lookup_timeout_ms, 100, CONF_SECS(60), CONF_SECS(10)),
+    CONF_NUM("lookup_timeout", CONF_T_DUR, X, lookup_timeout_ms, 100, CONF_SECS(60),
+	     ACTIONS_LOOKUP_TIMEOUT_DEFAULT_MS),
     CONF_SECTION("journal", X, journal, &journal_section),
     CONF_END,
 };

@@ -492,8 +492,17 @@ static enum MHD_Result wait_for_answer(struct server *s, struct MHD_Connection *
 				       struct request *rq)
 {
 	struct pending *p = rq->pend;
-	bool closing;
+	bool closing, ready;
 
+	/* Answered already (a lookup the cache answered on this thread): sent now, without the
+	 * server-wide lock. Once ready, nothing writes the answer again. */
+	pthread_mutex_lock(&p->mu);
+	ready = p->ready;
+	pthread_mutex_unlock(&p->mu);
+	if (ready) {
+		rq->sent = true;
+		return send_answer(s, mc, &p->res);
+	}
 	/* Listed first, so the reaper and shutdown see it; they answer it if it is due. */
 	pthread_mutex_lock(&s->mu);
 	closing = s->closing;
