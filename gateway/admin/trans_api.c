@@ -20,7 +20,8 @@ static void release(void *ctx, const struct handler_request *rq, struct http_res
 	if (e == MDM_ERR_NOTFOUND)
 		return reply_text(res, 409, "{\"error\":\"nothing held\"}");
 	if (e && !n)
-		return reply_text(res, 500, "{\"error\":\"the held events could not be released\"}");
+		return reply_text(res, 500,
+				  "{\"error\":\"the held events could not be released\"}");
 	/* released even when the file could not be removed: the log says so */
 	snprintf(text, sizeof(text), "{\"released\":%zu}", n);
 	reply_text(res, 200, text);
