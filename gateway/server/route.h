@@ -50,6 +50,7 @@ enum route_kind {
 	ROUTE_SESSION_DELETE, /* DELETE /api/v1/sessions/{mac} */
 	ROUTE_SESSION_GET,    /* GET /api/v1/sessions/{mac} */
 	ROUTE_SESSIONS,	      /* GET /api/v1/sessions?limit=N (limit) */
+	ROUTE_KIND_COUNT      /* not a route: how many kinds there are */
 };
 
 enum criterion {
