@@ -1,5 +1,6 @@
 #include <string.h>
 
+#include "../../core/err.h"
 #include "handler.h"
 
 void http_response_init(struct http_response *res)
@@ -26,19 +27,29 @@ void http_response_move(struct http_response *dst, struct http_response *src)
 	buf_init(&src->body, HTTP_RESPONSE_MAX);
 }
 
-const struct handler_spec *handler_find(const struct handler_group *groups, size_t ngroups,
-					enum route_kind k, const struct handler_group **group)
+enum mdm_err handler_table_build(struct handler_table *t, const struct handler_group *groups,
+				 size_t ngroups, char *why, size_t whysz)
 {
+	memset(t, 0, sizeof(*t));
 	for (size_t g = 0; g < ngroups; g++) {
 		for (size_t i = 0; i < groups[g].n; i++) {
-			if (groups[g].specs[i].kind != k)
-				continue;
-			*group = &groups[g];
-			return &groups[g].specs[i];
+			const struct handler_spec *sp = &groups[g].specs[i];
+
+			if ((unsigned)sp->kind >= ROUTE_KIND_COUNT || !sp->handle == !sp->answer) {
+				err_why(why, whysz,
+					"handler table: row %zu of group %zu is malformed", i, g);
+				return MDM_ERR_INVALID;
+			}
+			if (t->spec[sp->kind]) {
+				err_why(why, whysz, "handler table: two rows answer route kind %d",
+					(int)sp->kind);
+				return MDM_ERR_INVALID;
+			}
+			t->spec[sp->kind] = sp;
+			t->group[sp->kind] = &groups[g];
 		}
 	}
-	*group = NULL;
-	return NULL;
+	return MDM_OK;
 }
 
 unsigned handler_roles(const struct handler_spec *spec, void *ctx, const struct route *r)

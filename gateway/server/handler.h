@@ -88,9 +88,19 @@ struct handler_group {
 	handler_error_fn error;
 };
 
-/* handler_find: the row of kind k among ngroups groups (*group set), or NULL. */
-const struct handler_spec *handler_find(const struct handler_group *groups, size_t ngroups,
-					enum route_kind k, const struct handler_group **group);
+/* The table indexed by route kind, built once before serving: a request finds its row in O(1). */
+struct handler_table {
+	const struct handler_spec *spec[ROUTE_KIND_COUNT];   /* NULL: no row (404) */
+	const struct handler_group *group[ROUTE_KIND_COUNT]; /* the module of each row */
+};
+
+/*
+ * handler_table_build: t from ngroups groups (which must outlive t). MDM_ERR_INVALID, with the
+ * kind in why, when two rows answer one kind, a row names no kind or neither or both of
+ * handle and answer: a wiring error, refused before the server listens.
+ */
+enum mdm_err handler_table_build(struct handler_table *t, const struct handler_group *groups,
+				 size_t ngroups, char *why, size_t whysz);
 
 /* handler_roles: the roles a request needs by its row (0: any account). */
 unsigned handler_roles(const struct handler_spec *spec, void *ctx, const struct route *r);

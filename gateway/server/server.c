@@ -85,6 +85,7 @@ struct request {
 
 struct server {
 	struct server_deps deps;
+	struct handler_table table; /* deps.routes by route kind */
 	struct MHD_Daemon *daemon;
 	char *cert_pem;
 	char *key_pem;
@@ -398,7 +399,8 @@ static enum MHD_Result first_call(struct server *s, struct MHD_Connection *mc, s
 		return send_error(s, mc, 400, "too many query parameters", NULL, NULL);
 	}
 	route_parse(method, url, as.a, as.n, s->deps.listen->instance, &rq->route);
-	rq->spec = handler_find(s->deps.routes, s->deps.nroutes, rq->route.kind, &rq->group);
+	rq->spec = s->table.spec[rq->route.kind];
+	rq->group = s->table.group[rq->route.kind];
 	/* Answered on the last call, like any request: a response queued on the first call
 	 * makes MHD close the connection, which a load balancer probing with keep-alive hates. */
 	if (rq->route.kind == ROUTE_HEALTHZ)
@@ -810,7 +812,9 @@ enum mdm_err server_start(const struct server_deps *deps, struct server **out, c
 	s->pendings.next = s->pendings.prev = &s->pendings;
 	pthread_mutex_init(&s->mu, NULL);
 	clock_cond_init(&s->stop_cv);
-	e = read_pem(l->cert_file, &s->cert_pem, why, whysz);
+	e = handler_table_build(&s->table, deps->routes, deps->nroutes, why, whysz);
+	if (!e)
+		e = read_pem(l->cert_file, &s->cert_pem, why, whysz);
 	if (!e)
 		e = read_pem(l->key_file, &s->key_pem, why, whysz);
 	if (!e)
