@@ -110,6 +110,39 @@ static void test_device_match(void **state)
 	block_close(b);
 }
 
+/* block_apply: a blocked device is non-compliant "blocked by administrator", without the
+ * MDMs' reason or remediation; anything else is left exactly as the merge made it. */
+static void test_apply(void **state)
+{
+	struct fix *f = *state;
+	struct block *b = open_b(f);
+	struct device d, before;
+
+	memset(&d, 0, sizeof(d));
+	device_add_mac(&d, "0026B424FEB4");
+	d.registered = TRI_TRUE;
+	d.compliant = TRI_TRUE;
+	d.jail_broken = TRI_FALSE;
+	snprintf(d.remediation, sizeof(d.remediation), "update the OS");
+	before = d;
+	assert_false(block_apply(b, &d));
+	assert_memory_equal(&d, &before, sizeof(d));
+	assert_false(block_apply(NULL, &d));
+	assert_int_equal(block_add(b, "0026B424FEB4", "boss", NULL, NULL, f->why, sizeof(f->why)),
+			 MDM_OK);
+	assert_true(block_apply(b, &d));
+	assert_int_equal(d.compliant, TRI_FALSE);
+	assert_string_equal(d.failure_reason, BLOCK_REASON);
+	assert_string_equal(d.remediation, "");
+	assert_int_equal(d.registered, TRI_TRUE); /* only compliance is the block's */
+	assert_int_equal(d.jail_broken, TRI_FALSE);
+	/* an unset compliance (the MDM reported none) becomes false too: the NAC must see it */
+	d.compliant = TRI_UNSET;
+	assert_true(block_apply(b, &d));
+	assert_int_equal(d.compliant, TRI_FALSE);
+	block_close(b);
+}
+
 static enum mdm_err collect(const struct block_entry *e, void *arg)
 {
 	char *out = arg;
@@ -246,6 +279,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_add_has_remove, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_device_match, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_apply, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_persisted_and_reloaded, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_files, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),
